@@ -1,0 +1,114 @@
+"""What a game is: kernels and rewards as functions of a (batched) population distribution.
+
+A game is a frozen dataclass whose fields are its parameters (each with a default and a
+``doc`` in its metadata). ``build()`` is called once after validation and fills the arrays the
+kernel and reward functions use. Every function accepts ``mu`` with leading batch axes:
+
+    transition(mu (..., O), t)       -> P  (..., O, A, O)   conditional P(o'|o,a,mu)
+    idle_transition(mu (..., O), t)  -> P0 (..., O, O)      conditional P0(o'|o,mu)
+    reward(mu (..., O), t)           -> r  (..., O, A)
+    idle_reward(mu (..., O), t)      -> r0 (..., O)
+
+``static_dynamics`` declares that P and P0 do not depend on mu or t: the engine then evaluates
+them once. ``idle_stays`` declares that P0 is the identity, which the simulator exploits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tmfcli.params import ParamError, fields_of, param
+
+Array = NDArray[np.float64]
+
+__all__ = ["Array", "Game", "Lipschitz", "ParamError", "one_hot", "param", "static"]
+
+
+@dataclass(frozen=True)
+class Lipschitz:
+    """L1-Lipschitz constants in mu: sup_o ||P(o,a,.;mu) - P(o,a,.;nu)||_1 <= L_P ||mu-nu||_1.
+
+    ``L_P`` bounds the active kernel (sup over o and a), ``L_0`` the idle kernel.
+    """
+
+    L_P: float
+    L_0: float
+
+
+@dataclass(frozen=True)
+class Game:
+    """Base class of all games; subclasses add parameter fields and implement ``build``."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    static_dynamics: ClassVar[bool] = False
+    idle_stays: ClassVar[bool] = True
+    default_horizon: ClassVar[int | None] = None
+
+    # filled by build(); not parameters
+    n_obs: int = field(init=False, default=0, metadata={"internal": True})
+    n_act: int = field(init=False, default=0, metadata={"internal": True})
+    mu0: Array = field(init=False, repr=False, metadata={"internal": True},
+                       default_factory=lambda: np.zeros(0))
+    obs_labels: tuple[str, ...] = field(init=False, default=(), metadata={"internal": True})
+    act_labels: tuple[str, ...] = field(init=False, default=(), metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        self.build()
+
+    def _set(self, **values: Any) -> None:
+        """Set derived attributes on the frozen instance (used by ``build`` only)."""
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    def build(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- the model -------------------------------------------------------------------------
+    def transition(self, mu: Array, t: int) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reward(self, mu: Array, t: int) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def idle_transition(self, mu: Array, t: int) -> Array:
+        """Default P0: idle agents stay where they are."""
+        eye = np.eye(self.n_obs)
+        return np.broadcast_to(eye, mu.shape[:-1] + eye.shape)
+
+    def idle_reward(self, mu: Array, t: int) -> Array:
+        """Default r0: idle agents earn nothing (project choice, MODEL.md section 1)."""
+        return np.zeros(mu.shape)
+
+    def lipschitz(self) -> Lipschitz | None:
+        """Analytic Lipschitz constants in mu, or None when the game does not declare them."""
+        return None
+
+    def with_mu0(self, mu0: Array) -> Game:
+        """The same game started from another initial distribution."""
+        clone = dataclasses.replace(self)
+        clone._set(mu0=np.asarray(mu0, dtype=float))
+        return clone
+
+    @classmethod
+    def parameters(cls) -> list[dataclasses.Field[Any]]:
+        """The user-settable parameter fields, in declaration order."""
+        return fields_of(cls)
+
+
+def static(array: Array, mu: Array) -> Array:
+    """Broadcast a mu-independent array over the batch axes of ``mu`` (no copy)."""
+    return np.broadcast_to(array, mu.shape[:-1] + array.shape)
+
+
+def one_hot(index: int, size: int) -> Array:
+    """The distribution that puts all its mass on ``index``."""
+    out = np.zeros(size)
+    out[index] = 1.0
+    return out
+

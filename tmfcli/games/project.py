@@ -1,0 +1,121 @@
+"""The project's own games (MODEL.md section 7): resource selection and queueing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tmfcli.games.base import Array, Game, Lipschitz, ParamError, one_hot, param, static
+
+
+def _check_length(name: str, values: tuple[float, ...], size: int, what: str) -> None:
+    if len(values) != size:
+        raise ParamError(name, f"has {len(values)} entries but {what} is {size}",
+                         f"give exactly {size} values, one per {name[:-1] or name}")
+
+
+@dataclass(frozen=True)
+class ResourceSelection(Game):
+    """K resources with congestion: r(o,a,mu) = c_o - kappa mu(o) - lam [a != o]; o' = a."""
+
+    name = "resource_selection"
+    summary = "congestion over K resources; switching costs lam; Wardrop split when lam = 0"
+    static_dynamics = True
+
+    K: int = param(3, "number of resources", low=1)
+    c: tuple[float, ...] = param((1.0, 0.8, 0.6), "value c_o of each resource (K entries); "
+                                 "default: 1.0, 0.8, 0.6, then 0.2 less each")
+    kappa: float = param(1.0, "congestion cost per unit of mass on a resource", low=0)
+    lam: float = param(0.02, "cost lambda of switching resource", low=0)
+
+    def build(self) -> None:
+        c = self.c
+        if c == (1.0, 0.8, 0.6) and self.K != 3:  # default values extended to any K
+            c = tuple(1.0 - 0.2 * k for k in range(self.K))
+        _check_length("c", c, self.K, "K")
+        K = self.K
+        P = np.zeros((K, K, K))
+        P[:, np.arange(K), np.arange(K)] = 1.0
+        switch = self.lam * (1.0 - np.eye(K))
+        self._set(n_obs=K, n_act=K, mu0=one_hot(0, K), _P=P, _switch=switch,
+                  _value=np.asarray(c, dtype=float),
+                  obs_labels=tuple(f"r{k}" for k in range(K)),
+                  act_labels=tuple(f"to_r{k}" for k in range(K)))
+
+    def transition(self, mu: Array, t: int) -> Array:
+        return static(self._P, mu)  # type: ignore[attr-defined]
+
+    def idle_reward(self, mu: Array, t: int) -> Array:
+        return self._value - self.kappa * mu  # type: ignore[attr-defined, no-any-return]
+
+    def reward(self, mu: Array, t: int) -> Array:
+        return self.idle_reward(mu, t)[..., None] - self._switch  # type: ignore[attr-defined]
+
+    def lipschitz(self) -> Lipschitz:
+        return Lipschitz(L_P=0.0, L_0=0.0)
+
+
+@dataclass(frozen=True)
+class Queueing(Game):
+    """K queues; a queued agent is served w.p. s_q / (s_q + mu(q)) and goes back to 0."""
+
+    name = "queueing"
+    summary = "join/switch among K queues; congestion slows service; -h per step queued"
+    idle_stays = False
+
+    K: int = param(3, "number of servers (queues)", low=1)
+    s: tuple[float, ...] = param((0.3, 0.2, 0.1), "service speed s_q of each queue (K entries)",
+                                 low=0, low_open=True)
+    h: float = param(0.1, "holding cost per step in a queue", low=0)
+    R: float = param(1.0, "reward for being served", low=0)
+    lam: float = param(0.05, "cost lambda of switching between queues", low=0)
+
+    def build(self) -> None:
+        _check_length("s", self.s, self.K, "K")
+        K = self.K
+        # where an active agent waits after its move: dest[o, a]
+        dest = np.empty((K + 1, K + 1), dtype=int)
+        dest[:, 0] = np.arange(K + 1)
+        dest[:, 1:] = np.arange(1, K + 1)
+        switching = (np.arange(K + 1)[:, None] >= 1) & (dest != np.arange(K + 1)[:, None])
+        self._set(n_obs=K + 1, n_act=K + 1, mu0=one_hot(0, K + 1), _dest=dest,
+                  _switch_cost=self.lam * switching, _speed=np.asarray(self.s, dtype=float),
+                  obs_labels=("out", *(f"q{k}" for k in range(1, K + 1))),
+                  act_labels=("stay", *(f"join_q{k}" for k in range(1, K + 1))))
+
+    def service(self, mu: Array) -> Array:
+        """Service probability at each observation (..., O); 0 at 'out'."""
+        speed = self._speed  # type: ignore[attr-defined]
+        served = speed / (speed + mu[..., 1:])
+        return np.concatenate([np.zeros(mu.shape[:-1] + (1,)), served], axis=-1)
+
+    def _serve(self, p: Array) -> Array:
+        """Kernel (..., O, O) of service alone: from q to 0 w.p. p(q), else stay."""
+        O = self.n_obs
+        S = np.zeros(p.shape[:-1] + (O, O))
+        idx = np.arange(O)
+        S[..., idx, idx] = 1.0 - p
+        S[..., :, 0] += p
+        return S
+
+    def idle_transition(self, mu: Array, t: int) -> Array:
+        return self._serve(self.service(mu))
+
+    def transition(self, mu: Array, t: int) -> Array:
+        serve = self._serve(self.service(mu))  # (..., O, O)
+        return serve[..., self._dest, :]  # type: ignore[attr-defined, no-any-return]
+
+    def idle_reward(self, mu: Array, t: int) -> Array:
+        p = self.service(mu)
+        queued = (np.arange(self.n_obs) >= 1).astype(float)
+        return self.R * p - self.h * queued  # type: ignore[no-any-return]
+
+    def reward(self, mu: Array, t: int) -> Array:
+        at_dest = self.idle_reward(mu, t)[..., self._dest]  # type: ignore[attr-defined]
+        return at_dest - self._switch_cost  # type: ignore[attr-defined, no-any-return]
+
+    def lipschitz(self) -> Lipschitz:
+        # |dp_q/dmu(q)| <= 1/s_q; a row moves 2|dp| in L1; |dmu(q)| <= ||mu - nu||_1 / 2
+        bound = 1.0 / min(self.s)
+        return Lipschitz(L_P=bound, L_0=bound)

@@ -1,0 +1,89 @@
+"""From a spec to the numbers the engine uses: horizon T in steps, alpha_t, per-step discount.
+
+Time units (MODEL.md section 1): a horizon of H rounds is T = ceil(H / alpha) steps, so each
+agent acts about H times whatever B is; the discount is then per round, i.e. gamma^alpha per step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tmfcli.errors import SpecError
+from tmfcli.games import Game
+from tmfcli.games.base import Array
+from tmfcli.spec import Batch, Spec, batch_size
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A mean-field problem: game, active fractions alpha (T,), per-step discount, entropy tau.
+
+    ``agents`` and ``batches`` (B_t, shape (T,)) are set when the spec defines a finite
+    population; the mean field itself only uses alpha_t = B_t / N.
+    """
+
+    game: Game
+    alpha: Array
+    gamma: float
+    tau: float = 0.0
+    agents: int | None = None
+    batches: np.ndarray | None = None
+    rounds: int | None = None
+
+    @property
+    def T(self) -> int:
+        return int(self.alpha.shape[0])
+
+
+def _steps(spec: Spec, game: Game, alpha_value: float, agents: int | None,
+           batch: int | None) -> int:
+    horizon = spec.horizon
+    if horizon.rounds is not None:
+        if agents is not None and batch is not None:
+            return -(-horizon.rounds * agents // batch)  # exact integer ceil(H N / B)
+        return max(1, math.ceil(horizon.rounds / alpha_value - 1e-9))
+    if horizon.steps is not None:
+        return horizon.steps
+    if game.default_horizon is None:
+        raise SpecError("horizon", f"missing, and {game.name} has no default horizon",
+                        "add horizon: {steps: 30} or horizon: {rounds: 10}", spec.source)
+    return game.default_horizon
+
+
+def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -> Setting:
+    """Resolve the spec (optionally with another N and batch, as in bound-check sweeps)."""
+    game = spec.build_game()
+    pop = spec.population
+    agents = agents if agents is not None else pop.agents
+    batch = batch if batch is not None else pop.batch
+    if batch is None:
+        batch = "all" if pop.alpha is None else None
+    if pop.alpha is not None and agents is None:
+        alpha_value = pop.alpha
+        T = _steps(spec, game, alpha_value, None, None)
+        alpha = np.full(T, alpha_value)
+        batches = None
+    elif agents is None:  # a fraction without agents, or nothing at all
+        alpha_value = batch if isinstance(batch, float) else 1.0
+        T = _steps(spec, game, alpha_value, None, None)
+        alpha = np.full(T, alpha_value)
+        batches = None
+    else:
+        assert batch is not None
+        sizes = batch_size(batch, agents)
+        if isinstance(sizes, tuple):
+            T = _steps(spec, game, 1.0, None, None)
+            batches = np.resize(np.asarray(sizes, dtype=np.int64), T)  # cyclic schedule
+        else:
+            T = _steps(spec, game, sizes / agents, agents, sizes)
+            batches = np.full(T, sizes, dtype=np.int64)
+        alpha = batches / agents
+        alpha_value = float(alpha[0])
+    gamma = spec.discount
+    if spec.horizon.rounds is not None:
+        gamma = gamma**alpha_value
+    return Setting(game=game, alpha=alpha, gamma=gamma, tau=spec.entropy, agents=agents,
+                   batches=batches, rounds=spec.horizon.rounds)

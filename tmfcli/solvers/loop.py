@@ -1,0 +1,84 @@
+"""The one iterative loop every solver runs: evaluate, record, test, step.
+
+An algorithm supplies ``init(setting, policy0) -> state`` and
+``step(setting, state, evaluation, k) -> state`` (``state.policy`` is pi (T, O, A)); the loop owns
+the iteration count, the tolerance, the stop reason and the history, which *is* the tidy
+``iterations.csv`` table. Iteration 0 is the initial policy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from tmfcli.exploitability import Evaluation, evaluate
+from tmfcli.games.base import Array
+from tmfcli.setting import Setting
+
+
+class State(Protocol):
+    policy: Array
+
+
+class Algorithm(Protocol):
+    def init(self, setting: Setting, policy0: Array) -> Any: ...
+
+    def step(self, setting: Setting, state: Any, ev: Evaluation, k: int) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """The last iterate's evaluation, the history table and why the loop stopped."""
+
+    evaluation: Evaluation
+    history: pd.DataFrame
+    stop_reason: str
+    converged: bool
+
+    @property
+    def iterations(self) -> int:
+        return int(self.history["iteration"].iloc[-1])
+
+
+def run(setting: Setting, algorithm: Algorithm, iterations: int, tolerance: float,
+        policy0: Array | None = None,
+        on_iteration: Callable[[int, Evaluation], None] | None = None) -> SolveResult:
+    """Iterate ``algorithm`` from ``policy0`` (default uniform) until the target exploitability
+    (regularised when tau > 0) is <= ``tolerance`` or ``iterations`` steps have been taken."""
+    game = setting.game
+    if policy0 is None:
+        policy0 = np.full((setting.T, game.n_obs, game.n_act), 1.0 / game.n_act)
+    rows: list[tuple[int, float, float, float, float]] = []
+    start = time.perf_counter()
+    state = algorithm.init(setting, policy0)
+    k = 0
+    while True:
+        ev = evaluate(setting, state.policy)
+        rows.append((k, ev.exploitability, ev.exploitability_reg, ev.J,
+                     time.perf_counter() - start))
+        if on_iteration is not None:
+            on_iteration(k, ev)
+        if not math.isfinite(ev.target):
+            reason, converged = f"non-finite: exploitability became {ev.target} at iteration " \
+                f"{k}", False
+            break
+        if ev.target <= tolerance:
+            reason, converged = f"converged: exploitability {ev.target:.3g} <= tolerance " \
+                f"{tolerance:g} after {k} iterations", True
+            break
+        if k >= iterations:
+            best = min(r[2] for r in rows)
+            reason, converged = f"max-iterations: {iterations} iterations without reaching " \
+                f"tolerance {tolerance:g} (last {ev.target:.3g}, best {best:.3g})", False
+            break
+        state = algorithm.step(setting, state, ev, k)
+        k += 1
+    history = pd.DataFrame(rows, columns=["iteration", "exploitability", "exploitability_reg",
+                                          "J", "elapsed_s"])
+    return SolveResult(evaluation=ev, history=history, stop_reason=reason, converged=converged)

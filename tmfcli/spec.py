@@ -1,0 +1,419 @@
+"""Experiment specs: YAML files validated into frozen dataclasses when loaded.
+
+Every key is documented in ``docs/spec.md``. A problem is reported as a ``SpecError`` naming the
+file and the dotted key, what is wrong and how to fix it. ``--set key.path=value`` overrides are
+applied to the raw mapping before validation, so they are checked exactly like the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from tmfcli.errors import SpecError
+from tmfcli.games import GAMES, Game, make_game
+
+ALGORITHMS = ("fixed-point", "fictitious-play", "mirror-descent", "tmf-pg")
+ACTIVATIONS = ("subset", "bernoulli")
+INITS = ("iid", "rounded")
+
+# A batch is an int, "all", "sqrt", {"fraction": f} or a cyclic per-step schedule (tuple of ints).
+Batch = int | str | float | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    mu0: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """Horizon in steps, or in rounds (H rounds = ceil(H / alpha) steps)."""
+
+    steps: int | None = None
+    rounds: int | None = None
+
+
+@dataclass(frozen=True)
+class Population:
+    """N agents of which B act per step; ``batch`` as float means a fraction of N."""
+
+    agents: int | None = None
+    batch: Batch | None = None
+    alpha: float | None = None
+    activation: str = "subset"
+    init: str = "iid"
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    algorithm: str = "mirror-descent"
+    iterations: int = 1000
+    tolerance: float = 1e-8
+    restarts: int = 3
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimulateSpec:
+    replicas: int = 100
+
+
+@dataclass(frozen=True)
+class BoundCheckSpec:
+    agents: tuple[int, ...] = (100, 300, 1000, 3000, 10000)
+    batch: tuple[Batch, ...] = (1, "sqrt", "all")
+    replicas: int = 200
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    game: GameSpec
+    horizon: Horizon
+    population: Population
+    discount: float = 1.0
+    entropy: float = 0.0
+    solver: SolverSpec = field(default_factory=SolverSpec)
+    simulate: SimulateSpec = field(default_factory=SimulateSpec)
+    bound_check: BoundCheckSpec = field(default_factory=BoundCheckSpec)
+    seed: int = 0
+    source: str = ""
+
+    def build_game(self) -> Game:
+        """The game with its validated parameters and initial distribution."""
+        game = make_game(self.game.name, self.game.params, self.source)
+        if self.game.mu0 is None:
+            return game
+        mu0 = np.asarray(self.game.mu0, dtype=float)
+        if mu0.shape != (game.n_obs,):
+            raise SpecError("game.mu0", f"has {mu0.size} entries but {self.game.name} has "
+                            f"{game.n_obs} observations",
+                            f"give {game.n_obs} probabilities, one per observation", self.source)
+        return game.with_mu0(mu0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec (defaults filled in) as plain YAML-able data."""
+        data = _plain(asdict(self))
+        data.pop("source")
+        return data  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+class _Reader:
+    """Pops keys from one mapping of the spec, with errors that name the dotted key."""
+
+    def __init__(self, data: Any, path: str, source: str) -> None:
+        if not isinstance(data, dict):
+            raise SpecError(path or "(top)", f"expected a mapping, got {_show(data)}",
+                            "write key: value pairs here", source)
+        self.data = dict(data)
+        self.path = path
+        self.source = source
+        self.known: list[str] = []
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, problem: str, fix: str) -> SpecError:
+        return SpecError(self.key(name), problem, fix, self.source)
+
+    def take(self, name: str, default: Any = None) -> Any:
+        self.known.append(name)
+        return self.data.pop(name, default)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(self.take(name, {}) or {}, self.key(name), self.source)
+
+    def integer(self, name: str, default: int | None, low: int | None = None) -> int | None:
+        value = self.take(name, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise self.error(name, f"expected a whole number, got {_show(value)}",
+                                 "write an integer, e.g. 10")
+        if low is not None and value < low:
+            raise self.error(name, f"{value} is too small", f"use an integer >= {low}")
+        return value
+
+    def number(self, name: str, default: float | None, low: float | None = None,
+               high: float | None = None, low_open: bool = False) -> float | None:
+        value = self.take(name, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(name, f"expected a number, got {_show(value)}",
+                             "write a number, e.g. 0.5")
+        value = float(value)
+        bad_low = low is not None and (value <= low if low_open else value < low)
+        if bad_low or (high is not None and value > high) or not math.isfinite(value):
+            lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+            hi = "" if high is None else f"<= {high:g}"
+            rng = " and ".join(s for s in (lo, hi) if s) or "finite"
+            raise self.error(name, f"{value:g} is out of range", f"use a number {rng}")
+        return value
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        value = self.take(name, default)
+        if value not in options:
+            raise self.error(name, f"unknown value {_show(value)}",
+                             f"use one of: {', '.join(options)}")
+        return str(value)
+
+    def mapping(self, name: str) -> dict[str, Any]:
+        value = self.take(name, {}) or {}
+        if not isinstance(value, dict):
+            raise self.error(name, f"expected a mapping, got {_show(value)}",
+                             "write key: value pairs, e.g. {K: 3}")
+        return dict(value)
+
+    def done(self) -> None:
+        """Fail on the first key nobody asked for."""
+        for name in self.data:
+            close = difflib.get_close_matches(str(name), self.known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else \
+                f"valid keys here: {', '.join(self.known)}"
+            raise self.error(str(name), "unknown key", hint)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if not isinstance(value, dict | list) else type(value).__name__
+
+
+def parse_batch(value: Any, key: str, source: str) -> Batch:
+    """Validate one batch form: int >= 1, "all", "sqrt", {fraction: f} or a list of ints."""
+    fix = 'use an integer >= 1, "all", "sqrt", {fraction: 0.1} or a list of integers'
+    if isinstance(value, bool):
+        raise SpecError(key, f"invalid batch {value!r}", fix, source)
+    if isinstance(value, int):
+        if value < 1:
+            raise SpecError(key, f"batch {value} is less than 1", fix, source)
+        return value
+    if isinstance(value, str):
+        if value not in ("all", "sqrt"):
+            raise SpecError(key, f"invalid batch {value!r}", fix, source)
+        return value
+    if isinstance(value, dict):
+        reader = _Reader(value, key, source)
+        fraction = reader.number("fraction", None, low=0.0, high=1.0, low_open=True)
+        reader.done()
+        if fraction is None:
+            raise SpecError(key, "a batch mapping needs a fraction", fix, source)
+        return fraction
+    if isinstance(value, list) and value:
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+                raise SpecError(f"{key}[{i}]", f"invalid batch {item!r} in schedule", fix,
+                                source)
+        return tuple(value)
+    raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
+
+
+def batch_size(batch: Batch, agents: int) -> int | tuple[int, ...]:
+    """B for N agents: all = N, sqrt = round(sqrt N), fraction f = max(1, round(f N))."""
+    if batch == "all":
+        return agents
+    if batch == "sqrt":
+        return max(1, round(math.sqrt(agents)))
+    if isinstance(batch, float):
+        return max(1, round(batch * agents))
+    return batch  # type: ignore[return-value]
+
+
+def batch_label(batch: Batch) -> str:
+    """Short name of a batch form, used for regimes: 1, sqrt, all, frac0.1, sched(1,5)."""
+    if isinstance(batch, float):
+        return f"frac{batch:g}"
+    if isinstance(batch, tuple):
+        return "sched(" + ",".join(map(str, batch)) + ")"
+    return str(batch)
+
+
+def _population(reader: _Reader) -> Population:
+    agents = reader.integer("agents", None, low=1)
+    raw_batch = reader.take("batch")
+    alpha = reader.number("alpha", None, low=0.0, high=1.0, low_open=True)
+    activation = reader.choice("activation", "subset", ACTIVATIONS)
+    init = reader.choice("init", "iid", INITS)
+    reader.done()
+    batch = None if raw_batch is None else parse_batch(raw_batch, reader.key("batch"),
+                                                      reader.source)
+    if alpha is not None and (batch is not None or agents is not None):
+        raise reader.error("alpha", "alpha is given together with agents/batch",
+                           "give either alpha alone (mean field only) or agents and batch")
+    if batch is not None and not isinstance(batch, float) and agents is None:
+        raise reader.error("agents", "missing (needed to read the batch)",
+                           "add population.agents, or give alpha or batch: {fraction: f}")
+    if agents is not None and batch is not None:
+        sizes = batch_size(batch, agents)
+        for b in sizes if isinstance(sizes, tuple) else (sizes,):
+            if b > agents:
+                raise reader.error("batch", f"batch {b} is larger than agents ({agents})",
+                                   f"use a batch between 1 and {agents}")
+    return Population(agents=agents, batch=batch, alpha=alpha, activation=activation,
+                      init=init)
+
+
+def from_dict(data: Any, source: str = "") -> Spec:
+    """Validate a raw mapping (a parsed YAML file with overrides applied) into a Spec."""
+    top = _Reader(data, "", source)
+    name = top.take("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise top.error("name", f"missing or invalid name {_show(name)}",
+                        "give a short name of letters, digits, '-', '_' or '.'")
+
+    g = top.sub("game")
+    game_name = g.take("name")
+    if game_name not in GAMES:
+        raise g.error("name", f"unknown game {_show(game_name)}",
+                      f"use one of: {', '.join(GAMES)}")
+    params = g.mapping("params")
+    mu0_raw = g.take("mu0")
+    g.done()
+    mu0 = None
+    if mu0_raw is not None:
+        if not isinstance(mu0_raw, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in mu0_raw):
+            raise g.error("mu0", "expected a list of probabilities",
+                          "write mu0 as a YAML list, e.g. [0.5, 0.5]")
+        mu0 = tuple(float(v) for v in mu0_raw)
+        if min(mu0) < 0 or abs(sum(mu0) - 1.0) > 1e-9:
+            raise g.error("mu0", f"is not a distribution (entries sum to {sum(mu0):.6g}, "
+                          f"smallest {min(mu0):.6g})",
+                          "give non-negative entries that sum to 1")
+    game_spec = GameSpec(name=game_name, params=params, mu0=mu0)
+
+    h = top.sub("horizon")
+    steps = h.integer("steps", None, low=1)
+    rounds = h.integer("rounds", None, low=1)
+    h.done()
+    if steps is not None and rounds is not None:
+        raise h.error("rounds", "both steps and rounds are given", "keep one of them")
+    horizon = Horizon(steps=steps, rounds=rounds)
+
+    discount = top.number("discount", 1.0, low=0.0, high=1.0, low_open=True)
+    entropy = top.number("entropy", 0.0, low=0.0)
+    population = _population(top.sub("population"))
+    if rounds is not None and isinstance(population.batch, tuple):
+        raise top.error("horizon.rounds", "rounds need a constant batch, not a schedule",
+                        "give the horizon in steps, or a single batch")
+
+    s = top.sub("solver")
+    solver = SolverSpec(
+        algorithm=s.choice("algorithm", "mirror-descent", ALGORITHMS),
+        iterations=s.integer("iterations", 1000, low=1) or 1000,
+        tolerance=s.number("tolerance", 1e-8, low=0.0) or 0.0,
+        restarts=s.integer("restarts", 3, low=0) or 0,
+        params=s.mapping("params"),
+    )
+    s.done()
+
+    sim = top.sub("simulate")
+    simulate = SimulateSpec(replicas=sim.integer("replicas", 100, low=1) or 1)
+    sim.done()
+
+    b = top.sub("bound_check")
+    agents_raw = b.take("agents", list(BoundCheckSpec.agents))
+    if not isinstance(agents_raw, list) or not agents_raw:
+        raise b.error("agents", "expected a non-empty list of agent counts",
+                      "write e.g. [100, 1000, 10000]")
+    for i, n in enumerate(agents_raw):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise b.error(f"agents[{i}]", f"invalid number of agents {_show(n)}",
+                          "use integers >= 1")
+    batch_raw = b.take("batch", list(BoundCheckSpec.batch))
+    if not isinstance(batch_raw, list) or not batch_raw:
+        raise b.error("batch", "expected a non-empty list of batch forms (regimes)",
+                      'write e.g. [1, sqrt, all]')
+    regimes = tuple(parse_batch(v, b.key(f"batch[{i}]"), source)
+                    for i, v in enumerate(batch_raw))
+    for i, regime in enumerate(regimes):
+        for n in agents_raw:
+            sizes = batch_size(regime, n)
+            if max(sizes if isinstance(sizes, tuple) else (sizes,)) > n:
+                raise b.error(f"batch[{i}]", f"batch {batch_label(regime)} is larger than "
+                              f"{n} agents", f"use batches of at most {min(agents_raw)} or "
+                              "a relative form (sqrt, all, fraction)")
+    bound_check = BoundCheckSpec(agents=tuple(agents_raw), batch=regimes,
+                                 replicas=b.integer("replicas", 200, low=2) or 2)
+    b.done()
+
+    seed = top.integer("seed", 0, low=0) or 0
+    top.done()
+    spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
+                discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
+                simulate=simulate, bound_check=bound_check, seed=seed, source=source)
+    spec.build_game()  # validates game parameters and mu0 now, not later
+    return spec
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to a raw spec mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise SpecError(item, "override has no '='", "write --set key.path=value",
+                            "--set")
+        path, _, text = item.partition("=")
+        keys = path.strip().split(".")
+        if not all(keys):
+            raise SpecError(path, "empty key in override", "write --set key.path=value",
+                            "--set")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise SpecError(path, f"value {text!r} is not valid YAML",
+                            "quote strings and write lists as [a, b]", "--set") from None
+        node = data
+        for i, key in enumerate(keys[:-1]):
+            child = node.setdefault(key, {})
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise SpecError(".".join(keys[: i + 1]), "is not a mapping",
+                                "override a key that holds key: value pairs", "--set")
+            node = child
+        node[keys[-1]] = value
+    return data
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
+    """Read, override and validate a spec file."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise SpecError("(file)", "spec file not found", "check the path", source)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        raise SpecError(where, "not valid YAML", "fix the syntax at that line", source) from None
+    if not isinstance(data, dict):
+        raise SpecError("(top)", "expected a mapping of keys", "start with 'name: ...'", source)
+    data = apply_overrides(data, overrides or [], source)
+    return from_dict(data, source)

@@ -1,0 +1,73 @@
+"""One backward pass for policy evaluation and best response (MODEL.md section 3).
+
+A representative agent is active at step t with probability alpha_t on a frozen flow:
+
+    Q_t(o,a) = r(o,a,mu_t)  + gamma sum_o' P(o'|o,a,mu_t) V_{t+1}(o')
+    W_t(o)   = r0(o,mu_t)   + gamma sum_o' P0(o'|o,mu_t)  V_{t+1}(o')
+    V_t(o)   = alpha_t C_t(o) + (1 - alpha_t) W_t(o),     V_T = 0
+
+The continuation C_t is sum_a pi_t(a|o) [Q_t(o,a) - tau log pi_t(a|o)] for a policy, and
+max_a Q_t(o,a) (tau = 0) or tau logsumexp(Q_t(o,.)/tau) (tau > 0) for the best response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tmfcli.flow import Flow
+from tmfcli.games.base import Array
+
+
+@dataclass(frozen=True)
+class Values:
+    """Q (T, O, A) and V (T+1, O); ``policy`` (T, O, A) is the evaluated or best-response one."""
+
+    Q: Array
+    V: Array
+    policy: Array
+
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    z = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)  # type: ignore[no-any-return]
+
+
+def entropy_term(pi: Array) -> Array:
+    """sum_a pi log pi (..., O), with 0 log 0 = 0."""
+    safe = np.where(pi > 0, pi, 1.0)
+    return (pi * np.log(safe)).sum(axis=-1)  # type: ignore[no-any-return]
+
+
+def greedy(Q: Array) -> Array:
+    """Deterministic best response: all mass on the first maximising action."""
+    pi = np.zeros_like(Q)
+    np.put_along_axis(pi, Q.argmax(axis=-1)[..., None], 1.0, axis=-1)
+    return pi
+
+
+def backward(flow: Flow, gamma: float, policy: Array | None = None, tau: float = 0.0) -> Values:
+    """Evaluate ``policy`` on the frozen flow, or the best response to it when None."""
+    T, O, A = flow.r.shape
+    Q = np.empty((T, O, A))
+    V = np.zeros((T + 1, O))
+    for t in range(T - 1, -1, -1):
+        Q[t] = flow.r[t] + gamma * (flow.P[t] @ V[t + 1])
+        W = flow.r0[t] + gamma * (flow.P0[t] @ V[t + 1])
+        q = Q[t]
+        if policy is not None:
+            cont = (policy[t] * q).sum(axis=-1)
+            if tau > 0:
+                cont = cont - tau * entropy_term(policy[t])
+        elif tau > 0:
+            top = q.max(axis=-1)
+            cont = top + tau * np.log(np.exp((q - top[:, None]) / tau).sum(axis=-1))
+        else:
+            cont = q.max(axis=-1)
+        a = flow.alpha[t]
+        V[t] = a * cont + (1.0 - a) * W
+    if policy is None:
+        policy = softmax(Q / tau) if tau > 0 else greedy(Q)
+    return Values(Q=Q, V=V, policy=policy)
