@@ -50,7 +50,7 @@ def step(mu: Array, pi: Array, P: Array, P0: Array, alpha: float) -> Array:
     """One step of the recursion, batched over leading axes of mu (..., O)."""
     moved = np.einsum("...o,...oa,...oap->...p", mu, pi, P)
     stayed = np.einsum("...o,...op->...p", mu, P0)
-    return alpha * moved + (1.0 - alpha) * stayed  # type: ignore[no-any-return]
+    return alpha * moved + (1.0 - alpha) * stayed
 
 
 def mean_field_flow(setting: Setting, pi: Array, check: bool = True) -> Flow:

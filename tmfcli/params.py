@@ -43,7 +43,7 @@ def fields_of(cls: type) -> list[dataclasses.Field[Any]]:
 def default_of(f: dataclasses.Field[Any]) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
-    return f.default_factory()  # type: ignore[misc]
+    return f.default_factory()  # type: ignore[operator]
 
 
 def describe(cls: type) -> list[tuple[str, str, str]]:

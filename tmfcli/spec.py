@@ -19,8 +19,8 @@ import yaml
 
 from tmfcli.errors import SpecError
 from tmfcli.games import GAMES, Game, make_game
+from tmfcli.params import build
 
-ALGORITHMS = ("fixed-point", "fictitious-play", "mirror-descent", "tmf-pg")
 ACTIVATIONS = ("subset", "bernoulli")
 INITS = ("iid", "rounded")
 
@@ -101,11 +101,18 @@ class Spec:
                             f"give {game.n_obs} probabilities, one per observation", self.source)
         return game.with_mu0(mu0)
 
+    def build_algorithm(self) -> Any:
+        """The solver algorithm with its validated parameters."""
+        from tmfcli.solvers.algorithms import ALGORITHMS
+
+        name = self.solver.algorithm
+        return build(ALGORITHMS[name], self.solver.params, "solver.params", self.source, name)
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec (defaults filled in) as plain YAML-able data."""
         data = _plain(asdict(self))
         data.pop("source")
-        return data  # type: ignore[no-any-return]
+        return data
 
 
 def _plain(value: Any) -> Any:
@@ -323,9 +330,11 @@ def from_dict(data: Any, source: str = "") -> Spec:
         raise top.error("horizon.rounds", "rounds need a constant batch, not a schedule",
                         "give the horizon in steps, or a single batch")
 
+    from tmfcli.solvers.algorithms import ALGORITHMS  # solvers depend on this module
+
     s = top.sub("solver")
     solver = SolverSpec(
-        algorithm=s.choice("algorithm", "mirror-descent", ALGORITHMS),
+        algorithm=s.choice("algorithm", "mirror-descent", tuple(ALGORITHMS)),
         iterations=s.integer("iterations", 1000, low=1) or 1000,
         tolerance=s.number("tolerance", 1e-8, low=0.0) or 0.0,
         restarts=s.integer("restarts", 3, low=0) or 0,
@@ -368,7 +377,8 @@ def from_dict(data: Any, source: str = "") -> Spec:
     spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
                 discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
                 simulate=simulate, bound_check=bound_check, seed=seed, source=source)
-    spec.build_game()  # validates game parameters and mu0 now, not later
+    spec.build_game()  # validates game and solver parameters now, not later
+    spec.build_algorithm()
     return spec
 
 

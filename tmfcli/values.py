@@ -32,13 +32,13 @@ class Values:
 def softmax(x: Array, axis: int = -1) -> Array:
     z = x - x.max(axis=axis, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)  # type: ignore[no-any-return]
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def entropy_term(pi: Array) -> Array:
     """sum_a pi log pi (..., O), with 0 log 0 = 0."""
     safe = np.where(pi > 0, pi, 1.0)
-    return (pi * np.log(safe)).sum(axis=-1)  # type: ignore[no-any-return]
+    return (pi * np.log(safe)).sum(axis=-1)
 
 
 def greedy(Q: Array) -> Array:

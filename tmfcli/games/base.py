@@ -26,7 +26,12 @@ from tmfcli.params import ParamError, fields_of, param
 
 Array = NDArray[np.float64]
 
-__all__ = ["Array", "Game", "Lipschitz", "ParamError", "one_hot", "param", "static"]
+__all__ = ["Array", "Game", "Lipschitz", "ParamError", "internal", "one_hot", "param", "static"]
+
+
+def internal() -> Any:
+    """A derived array filled by ``build`` (not a parameter, not shown, not compared)."""
+    return field(init=False, repr=False, compare=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,11 @@ class Game:
     default_horizon: ClassVar[int | None] = None
 
     # filled by build(); not parameters
-    n_obs: int = field(init=False, default=0, metadata={"internal": True})
-    n_act: int = field(init=False, default=0, metadata={"internal": True})
-    mu0: Array = field(init=False, repr=False, metadata={"internal": True},
-                       default_factory=lambda: np.zeros(0))
-    obs_labels: tuple[str, ...] = field(init=False, default=(), metadata={"internal": True})
-    act_labels: tuple[str, ...] = field(init=False, default=(), metadata={"internal": True})
+    n_obs: int = field(init=False, default=0)
+    n_act: int = field(init=False, default=0)
+    mu0: Array = internal()
+    obs_labels: tuple[str, ...] = field(init=False, default=())
+    act_labels: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         self.build()

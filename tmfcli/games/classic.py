@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.games.base import Array, Game, Lipschitz, ParamError, one_hot, param, static
+from tmfcli.games.base import Array, Game, Lipschitz, ParamError, internal, one_hot, param, static
 
 
 def _move_to(n_obs: int, n_act: int, offset: int) -> Array:
@@ -25,12 +25,14 @@ class LeftRight(Game):
     static_dynamics = True
     default_horizon = 2
 
+    _P: Array = internal()
+
     def build(self) -> None:
         self._set(n_obs=3, n_act=2, mu0=one_hot(0, 3), obs_labels=("start", "left", "right"),
                   act_labels=("left", "right"), _P=_move_to(3, 2, 1))
 
     def transition(self, mu: Array, t: int) -> Array:
-        return static(self._P, mu)  # type: ignore[attr-defined]
+        return static(self._P, mu)
 
     def reward(self, mu: Array, t: int) -> Array:
         cost = np.stack([np.zeros(mu.shape[:-1]), -mu[..., 1], -2.0 * mu[..., 2]], axis=-1)
@@ -49,13 +51,15 @@ class RockPaperScissors(Game):
     static_dynamics = True
     default_horizon = 2
 
+    _P: Array = internal()
+
     def build(self) -> None:
         self._set(n_obs=4, n_act=3, mu0=one_hot(0, 4),
                   obs_labels=("start", "rock", "paper", "scissors"),
                   act_labels=("rock", "paper", "scissors"), _P=_move_to(4, 3, 1))
 
     def transition(self, mu: Array, t: int) -> Array:
-        return static(self._P, mu)  # type: ignore[attr-defined]
+        return static(self._P, mu)
 
     def reward(self, mu: Array, t: int) -> Array:
         rock, paper, scissors = mu[..., 1], mu[..., 2], mu[..., 3]
@@ -80,6 +84,9 @@ class BeachBar(Game):
     p: float = param(0.5, "probability that the noise leaves the move unchanged", low=0, high=1)
     eps: float = param(1e-20, "floor inside log(mu + eps)", low=0, low_open=True)
 
+    _P: Array = internal()
+    _base: Array = internal()
+
     def build(self) -> None:
         if self.bar >= self.n:
             raise ParamError("bar", f"{self.bar} is not a position of 0..{self.n - 1}",
@@ -99,10 +106,10 @@ class BeachBar(Game):
                   act_labels=("left", "stay", "right"), _P=P, _base=base)
 
     def transition(self, mu: Array, t: int) -> Array:
-        return static(self._P, mu)  # type: ignore[attr-defined]
+        return static(self._P, mu)
 
     def reward(self, mu: Array, t: int) -> Array:
-        return self._base - np.log(mu + self.eps)[..., None]  # type: ignore[attr-defined]
+        return self._base - np.log(mu + self.eps)[..., None]
 
     def lipschitz(self) -> Lipschitz:
         return Lipschitz(L_P=0.0, L_0=0.0)

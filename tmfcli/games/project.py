@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.games.base import Array, Game, Lipschitz, ParamError, one_hot, param, static
+from tmfcli.games.base import Array, Game, Lipschitz, ParamError, internal, one_hot, param, static
 
 
 def _check_length(name: str, values: tuple[float, ...], size: int, what: str) -> None:
@@ -29,6 +29,10 @@ class ResourceSelection(Game):
     kappa: float = param(1.0, "congestion cost per unit of mass on a resource", low=0)
     lam: float = param(0.02, "cost lambda of switching resource", low=0)
 
+    _P: Array = internal()
+    _switch: Array = internal()
+    _value: Array = internal()
+
     def build(self) -> None:
         c = self.c
         if c == (1.0, 0.8, 0.6) and self.K != 3:  # default values extended to any K
@@ -44,13 +48,13 @@ class ResourceSelection(Game):
                   act_labels=tuple(f"to_r{k}" for k in range(K)))
 
     def transition(self, mu: Array, t: int) -> Array:
-        return static(self._P, mu)  # type: ignore[attr-defined]
+        return static(self._P, mu)
 
     def idle_reward(self, mu: Array, t: int) -> Array:
-        return self._value - self.kappa * mu  # type: ignore[attr-defined, no-any-return]
+        return self._value - self.kappa * mu
 
     def reward(self, mu: Array, t: int) -> Array:
-        return self.idle_reward(mu, t)[..., None] - self._switch  # type: ignore[attr-defined]
+        return self.idle_reward(mu, t)[..., None] - self._switch
 
     def lipschitz(self) -> Lipschitz:
         return Lipschitz(L_P=0.0, L_0=0.0)
@@ -71,6 +75,10 @@ class Queueing(Game):
     R: float = param(1.0, "reward for being served", low=0)
     lam: float = param(0.05, "cost lambda of switching between queues", low=0)
 
+    _dest: np.ndarray = internal()
+    _switch_cost: Array = internal()
+    _speed: Array = internal()
+
     def build(self) -> None:
         _check_length("s", self.s, self.K, "K")
         K = self.K
@@ -86,14 +94,14 @@ class Queueing(Game):
 
     def service(self, mu: Array) -> Array:
         """Service probability at each observation (..., O); 0 at 'out'."""
-        speed = self._speed  # type: ignore[attr-defined]
+        speed = self._speed
         served = speed / (speed + mu[..., 1:])
-        return np.concatenate([np.zeros(mu.shape[:-1] + (1,)), served], axis=-1)
+        return np.concatenate([np.zeros((*mu.shape[:-1], 1)), served], axis=-1)
 
     def _serve(self, p: Array) -> Array:
         """Kernel (..., O, O) of service alone: from q to 0 w.p. p(q), else stay."""
         O = self.n_obs
-        S = np.zeros(p.shape[:-1] + (O, O))
+        S = np.zeros((*p.shape[:-1], O, O))
         idx = np.arange(O)
         S[..., idx, idx] = 1.0 - p
         S[..., :, 0] += p
@@ -104,16 +112,16 @@ class Queueing(Game):
 
     def transition(self, mu: Array, t: int) -> Array:
         serve = self._serve(self.service(mu))  # (..., O, O)
-        return serve[..., self._dest, :]  # type: ignore[attr-defined, no-any-return]
+        return serve[..., self._dest, :]
 
     def idle_reward(self, mu: Array, t: int) -> Array:
         p = self.service(mu)
         queued = (np.arange(self.n_obs) >= 1).astype(float)
-        return self.R * p - self.h * queued  # type: ignore[no-any-return]
+        return self.R * p - self.h * queued
 
     def reward(self, mu: Array, t: int) -> Array:
-        at_dest = self.idle_reward(mu, t)[..., self._dest]  # type: ignore[attr-defined]
-        return at_dest - self._switch_cost  # type: ignore[attr-defined, no-any-return]
+        at_dest = self.idle_reward(mu, t)[..., self._dest]
+        return at_dest - self._switch_cost
 
     def lipschitz(self) -> Lipschitz:
         # |dp_q/dmu(q)| <= 1/s_q; a row moves 2|dp| in L1; |dmu(q)| <= ||mu - nu||_1 / 2

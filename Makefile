@@ -1,0 +1,33 @@
+# tmf: every set-up step lives here (CI runs `make test` on a clean clone).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/tmf solve experiments/resource-demo.yaml --force
+
+lint: install
+	$(BIN)/ruff check tmfcli tests benchmarks
+	$(BIN)/mypy tmfcli
+
+test: lint
+	$(BIN)/pytest -q -n 2
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

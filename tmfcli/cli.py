@@ -1,0 +1,202 @@
+"""The ``tmf`` command line: load a spec, call one core function, write tables, summarise.
+
+No numerics here. Core errors (``TmfError``) are turned into ``Error: ...`` and exit code 1 at
+one place, ``main``; bad flags are usage errors (exit 2, from typer).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tmfcli import __version__, results
+from tmfcli import spec as specs
+from tmfcli.errors import TmfError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Temporal mean-field games: equilibria, N-agent simulation, finite-population bounds.\n\n"
+    "Example:  tmf solve experiments/resource-demo.yaml --set population.batch=1",
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+SpecArg = Annotated[Path, typer.Argument(help="experiment spec (YAML), see docs/spec.md",
+                                         metavar="SPEC", show_default=False)]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="override a spec key, e.g. --set population.batch=1 (repeatable)",
+    metavar="KEY=VALUE", show_default=False)]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", help="result directory [default: results/<name>/<command>/]", metavar="DIR",
+    show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="recompute even if DIR is up to date")]
+
+
+def command(fn: Callable[..., None]) -> Callable[..., None]:
+    """Register a command whose core errors become ``Error: ...`` on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except TmfError as error:
+            err.print(f"Error: {error.message()}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    app.command()(wrapper)
+    return wrapper
+
+
+def fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.4g}"
+    return str(x)
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr (shown on terminals only); yields update(phase, done, total)."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"
+                   "/{task.total}"), TimeElapsedColumn(), console=err, transient=True,
+                   disable=not err.is_terminal)
+    tasks: dict[str, Any] = {}
+
+    def update(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(f"{label} {phase}", total=total)
+        bar.update(tasks[phase], completed=done)
+
+    with bar:
+        yield update
+
+
+def summary(title: str, rows: list[tuple[str, Any]]) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, fmt(value))
+    out.print(table)
+
+
+def load(spec_path: Path, overrides: list[str] | None) -> specs.Spec:
+    return specs.load(spec_path, overrides or [])
+
+
+def out_dir(spec: specs.Spec, given: Path | None, command: str) -> Path:
+    return given if given is not None else Path("results") / spec.name / command
+
+
+@command
+def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
+          force: ForceOpt = False,
+          restarts: Annotated[int | None, typer.Option(
+              help="random restarts for the uniqueness evidence [default: solver.restarts]",
+              min=0, show_default=False)] = None) -> None:
+    """Solve the mean-field equilibrium and report its exploitability.
+
+    Writes iterations.csv, policy.csv, flow.csv and manifest.yaml.
+
+    Example:  tmf solve experiments/resource-demo.yaml --set solver.iterations=500
+    """
+    from tmfcli.equilibrium import solve as solve_equilibrium
+
+    spec = load(spec_path, overrides)
+    target = out_dir(spec, out, "solve")
+    if not force and results.is_up_to_date(target, spec, "solve"):
+        err.print(f"{target} is up to date (same spec); use --force to recompute")
+        show_manifest_summary(target)
+        return
+    with progress("solve") as update:
+        eq = solve_equilibrium(spec, on_progress=update, restarts=restarts)
+    ev = eq.evaluation
+    run = eq.result
+    history = run.history.assign(seed=spec.seed)
+    results.write_csv(history, target / "iterations.csv")
+    results.write_csv(results.policy_table(ev.policy), target / "policy.csv")
+    results.write_csv(results.flow_table(ev.flow.mu), target / "flow.csv")
+    outcome = {
+        "stop_reason": run.stop_reason,
+        "converged": run.converged,
+        "iterations": run.iterations,
+        "exploitability": ev.exploitability,
+        "exploitability_reg": ev.exploitability_reg,
+        "J": ev.J,
+        "steps": eq.setting.T,
+        "uniqueness": eq.evidence(),
+        "timings": {"total_s": round(eq.elapsed_s, 3),
+                    "solve_s": round(float(history["elapsed_s"].iloc[-1]), 3)},
+    }
+    results.write_yaml(results.manifest(spec, "solve", **outcome), target / results.MANIFEST)
+    show_manifest_summary(target)
+
+
+def show_manifest_summary(target: Path) -> None:
+    data = results.read_manifest(target) or {}
+    u = data.get("uniqueness", {})
+    samples = u.get("monotonicity_samples", 0)
+    rows = [
+        ("game", data.get("spec", {}).get("game", {}).get("name")),
+        ("steps", data.get("steps")),
+        ("exploitability", data.get("exploitability")),
+        ("J", data.get("J")),
+        ("stop reason", data.get("stop_reason")),
+        ("monotone (sampled)", f"{samples - u.get('monotonicity_violations', 0)}/{samples} "
+         f"pairs, largest form {fmt(u.get('monotonicity_largest'))}"),
+        ("dynamics depend on mu", u.get("dynamics_depend_on_mu")),
+        ("restarts converged", f"{u.get('restarts_converged')}/{u.get('restarts')}"),
+        ("flow spread (L1, max t)", u.get("flow_spread")),
+        ("policy spread (mu-weighted)", u.get("policy_spread")),
+        ("results", str(target)),
+    ]
+    if data.get("spec", {}).get("entropy", 0) > 0:
+        rows.insert(3, ("exploitability (regularised)", data.get("exploitability_reg")))
+    summary(f"tmf solve: {data.get('spec', {}).get('name')}", rows)
+
+
+@command
+def games() -> None:
+    """List the registered games with their parameters and defaults.
+
+    Example:  tmf games
+    """
+    from tmfcli.games import GAMES
+    from tmfcli.params import describe
+
+    table = Table(title="games", title_justify="left")
+    for column in ("game", "parameter", "default", "meaning"):
+        table.add_column(column)
+    for name, cls in GAMES.items():
+        table.add_row(name, "", "", cls.summary, style="bold")
+        for pname, default, doc in describe(cls):
+            table.add_row("", pname, default, doc)
+    out.print(table)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"tmf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=version_callback,
+                                               is_eager=True, help="show the version")] = False
+         ) -> None:
+    """Temporal mean-field games: equilibria, N-agent simulation, finite-population bounds."""
+
+
+def main() -> None:
+    """Entry point of the ``tmf`` console script."""
+    app()

@@ -1,0 +1,139 @@
+"""Result directories: tidy CSV tables written atomically, and a manifest written last.
+
+A directory is complete when its ``manifest.yaml`` exists: every table is written to a temporary
+file and renamed into place, and the manifest goes last, so an interrupted run never leaves a
+directory that looks complete. The manifest records the resolved spec and its hash; a rerun of
+the same spec finds the hash and reuses the results instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tmfcli import __version__
+from tmfcli.errors import ResultsError
+from tmfcli.games.base import Array
+from tmfcli.spec import Spec
+
+MANIFEST = "manifest.yaml"
+
+
+@contextmanager
+def atomic(path: Path) -> Iterator[IO[str]]:
+    """Open a temporary file beside ``path``; rename it onto ``path`` only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table atomically; floats in full precision so reruns give identical bytes."""
+    with atomic(path) as handle:
+        frame.to_csv(handle, index=False, lineterminator="\n")
+
+
+def write_yaml(data: dict[str, Any], path: Path) -> None:
+    with atomic(path) as handle:
+        yaml.safe_dump(data, handle, sort_keys=False, allow_unicode=True)
+
+
+def spec_hash(spec: Spec, command: str) -> str:
+    """Hash of the resolved spec and the command that produced a result directory."""
+    text = yaml.safe_dump({"command": command, "spec": spec.to_dict()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    return {"tmf": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "pandas": pd.__version__}
+
+
+def manifest(spec: Spec, command: str, **extra: Any) -> dict[str, Any]:
+    """The manifest of a result directory: what ran, on what, with which outcome."""
+    return {
+        "command": command,
+        "command_line": " ".join(["tmf", *sys.argv[1:]]),
+        "spec_file": spec.source,
+        "spec_hash": spec_hash(spec, command),
+        "seed": spec.seed,
+        "versions": versions(),
+        **extra,
+        "spec": spec.to_dict(),
+    }
+
+
+def read_manifest(directory: Path) -> dict[str, Any] | None:
+    path = directory / MANIFEST
+    if not path.is_file():
+        return None
+    data = yaml.safe_load(path.read_text())
+    return data if isinstance(data, dict) else None
+
+
+def is_up_to_date(directory: Path, spec: Spec, command: str) -> bool:
+    """True when ``directory`` holds a complete result of this very spec and command."""
+    data = read_manifest(directory)
+    return data is not None and data.get("spec_hash") == spec_hash(spec, command)
+
+
+# --- tables of arrays ----------------------------------------------------------------------
+def policy_table(pi: Array) -> pd.DataFrame:
+    """pi (T, O, A) as rows t, obs, action, prob."""
+    T, O, A = pi.shape
+    t, o, a = np.meshgrid(np.arange(T), np.arange(O), np.arange(A), indexing="ij")
+    return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "action": a.ravel(),
+                         "prob": pi.ravel()})
+
+
+def flow_table(mu: Array) -> pd.DataFrame:
+    """mu (T+1, O) as rows t, obs, mu."""
+    T1, O = mu.shape
+    t, o = np.meshgrid(np.arange(T1), np.arange(O), indexing="ij")
+    return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "mu": mu.ravel()})
+
+
+def read_policy(directory: Path, n_obs: int, n_act: int, horizon: int) -> Array:
+    """Read a tabular policy (``policy.csv``: t, obs, action, prob) of shape (T, O, A).
+
+    The file must match the game's observations and actions and cover ``horizon`` steps.
+    """
+    path = directory / "policy.csv"
+    if not path.is_file():
+        raise ResultsError(f"no policy.csv in {directory}",
+                           "point --policy at a directory written by 'tmf solve' or 'tmf train'")
+    frame = pd.read_csv(path)
+    missing = {"t", "obs", "action", "prob"} - set(frame.columns)
+    if missing:
+        raise ResultsError(f"{path} lacks columns {sorted(missing)}",
+                           "a policy file has columns t, obs, action, prob")
+    T = int(frame["t"].max()) + 1
+    O, A = int(frame["obs"].max()) + 1, int(frame["action"].max()) + 1
+    if (O, A) != (n_obs, n_act) or T != horizon or len(frame) != T * O * A:
+        raise ResultsError(f"{path} holds a policy of shape (T={T}, O={O}, A={A}) but the "
+                           f"spec needs (T={horizon}, O={n_obs}, A={n_act})",
+                           "solve the same game and horizon first, or use --policy uniform")
+    pi = np.zeros((T, O, A))
+    pi[frame["t"].to_numpy(), frame["obs"].to_numpy(), frame["action"].to_numpy()] = \
+        frame["prob"].to_numpy()
+    if np.abs(pi.sum(axis=-1) - 1).max() > 1e-6 or pi.min() < 0:
+        raise ResultsError(f"{path}: probabilities do not sum to 1 at every (t, obs)",
+                           "write a normalised policy")
+    return pi
