@@ -174,14 +174,13 @@ def games() -> None:
     from tmfcli.games import GAMES
     from tmfcli.params import describe
 
-    table = Table(title="games", title_justify="left")
-    for column in ("game", "parameter", "default", "meaning"):
-        table.add_column(column)
     for name, cls in GAMES.items():
-        table.add_row(name, "", "", cls.summary, style="bold")
-        for pname, default, doc in describe(cls):
-            table.add_row("", pname, default, doc)
-    out.print(table)
+        game = cls()
+        out.print(f"[bold]{name}[/bold]  (O={game.n_obs}, A={game.n_act}"
+                  f"{f', default horizon {cls.default_horizon}' if cls.default_horizon else ''})"
+                  f": {cls.summary}")
+        for pname, default, doc in describe(cls) or [("(none)", "", "")]:
+            out.print(f"    {pname:<10} {default:<14} {doc}", markup=False)
 
 
 def version_callback(value: bool) -> None:

@@ -25,7 +25,7 @@ class SpecError(TmfError):
         self.source = source
 
     def message(self) -> str:
-        where = f"{self.source}:{self.key}" if self.source else self.key
+        where = ":".join(part for part in (self.source, self.key) if part)
         return f"{where}: {self.problem} — {self.fix}"
 
 

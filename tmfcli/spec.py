@@ -131,7 +131,7 @@ class _Reader:
 
     def __init__(self, data: Any, path: str, source: str) -> None:
         if not isinstance(data, dict):
-            raise SpecError(path or "(top)", f"expected a mapping, got {_show(data)}",
+            raise SpecError(path, f"expected a mapping, got {_show(data)}",
                             "write key: value pairs here", source)
         self.data = dict(data)
         self.path = path
@@ -416,14 +416,14 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
     path = Path(path)
     source = str(path)
     if not path.is_file():
-        raise SpecError("(file)", "spec file not found", "check the path", source)
+        raise SpecError("", "spec file not found", "check the path", source)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        where = f"line {mark.line + 1}" if mark is not None else ""
         raise SpecError(where, "not valid YAML", "fix the syntax at that line", source) from None
     if not isinstance(data, dict):
-        raise SpecError("(top)", "expected a mapping of keys", "start with 'name: ...'", source)
+        raise SpecError("", "expected a mapping of keys", "start with 'name: ...'", source)
     data = apply_overrides(data, overrides or [], source)
     return from_dict(data, source)
