@@ -12,8 +12,10 @@ from tmfcli.setting import Setting, setting
 
 
 def make_setting(game: str, alpha: float = 1.0, steps: int | None = None,
-                 **extra: Any) -> Setting:
-    data: dict[str, Any] = {"name": "t", "game": {"name": game}, "population": {"alpha": alpha}}
+                 params: dict[str, Any] | None = None, **extra: Any) -> Setting:
+    """The mean-field setting of ``game`` at active fraction ``alpha`` (extra top-level keys)."""
+    data: dict[str, Any] = {"name": "t", "game": {"name": game, "params": params or {}},
+                            "population": {"alpha": alpha}}
     if steps is not None:
         data["horizon"] = {"steps": steps}
     data.update(extra)

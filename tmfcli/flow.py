@@ -47,9 +47,17 @@ def frozen_model(setting: Setting, mu: Array) -> Flow:
 
 
 def step(mu: Array, pi: Array, P: Array, P0: Array, alpha: float) -> Array:
-    """One step of the recursion, batched over leading axes of mu (..., O)."""
-    moved = np.einsum("...o,...oa,...oap->...p", mu, pi, P)
-    stayed = np.einsum("...o,...op->...p", mu, P0)
+    """One step of the recursion, batched over leading axes of mu (..., O).
+
+    The active mass is the joint mu(o) pi(a|o) (..., O*A) times P viewed as (..., O*A, O): one
+    (batched) matrix-vector product, which is several times faster than a three-way einsum.
+    """
+    O, A = pi.shape[-2:]
+    joint = (mu[..., :, None] * pi).reshape(*mu.shape[:-1], 1, O * A)
+    moved = np.matmul(joint, P.reshape(*P.shape[:-3], O * A, O))[..., 0, :]
+    if alpha == 1.0:
+        return moved
+    stayed = np.matmul(mu[..., None, :], P0)[..., 0, :]
     return alpha * moved + (1.0 - alpha) * stayed
 
 

@@ -54,9 +54,8 @@ def backward(flow: Flow, gamma: float, policy: Array | None = None, tau: float =
     Q = np.empty((T, O, A))
     V = np.zeros((T + 1, O))
     for t in range(T - 1, -1, -1):
-        Q[t] = flow.r[t] + gamma * (flow.P[t] @ V[t + 1])
-        W = flow.r0[t] + gamma * (flow.P0[t] @ V[t + 1])
         q = Q[t]
+        np.add(flow.r[t], gamma * (flow.P[t].reshape(O * A, O) @ V[t + 1]).reshape(O, A), out=q)
         if policy is not None:
             cont = (policy[t] * q).sum(axis=-1)
             if tau > 0:
@@ -67,7 +66,11 @@ def backward(flow: Flow, gamma: float, policy: Array | None = None, tau: float =
         else:
             cont = q.max(axis=-1)
         a = flow.alpha[t]
-        V[t] = a * cont + (1.0 - a) * W
+        if a == 1.0:
+            V[t] = cont
+        else:
+            W = flow.r0[t] + gamma * (flow.P0[t] @ V[t + 1])
+            V[t] = a * cont + (1.0 - a) * W
     if policy is None:
         policy = softmax(Q / tau) if tau > 0 else greedy(Q)
     return Values(Q=Q, V=V, policy=policy)
