@@ -27,7 +27,7 @@ test: lint
 	$(BIN)/pytest -q -n 2
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(ONLY)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,7 @@ app = typer.Typer(
     "Example:  tmf solve experiments/resource-demo.yaml --set population.batch=1",
 )
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SpecArg = Annotated[Path, typer.Argument(help="experiment spec (YAML), see docs/spec.md",
                                          metavar="SPEC", show_default=False)]

@@ -59,31 +59,22 @@ def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -
     pop = spec.population
     agents = agents if agents is not None else pop.agents
     batch = batch if batch is not None else pop.batch
-    if batch is None:
-        batch = "all" if pop.alpha is None else None
-    if pop.alpha is not None and agents is None:
-        alpha_value = pop.alpha
-        T = _steps(spec, game, alpha_value, None, None)
-        alpha = np.full(T, alpha_value)
-        batches = None
-    elif agents is None:  # a fraction without agents, or nothing at all
-        alpha_value = batch if isinstance(batch, float) else 1.0
-        T = _steps(spec, game, alpha_value, None, None)
-        alpha = np.full(T, alpha_value)
-        batches = None
+    batches = None
+    if agents is None:  # mean field only: alpha, a fraction, or synchronous
+        value = pop.alpha if pop.alpha is not None else \
+            (batch if isinstance(batch, float) else 1.0)
+        alpha = np.full(_steps(spec, game, value, None, None), value)
     else:
-        assert batch is not None
-        sizes = batch_size(batch, agents)
-        if isinstance(sizes, tuple):
-            T = _steps(spec, game, 1.0, None, None)
-            batches = np.resize(np.asarray(sizes, dtype=np.int64), T)  # cyclic schedule
+        sizes = batch_size("all" if batch is None else batch, agents)
+        if isinstance(sizes, tuple):  # a cyclic schedule (steps only)
+            batches = np.resize(np.asarray(sizes, dtype=np.int64),
+                                _steps(spec, game, 1.0, None, None))
         else:
-            T = _steps(spec, game, sizes / agents, agents, sizes)
-            batches = np.full(T, sizes, dtype=np.int64)
+            batches = np.full(_steps(spec, game, sizes / agents, agents, sizes), sizes,
+                              dtype=np.int64)
         alpha = batches / agents
-        alpha_value = float(alpha[0])
     gamma = spec.discount
     if spec.horizon.rounds is not None:
-        gamma = gamma**alpha_value
+        gamma = gamma ** float(alpha[0])
     return Setting(game=game, alpha=alpha, gamma=gamma, tau=spec.entropy, agents=agents,
                    batches=batches, rounds=spec.horizon.rounds)

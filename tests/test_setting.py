@@ -1,0 +1,82 @@
+"""From spec to setting: batch forms, time units, discount per round, overrides."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tmfcli import spec as specs
+from tmfcli.errors import SpecError
+from tmfcli.setting import setting
+
+
+def resolve(population: dict[str, Any], horizon: dict[str, int] | None = None,
+            discount: float = 1.0):
+    return setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection"},
+                                    "horizon": horizon or {"steps": 12},
+                                    "population": population, "discount": discount}))
+
+
+@pytest.mark.parametrize(("batch", "B"), [(10, 10), ("all", 400), ("sqrt", 20),
+                                          ({"fraction": 0.1}, 40), ({"fraction": 0.001}, 1)])
+def test_batch_forms(batch: Any, B: int) -> None:
+    s = resolve({"agents": 400, "batch": batch})
+    assert s.batches is not None and set(s.batches.tolist()) == {B}
+    np.testing.assert_allclose(s.alpha, B / 400)
+
+
+def test_alpha_alone_and_fraction_alone_define_the_mean_field() -> None:
+    np.testing.assert_allclose(resolve({"alpha": 0.25}).alpha, 0.25)
+    np.testing.assert_allclose(resolve({"batch": {"fraction": 0.2}}).alpha, 0.2)
+    np.testing.assert_allclose(resolve({}).alpha, 1.0)
+
+
+def test_schedule_repeats_cyclically() -> None:
+    s = resolve({"agents": 10, "batch": [1, 5, 10]}, {"steps": 7})
+    assert s.batches is not None
+    assert s.batches.tolist() == [1, 5, 10, 1, 5, 10, 1]
+    np.testing.assert_allclose(s.alpha, s.batches / 10)
+
+
+@pytest.mark.parametrize(("agents", "batch", "steps"), [(100, 100, 3), (100, 10, 30),
+                                                        (100, 1, 300), (100, 30, 10)])
+def test_rounds_give_ceil_h_n_over_b_steps_and_per_round_discount(agents: int, batch: int,
+                                                                   steps: int) -> None:
+    s = resolve({"agents": agents, "batch": batch}, {"rounds": 3}, discount=0.9)
+    assert s.T == steps == math.ceil(3 * agents / batch)
+    assert s.gamma == pytest.approx(0.9 ** (batch / agents))
+    # so the discount over one round of N/B steps is the per-round discount
+    assert s.gamma ** (agents / batch) == pytest.approx(0.9)
+
+
+def test_rounds_with_alpha_only() -> None:
+    s = resolve({"alpha": 0.1}, {"rounds": 4})
+    assert s.T == 40
+
+
+def test_rounds_reject_a_schedule() -> None:
+    with pytest.raises(SpecError, match="rounds need a constant batch"):
+        resolve({"agents": 10, "batch": [1, 2]}, {"rounds": 2})
+
+
+def test_overrides_create_nested_keys_and_parse_yaml() -> None:
+    data = specs.apply_overrides({"name": "x", "game": {"name": "sis"}},
+                                 ["game.params.infection=0.5", "population.batch=sqrt",
+                                  "population.agents=100", "bound_check.agents=[10, 20]"], "s")
+    spec = specs.from_dict(data)
+    assert spec.game.params == {"infection": 0.5}
+    assert spec.population.batch == "sqrt" and spec.bound_check.agents == (10, 20)
+    with pytest.raises(SpecError, match="override has no '='"):
+        specs.apply_overrides({}, ["population.batch"], "s")
+    with pytest.raises(SpecError, match="is not a mapping"):
+        specs.apply_overrides({"name": "x"}, ["name.first=1"], "s")
+
+
+def test_missing_horizon_without_game_default() -> None:
+    spec = specs.from_dict({"name": "x", "game": {"name": "beach_bar"}})
+    with pytest.raises(SpecError, match="beach_bar has no default horizon"):
+        setting(spec)
+    assert setting(specs.from_dict({"name": "x", "game": {"name": "sis"}})).T == 50
