@@ -1,0 +1,515 @@
+"""The N-agent system with B_t of N agents acting per step, simulated exactly on counts.
+
+Agents are exchangeable, so the count vector n_t (n_t(o) agents at o) is a Markov chain
+(MODEL.md section 4). One step, for R replicas at once, with mu_hat_t = n_t / N:
+
+1. active counts  m ~ MultivariateHypergeometric(n_t, B_t)        (activation "subset")
+                  m(o) ~ Bin(n_t(o), alpha_t)                        (activation "bernoulli")
+2. action counts  c(o, .) ~ Multinomial(m(o), pi(. | o, mu_hat_t))
+3. next counts    n_{t+1} = sum_{o,a} Multinomial(c(o,a), P(. | o, a, mu_hat_t))
+                          + sum_o Multinomial(n_t(o) - m(o), P0(. | o, mu_hat_t))
+
+This is the law of the agent-by-agent system, not an approximation: given the counts, which
+agents at o are active is irrelevant (exchangeability), the number of active agents at o under a
+uniform B-subset is hypergeometric, and independent categorical draws of agents that share a
+distribution add up to a multinomial. Every sampler used (hypergeometric, binomial,
+multinomial) is O(1) per draw in the counts, so a step costs O(R |O|^2 |A|), whatever N is.
+
+Shapes: counts n, m (R, O); c (R, O, A); mu_hat (R, T+1, O) in the output; returns (R,).
+
+Seeding: replica r's randomness never depends on how many replicas are asked for.
+
+* General path: replicas are simulated in blocks of ``BLOCK``; block b draws from the generator
+  of child b of the root ``SeedSequence(seed)`` and is always simulated at full size, then
+  truncated, so the first R replicas are the same for any larger R.
+* Sequential path (all B_t = 1, subset activation, idle agents stay): replica r draws from its
+  own child r; it pre-draws its uniform streams in chunks of ``CHUNK`` steps.
+
+Children are derived from the root's entropy and spawn key with an explicit index, so a
+``SeedSequence`` that has already spawned children gives the same result as a fresh one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tmfcli.errors import NumericalError, ResultsError, SpecError
+from tmfcli.games.base import Array
+from tmfcli.policy import Policy, TabularPolicy, shape_of
+from tmfcli.setting import Setting
+from tmfcli.spec import Spec
+
+__all__ = ["BLOCK", "CHUNK", "Comparison", "PolicySource", "Rollouts", "compare", "gaps",
+           "initial_counts", "interval", "outcome", "path_of", "policy_source",
+           "rounded_counts", "simulate", "simulate_agents", "summary_rows", "tables"]
+
+BLOCK = 25          # replicas per generator in the general path (part of the seeding contract)
+CHUNK = 1024        # steps of uniforms pre-drawn per replica in the sequential path
+MAX_AGENTS = 10**9  # numpy's hypergeometric needs fewer than 10^9 items of each kind
+
+Seed = int | np.random.SeedSequence
+OnStep = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Rollouts:
+    """R replicas of the N-agent system.
+
+    mu_hat  (R, T+1, O)  empirical distributions n_t / N
+    returns (R,)         population-average discounted return: sum_t gamma^t (total reward at
+                         step t) / N, with setting.gamma per step
+    """
+
+    mu_hat: Array
+    returns: Array
+
+
+def gaps(rollouts: Rollouts, mu_bar: Array) -> tuple[Array, Array]:
+    """Per replica, max_t and mean_t over t = 0..T of ||mu_hat_t - mu_bar_t||_1; each (R,)."""
+    l1 = np.abs(rollouts.mu_hat - mu_bar[None]).sum(axis=-1)
+    return l1.max(axis=1), l1.mean(axis=1)
+
+
+# --- seeding and checks ----------------------------------------------------------------------
+def _root(seed: Seed) -> np.random.SeedSequence:
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+
+def _child(root: np.random.SeedSequence, index: int) -> np.random.Generator:
+    """The generator of child ``index`` of root, as root.spawn would give on a fresh root."""
+    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index),
+                                pool_size=root.pool_size)
+    return np.random.default_rng(ss)
+
+
+def _check(setting: Setting, policy: Policy, replicas: int, activation: str,
+           init: str) -> tuple[int, np.ndarray]:
+    if setting.agents is None or setting.batches is None:
+        raise SpecError("population.agents", "missing (simulation needs a finite population)",
+                        "add population.agents and population.batch")
+    N, batches = int(setting.agents), np.asarray(setting.batches, dtype=np.int64)
+    if N < 1 or N >= MAX_AGENTS:
+        raise SpecError("population.agents", f"{N} agents is outside what the exact sampler "
+                        "handles", f"use between 1 and {MAX_AGENTS - 1} agents")
+    if batches.min() < 1 or batches.max() > N:
+        raise SpecError("population.batch", f"batch {int(batches.max())} is not between 1 and "
+                        f"agents ({N})", f"use a batch between 1 and {N}")
+    if activation not in ("subset", "bernoulli"):
+        raise SpecError("population.activation", f"unknown value {activation!r}",
+                        "use one of: subset, bernoulli")
+    if init not in ("iid", "rounded"):
+        raise SpecError("population.init", f"unknown value {init!r}", "use one of: iid, rounded")
+    if replicas < 1:
+        raise SpecError("simulate.replicas", f"{replicas} is too small", "use an integer >= 1")
+    shape = shape_of(policy)
+    need = (setting.T, setting.game.n_obs, setting.game.n_act)
+    if shape is not None and shape != need:
+        raise ResultsError(f"the policy has shape (T={shape[0]}, O={shape[1]}, A={shape[2]}) "
+                           f"but the spec needs (T={need[0]}, O={need[1]}, A={need[2]})",
+                           "use a policy of the same game and horizon")
+    return N, batches
+
+
+def rounded_counts(mu0: Array, N: int) -> np.ndarray:
+    """Deterministic rounding of N mu0: floors, then one more agent to each of the largest
+    remainders (ties to the lower observation) until the counts sum to N."""
+    exact = N * np.asarray(mu0, dtype=float)
+    counts = np.floor(exact).astype(np.int64)
+    short = N - int(counts.sum())
+    if short > 0:
+        order = np.argsort(-(exact - counts), kind="stable")
+        counts[order[:short]] += 1
+    elif short < 0:  # only through rounding of mu0 entries that sum to 1 + tiny
+        order = np.argsort(exact - counts, kind="stable")
+        counts[order[:-short]] -= 1
+    return counts
+
+
+def initial_counts(rng: np.random.Generator, mu0: Array, N: int, size: int,
+                   init: str) -> np.ndarray:
+    """Counts (size, O) of N agents at t = 0: iid draws from mu0, or the rounding of N mu0."""
+    if init == "rounded":
+        return np.tile(rounded_counts(mu0, N), (size, 1))
+    return rng.multinomial(N, _stochastic(np.asarray(mu0, dtype=float)), size=size)
+
+
+def _stochastic(p: Array) -> Array:
+    """Clip round-off negatives and renormalise, as numpy's multinomial checks sum(p) <= 1."""
+    p = np.clip(p, 0.0, None)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _cumulative(p: Array) -> Array:
+    """Cumulative sums with the last entry exactly 1, so a uniform in [0, 1) always lands."""
+    cum = np.cumsum(p, axis=-1)
+    cum[..., -1] = 1.0
+    return cum
+
+
+# --- the count-based simulator ---------------------------------------------------------------
+def simulate(setting: Setting, policy: Policy, replicas: int, seed: Seed,
+             activation: str = "subset", init: str = "iid", on_step: OnStep | None = None,
+             method: str = "auto") -> Rollouts:
+    """R replicas of the N-agent system, exactly, by simulating counts (module docstring).
+
+    ``method``: "auto" uses the sequential path when every B_t = 1, the activation is a subset
+    and idle agents stay (``game.idle_stays``); "general" forces the block path. ``on_step``
+    receives (steps done, steps in total) now and then.
+    """
+    N, batches = _check(setting, policy, replicas, activation, init)
+    sequential = path_of(setting, activation) == "sequential"
+    if method not in ("auto", "general"):
+        raise ValueError(f"unknown method {method!r}")
+    root = _root(seed)
+    if sequential and method == "auto":
+        return _sequential(setting, policy, replicas, root, init, N, on_step)
+    n_blocks = -(-replicas // BLOCK)
+    T = setting.T
+    parts = []
+    for b in range(n_blocks):
+        parts.append(_block(setting, policy, _child(root, b), N, batches, activation, init,
+                            _offset(on_step, b * T, n_blocks * T)))
+    mu_hat = np.concatenate([p.mu_hat for p in parts])[:replicas]
+    returns = np.concatenate([p.returns for p in parts])[:replicas]
+    return Rollouts(mu_hat=mu_hat, returns=returns)
+
+
+def _offset(on_step: OnStep | None, done: int, total: int) -> Callable[[int], None] | None:
+    """A block's tick(t) reported as on_step(done + t, total)."""
+    if on_step is None:
+        return None
+    return lambda t: on_step(done + t, total)
+
+
+def _mvhg(rng: np.random.Generator, n: np.ndarray, B: int) -> np.ndarray:
+    """m ~ MultivariateHypergeometric(n, B) per row of n (R, O), by the conditional form
+    m(o) ~ Hypergeometric(good = n(o), bad = sum_{o' > o} n(o'), draws = B - sum_{o' < o} m(o'))."""
+    R, O = n.shape
+    m = np.empty_like(n)
+    left = np.full(R, B, dtype=np.int64)
+    rest = n.sum(axis=1)
+    for o in range(O - 1):
+        rest = rest - n[:, o]
+        m[:, o] = rng.hypergeometric(n[:, o], rest, left)  # accepts draws = 0
+        left = left - m[:, o]
+    m[:, O - 1] = left
+    return m
+
+
+def _block(setting: Setting, policy: Policy, rng: np.random.Generator, N: int,
+           batches: np.ndarray, activation: str, init: str,
+           tick: Callable[[int], None] | None) -> Rollouts:
+    """BLOCK replicas from one generator, vectorised over replicas; loop over t only."""
+    game, T = setting.game, setting.T
+    O = game.n_obs
+    n = initial_counts(rng, game.mu0, N, BLOCK, init)
+    mu_hat = np.empty((BLOCK, T + 1, O))
+    mu_hat[:, 0] = n / N
+    total = np.zeros(BLOCK)
+    discount = setting.gamma ** np.arange(T)
+    if game.static_dynamics:  # evaluate (and clean) the kernels once
+        P_static = _stochastic(game.transition(game.mu0, 0))
+        P0_static = _stochastic(game.idle_transition(game.mu0, 0))
+    every = max(1, T // 200)
+    for t in range(T):
+        mu = mu_hat[:, t]
+        B = int(batches[t])
+        if B == N:
+            m = n
+        elif activation == "subset":
+            m = _mvhg(rng, n, B)
+        else:
+            m = rng.binomial(n, B / N)
+        pi = policy.probs(mu, t)
+        c = rng.multinomial(m, _stochastic(pi))                         # (R, O, A)
+        P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
+            else _stochastic(game.transition(mu, t))
+        nxt = rng.multinomial(c, P).sum(axis=(1, 2))                    # (R, O)
+        reward = (c * game.reward(mu, t)).sum(axis=(1, 2))
+        idle = n - m
+        if idle.any():  # with everybody active, P0 and r0 are never used
+            if game.idle_stays:
+                nxt += idle
+            else:
+                P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
+                    else _stochastic(game.idle_transition(mu, t))
+                nxt += rng.multinomial(idle, P0).sum(axis=1)
+            reward = reward + (idle * game.idle_reward(mu, t)).sum(axis=1)
+        total += discount[t] * reward
+        n = nxt
+        mu_hat[:, t + 1] = n / N
+        if tick is not None and ((t + 1) % every == 0 or t + 1 == T):
+            tick(t + 1)
+    _check_finite(total)
+    return Rollouts(mu_hat=mu_hat, returns=total / N)
+
+
+def _check_finite(total: Array) -> None:
+    if not np.all(np.isfinite(total)):
+        raise NumericalError("the simulated returns are not finite",
+                             "check the game's rewards on empirical distributions (e.g. log 0)")
+
+
+def _sequential(setting: Setting, policy: Policy, replicas: int, root: np.random.SeedSequence,
+                init: str, N: int, on_step: OnStep | None) -> Rollouts:
+    """B_t = 1 and idle agents stay: per step and replica, three categorical draws.
+
+    The active agent is uniform among N, so its observation has law n_t / N (drawn as an
+    integer k in [0, N) located in the cumulative counts); then a ~ pi(.|o, mu_hat_t) and
+    o' ~ P(.|o, a, mu_hat_t) by inverse CDF of pre-drawn uniforms. Only n(o) and n(o') change.
+    """
+    game, T = setting.game, setting.T
+    O, R = game.n_obs, replicas
+    gens = [_child(root, r) for r in range(R)]
+    n = np.stack([initial_counts(g, game.mu0, N, 1, init)[0] for g in gens])   # (R, O)
+    rows = np.arange(R)
+    mu_hat = np.empty((R, T + 1, O))
+    mu_hat[:, 0] = n / N
+    total = np.zeros(R)
+    discount = setting.gamma ** np.arange(T)
+    tabular = isinstance(policy, TabularPolicy)
+    pi_cum = _cumulative(policy.pi) if isinstance(policy, TabularPolicy) else None
+    P_cum = _cumulative(game.transition(game.mu0, 0)) if game.static_dynamics else None
+    every = max(1, T // 200)
+    for start in range(0, T, CHUNK):
+        # each replica draws whole chunks from its own generator, whatever T and R are
+        who = np.stack([g.integers(0, N, CHUNK) for g in gens], axis=1)     # (CHUNK, R)
+        u_act = np.stack([g.random(CHUNK) for g in gens], axis=1)
+        u_next = np.stack([g.random(CHUNK) for g in gens], axis=1)
+        for j in range(min(CHUNK, T - start)):
+            t = start + j
+            mu = mu_hat[:, t]
+            o = (np.cumsum(n, axis=1) <= who[j, :, None]).sum(axis=1)      # (R,)
+            if tabular:
+                cum_a = pi_cum[t, o]                                        # type: ignore[index]
+            else:
+                cum_a = _cumulative(policy.probs(mu, t)[rows, o])
+            a = (cum_a <= u_act[j, :, None]).sum(axis=1)
+            cum_o = P_cum[o, a] if P_cum is not None else \
+                _cumulative(game.transition(mu, t)[rows, o, a])
+            o2 = (cum_o <= u_next[j, :, None]).sum(axis=1)
+            r0 = game.idle_reward(mu, t)                                    # (R, O)
+            step_reward = game.reward(mu, t)[rows, o, a] + (n * r0).sum(axis=1) - r0[rows, o]
+            total += discount[t] * step_reward
+            n[rows, o] -= 1
+            n[rows, o2] += 1
+            mu_hat[:, t + 1] = n / N
+            if on_step is not None and ((t + 1) % every == 0 or t + 1 == T):
+                on_step(t + 1, T)
+    _check_finite(total)
+    return Rollouts(mu_hat=mu_hat, returns=total / N)
+
+
+# --- the agent-by-agent reference ------------------------------------------------------------
+def simulate_agents(setting: Setting, policy: Policy, replicas: int, seed: Seed,
+                    activation: str = "subset", init: str = "iid",
+                    on_step: OnStep | None = None) -> Rollouts:
+    """The same law, agent by agent (arrays of N observations): the reference for tests and
+    benchmarks. Replica r uses child r of the seed. Cost O(N) per step and replica."""
+    N, batches = _check(setting, policy, replicas, activation, init)
+    game, T = setting.game, setting.T
+    O = game.n_obs
+    root = _root(seed)
+    mu_hat = np.empty((replicas, T + 1, O))
+    returns = np.zeros(replicas)
+    discount = setting.gamma ** np.arange(T)
+    for r in range(replicas):
+        rng = _child(root, r)
+        if init == "rounded":
+            obs = np.repeat(np.arange(O), rounded_counts(game.mu0, N))
+        else:
+            obs = rng.choice(O, size=N, p=_stochastic(np.asarray(game.mu0, dtype=float)))
+        for t in range(T):
+            mu = np.bincount(obs, minlength=O) / N
+            mu_hat[r, t] = mu
+            B = int(batches[t])
+            if activation == "subset":
+                active = np.zeros(N, dtype=bool)
+                active[rng.choice(N, size=B, replace=False)] = True
+            else:
+                active = rng.random(N) < B / N
+            who = np.flatnonzero(active)
+            o = obs[who]
+            a = _categorical(rng, policy.probs(mu, t)[o])
+            reward = game.reward(mu, t)[o, a].sum()
+            new = obs.copy()
+            new[who] = _categorical(rng, game.transition(mu, t)[o, a])
+            idle = np.flatnonzero(~active)
+            if idle.size:
+                if not game.idle_stays:
+                    new[idle] = _categorical(rng, game.idle_transition(mu, t)[obs[idle]])
+                reward += game.idle_reward(mu, t)[obs[idle]].sum()
+            returns[r] += discount[t] * reward
+            obs = new
+            if on_step is not None:
+                on_step(r * T + t + 1, replicas * T)
+        mu_hat[r, T] = np.bincount(obs, minlength=O) / N
+    return Rollouts(mu_hat=mu_hat, returns=returns / N)
+
+
+def _categorical(rng: np.random.Generator, p: Array) -> np.ndarray:
+    """One draw per row of p (k, n) by inverse CDF."""
+    u = rng.random((p.shape[0],))
+    return (_cumulative(p) <= u[:, None]).sum(axis=1)
+
+
+# --- the comparison `tmf simulate` reports ---------------------------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    """Replicas of the N-agent system beside the mean-field flow of the same policy.
+
+    mu_bar (T+1, O) is the flow of ``pi_bar`` (T, O, A), the policy evaluated along it; J is
+    the mean-field value of pi_bar and ``exploitability`` its exploitability on that flow.
+    """
+
+    setting: Setting
+    rollouts: Rollouts
+    pi_bar: Array
+    mu_bar: Array
+    J: float
+    exploitability: float
+    method: str
+    elapsed_s: float
+
+
+def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
+            activation: str = "subset", init: str = "iid",
+            on_step: OnStep | None = None) -> Comparison:
+    """Simulate ``replicas`` replicas and evaluate the policy on the mean field."""
+    from tmfcli.exploitability import evaluate
+    from tmfcli.policy import on_flow
+
+    start = time.perf_counter()
+    _check(setting, policy, replicas, activation, init)
+    pi_bar = on_flow(setting, policy)
+    ev = evaluate(setting, pi_bar)
+    rollouts = simulate(setting, policy, replicas, seed, activation, init, on_step)
+    return Comparison(setting=setting, rollouts=rollouts, pi_bar=pi_bar, mu_bar=ev.flow.mu,
+                      J=ev.J, exploitability=ev.exploitability,
+                      method=path_of(setting, activation),
+                      elapsed_s=time.perf_counter() - start)
+
+
+def path_of(setting: Setting, activation: str) -> str:
+    """Which path ``simulate`` takes: "sequential" or "general" (see the module docstring)."""
+    batches = setting.batches
+    one = batches is not None and bool(np.all(np.asarray(batches) == 1))
+    return "sequential" if one and activation == "subset" and setting.game.idle_stays \
+        else "general"
+
+
+def interval(values: Array, z: float = 1.959963984540054) -> tuple[float, float, float]:
+    """Mean and 95% normal interval mean +- z sd / sqrt(R) (nan bounds when R = 1)."""
+    R = values.shape[0]
+    mean = float(values.mean())
+    if R < 2:
+        return mean, float("nan"), float("nan")
+    half = z * float(values.std(ddof=1)) / math.sqrt(R)
+    return mean, mean - half, mean + half
+
+
+def tables(cmp: Comparison, seed: int) -> dict[str, pd.DataFrame]:
+    """The tidy tables of ``tmf simulate``: trajectory, replicas and summary (each with seed)."""
+    mu_hat, mu_bar = cmp.rollouts.mu_hat, cmp.mu_bar
+    R, T1, O = mu_hat.shape
+    rep, t, o = np.meshgrid(np.arange(R), np.arange(T1), np.arange(O), indexing="ij")
+    trajectory = pd.DataFrame({"replica": rep.ravel(), "t": t.ravel(), "obs": o.ravel(),
+                               "mu_hat": mu_hat.ravel(),
+                               "mu_bar": np.broadcast_to(mu_bar, mu_hat.shape).ravel(),
+                               "seed": seed})
+    gap_max, gap_mean = gaps(cmp.rollouts, mu_bar)
+    per_replica = pd.DataFrame({"replica": np.arange(R), "return_avg": cmp.rollouts.returns,
+                                "gap_max": gap_max, "gap_mean": gap_mean, "seed": seed})
+    rows = [(name, *interval(per_replica[name].to_numpy()))
+            for name in ("return_avg", "gap_max", "gap_mean")]
+    rows.append(("return_minus_J", *interval(cmp.rollouts.returns - cmp.J)))
+    rows.append(("J", cmp.J, cmp.J, cmp.J))
+    summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
+    summary["seed"] = seed
+    return {"trajectory.csv": trajectory, "replicas.csv": per_replica, "summary.csv": summary}
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """The policy ``tmf simulate`` runs, before it is computed.
+
+    ``key`` identifies it in the result's hash ("" for the spec's own equilibrium, "uniform",
+    or the fingerprint of a policy read from a directory); ``get`` returns the policy, solving
+    the spec in-process (no restarts) when no policy was given.
+    """
+
+    key: str
+    description: str
+    spec: Spec
+    setting: Setting
+    loaded: Policy | None = None
+
+    def get(self, on_progress: Callable[[str, int, int], None] | None = None) -> Policy:
+        if self.loaded is not None:
+            return self.loaded
+        from tmfcli.equilibrium import solve
+
+        eq = solve(self.spec, on_progress=on_progress, restarts=0)
+        return TabularPolicy(eq.evaluation.policy)
+
+
+def policy_source(spec: Spec, setting: Setting, source: str | None) -> PolicySource:
+    """None: the spec's equilibrium; "uniform": pi = 1/A; else a policy directory (read now,
+    with ``policy.load_policy``: errors are ``ResultsError``)."""
+    from tmfcli.policy import fingerprint, load_policy, uniform_policy
+
+    game = setting.game
+    if source is None:
+        return PolicySource("", "equilibrium (solved in-process)", spec, setting)
+    if source == "uniform":
+        return PolicySource("uniform", "uniform", spec, setting,
+                            uniform_policy(game.n_obs, game.n_act, setting.T))
+    policy = load_policy(Path(source), game.n_obs, game.n_act, setting.T, game=spec.game.name)
+    return PolicySource(fingerprint(policy), source, spec, setting, policy)
+
+
+def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
+            description: str) -> dict[str, object]:
+    """What the manifest of ``tmf simulate`` records besides the spec."""
+    s = cmp.setting
+    batches = np.asarray(s.batches)
+    means = frames["summary.csv"].set_index("metric")["mean"]
+    return {
+        "policy": description, "method": cmp.method, "agents": s.agents,
+        "batch_min": int(batches.min()), "batch_max": int(batches.max()), "steps": s.T,
+        "replicas": int(cmp.rollouts.returns.shape[0]),
+        "activation": spec.population.activation, "init": spec.population.init,
+        "J": cmp.J, "exploitability": cmp.exploitability,
+        "means": {str(k): float(v) for k, v in means.items()},
+        "timings": {"total_s": round(cmp.elapsed_s, 3)},
+    }
+
+
+def summary_rows(directory: Path) -> list[tuple[str, str]]:
+    """The rows of the summary shown by ``tmf simulate``, read back from its result files."""
+    from tmfcli.results import read_manifest
+
+    data = read_manifest(directory) or {}
+    lo, hi = data.get("batch_min"), data.get("batch_max")
+    rows = [("policy", str(data.get("policy"))), ("agents N", str(data.get("agents"))),
+            ("batch B", f"{lo}" if lo == hi else f"{lo}..{hi} (schedule)"),
+            ("steps", str(data.get("steps"))), ("activation", str(data.get("activation"))),
+            ("replicas", str(data.get("replicas"))), ("method", str(data.get("method")))]
+    frame = pd.read_csv(directory / "summary.csv").set_index("metric")
+    for metric, label in (("J", "J (mean field)"), ("return_avg", "return (N agents), 95% CI"),
+                          ("return_minus_J", "return - J"),
+                          ("gap_max", "max_t ||mu_hat - mu_bar||_1"),
+                          ("gap_mean", "mean_t ||mu_hat - mu_bar||_1")):
+        mean, low, high = (float(frame.at[metric, k])  # type: ignore[arg-type]
+                           for k in ("mean", "ci_low", "ci_high"))
+        rows.append((label, f"{mean:.4g}" if metric == "J" else
+                     f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
+    rows.append(("results", str(directory)))
+    return rows
