@@ -18,6 +18,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/tmf solve experiments/resource-demo.yaml --force
+	$(BIN)/tmf simulate experiments/resource-demo.yaml --policy results/resource-demo/solve --force
 
 lint: install
 	$(BIN)/ruff check tmfcli tests benchmarks
