@@ -359,8 +359,19 @@ def from_dict(data: Any, source: str = "") -> Spec:
     if not isinstance(batch_raw, list) or not batch_raw:
         raise b.error("batch", "expected a non-empty list of batch forms (regimes)",
                       'write e.g. [1, sqrt, all]')
+    if len(set(agents_raw)) < 2:
+        raise b.error("agents", "needs at least two different agent counts to fit a slope",
+                      "write e.g. [100, 1000, 10000]")
+    for i, n in enumerate(agents_raw):
+        if n in agents_raw[:i]:
+            raise b.error(f"agents[{i}]", f"{n} agents are listed twice",
+                          "list each number of agents once")
     regimes = tuple(parse_batch(v, b.key(f"batch[{i}]"), source)
                     for i, v in enumerate(batch_raw))
+    for i, regime in enumerate(regimes):
+        if batch_label(regime) in [batch_label(r) for r in regimes[:i]]:
+            raise b.error(f"batch[{i}]", f"regime {batch_label(regime)} is listed twice",
+                          "list each regime once")
     for i, regime in enumerate(regimes):
         for n in agents_raw:
             sizes = batch_size(regime, n)

@@ -1,0 +1,493 @@
+"""``tmf bound-check``: the finite-population gap measured over N and B, fitted, and bounded.
+
+For every regime (a batch form of ``bound_check.batch``) and every N of ``bound_check.agents``
+(a *cell*), ``bound_check.replicas`` replicas of the N-agent system are simulated exactly under
+ONE policy for the whole sweep, and compared with the mean-field flow mu_bar of the same
+(time-indexed) policy in the same cell's setting (MODEL.md sections 4 and 5). Per replica:
+
+    e_max      = max_t  ||mu_hat_t - mu_bar_t||_1        (t = 0..T)
+    e_mean     = mean_t ||mu_hat_t - mu_bar_t||_1
+    return_gap = |G - J|,   G the population-average return, J the mean-field value
+
+and per cell the mean over replicas with a bootstrap 95% interval, beside the reference bound
+(``tmfcli.bound``). Per regime the log-log slope against N is fitted (``tmfcli.fit``).
+
+**One policy, many settings.** The policy has T_policy steps: those of the spec's own setting
+(``setting(spec)``). A cell with T_cell steps uses at its step t the policy's step
+
+    s(t) = floor(t T_policy / T_cell),
+
+i.e. the step reached after the same fraction of the horizon. In rounds (T = ceil(H N / B)) that
+is the same number of rounds elapsed: with a synchronous spec (T_policy = H) step t of a regime
+with active fraction alpha uses the policy of round floor(t alpha) (exactly, when B divides H N).
+With a horizon in steps every cell has T_policy steps and s(t) = t.
+
+**Files** (in the result directory): ``replicas.csv`` (one row per replica), ``cells.csv`` (one
+row per cell and metric), ``fits.csv`` (one row per regime and metric), ``progress.yaml``
+while the sweep is partial, ``manifest.yaml`` last. Both per-cell tables are rewritten
+atomically after every cell, so an interrupted sweep keeps its finished cells, and a rerun of
+the same spec and policy resumes from them. A cell's seed depends only on (spec seed, regime
+index, N), so results do not depend on the order of cells, on resuming or on --workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tmfcli import results
+from tmfcli.bound import (
+    Constants,
+    game_constants,
+    initial_error,
+    max_allowance,
+    passed,
+    reference_bound,
+    sampled_policy_lipschitz,
+    verdict,
+)
+from tmfcli.fit import bootstrap_means, fit_slope, interval
+from tmfcli.flow import mean_field_flow
+from tmfcli.games.base import Array
+from tmfcli.setting import setting
+from tmfcli.spec import Batch, Spec, batch_label, batch_size
+from tmfcli.values import backward
+
+METRICS = ("e_max", "e_mean", "return_gap")
+COMMAND = "bound-check"
+PROGRESS = "progress.yaml"
+REPLICAS = "replicas.csv"
+CELLS = "cells.csv"
+FITS = "fits.csv"
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+# --------------------------------------------------------------------------------------------
+# the grid
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One (regime, N) of the sweep; ``seed`` is derived from (spec seed, regime index, N)."""
+
+    regime: int
+    label: str
+    batch: Batch
+    agents: int
+    seed: int
+
+
+def default_workers() -> int:
+    """The CPU count, at most 2 (cells are independent; more rarely helps at these sizes)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def cell_seed(seed: int, regime: int, agents: int) -> int:
+    """A 63-bit seed (fits a CSV integer column) that depends only on the spec's seed, the
+    regime's index and N."""
+    state = np.random.SeedSequence(seed, spawn_key=(regime, agents)).generate_state(
+        1, dtype=np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+def grid(spec: Spec) -> list[Cell]:
+    """All cells, regime by regime, N in the order of the spec."""
+    bc = spec.bound_check
+    return [Cell(regime=i, label=batch_label(b), batch=b, agents=n,
+                 seed=cell_seed(spec.seed, i, n))
+            for i, b in enumerate(bc.batch) for n in bc.agents]
+
+
+def policy_steps(T_cell: int, T_policy: int) -> np.ndarray:
+    """s(t) = floor(t T_policy / T_cell) for t = 0..T_cell-1: the policy step used at step t."""
+    return (np.arange(T_cell, dtype=np.int64) * T_policy) // T_cell
+
+
+class Retimed:
+    """A population-aware policy read at remapped steps: probs(mu, t) = base(mu, s(t))."""
+
+    def __init__(self, base: Any, steps: np.ndarray) -> None:
+        self.base = base
+        self.steps = steps
+
+    def probs(self, mu_hat: Array, t: int) -> Array:
+        return np.asarray(self.base.probs(mu_hat, int(self.steps[t])))
+
+
+def cell_policy(policy: Any, steps: np.ndarray) -> Any:
+    """The sweep's policy seen in a cell with its own number of steps."""
+    from tmfcli.policy import TabularPolicy
+
+    if isinstance(policy, TabularPolicy):
+        return TabularPolicy(policy.pi[steps])
+    return Retimed(policy, steps)
+
+
+# --------------------------------------------------------------------------------------------
+# one cell
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CellRun:
+    """What one cell measured: ``values`` (R, 3) per replica for METRICS, ``returns`` (R,)."""
+
+    cell: Cell
+    B: int | str
+    steps: int
+    J: float
+    bound_max: float
+    bound_mean: float
+    values: Array
+    returns: Array
+    elapsed_s: float
+
+
+def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
+             constants: Constants) -> CellRun:
+    """Simulate one cell and compare with the mean-field flow of the same time-indexed policy."""
+    from tmfcli.policy import on_flow
+    from tmfcli.simulate import gaps, simulate
+
+    start = time.perf_counter()
+    s = setting(spec, agents=cell.agents, batch=cell.batch)
+    game = s.game
+    pol = cell_policy(policy, policy_steps(s.T, T_policy))
+    pi = on_flow(s, pol)
+    flow = mean_field_flow(s, pi)
+    # J as in exploitability.evaluate(s, pi).J, without the best-response pass it also makes
+    J = float(flow.mu[0] @ backward(flow, s.gamma, pi).V[0])
+    sim_seed = np.random.SeedSequence(cell.seed).spawn(2)[0]
+    pop = spec.population
+    rollouts = simulate(s, pol, spec.bound_check.replicas, seed=sim_seed,
+                        activation=pop.activation, init=pop.init)
+    e_max, e_mean = gaps(rollouts, flow.mu)
+    returns = np.asarray(rollouts.returns, dtype=float)
+    values = np.column_stack([e_max, e_mean, np.abs(returns - J)])
+    e0 = initial_error(game.n_obs, cell.agents, pop.init, game.mu0)
+    bound = reference_bound(s.alpha, constants, game.n_obs, cell.agents, e0)
+    sizes = batch_size(cell.batch, cell.agents)  # a schedule is written as its cycle "1/5"
+    B: int | str = "/".join(map(str, sizes)) if isinstance(sizes, tuple) else int(sizes)
+    return CellRun(cell=cell, B=B, steps=s.T, J=J, bound_max=float(bound[-1]),
+                   bound_mean=float(bound.mean()), values=values, returns=returns,
+                   elapsed_s=time.perf_counter() - start)
+
+
+def boot_rng(cell: Cell) -> np.random.Generator:
+    """The bootstrap generator of a cell (the second child of its seed; the first simulates)."""
+    return np.random.default_rng(np.random.SeedSequence(cell.seed).spawn(2)[1])
+
+
+def replica_rows(run: CellRun) -> pd.DataFrame:
+    c = run.cell
+    R = run.values.shape[0]
+    return pd.DataFrame({
+        "regime": c.label, "N": c.agents, "B": run.B, "steps": run.steps,
+        "replica": np.arange(R), "e_max": run.values[:, 0], "e_mean": run.values[:, 1],
+        "return": run.returns, "J": run.J, "return_gap": run.values[:, 2], "seed": c.seed})
+
+
+def cell_rows(run: CellRun) -> pd.DataFrame:
+    """One row per metric: mean over replicas, bootstrap interval, reference bound."""
+    c = run.cell
+    boot = bootstrap_means(run.values, boot_rng(c))
+    low, high = interval(boot)
+    bounds = (run.bound_max, run.bound_mean, np.nan)
+    return pd.DataFrame({
+        "regime": c.label, "N": c.agents, "B": run.B, "steps": run.steps,
+        "replicas": run.values.shape[0], "metric": list(METRICS),
+        "estimate": run.values.mean(axis=0), "ci_low": low, "ci_high": high,
+        "bound": bounds, "seed": c.seed})
+
+
+# --------------------------------------------------------------------------------------------
+# fits and verdicts
+# --------------------------------------------------------------------------------------------
+def fit_table(spec: Spec, replicas: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per regime and metric: slope of log(estimate) on log N with its bootstrap interval.
+
+    The e_max row carries the regime's verdict (``tmfcli.bound.verdict``) and the worst ratio
+    measured / bound over N; the other metrics are reported, not judged.
+    """
+    rows = []
+    for cell_list in _by_regime(grid(spec)):
+        label = cell_list[0].label
+        N = np.array([c.agents for c in cell_list], dtype=float)
+        boots, estimates = [], []
+        for c in cell_list:
+            mine = replicas[(replicas["regime"].astype(str) == label)
+                            & (replicas["N"] == c.agents)]
+            values = mine.sort_values("replica")[list(METRICS)].to_numpy(dtype=float)
+            boots.append(bootstrap_means(values, boot_rng(c)))
+            estimates.append(values.mean(axis=0))
+        boot = np.stack(boots, axis=-1)     # (n_boot, metric, k)
+        est = np.stack(estimates, axis=-1)  # (metric, k)
+        regime_cells = cells[cells["regime"].astype(str) == label]
+        steps = regime_cells.drop_duplicates("N").set_index("N").loc[N.astype(int), "steps"]
+        allowance = max_allowance(N, steps.to_numpy(dtype=float))
+        for m, metric in enumerate(METRICS):
+            fit = fit_slope(N, est[m], boot[:, m, :])
+            mine = regime_cells[regime_cells["metric"] == metric]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = (mine["estimate"] / mine["bound"]).to_numpy(dtype=float)
+            worst = float(np.max(ratio)) if metric != "return_gap" else np.nan
+            judged = verdict(fit.ci_low, fit.ci_high, worst, allowance) \
+                if metric == "e_max" else "n/a"
+            rows.append({"regime": label, "metric": metric, "slope": fit.slope,
+                         "ci_low": fit.ci_low, "ci_high": fit.ci_high, "worst_ratio": worst,
+                         "allowance": allowance if metric == "e_max" else np.nan,
+                         "verdict": judged})
+    return pd.DataFrame(rows)
+
+
+def _by_regime(cells: list[Cell]) -> list[list[Cell]]:
+    out: dict[int, list[Cell]] = {}
+    for c in cells:
+        out.setdefault(c.regime, []).append(c)
+    return list(out.values())
+
+
+# --------------------------------------------------------------------------------------------
+# the policy of the sweep
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepPolicy:
+    """The one policy of a sweep, with T_policy steps, and a key that identifies it."""
+
+    policy: Any
+    steps: int
+    label: str
+    key: str
+
+
+def resolve_policy(spec: Spec, choice: str | None, on_progress: Progress | None = None
+                   ) -> SweepPolicy:
+    """``None``: the spec's equilibrium; ``"uniform"``; else a directory read by load_policy."""
+    from tmfcli.policy import TabularPolicy, load_policy, uniform_policy
+
+    own = setting(spec)
+    game, T = own.game, own.T
+    if choice is None:
+        from tmfcli.equilibrium import solve
+
+        eq = solve(spec, on_progress=on_progress, restarts=0)
+        return SweepPolicy(TabularPolicy(eq.evaluation.policy), T,
+                           f"equilibrium (exploitability {eq.evaluation.exploitability:.2e})",
+                           "equilibrium")
+    if choice == "uniform":
+        return SweepPolicy(uniform_policy(game.n_obs, game.n_act, T), T, "uniform", "uniform")
+    policy = load_policy(Path(choice), game.n_obs, game.n_act, T, game=spec.game.name)
+    return SweepPolicy(policy, T, str(choice), policy_key(choice))
+
+
+def sweep_constants(spec: Spec, chosen: SweepPolicy) -> Constants:
+    """Lipschitz constants of the game (analytic or sampled) and of the policy (0 if tabular)."""
+    from tmfcli.policy import TabularPolicy
+
+    game = setting(spec).game
+    longest = max(setting(spec, agents=c.agents, batch=c.batch).T for c in grid(spec))
+    times = tuple(int(t) for t in np.unique(np.linspace(0, longest - 1, 5).astype(int)))
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(1 << 20,)))
+    lip, source = game_constants(game, rng, times)
+    if isinstance(chosen.policy, TabularPolicy):
+        L_pi, policy_source = 0.0, "tabular"
+    else:
+        policy_times = tuple(int(t) for t in np.unique(
+            np.linspace(0, chosen.steps - 1, 5).astype(int)))
+        L_pi = sampled_policy_lipschitz(chosen.policy.probs, game.n_obs, rng, policy_times)
+        policy_source = "sampled"
+    return Constants(L_P=lip.L_P, L_0=lip.L_0, L_pi=L_pi, source=source,
+                     policy_source=policy_source)
+
+
+# --------------------------------------------------------------------------------------------
+# the sweep with its result directory
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Report:
+    """The outcome of a sweep: its tables, constants, timings and whether every regime passed."""
+
+    directory: Path
+    cells: pd.DataFrame
+    fits: pd.DataFrame
+    constants: Constants
+    policy: str
+    timings: dict[str, float] = field(default_factory=dict)
+    reused: bool = False
+
+    @property
+    def passed(self) -> bool:
+        judged = self.fits[self.fits["metric"] == "e_max"]["verdict"]
+        return bool(all(passed(v) for v in judged))
+
+
+def policy_key(choice: str | None) -> str:
+    """Identifies the sweep's policy: equilibrium, uniform, or a hash of a policy directory."""
+    if choice is None:
+        return "equilibrium"
+    if choice == "uniform":
+        return "uniform"
+    directory = Path(choice)
+    digest = hashlib.sha256()
+    if directory.is_dir():
+        for path in sorted(p for p in directory.iterdir() if p.is_file()):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"dir:{digest.hexdigest()[:16]}"
+
+
+def sweep_hash(spec: Spec, key: str) -> str:
+    """The hash of a sweep: the resolved spec, the command and the policy key."""
+    return results.spec_hash(spec, f"{COMMAND} --policy {key}")
+
+
+def reuse(spec: Spec, choice: str | None, directory: Path) -> Report | None:
+    """The finished report in ``directory`` when it holds this very spec and policy."""
+    data = results.read_manifest(directory)
+    if data is None or not (directory / FITS).is_file() or not (directory / CELLS).is_file():
+        return None
+    if data.get("spec_hash") != sweep_hash(spec, policy_key(choice)):
+        return None
+    return Report(directory=directory, cells=pd.read_csv(directory / CELLS, dtype={"regime": str}),
+                  fits=pd.read_csv(directory / FITS, keep_default_na=False, na_values=[""],
+                                   dtype={"regime": str}),
+                  constants=Constants(
+                      **data.get("constants", {})), policy=str(data.get("policy", "")),
+                  timings=dict(data.get("timings", {})), reused=True)
+
+
+class Store:
+    """The per-cell tables of a result directory, rewritten atomically after every cell."""
+
+    def __init__(self, directory: Path, key: str, fresh: bool) -> None:
+        self.directory = directory
+        self.key = key
+        self.replicas = pd.DataFrame()
+        self.cells = pd.DataFrame()
+        self.elapsed: dict[str, float] = {}
+        if not fresh:
+            self._resume()
+
+    def _resume(self) -> None:
+        path = self.directory / PROGRESS
+        rep, cel = self.directory / REPLICAS, self.directory / CELLS
+        if not (path.is_file() and rep.is_file() and cel.is_file()):
+            return
+        import yaml
+
+        data = yaml.safe_load(path.read_text()) or {}
+        if data.get("spec_hash") != self.key:
+            return
+        self.replicas = pd.read_csv(rep, dtype={"regime": str})
+        self.cells = pd.read_csv(cel, dtype={"regime": str})
+        self.elapsed = {str(k): float(v) for k, v in (data.get("elapsed_s") or {}).items()}
+
+    def done(self, cell: Cell) -> bool:
+        if self.cells.empty:
+            return False
+        hit = (self.cells["regime"].astype(str) == cell.label) & (self.cells["N"] == cell.agents)
+        return bool(hit.any())
+
+    def add(self, run: CellRun, order: list[Cell]) -> None:
+        rank = {(c.label, c.agents): i for i, c in enumerate(order)}
+        self.replicas = _sorted(_append(self.replicas, replica_rows(run)), rank, ["replica"])
+        self.cells = _sorted(_append(self.cells, cell_rows(run)), rank, ["metric"],
+                             metric_order=True)
+        self.elapsed[f"{run.cell.label}/{run.cell.agents}"] = round(run.elapsed_s, 3)
+        results.write_csv(self.replicas, self.directory / REPLICAS)
+        results.write_csv(self.cells, self.directory / CELLS)
+        results.write_yaml({"status": "partial", "spec_hash": self.key,
+                            "elapsed_s": self.elapsed}, self.directory / PROGRESS)
+
+
+def _append(frame: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    return rows if frame.empty else pd.concat([frame, rows], ignore_index=True)
+
+
+def _sorted(frame: pd.DataFrame, rank: dict[tuple[str, int], int], within: list[str],
+            metric_order: bool = False) -> pd.DataFrame:
+    frame = frame.assign(regime=frame["regime"].astype(str))
+    key = [rank[(r, int(n))] for r, n in zip(frame["regime"], frame["N"], strict=True)]
+    extra = frame["metric"].map({m: i for i, m in enumerate(METRICS)}) if metric_order \
+        else frame[within[0]]
+    frame = frame.assign(_cell=key, _within=extra).sort_values(["_cell", "_within"],
+                                                               kind="stable")
+    return frame.drop(columns=["_cell", "_within"]).reset_index(drop=True)
+
+
+def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, workers: int = 1,
+                    force: bool = False, on_progress: Progress | None = None) -> Report:
+    """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last."""
+    start = time.perf_counter()
+    if not force:
+        done = reuse(spec, policy, directory)
+        if done is not None:
+            return done
+    chosen = resolve_policy(spec, policy, on_progress)
+    policy_s = time.perf_counter() - start
+    constants = sweep_constants(spec, chosen)
+    key = sweep_hash(spec, chosen.key)
+    (directory / results.MANIFEST).unlink(missing_ok=True)  # no longer complete
+    store = Store(directory, key, fresh=force)
+    order = grid(spec)
+    todo = [c for c in order if not store.done(c)]
+    total = len(order)
+    finished = total - len(todo)
+    if on_progress is not None:
+        on_progress("cells", finished, total)
+
+    def finish(run: CellRun) -> None:
+        nonlocal finished
+        store.add(run, order)
+        finished += 1
+        if on_progress is not None:
+            on_progress("cells", finished, total)
+
+    # the longest cells first, so that two workers end together
+    todo.sort(key=lambda c: -setting(spec, agents=c.agents, batch=c.batch).T)
+    args = (spec, chosen.policy, chosen.steps)
+    if workers <= 1 or len(todo) <= 1:
+        for c in todo:
+            finish(run_cell(*args, c, constants))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending: set[Future[CellRun]] = {pool.submit(run_cell, *args, c, constants)
+                                             for c in todo}
+            while pending:
+                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ready:
+                    finish(future.result())
+
+    fits = fit_table(spec, store.replicas, store.cells)
+    results.write_csv(fits, directory / FITS)
+    per_regime: dict[str, float] = {}
+    for name, seconds in store.elapsed.items():
+        regime = name.rsplit("/", 1)[0]
+        per_regime[regime] = round(per_regime.get(regime, 0.0) + seconds, 3)
+    timings = {"total_s": round(time.perf_counter() - start, 3), "policy_s": round(policy_s, 3),
+               **{f"regime_{k}_s": v for k, v in per_regime.items()}}
+    report = Report(directory=directory, cells=store.cells, fits=fits, constants=constants,
+                    policy=chosen.label, timings=timings)
+    e_max = fits[fits["metric"] == "e_max"]
+    outcome = {
+        "spec_hash": key,
+        "policy": chosen.label,
+        "policy_steps": chosen.steps,
+        "constants": {"L_P": constants.L_P, "L_0": constants.L_0, "L_pi": constants.L_pi,
+                      "source": constants.source, "policy_source": constants.policy_source},
+        "verdicts": {str(r): str(v) for r, v in zip(e_max["regime"], e_max["verdict"],
+                                                    strict=True)},
+        "passed": report.passed,
+        "workers": workers,
+        "resumed_cells": total - len(todo),
+        "timings": timings,
+    }
+    results.write_yaml(results.manifest(spec, COMMAND, **outcome), directory / results.MANIFEST)
+    (directory / PROGRESS).unlink(missing_ok=True)
+    return report
