@@ -310,7 +310,7 @@ SMALL = {"name": "small", "game": {"name": "resource_selection"}, "horizon": {"r
          "bound_check": {"agents": [20, 80, 320], "batch": [1, "all"], "replicas": 40},
          "seed": 5}
 
-TABLES = ("replicas.csv", "cells.csv", "fits.csv")
+TABLES = ("replicas.csv", "cells.csv", "fits.csv", "bound-check.png")
 
 
 def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,

@@ -23,10 +23,11 @@ with active fraction alpha uses the policy of round floor(t alpha) (exactly, whe
 With a horizon in steps every cell has T_policy steps and s(t) = t.
 
 **Files** (in the result directory): ``replicas.csv`` (one row per replica), ``cells.csv`` (one
-row per cell and metric), ``fits.csv`` (one row per regime and metric), ``progress.yaml``
-while the sweep is partial, ``manifest.yaml`` last. Both per-cell tables are rewritten
-atomically after every cell, so an interrupted sweep keeps its finished cells, and a rerun of
-the same spec and policy resumes from them. A cell's seed depends only on (spec seed, regime
+row per cell and metric), ``fits.csv`` (one row per regime and metric), ``bound-check.png``
+(e_max against N with the bound), ``progress.yaml`` while the sweep is partial,
+``manifest.yaml`` last. Both per-cell tables are rewritten atomically after every cell, so an
+interrupted sweep keeps its finished cells, and a rerun of the same spec and policy resumes
+from them. A cell's seed depends only on (spec seed, regime
 index, N), so results do not depend on the order of cells, on resuming or on --workers.
 """
 
@@ -58,6 +59,7 @@ from tmfcli.bound import (
 from tmfcli.fit import bootstrap_means, fit_slope, interval
 from tmfcli.flow import mean_field_flow
 from tmfcli.games.base import Array
+from tmfcli.plots import bound_check_figure
 from tmfcli.setting import setting
 from tmfcli.spec import Batch, Spec, batch_label, batch_size
 from tmfcli.values import backward
@@ -68,6 +70,7 @@ PROGRESS = "progress.yaml"
 REPLICAS = "replicas.csv"
 CELLS = "cells.csv"
 FITS = "fits.csv"
+FIGURE = "bound-check.png"
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -466,6 +469,7 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
 
     fits = fit_table(spec, store.replicas, store.cells)
     results.write_csv(fits, directory / FITS)
+    bound_check_figure(store.cells, fits, directory / FIGURE)
     per_regime: dict[str, float] = {}
     for name, seconds in store.elapsed.items():
         regime = name.rsplit("/", 1)[0]

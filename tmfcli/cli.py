@@ -26,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     help="Temporal mean-field games: equilibria, N-agent simulation, finite-population bounds.\n\n"
     "Example:  tmf solve experiments/resource-demo.yaml --set population.batch=1",
 )
