@@ -112,6 +112,7 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     Example:  tmf solve experiments/resource-demo.yaml --set solver.iterations=500
     """
     from tmfcli.equilibrium import solve as solve_equilibrium
+    from tmfcli.policy import TabularPolicy, write_policy
 
     spec = load(spec_path, overrides)
     target = out_dir(spec, out, "solve")
@@ -125,7 +126,7 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     run = eq.result
     history = run.history.assign(seed=spec.seed)
     results.write_csv(history, target / "iterations.csv")
-    results.write_csv(results.policy_table(ev.policy), target / "policy.csv")
+    write_policy(TabularPolicy(ev.policy), target)
     results.write_csv(results.flow_table(ev.flow.mu), target / "flow.csv")
     outcome = {
         "stop_reason": run.stop_reason,

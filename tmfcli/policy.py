@@ -32,8 +32,19 @@ from tmfcli.flow import step
 from tmfcli.games.base import Array
 from tmfcli.setting import Setting
 
-__all__ = ["Policy", "PopulationPolicy", "TabularPolicy", "fingerprint", "load_policy",
-           "on_flow", "shape_of", "uniform_policy", "write_policy"]
+__all__ = [
+    "Policy",
+    "PopulationPolicy",
+    "TabularPolicy",
+    "check_shape",
+    "fingerprint",
+    "load_policy",
+    "on_flow",
+    "policy_table",
+    "shape_of",
+    "uniform_policy",
+    "write_policy",
+]
 
 LOGITS = "logits.csv"
 WEIGHTS = "mu_weights.csv"
@@ -100,9 +111,9 @@ def on_flow(setting: Setting, policy: Policy) -> Array:
     ``TabularPolicy`` this is the table itself. The flow of the returned pi is mu_bar.
     """
     if isinstance(policy, TabularPolicy):
-        _check_horizon(policy, setting)
+        check_shape(policy, setting)
         return np.asarray(policy.pi, dtype=float)
-    _check_horizon(policy, setting)
+    check_shape(policy, setting)
     game, T = setting.game, setting.T
     pi = np.empty((T, game.n_obs, game.n_act))
     mu = np.asarray(game.mu0, dtype=float)
@@ -116,7 +127,8 @@ def on_flow(setting: Setting, policy: Policy) -> Array:
     return pi
 
 
-def _check_horizon(policy: Policy, setting: Setting) -> None:
+def check_shape(policy: Policy, setting: Setting) -> None:
+    """A tabular policy must have the setting's (T, O, A); ``ResultsError`` otherwise."""
     shape = shape_of(policy)
     need = (setting.T, setting.game.n_obs, setting.game.n_act)
     if shape is not None and shape != need:
@@ -126,13 +138,21 @@ def _check_horizon(policy: Policy, setting: Setting) -> None:
 
 
 # --- files -----------------------------------------------------------------------------------
+def policy_table(pi: Array) -> pd.DataFrame:
+    """pi (T, O, A) as rows t, obs, action, prob."""
+    T, O, A = pi.shape
+    t, o, a = np.meshgrid(np.arange(T), np.arange(O), np.arange(A), indexing="ij")
+    return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "action": a.ravel(),
+                         "prob": pi.ravel()})
+
+
 def write_policy(policy: Policy, directory: Path) -> None:
     """Write ``policy.csv`` (tabular) or ``logits.csv`` + ``mu_weights.csv`` (population-aware).
 
     Each file is written atomically (``results.write_csv``).
     """
     if isinstance(policy, TabularPolicy):
-        results.write_csv(results.policy_table(policy.pi), directory / TABLE)
+        results.write_csv(policy_table(policy.pi), directory / TABLE)
         return
     if isinstance(policy, PopulationPolicy):
         T, O, A = policy.theta.shape
@@ -170,7 +190,33 @@ def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
         return _read_population(directory, n_obs, n_act, T)
     if not (directory / TABLE).is_file():
         raise ResultsError(f"no {TABLE} or {LOGITS} in {directory}", hint)
-    return TabularPolicy(results.read_policy(directory, n_obs, n_act, T))
+    return TabularPolicy(_read_tabular(directory, n_obs, n_act, T))
+
+
+def _read_tabular(directory: Path, n_obs: int, n_act: int, horizon: int) -> Array:
+    """Read a tabular policy (``policy.csv``: t, obs, action, prob) of shape (T, O, A).
+
+    The file must match the game's observations and actions and cover ``horizon`` steps.
+    """
+    path = directory / TABLE
+    frame = pd.read_csv(path)
+    missing = {"t", "obs", "action", "prob"} - set(frame.columns)
+    if missing:
+        raise ResultsError(f"{path} lacks columns {sorted(missing)}",
+                           "a policy file has columns t, obs, action, prob")
+    T = int(frame["t"].max()) + 1
+    O, A = int(frame["obs"].max()) + 1, int(frame["action"].max()) + 1
+    if (O, A) != (n_obs, n_act) or T != horizon or len(frame) != T * O * A:
+        raise ResultsError(f"{path} holds a policy of shape (T={T}, O={O}, A={A}) but the "
+                           f"spec needs (T={horizon}, O={n_obs}, A={n_act})",
+                           "solve the same game and horizon first, or use --policy uniform")
+    pi = np.zeros((T, O, A))
+    pi[frame["t"].to_numpy(), frame["obs"].to_numpy(), frame["action"].to_numpy()] = \
+        frame["prob"].to_numpy()
+    if np.abs(pi.sum(axis=-1) - 1).max() > 1e-6 or pi.min() < 0:
+        raise ResultsError(f"{path}: probabilities do not sum to 1 at every (t, obs)",
+                           "write a normalised policy")
+    return pi
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:

@@ -23,7 +23,6 @@ import pandas as pd
 import yaml
 
 from tmfcli import __version__
-from tmfcli.errors import ResultsError
 from tmfcli.games.base import Array
 from tmfcli.spec import Spec
 
@@ -95,45 +94,8 @@ def is_up_to_date(directory: Path, spec: Spec, command: str) -> bool:
 
 
 # --- tables of arrays ----------------------------------------------------------------------
-def policy_table(pi: Array) -> pd.DataFrame:
-    """pi (T, O, A) as rows t, obs, action, prob."""
-    T, O, A = pi.shape
-    t, o, a = np.meshgrid(np.arange(T), np.arange(O), np.arange(A), indexing="ij")
-    return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "action": a.ravel(),
-                         "prob": pi.ravel()})
-
-
 def flow_table(mu: Array) -> pd.DataFrame:
     """mu (T+1, O) as rows t, obs, mu."""
     T1, O = mu.shape
     t, o = np.meshgrid(np.arange(T1), np.arange(O), indexing="ij")
     return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "mu": mu.ravel()})
-
-
-def read_policy(directory: Path, n_obs: int, n_act: int, horizon: int) -> Array:
-    """Read a tabular policy (``policy.csv``: t, obs, action, prob) of shape (T, O, A).
-
-    The file must match the game's observations and actions and cover ``horizon`` steps.
-    """
-    path = directory / "policy.csv"
-    if not path.is_file():
-        raise ResultsError(f"no policy.csv in {directory}",
-                           "point --policy at a directory written by 'tmf solve' or 'tmf train'")
-    frame = pd.read_csv(path)
-    missing = {"t", "obs", "action", "prob"} - set(frame.columns)
-    if missing:
-        raise ResultsError(f"{path} lacks columns {sorted(missing)}",
-                           "a policy file has columns t, obs, action, prob")
-    T = int(frame["t"].max()) + 1
-    O, A = int(frame["obs"].max()) + 1, int(frame["action"].max()) + 1
-    if (O, A) != (n_obs, n_act) or T != horizon or len(frame) != T * O * A:
-        raise ResultsError(f"{path} holds a policy of shape (T={T}, O={O}, A={A}) but the "
-                           f"spec needs (T={horizon}, O={n_obs}, A={n_act})",
-                           "solve the same game and horizon first, or use --policy uniform")
-    pi = np.zeros((T, O, A))
-    pi[frame["t"].to_numpy(), frame["obs"].to_numpy(), frame["action"].to_numpy()] = \
-        frame["prob"].to_numpy()
-    if np.abs(pi.sum(axis=-1) - 1).max() > 1e-6 or pi.min() < 0:
-        raise ResultsError(f"{path}: probabilities do not sum to 1 at every (t, obs)",
-                           "write a normalised policy")
-    return pi

@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tmfcli.errors import NumericalError, ResultsError, SpecError
+from tmfcli.errors import NumericalError, SpecError
 from tmfcli.games.base import Array
-from tmfcli.policy import Policy, TabularPolicy, shape_of
+from tmfcli.policy import Policy, TabularPolicy, check_shape
 from tmfcli.setting import Setting
 from tmfcli.spec import Spec
 
@@ -108,12 +108,7 @@ def _check(setting: Setting, policy: Policy, replicas: int, activation: str,
         raise SpecError("population.init", f"unknown value {init!r}", "use one of: iid, rounded")
     if replicas < 1:
         raise SpecError("simulate.replicas", f"{replicas} is too small", "use an integer >= 1")
-    shape = shape_of(policy)
-    need = (setting.T, setting.game.n_obs, setting.game.n_act)
-    if shape is not None and shape != need:
-        raise ResultsError(f"the policy has shape (T={shape[0]}, O={shape[1]}, A={shape[2]}) "
-                           f"but the spec needs (T={need[0]}, O={need[1]}, A={need[2]})",
-                           "use a policy of the same game and horizon")
+    check_shape(policy, setting)
     return N, batches
 
 
