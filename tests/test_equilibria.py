@@ -34,7 +34,7 @@ def test_resource_selection_without_switching_cost_reaches_wardrop(
     T = 30
     s = make_setting("resource_selection", alpha, steps=T,
                      params={"c": list(c), "kappa": kappa, "lam": 0.0})
-    result = run(s, ALGORITHMS["tmf-pg"](natural=True, learning_rate=0.1), 3000, 1e-9)
+    result = run(s, ALGORITHMS["mirror-descent"](), 3000, 1e-9)
     assert result.converged, result.stop_reason
     target = wardrop(np.asarray(c), kappa)
     mu = result.evaluation.flow.mu

@@ -79,23 +79,110 @@ class FictitiousPlay:
         return PolicyState(policy)
 
 
+def remaining_horizon(setting: Setting) -> Array:
+    """H_t = sum_{s < T-t} gamma^s (T,): the discounted number of steps Q_t adds up."""
+    steps = (setting.T - np.arange(setting.T)).astype(np.float64)
+    gamma = setting.gamma
+    if gamma == 1.0:
+        return steps
+    return np.asarray((1.0 - gamma ** steps) / (1.0 - gamma), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    policy: Array
+    logits: Array
+    steps: Array             # eta_t(o) (T, O), the current step of each decision
+    direction: Array | None  # the previous change of the logits (T, O, A)
+    target: float            # the exploitability of the previous iterate
+
+
 @dataclass(frozen=True)
 class MirrorDescent:
-    """Online mirror descent: y <- (1 - eta tau) y + eta Q^pi(mu^pi), pi = softmax(y).
+    """Online mirror descent with the entropy mirror map, one step size per decision (t, o).
 
-    With tau = 0 the logits accumulate the Q-functions of the iterates; with tau > 0 the fixed
-    point is pi = softmax(Q / tau), the regularised equilibrium (needs eta tau < 1).
+    With pi = softmax(y) the update of the logits y (T, O, A) is
+
+        d_t(o,a) = [Q_t(o,a) - tau y_t(o,a)] / H_t,   centred: d <- d - sum_a pi_t(a|o) d_t(o,a)
+        y_t(o,.) <- y_t(o,.) + eta_t(o) d_t(o,.)
+
+    where Q is the Q-function of the current policy on its own flow (read from the evaluation)
+    and y is kept with max_a y = 0 (a shift, invisible to softmax, so tau y may stand for
+    tau log pi). At every (t, o) this is the mirror (exponentiated-gradient) step
+    pi <- pi exp(eta_t(o) g) / Z on the gradient g = [Q - tau log pi] / H_t of the regularised
+    objective; with tau > 0 its fixed point is pi = softmax(Q / tau), the regularised
+    equilibrium, whatever the steps (``eta_t(o) tau / H_t`` is capped at 1, where the step
+    becomes pi <- softmax(Q / tau)).
+
+    Two options make it converge fast where plain OMD (y += eta Q) stalls:
+
+    * ``normalize``: divide by the remaining discounted horizon H_t = sum_{s<T-t} gamma^s.
+      Q_t sums the rewards of T - t steps, so a policy change at step t moves Q_t by O(H_t)
+      through the flow; without it early steps need tiny steps and late ones huge steps.
+    * ``adaptive``: the step of each decision adapts, as in Rprop / delta-bar-delta. If the
+      new direction agrees with the last move of the logits at (t, o)
+      (sum_a pi_t(a|o) d_t(o,a) [y_k - y_{k-1}]_t(o,a) > 0; the last move is eta d_{k-1} up to
+      a shift, which d ignores since it is pi-centred) the step grows by ``increase``; if it
+      reverses, the step was too long and shrinks by ``decrease``; a decision whose logits did
+      not move (all clipped, see below) keeps its step.
+      Decisions whose best action is pure with a small gap (a switching cost of 0.02 with a
+      long horizon ahead) thus get large steps, while mixed decisions coupled through the flow
+      settle at the largest stable step. As a guard, when the exploitability of the iterate
+      grows by more than half, every step shrinks by ``decrease``. Steps stay within
+      [1e-4, 1e4] times ``learning_rate``.
+
+    With tau = 0 the logits are clipped to [-40, 0] after the shift, so no action's
+    probability falls below exp(-40) / A ~ 4e-18 / A: an action discarded early can come back
+    when the flow changes (with unbounded logits it would need as many steps to recover as it
+    took to fall). The exploitability this floor can leave is below 4e-18 times the sum over
+    steps of the largest Q-gap. With tau > 0 the logits stay bounded (they tend to Q / tau) and
+    are not clipped.
+
+    With both options off this is plain OMD, y <- (1 - eta tau) y + eta Q (with the floor).
     """
 
-    learning_rate: float = param(1.0, "step size eta", low=0, low_open=True)
+    learning_rate: float = param(10.0, "initial step size eta on the logits", low=0,
+                                 low_open=True)
+    normalize: bool = param(True, "divide Q_t by the remaining discounted horizon H_t")
+    adaptive: bool = param(True, "adapt one step per decision (t, o) (Rprop-style)")
+    increase: float = param(1.2, "factor on a step whose direction is confirmed", low=1)
+    decrease: float = param(0.5, "factor on a step whose direction reverses", low=0, high=1,
+                            low_open=True)
 
-    def init(self, setting: Setting, policy0: Array) -> LogitState:
-        return LogitState(policy0, _logits(policy0))
+    GUARD = 1.5      # every step shrinks when the exploitability grows by this factor
+    SHORTEST = 1e-4  # steps stay within [SHORTEST, LONGEST] x learning_rate
+    LONGEST = 1e4
+    FLOOR = 40.0     # logits stay within [-FLOOR, 0]: pi >= exp(-40) / A ~ 4e-18 / A
 
-    def step(self, setting: Setting, state: LogitState, ev: Evaluation, k: int) -> LogitState:
-        eta = self.learning_rate
-        logits = (1 - eta * setting.tau) * state.logits + eta * ev.own.Q
-        return LogitState(softmax(logits), logits)
+    def init(self, setting: Setting, policy0: Array) -> MirrorState:
+        logits = _logits(policy0)
+        steps = np.full(policy0.shape[:2], self.learning_rate)
+        return MirrorState(policy0, logits - logits.max(axis=-1, keepdims=True), steps, None,
+                           np.inf)
+
+    def step(self, setting: Setting, state: MirrorState, ev: Evaluation,
+             k: int) -> MirrorState:
+        tau, pi, y = setting.tau, state.policy, state.logits
+        scale = 1.0 / remaining_horizon(setting) if self.normalize else np.ones(setting.T)
+        d = ev.own.Q - tau * y if tau > 0 else ev.own.Q
+        d = scale[:, None, None] * d
+        d = d - (pi * d).sum(axis=-1, keepdims=True)
+        steps = state.steps
+        if self.adaptive and state.direction is not None:
+            agree = (pi * d * state.direction).sum(axis=-1)
+            steps = steps * np.where(agree > 0, self.increase,
+                                     np.where(agree < 0, self.decrease, 1.0))
+            if ev.target > self.GUARD * state.target:
+                steps = steps * self.decrease
+            eta = self.learning_rate
+            steps = np.clip(steps, eta * self.SHORTEST, eta * self.LONGEST)
+        if tau > 0:  # the proximal step can at most replace y by Q / tau
+            steps = np.minimum(steps, 1.0 / (tau * scale[:, None]))
+        new = y + steps[..., None] * d
+        new = new - new.max(axis=-1, keepdims=True)
+        if tau == 0:
+            new = np.maximum(new, -self.FLOOR)
+        return MirrorState(softmax(new), new, steps, new - y, ev.target)
 
 
 @dataclass(frozen=True)
@@ -107,25 +194,36 @@ class TmfPG:
     mu_t(o) alpha_t pi_t(a|o) (Q_t(o,a) - sum_b pi_t(b|o) Q_t(o,b)) (entropy terms added when
     tau > 0). With ``natural`` the factor mu_t(o) alpha_t pi_t(a|o) is dropped (the natural
     gradient of the softmax family), which moves unvisited states as fast as visited ones.
+    With ``normalize`` the gradient at step t is divided by the remaining discounted horizon
+    H_t = sum_{s<T-t} gamma^s, as in mirror descent (Q_t sums T - t rewards). Natural and
+    normalised, one inner step of size eta is exactly mirror descent with a fixed step eta
+    (``adaptive: false``); more inner steps move further towards the best response on the
+    frozen flow, which on these games destabilises more than it helps (docs/solvers.md).
     """
 
     learning_rate: float = param(1.0, "step size on the logits", low=0, low_open=True)
     inner_steps: int = param(10, "policy-gradient steps per frozen flow", low=1)
     natural: bool = param(False, "use the natural gradient (drop the mu alpha pi weights)")
+    normalize: bool = param(False, "divide the gradient at step t by the remaining discounted "
+                            "horizon H_t")
 
     def init(self, setting: Setting, policy0: Array) -> LogitState:
         return LogitState(policy0, _logits(policy0))
 
     def step(self, setting: Setting, state: LogitState, ev: Evaluation, k: int) -> LogitState:
         flow, tau = ev.flow, setting.tau
-        weight = flow.mu[: setting.T, :, None] * setting.alpha[:, None, None]
+        # the factor on the advantage: mu_t(o) alpha_t (vanilla) or 1 (natural), over H_t
+        weight = np.ones((setting.T, 1, 1)) if self.natural else \
+            flow.mu[: setting.T, :, None] * setting.alpha[:, None, None]
+        if self.normalize:
+            weight = weight / remaining_horizon(setting)[:, None, None]
         logits, policy, Q = state.logits, state.policy, ev.own.Q
         for j in range(self.inner_steps):
             if j > 0:
                 Q = backward(flow, setting.gamma, policy, tau).Q
             score = Q - tau * np.log(np.maximum(policy, 1e-300)) if tau > 0 else Q
             advantage = score - (policy * score).sum(axis=-1, keepdims=True)
-            grad = advantage if self.natural else weight * policy * advantage
+            grad = weight * advantage if self.natural else weight * policy * advantage
             logits = logits + self.learning_rate * grad
             policy = softmax(logits)
         return LogitState(policy, logits)

@@ -1,0 +1,75 @@
+"""Equilibrium solvers: the documented settings reach exploitability 1e-6 (docs/solvers.md),
+every solver reports honest progress and stop reasons, and regularised mirror descent lands on
+its fixed point pi = softmax(Q / tau)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tmfcli import spec as specs
+from tmfcli.setting import Setting, setting
+from tmfcli.solvers import ALGORITHMS, run
+from tmfcli.values import softmax
+
+# The recommended settings of docs/solvers.md: (game, steps or None for the game's default).
+REQUIRED = [("resource_selection", 30), ("left_right", None), ("beach_bar", 30)]
+RECOMMENDED: tuple[str, dict[str, Any], int] = ("mirror-descent", {}, 3000)
+
+
+def make(game: str, alpha: float, steps: int | None, entropy: float = 0.0) -> Setting:
+    data: dict[str, Any] = {"name": "t", "game": {"name": game}, "population": {"alpha": alpha},
+                            "entropy": entropy}
+    if steps is not None:
+        data["horizon"] = {"steps": steps}
+    return setting(specs.from_dict(data))
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 0.1])
+@pytest.mark.parametrize(("game", "steps"), REQUIRED)
+def test_recommended_settings_reach_1e_6(game: str, steps: int | None, alpha: float) -> None:
+    name, params, iterations = RECOMMENDED
+    result = run(make(game, alpha, steps), ALGORITHMS[name](**params), iterations, 1e-6)
+    assert result.converged, result.stop_reason
+    assert result.evaluation.exploitability <= 1e-6
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_every_solver_reports_progress_honestly(name: str) -> None:
+    s = make("left_right", 1.0, None)
+    result = run(s, ALGORITHMS[name](), 200, 1e-6)
+    h = result.history["exploitability"].to_numpy()
+    assert result.evaluation.exploitability >= -1e-12  # J* >= J up to rounding
+    assert (h >= -1e-12).all()
+    best = np.minimum.accumulate(h)
+    assert (np.diff(best) <= 0).all() and best[-1] < h[0]  # progress from the uniform policy
+    if result.converged:
+        assert result.stop_reason.startswith("converged")
+        assert h[-1] <= 1e-6
+    else:
+        assert result.stop_reason.startswith("max-iterations")
+        assert f"best {best[-1]:.3g}" in result.stop_reason
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_a_solver_that_does_not_converge_says_max_iterations(name: str) -> None:
+    result = run(make("left_right", 1.0, None), ALGORITHMS[name](), 3, 0.0)
+    assert not result.converged
+    assert result.stop_reason.startswith("max-iterations")
+    assert result.iterations == 3
+
+
+@pytest.mark.parametrize("tau", [0.1, 1.0])
+@pytest.mark.parametrize(("game", "steps", "alpha"),
+                         [("left_right", None, 1.0), ("resource_selection", 10, 0.5),
+                          ("beach_bar", 10, 1.0)])
+def test_regularised_mirror_descent_reaches_softmax_fixed_point(
+        game: str, steps: int | None, alpha: float, tau: float) -> None:
+    s = make(game, alpha, steps, entropy=tau)
+    result = run(s, ALGORITHMS["mirror-descent"](), 400, 0.0)  # tolerance 0: all 400 steps
+    ev = result.evaluation
+    np.testing.assert_allclose(ev.policy, softmax(ev.own.Q / tau), rtol=0, atol=1e-6)
+    assert ev.exploitability_reg <= 1e-10
+    assert ev.exploitability > 1e-4  # the regularised equilibrium is not the unregularised one
