@@ -31,7 +31,6 @@ class Setting:
     tau: float = 0.0
     agents: int | None = None
     batches: np.ndarray | None = None
-    rounds: int | None = None
 
     @property
     def T(self) -> int:
@@ -77,4 +76,4 @@ def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -
     if spec.horizon.rounds is not None:
         gamma = gamma ** float(alpha[0])
     return Setting(game=game, alpha=alpha, gamma=gamma, tau=spec.entropy, agents=agents,
-                   batches=batches, rounds=spec.horizon.rounds)
+                   batches=batches)
