@@ -162,6 +162,9 @@ def test_same_spec_and_seed_same_bytes_and_rerun_is_up_to_date(tmp_path: Path) -
     assert (a / "manifest.yaml").read_bytes() == before
     changed = invoke("solve", str(spec), "--out", str(a), "--set", "seed=4")
     assert changed.exit_code == 0 and "up to date" not in changed.stderr
+    fewer = invoke("solve", str(spec), "--out", str(a), "--set", "seed=4", "--restarts", "0")
+    assert fewer.exit_code == 0 and "up to date" not in fewer.stderr
+    assert yaml.safe_load((a / "manifest.yaml").read_text())["uniqueness"]["restarts"] == 0
 
 
 def test_incomplete_directory_is_not_taken_for_a_result(tmp_path: Path) -> None:

@@ -114,6 +114,8 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     from tmfcli.equilibrium import solve as solve_equilibrium
     from tmfcli.policy import TabularPolicy, write_policy
 
+    if restarts is not None:  # part of the spec, so part of the result's hash
+        overrides = [*(overrides or []), f"solver.restarts={restarts}"]
     spec = load(spec_path, overrides)
     target = out_dir(spec, out, "solve")
     if not force and results.is_up_to_date(target, spec, "solve"):
@@ -121,7 +123,7 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
         show_manifest_summary(target)
         return
     with progress("solve") as update:
-        eq = solve_equilibrium(spec, on_progress=update, restarts=restarts)
+        eq = solve_equilibrium(spec, on_progress=update)
     ev = eq.evaluation
     run = eq.result
     history = run.history.assign(seed=spec.seed)
