@@ -42,6 +42,10 @@ OutOpt = Annotated[Path | None, typer.Option(
     "--out", help="result directory [default: results/<name>/<command>/]", metavar="DIR",
     show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="recompute even if DIR is up to date")]
+PolicyOpt = Annotated[str | None, typer.Option(
+    "--policy", help="a result directory of 'tmf solve' (policy.csv) or a population-aware "
+    "policy directory, or 'uniform' [default: solve the spec's equilibrium first]",
+    metavar="DIR|uniform", show_default=False)]
 
 
 def command(fn: Callable[..., None]) -> Callable[..., None]:
@@ -149,10 +153,7 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 @command
 def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt = None,
                 force: ForceOpt = False,
-                policy: Annotated[str | None, typer.Option(
-                    "--policy", help="policy directory (from solve or train), or 'uniform' "
-                    "[default: solve the spec's equilibrium]", metavar="DIR|uniform",
-                    show_default=False)] = None,
+                policy: PolicyOpt = None,
                 workers: Annotated[int | None, typer.Option(
                     help="worker processes [default: CPU count, at most 2]", min=1,
                     show_default=False)] = None) -> None:
@@ -242,10 +243,7 @@ def show_manifest_summary(target: Path) -> None:
 @command
 def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
              force: ForceOpt = False,
-             policy: Annotated[str | None, typer.Option(
-                 "--policy", help="a result directory of 'tmf solve'/'tmf train', or 'uniform' "
-                 "[default: solve the spec first]", metavar="DIR|uniform",
-                 show_default=False)] = None,
+             policy: PolicyOpt = None,
              replicas: Annotated[int | None, typer.Option(
                  help="independent replicas [default: simulate.replicas]", min=1,
                  show_default=False)] = None) -> None:
