@@ -445,3 +445,23 @@ def test_cli_bad_policy_directories(tmp_path: Path) -> None:
     assert result.stderr == (f"Error: {half / 'mu_weights.csv'} not found — a population-aware "
                              "policy needs both logits.csv and mu_weights.csv\n")
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_reuses_a_result_only_for_the_same_policy(tmp_path: Path) -> None:
+    """The result's hash holds the policy's numbers: the same numbers in another directory
+    reuse it, other numbers in the same directory recompute."""
+    spec = write_spec(tmp_path)
+    own = setting(specs.load(spec))
+    T, O, A = own.T, own.game.n_obs, own.game.n_act
+    rng = np.random.default_rng(7)
+    first, second = rng.dirichlet(np.ones(A), size=(T, O)), rng.dirichlet(np.ones(A), size=(T, O))
+    write_policy(TabularPolicy(first), tmp_path / "p")
+    write_policy(TabularPolicy(first), tmp_path / "copy")
+    out = tmp_path / "out"
+    assert invoke("simulate", str(spec), "--out", str(out), "--policy",
+                  str(tmp_path / "p")).exit_code == 0
+    same = invoke("simulate", str(spec), "--out", str(out), "--policy", str(tmp_path / "copy"))
+    assert same.exit_code == 0 and "up to date" in same.stderr
+    write_policy(TabularPolicy(second), tmp_path / "p")
+    other = invoke("simulate", str(spec), "--out", str(out), "--policy", str(tmp_path / "p"))
+    assert other.exit_code == 0 and "up to date" not in other.stderr

@@ -33,10 +33,8 @@ index, N), so results do not depend on the order of cells, on resuming or on --w
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +54,12 @@ from tmfcli.bound import (
     sampled_policy_lipschitz,
     verdict,
 )
+from tmfcli.equilibrium import Progress
 from tmfcli.fit import bootstrap_means, fit_slope, interval
 from tmfcli.flow import mean_field_flow
 from tmfcli.games.base import Array
 from tmfcli.plots import bound_check_figure
+from tmfcli.policy import choose_policy
 from tmfcli.setting import setting
 from tmfcli.spec import Batch, Spec, batch_label, batch_size
 from tmfcli.values import backward
@@ -72,7 +72,6 @@ CELLS = "cells.csv"
 FITS = "fits.csv"
 FIGURE = "bound-check.png"
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,37 +259,7 @@ def _by_regime(cells: list[Cell]) -> list[list[Cell]]:
 # --------------------------------------------------------------------------------------------
 # the policy of the sweep
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SweepPolicy:
-    """The one policy of a sweep, with T_policy steps, and a key that identifies it."""
-
-    policy: Any
-    steps: int
-    label: str
-    key: str
-
-
-def resolve_policy(spec: Spec, choice: str | None, on_progress: Progress | None = None
-                   ) -> SweepPolicy:
-    """``None``: the spec's equilibrium; ``"uniform"``; else a directory read by load_policy."""
-    from tmfcli.policy import TabularPolicy, load_policy, uniform_policy
-
-    own = setting(spec)
-    game, T = own.game, own.T
-    if choice is None:
-        from tmfcli.equilibrium import solve
-
-        eq = solve(spec, on_progress=on_progress, restarts=0)
-        return SweepPolicy(TabularPolicy(eq.evaluation.policy), T,
-                           f"equilibrium (exploitability {eq.evaluation.exploitability:.2e})",
-                           "equilibrium")
-    if choice == "uniform":
-        return SweepPolicy(uniform_policy(game.n_obs, game.n_act, T), T, "uniform", "uniform")
-    policy = load_policy(Path(choice), game.n_obs, game.n_act, T, game=spec.game.name)
-    return SweepPolicy(policy, T, str(choice), policy_key(choice))
-
-
-def sweep_constants(spec: Spec, chosen: SweepPolicy) -> Constants:
+def sweep_constants(spec: Spec, policy: Any, T_policy: int) -> Constants:
     """Lipschitz constants of the game (analytic or sampled) and of the policy (0 if tabular)."""
     from tmfcli.policy import TabularPolicy
 
@@ -299,12 +268,12 @@ def sweep_constants(spec: Spec, chosen: SweepPolicy) -> Constants:
     times = tuple(int(t) for t in np.unique(np.linspace(0, longest - 1, 5).astype(int)))
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(1 << 20,)))
     lip, source = game_constants(game, rng, times)
-    if isinstance(chosen.policy, TabularPolicy):
+    if isinstance(policy, TabularPolicy):
         L_pi, policy_source = 0.0, "tabular"
     else:
         policy_times = tuple(int(t) for t in np.unique(
-            np.linspace(0, chosen.steps - 1, 5).astype(int)))
-        L_pi = sampled_policy_lipschitz(chosen.policy.probs, game.n_obs, rng, policy_times)
+            np.linspace(0, T_policy - 1, 5).astype(int)))
+        L_pi = sampled_policy_lipschitz(policy.probs, game.n_obs, rng, policy_times)
         policy_source = "sampled"
     return Constants(L_P=lip.L_P, L_0=lip.L_0, L_pi=L_pi, source=source,
                      policy_source=policy_source)
@@ -331,31 +300,17 @@ class Report:
         return bool(all(passed(v) for v in judged))
 
 
-def policy_key(choice: str | None) -> str:
-    """Identifies the sweep's policy: equilibrium, uniform, or a hash of a policy directory."""
-    if choice is None:
-        return "equilibrium"
-    if choice == "uniform":
-        return "uniform"
-    directory = Path(choice)
-    digest = hashlib.sha256()
-    if directory.is_dir():
-        for path in sorted(p for p in directory.iterdir() if p.is_file()):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return f"dir:{digest.hexdigest()[:16]}"
-
-
 def sweep_hash(spec: Spec, key: str) -> str:
     """The hash of a sweep: the resolved spec, the command and the policy key."""
     return results.spec_hash(spec, f"{COMMAND} --policy {key}")
 
 
-def reuse(spec: Spec, choice: str | None, directory: Path) -> Report | None:
-    """The finished report in ``directory`` when it holds this very spec and policy."""
+def reuse(key: str, directory: Path) -> Report | None:
+    """The finished report in ``directory`` when it holds the sweep of hash ``key``."""
     data = results.read_manifest(directory)
     if data is None or not (directory / FITS).is_file() or not (directory / CELLS).is_file():
         return None
-    if data.get("spec_hash") != sweep_hash(spec, policy_key(choice)):
+    if data.get("spec_hash") != key:
         return None
     return Report(directory=directory, cells=pd.read_csv(directory / CELLS, dtype={"regime": str}),
                   fits=pd.read_csv(directory / FITS, keep_default_na=False, na_values=[""],
@@ -428,14 +383,16 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
                     force: bool = False, on_progress: Progress | None = None) -> Report:
     """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last."""
     start = time.perf_counter()
+    choice = choose_policy(spec, policy)
+    key = sweep_hash(spec, choice.key)
     if not force:
-        done = reuse(spec, policy, directory)
+        done = reuse(key, directory)
         if done is not None:
             return done
-    chosen = resolve_policy(spec, policy, on_progress)
+    chosen, label = choice.get(spec, on_progress)
+    T_policy = setting(spec).T
     policy_s = time.perf_counter() - start
-    constants = sweep_constants(spec, chosen)
-    key = sweep_hash(spec, chosen.key)
+    constants = sweep_constants(spec, chosen, T_policy)
     (directory / results.MANIFEST).unlink(missing_ok=True)  # no longer complete
     store = Store(directory, key, fresh=force)
     order = grid(spec)
@@ -454,7 +411,7 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
 
     # the longest cells first, so that two workers end together
     todo.sort(key=lambda c: -setting(spec, agents=c.agents, batch=c.batch).T)
-    args = (spec, chosen.policy, chosen.steps)
+    args = (spec, chosen, T_policy)
     if workers <= 1 or len(todo) <= 1:
         for c in todo:
             finish(run_cell(*args, c, constants))
@@ -477,12 +434,12 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
     timings = {"total_s": round(time.perf_counter() - start, 3), "policy_s": round(policy_s, 3),
                **{f"regime_{k}_s": v for k, v in per_regime.items()}}
     report = Report(directory=directory, cells=store.cells, fits=fits, constants=constants,
-                    policy=chosen.label, timings=timings)
+                    policy=label, timings=timings)
     e_max = fits[fits["metric"] == "e_max"]
     outcome = {
         "spec_hash": key,
-        "policy": chosen.label,
-        "policy_steps": chosen.steps,
+        "policy": label,
+        "policy_steps": T_policy,
         "constants": {"L_P": constants.L_P, "L_0": constants.L_0, "L_pi": constants.L_pi,
                       "source": constants.source, "policy_source": constants.policy_source},
         "verdicts": {str(r): str(v) for r, v in zip(e_max["regime"], e_max["verdict"],

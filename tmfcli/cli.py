@@ -255,6 +255,7 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     """
     from tmfcli import simulate as sim
     from tmfcli.errors import SpecError
+    from tmfcli.policy import choose_policy
     from tmfcli.setting import setting
 
     if replicas is not None:
@@ -265,20 +266,20 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
         raise SpecError("population.agents", "missing (simulate needs a finite population)",
                         "add population.agents and population.batch", spec.source)
     target = out_dir(spec, out, "simulate")
-    source = sim.policy_source(spec, problem, policy)
-    key = "simulate" + (f" --policy {source.key}" if source.key else "")
+    choice = choose_policy(spec, policy)
+    key = f"simulate --policy {choice.key}"
     if not force and results.is_up_to_date(target, spec, key):
-        err.print(f"{target} is up to date (same spec); use --force to recompute")
+        err.print(f"{target} is up to date (same spec and policy); use --force to recompute")
     else:
         with progress("simulate") as update:
-            chosen = source.get(on_progress=update)
+            chosen, description = choice.get(spec, on_progress=update)
             cmp = sim.compare(problem, chosen, spec.simulate.replicas, spec.seed,
                               spec.population.activation, spec.population.init,
                               on_step=lambda done, total: update("replicas", done, total))
         frames = sim.tables(cmp, spec.seed)
         for name, frame in frames.items():
             results.write_csv(frame, target / name)
-        extra = sim.outcome(cmp, spec, frames, source.description)
+        extra = sim.outcome(cmp, spec, frames, description)
         results.write_yaml(results.manifest(spec, key, **extra), target / results.MANIFEST)
     summary(f"tmf simulate: {spec.name}", sim.summary_rows(target))
 

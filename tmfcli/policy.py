@@ -19,6 +19,7 @@ gives a time-indexed policy (``on_flow``); every exact metric of the mean field 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -31,12 +32,16 @@ from tmfcli.errors import NumericalError, ResultsError
 from tmfcli.flow import step
 from tmfcli.games.base import Array
 from tmfcli.setting import Setting
+from tmfcli.setting import setting as setting_of
+from tmfcli.spec import Spec
 
 __all__ = [
     "Policy",
+    "PolicyChoice",
     "PopulationPolicy",
     "TabularPolicy",
     "check_shape",
+    "choose_policy",
     "fingerprint",
     "load_policy",
     "on_flow",
@@ -110,10 +115,9 @@ def on_flow(setting: Setting, policy: Policy) -> Array:
     mu_bar_0 = mu0 and mu_bar_{t+1} = Phi_t(mu_bar_t) with pi_t evaluated at mu_bar_t; for a
     ``TabularPolicy`` this is the table itself. The flow of the returned pi is mu_bar.
     """
-    if isinstance(policy, TabularPolicy):
-        check_shape(policy, setting)
-        return np.asarray(policy.pi, dtype=float)
     check_shape(policy, setting)
+    if isinstance(policy, TabularPolicy):
+        return np.asarray(policy.pi, dtype=float)
     game, T = setting.game, setting.T
     pi = np.empty((T, game.n_obs, game.n_act))
     mu = np.asarray(game.mu0, dtype=float)
@@ -267,3 +271,41 @@ def fingerprint(policy: Policy) -> str:
     for array in arrays:
         digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
     return digest.hexdigest()[:16]
+
+
+# --- the --policy option -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PolicyChoice:
+    """The policy a command runs, as chosen with ``--policy``, before it is computed.
+
+    ``key`` identifies it in the hash of a result ("equilibrium", "uniform", or the fingerprint
+    of a policy read from a directory), so a result is reused only for the same policy;
+    ``loaded`` is None for the spec's own equilibrium, which ``get`` solves on demand.
+    """
+
+    key: str
+    description: str
+    loaded: Policy | None = None
+
+    def get(self, spec: Spec,
+            on_progress: Callable[[str, int, int], None] | None = None) -> tuple[Policy, str]:
+        """The policy and its description (for the equilibrium, with its exploitability)."""
+        if self.loaded is not None:
+            return self.loaded, self.description
+        from tmfcli.equilibrium import solve
+
+        ev = solve(spec, on_progress=on_progress, restarts=0).evaluation
+        return TabularPolicy(ev.policy), f"equilibrium (exploitability {ev.exploitability:.2e})"
+
+
+def choose_policy(spec: Spec, choice: str | None) -> PolicyChoice:
+    """``--policy``: None (the spec's equilibrium), "uniform", or a policy directory, read now
+    for the spec's own setting (errors are ``ResultsError``)."""
+    own = setting_of(spec)
+    game = own.game
+    if choice is None:
+        return PolicyChoice("equilibrium", "equilibrium of the spec")
+    if choice == "uniform":
+        return PolicyChoice("uniform", "uniform", uniform_policy(game.n_obs, game.n_act, own.T))
+    policy = load_policy(Path(choice), game.n_obs, game.n_act, own.T, game=spec.game.name)
+    return PolicyChoice(fingerprint(policy), choice, policy)

@@ -46,8 +46,8 @@ from tmfcli.policy import Policy, TabularPolicy, check_shape
 from tmfcli.setting import Setting
 from tmfcli.spec import Spec
 
-__all__ = ["BLOCK", "CHUNK", "Comparison", "PolicySource", "Rollouts", "compare", "gaps",
-           "initial_counts", "interval", "outcome", "path_of", "policy_source",
+__all__ = ["BLOCK", "CHUNK", "Comparison", "Rollouts", "compare", "gaps",
+           "initial_counts", "interval", "outcome", "path_of",
            "rounded_counts", "simulate", "simulate_agents", "summary_rows", "tables"]
 
 BLOCK = 25          # replicas per generator in the general path (part of the seeding contract)
@@ -429,45 +429,6 @@ def tables(cmp: Comparison, seed: int) -> dict[str, pd.DataFrame]:
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
     summary["seed"] = seed
     return {"trajectory.csv": trajectory, "replicas.csv": per_replica, "summary.csv": summary}
-
-
-@dataclass(frozen=True)
-class PolicySource:
-    """The policy ``tmf simulate`` runs, before it is computed.
-
-    ``key`` identifies it in the result's hash ("" for the spec's own equilibrium, "uniform",
-    or the fingerprint of a policy read from a directory); ``get`` returns the policy, solving
-    the spec in-process (no restarts) when no policy was given.
-    """
-
-    key: str
-    description: str
-    spec: Spec
-    setting: Setting
-    loaded: Policy | None = None
-
-    def get(self, on_progress: Callable[[str, int, int], None] | None = None) -> Policy:
-        if self.loaded is not None:
-            return self.loaded
-        from tmfcli.equilibrium import solve
-
-        eq = solve(self.spec, on_progress=on_progress, restarts=0)
-        return TabularPolicy(eq.evaluation.policy)
-
-
-def policy_source(spec: Spec, setting: Setting, source: str | None) -> PolicySource:
-    """None: the spec's equilibrium; "uniform": pi = 1/A; else a policy directory (read now,
-    with ``policy.load_policy``: errors are ``ResultsError``)."""
-    from tmfcli.policy import fingerprint, load_policy, uniform_policy
-
-    game = setting.game
-    if source is None:
-        return PolicySource("", "equilibrium (solved in-process)", spec, setting)
-    if source == "uniform":
-        return PolicySource("uniform", "uniform", spec, setting,
-                            uniform_policy(game.n_obs, game.n_act, setting.T))
-    policy = load_policy(Path(source), game.n_obs, game.n_act, setting.T, game=spec.game.name)
-    return PolicySource(fingerprint(policy), source, spec, setting, policy)
 
 
 def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
