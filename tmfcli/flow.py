@@ -36,7 +36,8 @@ def frozen_model(setting: Setting, mu: Array) -> Flow:
     game, T = setting.game, setting.T
     head = mu[:T]
     if game.static_dynamics:
-        P = np.broadcast_to(game.transition(mu[0], 0), (T, *game.transition(mu[0], 0).shape))
+        P1 = game.transition(mu[0], 0)
+        P = np.broadcast_to(P1, (T, *P1.shape))
         P0 = np.broadcast_to(game.idle_transition(mu[0], 0), (T, game.n_obs, game.n_obs))
     else:
         P = np.stack([game.transition(head[t], t) for t in range(T)])
