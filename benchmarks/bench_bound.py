@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tmfcli import spec as specs
-from tmfcli.bound_check import run_bound_check
-from tmfcli.setting import setting
+from tmfcli.commands.bound_check import run_bound_check
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
 
 SPEC = Path(__file__).resolve().parent.parent / "experiments" / "resource-bound.yaml"
 

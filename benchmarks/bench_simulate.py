@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from tmfcli import spec as specs
-from tmfcli.policy import TabularPolicy
-from tmfcli.setting import Setting, setting
-from tmfcli.simulate import path_of, simulate, simulate_agents
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
+from tmfcli.model.policy import TabularPolicy
+from tmfcli.model.setting import Setting
+from tmfcli.simulation.counts import path_of, simulate, simulate_agents
 
 BUDGET_S = 20.0
 

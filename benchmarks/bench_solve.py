@@ -11,8 +11,8 @@ import numpy as np
 
 from tests.conftest import make_setting
 from tests.reference import flow_loop, values_loop
-from tmfcli.exploitability import evaluate
-from tmfcli.setting import Setting
+from tmfcli.model.exploitability import evaluate
+from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
 
 # (label, game, params, steps, alpha, algorithm, algorithm params, iteration budget)

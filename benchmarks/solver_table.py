@@ -26,9 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tmfcli import spec as specs
-from tmfcli.exploitability import Evaluation
-from tmfcli.setting import Setting, setting
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
+from tmfcli.model.exploitability import Evaluation
+from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
 
 ITERATIONS = 2000

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tmfcli import spec as specs
-from tmfcli.setting import Setting, setting
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
+from tmfcli.model.setting import Setting
 
 
 def make_setting(game: str, alpha: float = 1.0, steps: int | None = None,

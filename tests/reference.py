@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tmfcli.setting import Setting
+from tmfcli.model.setting import Setting
 
 
 def flow_loop(setting: Setting, pi: np.ndarray) -> np.ndarray:

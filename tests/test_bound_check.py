@@ -16,9 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tmfcli import bound_check as bc
-from tmfcli import spec as specs
-from tmfcli.bound import (
+from tmfcli.analysis.bound import (
     Constants,
     game_constants,
     initial_error,
@@ -27,14 +25,16 @@ from tmfcli.bound import (
     sampled_lipschitz,
     verdict,
 )
+from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval, loglog_slope
 from tmfcli.cli import app
-from tmfcli.fit import bootstrap_means, fit_slope, interval, loglog_slope
-from tmfcli.games import GAMES
-from tmfcli.games.base import Lipschitz
-from tmfcli.games.classic import SIS
-from tmfcli.policy import PopulationPolicy, TabularPolicy
-from tmfcli.setting import setting
-from tmfcli.simulate import simulate
+from tmfcli.commands import bound_check as bc
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
+from tmfcli.model.games import GAMES
+from tmfcli.model.games.base import Lipschitz
+from tmfcli.model.games.classic import SIS
+from tmfcli.model.policy import PopulationPolicy, TabularPolicy
+from tmfcli.simulation.counts import simulate
 
 runner = CliRunner()
 
@@ -206,7 +206,7 @@ def test_reference_bound_is_never_below_the_measured_error(name: str, agents: in
     for batch in (1, "sqrt", "all"):
         s = setting(spec, agents=agents, batch=batch)
         pi = rng.dirichlet(np.ones(game.n_act), size=(s.T, game.n_obs))
-        from tmfcli.flow import mean_field_flow
+        from tmfcli.model.flow import mean_field_flow
 
         mu_bar = mean_field_flow(s, pi).mu
         run = simulate(s, TabularPolicy(pi), 300, seed=agents)

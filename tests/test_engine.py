@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tmfcli.exploitability import evaluate
-from tmfcli.flow import Flow, frozen_model, mean_field_flow, step
-from tmfcli.games import GAMES
-from tmfcli.values import backward, softmax
+from tmfcli.model.exploitability import evaluate
+from tmfcli.model.flow import Flow, frozen_model, mean_field_flow, step
+from tmfcli.model.games import GAMES
+from tmfcli.model.values import backward, softmax
 
 from .conftest import make_setting, random_policy
 from .reference import flow_loop, values_loop

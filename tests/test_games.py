@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tmfcli.flow import mean_field_flow
-from tmfcli.games import GAMES, make_game
-from tmfcli.params import fields_of
+from tmfcli.model.flow import mean_field_flow
+from tmfcli.model.games import GAMES, make_game
+from tmfcli.model.params import fields_of
 
 from .conftest import make_setting, random_policy
 

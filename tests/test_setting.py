@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tmfcli import spec as specs
 from tmfcli.errors import SpecError
-from tmfcli.setting import setting
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
 
 
 def resolve(population: dict[str, Any], horizon: dict[str, int] | None = None,

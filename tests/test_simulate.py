@@ -20,21 +20,21 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tmfcli import spec as specs
 from tmfcli.cli import app
-from tmfcli.flow import step
-from tmfcli.games.project import Queueing
-from tmfcli.policy import (
+from tmfcli.io import spec as specs
+from tmfcli.io.policy_files import load_policy, write_policy
+from tmfcli.io.spec import setting
+from tmfcli.model.flow import step
+from tmfcli.model.games.project import Queueing
+from tmfcli.model.policy import (
     Policy,
     PopulationPolicy,
     TabularPolicy,
-    load_policy,
     on_flow,
     uniform_policy,
-    write_policy,
 )
-from tmfcli.setting import Setting, setting
-from tmfcli.simulate import (
+from tmfcli.model.setting import Setting
+from tmfcli.simulation.counts import (
     BLOCK,
     CHUNK,
     Rollouts,

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tmfcli import spec as specs
-from tmfcli.setting import Setting, setting
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
+from tmfcli.model.setting import Setting
+from tmfcli.model.values import softmax
 from tmfcli.solvers import ALGORITHMS, run
-from tmfcli.values import softmax
 
 # The recommended settings of docs/solvers.md: (game, steps or None for the game's default).
 REQUIRED = [("resource_selection", 30), ("left_right", None), ("beach_bar", 30)]

@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tmfcli import __version__, results
-from tmfcli import spec as specs
+from tmfcli import __version__
 from tmfcli.errors import TmfError
+from tmfcli.io import results
+from tmfcli.io import spec as specs
 
 app = typer.Typer(
     add_completion=False,
@@ -115,8 +116,9 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     Example:  tmf solve experiments/resource-demo.yaml --set solver.iterations=500
     """
-    from tmfcli.equilibrium import solve as solve_equilibrium
-    from tmfcli.policy import TabularPolicy, write_policy
+    from tmfcli.commands.solve import solve as solve_equilibrium
+    from tmfcli.io.policy_files import write_policy
+    from tmfcli.model.policy import TabularPolicy
 
     if restarts is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"solver.restarts={restarts}"]
@@ -165,7 +167,7 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
 
     Example:  tmf bound-check experiments/resource-bound.yaml --set bound_check.replicas=50
     """
-    from tmfcli.bound_check import default_workers, run_bound_check
+    from tmfcli.commands.bound_check import default_workers, run_bound_check
 
     spec = load(spec_path, overrides)
     target = out_dir(spec, given_out, "bound-check")
@@ -253,10 +255,10 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     Example:  tmf simulate experiments/queue-simulate.yaml --replicas 200 --policy uniform
     """
-    from tmfcli import simulate as sim
+    from tmfcli.commands import simulate as sim
+    from tmfcli.commands.policy_choice import choose_policy
     from tmfcli.errors import SpecError
-    from tmfcli.policy import choose_policy
-    from tmfcli.setting import setting
+    from tmfcli.io.spec import setting
 
     if replicas is not None:
         overrides = [*(overrides or []), f"simulate.replicas={replicas}"]
@@ -290,8 +292,8 @@ def games() -> None:
 
     Example:  tmf games
     """
-    from tmfcli.games import GAMES
-    from tmfcli.params import describe
+    from tmfcli.model.games import GAMES
+    from tmfcli.model.params import describe
 
     for name, cls in GAMES.items():
         game = cls()

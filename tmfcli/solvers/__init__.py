@@ -1,4 +1,5 @@
-"""Equilibrium solvers: ``solve(spec_or_setting, ...)`` runs the chosen algorithm in one loop."""
+"""Equilibrium solvers: algorithms (an initial state and a step each), the one loop that runs
+them, and the uniqueness evidence."""
 
 from tmfcli.solvers.algorithms import ALGORITHMS
 from tmfcli.solvers.loop import SolveResult, run

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.exploitability import Evaluation
-from tmfcli.flow import mean_field_flow
-from tmfcli.games.base import Array
-from tmfcli.params import param
-from tmfcli.setting import Setting
-from tmfcli.values import backward, softmax
+from tmfcli.model.exploitability import Evaluation
+from tmfcli.model.flow import mean_field_flow
+from tmfcli.model.games.base import Array
+from tmfcli.model.params import param
+from tmfcli.model.setting import Setting
+from tmfcli.model.values import backward, softmax
 
 
 def _logits(policy: Array) -> Array:

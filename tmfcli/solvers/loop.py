@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from tmfcli.exploitability import Evaluation, evaluate
-from tmfcli.games.base import Array
-from tmfcli.setting import Setting
+from tmfcli.model.exploitability import Evaluation, evaluate
+from tmfcli.model.games.base import Array
+from tmfcli.model.setting import Setting
 
 
 class State(Protocol):

@@ -23,8 +23,8 @@ import pandas as pd
 import yaml
 
 from tmfcli import __version__
-from tmfcli.games.base import Array
-from tmfcli.spec import Spec
+from tmfcli.io.spec import Spec
+from tmfcli.model.games.base import Array
 
 MANIFEST = "manifest.yaml"
 

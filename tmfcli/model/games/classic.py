@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.games.base import Array, Game, Lipschitz, ParamError, internal, one_hot, param, static
+from tmfcli.model.games.base import (
+    Array,
+    Game,
+    Lipschitz,
+    ParamError,
+    internal,
+    one_hot,
+    param,
+    static,
+)
 
 
 def _move_to(n_obs: int, n_act: int, offset: int) -> Array:

@@ -13,11 +13,11 @@ from itertools import combinations
 
 import numpy as np
 
-from tmfcli.exploitability import Evaluation
-from tmfcli.setting import Setting, setting
+from tmfcli.io.spec import Spec, setting
+from tmfcli.model.exploitability import Evaluation
+from tmfcli.model.setting import Setting
 from tmfcli.solvers import SolveResult, run
-from tmfcli.spec import Spec
-from tmfcli.uniqueness import (
+from tmfcli.solvers.uniqueness import (
     Probe,
     flow_distance,
     monotonicity_probe,

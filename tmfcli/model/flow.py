@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.errors import NumericalError
-from tmfcli.games.base import Array
-from tmfcli.setting import Setting
+from tmfcli.model.games.base import Array
+from tmfcli.model.setting import Setting
 
 
 @dataclass(frozen=True)

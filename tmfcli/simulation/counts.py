@@ -31,24 +31,18 @@ Children are derived from the root's entropy and spawn key with an explicit inde
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from tmfcli.errors import NumericalError, SpecError
-from tmfcli.games.base import Array
-from tmfcli.policy import Policy, TabularPolicy, check_shape
-from tmfcli.setting import Setting
-from tmfcli.spec import Spec
+from tmfcli.model.games.base import Array
+from tmfcli.model.policy import Policy, TabularPolicy, check_shape
+from tmfcli.model.setting import Setting
 
-__all__ = ["BLOCK", "CHUNK", "Comparison", "Rollouts", "compare", "gaps",
-           "initial_counts", "interval", "outcome", "path_of",
-           "rounded_counts", "simulate", "simulate_agents", "summary_rows", "tables"]
+__all__ = ["BLOCK", "CHUNK", "Rollouts", "gaps", "initial_counts", "path_of", "rounded_counts",
+           "simulate", "simulate_agents"]
 
 BLOCK = 25          # replicas per generator in the general path (part of the seeding contract)
 CHUNK = 1024        # steps of uniforms pre-drawn per replica in the sequential path
@@ -89,7 +83,7 @@ def _child(root: np.random.SeedSequence, index: int) -> np.random.Generator:
     return np.random.default_rng(ss)
 
 
-def _check(setting: Setting, policy: Policy, replicas: int, activation: str,
+def check_inputs(setting: Setting, policy: Policy, replicas: int, activation: str,
            init: str) -> tuple[int, np.ndarray]:
     if setting.agents is None or setting.batches is None:
         raise SpecError("population.agents", "missing (simulation needs a finite population)",
@@ -158,7 +152,7 @@ def simulate(setting: Setting, policy: Policy, replicas: int, seed: Seed,
     and idle agents stay (``game.idle_stays``); "general" forces the block path. ``on_step``
     receives (steps done, steps in total) now and then.
     """
-    N, batches = _check(setting, policy, replicas, activation, init)
+    N, batches = check_inputs(setting, policy, replicas, activation, init)
     sequential = path_of(setting, activation) == "sequential"
     if method not in ("auto", "general"):
         raise ValueError(f"unknown method {method!r}")
@@ -308,7 +302,7 @@ def simulate_agents(setting: Setting, policy: Policy, replicas: int, seed: Seed,
                     on_step: OnStep | None = None) -> Rollouts:
     """The same law, agent by agent (arrays of N observations): the reference for tests and
     benchmarks. Replica r uses child r of the seed. Cost O(N) per step and replica."""
-    N, batches = _check(setting, policy, replicas, activation, init)
+    N, batches = check_inputs(setting, policy, replicas, activation, init)
     game, T = setting.game, setting.T
     O = game.n_obs
     root = _root(seed)
@@ -355,117 +349,9 @@ def _categorical(rng: np.random.Generator, p: Array) -> np.ndarray:
     return (_cumulative(p) <= u[:, None]).sum(axis=1)
 
 
-# --- the comparison `tmf simulate` reports ---------------------------------------------------
-@dataclass(frozen=True)
-class Comparison:
-    """Replicas of the N-agent system beside the mean-field flow of the same policy.
-
-    mu_bar (T+1, O) is the flow of ``pi_bar`` (T, O, A), the policy evaluated along it; J is
-    the mean-field value of pi_bar and ``exploitability`` its exploitability on that flow.
-    """
-
-    setting: Setting
-    rollouts: Rollouts
-    pi_bar: Array
-    mu_bar: Array
-    J: float
-    exploitability: float
-    method: str
-    elapsed_s: float
-
-
-def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
-            activation: str = "subset", init: str = "iid",
-            on_step: OnStep | None = None) -> Comparison:
-    """Simulate ``replicas`` replicas and evaluate the policy on the mean field."""
-    from tmfcli.exploitability import evaluate
-    from tmfcli.policy import on_flow
-
-    start = time.perf_counter()
-    _check(setting, policy, replicas, activation, init)
-    pi_bar = on_flow(setting, policy)
-    ev = evaluate(setting, pi_bar)
-    rollouts = simulate(setting, policy, replicas, seed, activation, init, on_step)
-    return Comparison(setting=setting, rollouts=rollouts, pi_bar=pi_bar, mu_bar=ev.flow.mu,
-                      J=ev.J, exploitability=ev.exploitability,
-                      method=path_of(setting, activation),
-                      elapsed_s=time.perf_counter() - start)
-
-
 def path_of(setting: Setting, activation: str) -> str:
     """Which path ``simulate`` takes: "sequential" or "general" (see the module docstring)."""
     batches = setting.batches
     one = batches is not None and bool(np.all(np.asarray(batches) == 1))
     return "sequential" if one and activation == "subset" and setting.game.idle_stays \
         else "general"
-
-
-def interval(values: Array, z: float = 1.959963984540054) -> tuple[float, float, float]:
-    """Mean and 95% normal interval mean +- z sd / sqrt(R) (nan bounds when R = 1)."""
-    R = values.shape[0]
-    mean = float(values.mean())
-    if R < 2:
-        return mean, float("nan"), float("nan")
-    half = z * float(values.std(ddof=1)) / math.sqrt(R)
-    return mean, mean - half, mean + half
-
-
-def tables(cmp: Comparison, seed: int) -> dict[str, pd.DataFrame]:
-    """The tidy tables of ``tmf simulate``: trajectory, replicas and summary (each with seed)."""
-    mu_hat, mu_bar = cmp.rollouts.mu_hat, cmp.mu_bar
-    R, T1, O = mu_hat.shape
-    rep, t, o = np.meshgrid(np.arange(R), np.arange(T1), np.arange(O), indexing="ij")
-    trajectory = pd.DataFrame({"replica": rep.ravel(), "t": t.ravel(), "obs": o.ravel(),
-                               "mu_hat": mu_hat.ravel(),
-                               "mu_bar": np.broadcast_to(mu_bar, mu_hat.shape).ravel(),
-                               "seed": seed})
-    gap_max, gap_mean = gaps(cmp.rollouts, mu_bar)
-    per_replica = pd.DataFrame({"replica": np.arange(R), "return_avg": cmp.rollouts.returns,
-                                "gap_max": gap_max, "gap_mean": gap_mean, "seed": seed})
-    rows = [(name, *interval(per_replica[name].to_numpy()))
-            for name in ("return_avg", "gap_max", "gap_mean")]
-    rows.append(("return_minus_J", *interval(cmp.rollouts.returns - cmp.J)))
-    rows.append(("J", cmp.J, cmp.J, cmp.J))
-    summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
-    summary["seed"] = seed
-    return {"trajectory.csv": trajectory, "replicas.csv": per_replica, "summary.csv": summary}
-
-
-def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
-            description: str) -> dict[str, object]:
-    """What the manifest of ``tmf simulate`` records besides the spec."""
-    s = cmp.setting
-    batches = np.asarray(s.batches)
-    means = frames["summary.csv"].set_index("metric")["mean"]
-    return {
-        "policy": description, "method": cmp.method, "agents": s.agents,
-        "batch_min": int(batches.min()), "batch_max": int(batches.max()), "steps": s.T,
-        "replicas": int(cmp.rollouts.returns.shape[0]),
-        "activation": spec.population.activation, "init": spec.population.init,
-        "J": cmp.J, "exploitability": cmp.exploitability,
-        "means": {str(k): float(v) for k, v in means.items()},
-        "timings": {"total_s": round(cmp.elapsed_s, 3)},
-    }
-
-
-def summary_rows(directory: Path) -> list[tuple[str, str]]:
-    """The rows of the summary shown by ``tmf simulate``, read back from its result files."""
-    from tmfcli.results import read_manifest
-
-    data = read_manifest(directory) or {}
-    lo, hi = data.get("batch_min"), data.get("batch_max")
-    rows = [("policy", str(data.get("policy"))), ("agents N", str(data.get("agents"))),
-            ("batch B", f"{lo}" if lo == hi else f"{lo}..{hi} (schedule)"),
-            ("steps", str(data.get("steps"))), ("activation", str(data.get("activation"))),
-            ("replicas", str(data.get("replicas"))), ("method", str(data.get("method")))]
-    frame = pd.read_csv(directory / "summary.csv").set_index("metric")
-    for metric, label in (("J", "J (mean field)"), ("return_avg", "return (N agents), 95% CI"),
-                          ("return_minus_J", "return - J"),
-                          ("gap_max", "max_t ||mu_hat - mu_bar||_1"),
-                          ("gap_mean", "mean_t ||mu_hat - mu_bar||_1")):
-        mean, low, high = (float(frame.at[metric, k])  # type: ignore[arg-type]
-                           for k in ("mean", "ci_low", "ci_high"))
-        rows.append((label, f"{mean:.4g}" if metric == "J" else
-                     f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
-    rows.append(("results", str(directory)))
-    return rows

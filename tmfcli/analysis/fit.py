@@ -12,11 +12,12 @@ Shapes: values (R, M) per replica and metric; boot (n_boot, M) bootstrap means o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.games.base import Array
+from tmfcli.model.games.base import Array
 
 LEVEL = 0.95
 N_BOOT = 2000
@@ -73,3 +74,13 @@ def fit_slope(N: Array, estimates: Array, boot: Array, level: float = LEVEL) -> 
     slopes = loglog_slope(N, boot)
     low, high = interval(slopes, level)
     return Slope(float(loglog_slope(N, estimates)), float(low), float(high))
+
+
+def normal_interval(values: Array, z: float = 1.959963984540054) -> tuple[float, float, float]:
+    """Mean and 95% normal interval mean +- z sd / sqrt(R) (nan bounds when R = 1)."""
+    R = values.shape[0]
+    mean = float(values.mean())
+    if R < 2:
+        return mean, float("nan"), float("nan")
+    half = z * float(values.std(ddof=1)) / math.sqrt(R)
+    return mean, mean - half, mean + half

@@ -10,7 +10,8 @@ ONE policy for the whole sweep, and compared with the mean-field flow mu_bar of 
     return_gap = |G - J|,   G the population-average return, J the mean-field value
 
 and per cell the mean over replicas with a bootstrap 95% interval, beside the reference bound
-(``tmfcli.bound``). Per regime the log-log slope against N is fitted (``tmfcli.fit``).
+(``tmfcli.analysis.bound``). Per regime the log-log slope against N is fitted
+(``tmfcli.analysis.fit``).
 
 **One policy, many settings.** The policy has T_policy steps: those of the spec's own setting
 (``setting(spec)``). A cell with T_cell steps uses at its step t the policy's step
@@ -43,8 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tmfcli import results
-from tmfcli.bound import (
+from tmfcli.analysis.bound import (
     Constants,
     game_constants,
     initial_error,
@@ -54,15 +54,16 @@ from tmfcli.bound import (
     sampled_policy_lipschitz,
     verdict,
 )
-from tmfcli.equilibrium import Progress
-from tmfcli.fit import bootstrap_means, fit_slope, interval
-from tmfcli.flow import mean_field_flow
-from tmfcli.games.base import Array
-from tmfcli.plots import bound_check_figure
-from tmfcli.policy import choose_policy
-from tmfcli.setting import setting
-from tmfcli.spec import Batch, Spec, batch_label, batch_size
-from tmfcli.values import backward
+from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval
+from tmfcli.analysis.plots import bound_check_figure
+from tmfcli.commands.policy_choice import choose_policy
+from tmfcli.commands.solve import Progress
+from tmfcli.io import results
+from tmfcli.io.spec import Spec, setting
+from tmfcli.model.flow import mean_field_flow
+from tmfcli.model.games.base import Array
+from tmfcli.model.setting import Batch, batch_label, batch_size
+from tmfcli.model.values import backward
 
 METRICS = ("e_max", "e_mean", "return_gap")
 COMMAND = "bound-check"
@@ -127,7 +128,7 @@ class Retimed:
 
 def cell_policy(policy: Any, steps: np.ndarray) -> Any:
     """The sweep's policy seen in a cell with its own number of steps."""
-    from tmfcli.policy import TabularPolicy
+    from tmfcli.model.policy import TabularPolicy
 
     if isinstance(policy, TabularPolicy):
         return TabularPolicy(policy.pi[steps])
@@ -155,8 +156,8 @@ class CellRun:
 def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
              constants: Constants) -> CellRun:
     """Simulate one cell and compare with the mean-field flow of the same time-indexed policy."""
-    from tmfcli.policy import on_flow
-    from tmfcli.simulate import gaps, simulate
+    from tmfcli.model.policy import on_flow
+    from tmfcli.simulation.counts import gaps, simulate
 
     start = time.perf_counter()
     s = setting(spec, agents=cell.agents, batch=cell.batch)
@@ -215,8 +216,8 @@ def cell_rows(run: CellRun) -> pd.DataFrame:
 def fit_table(spec: Spec, replicas: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     """Per regime and metric: slope of log(estimate) on log N with its bootstrap interval.
 
-    The e_max row carries the regime's verdict (``tmfcli.bound.verdict``) and the worst ratio
-    measured / bound over N; the other metrics are reported, not judged.
+    The e_max row carries the regime's verdict (``tmfcli.analysis.bound.verdict``) and the
+    worst ratio measured / bound over N; the other metrics are reported, not judged.
     """
     rows = []
     for cell_list in _by_regime(grid(spec)):
@@ -261,7 +262,7 @@ def _by_regime(cells: list[Cell]) -> list[list[Cell]]:
 # --------------------------------------------------------------------------------------------
 def sweep_constants(spec: Spec, policy: Any, T_policy: int) -> Constants:
     """Lipschitz constants of the game (analytic or sampled) and of the policy (0 if tabular)."""
-    from tmfcli.policy import TabularPolicy
+    from tmfcli.model.policy import TabularPolicy
 
     game = setting(spec).game
     longest = max(setting(spec, agents=c.agents, batch=c.batch).T for c in grid(spec))

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.fit import loglog_slope
-from tmfcli.games.base import Array, Game, Lipschitz
+from tmfcli.analysis.fit import loglog_slope
+from tmfcli.model.games.base import Array, Game, Lipschitz
 
 SLOPE = -0.5  # the rate the verdict asks for: O(1/sqrt N)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.games import Game
-from tmfcli.games.base import Array
+from tmfcli.model.games import Game
+from tmfcli.model.games.base import Array
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,13 @@ import numpy as np
 import yaml
 
 from tmfcli.errors import SpecError
-from tmfcli.games import GAMES, Game, make_game
-from tmfcli.params import build
+from tmfcli.model.games import GAMES, Game, make_game
+from tmfcli.model.params import build
+from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
+from tmfcli.solvers.algorithms import ALGORITHMS
 
 ACTIVATIONS = ("subset", "bernoulli")
 INITS = ("iid", "rounded")
-
-# A batch is an int, "all", "sqrt", {"fraction": f} or a cyclic per-step schedule (tuple of ints).
-Batch = int | str | float | tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -103,8 +102,6 @@ class Spec:
 
     def build_algorithm(self) -> Any:
         """The solver algorithm with its validated parameters."""
-        from tmfcli.solvers.algorithms import ALGORITHMS
-
         name = self.solver.algorithm
         return build(ALGORITHMS[name], self.solver.params, "solver.params", self.source, name)
 
@@ -241,26 +238,6 @@ def parse_batch(value: Any, key: str, source: str) -> Batch:
     raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
 
 
-def batch_size(batch: Batch, agents: int) -> int | tuple[int, ...]:
-    """B for N agents: all = N, sqrt = round(sqrt N), fraction f = max(1, round(f N))."""
-    if batch == "all":
-        return agents
-    if batch == "sqrt":
-        return max(1, round(math.sqrt(agents)))
-    if isinstance(batch, float):
-        return max(1, round(batch * agents))
-    return batch  # type: ignore[return-value]
-
-
-def batch_label(batch: Batch) -> str:
-    """Short name of a batch form, used for regimes: 1, sqrt, all, frac0.1, sched(1,5)."""
-    if isinstance(batch, float):
-        return f"frac{batch:g}"
-    if isinstance(batch, tuple):
-        return "sched(" + ",".join(map(str, batch)) + ")"
-    return str(batch)
-
-
 def _population(reader: _Reader) -> Population:
     agents = reader.integer("agents", None, low=1)
     raw_batch = reader.take("batch")
@@ -329,8 +306,6 @@ def from_dict(data: Any, source: str = "") -> Spec:
     if rounds is not None and isinstance(population.batch, tuple):
         raise top.error("horizon.rounds", "rounds need a constant batch, not a schedule",
                         "give the horizon in steps, or a single batch")
-
-    from tmfcli.solvers.algorithms import ALGORITHMS  # solvers depend on this module
 
     s = top.sub("solver")
     solver = SolverSpec(
@@ -438,3 +413,48 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
         raise SpecError("", "expected a mapping of keys", "start with 'name: ...'", source)
     data = apply_overrides(data, overrides or [], source)
     return from_dict(data, source)
+
+
+# --------------------------------------------------------------------------------------------
+# resolving
+# --------------------------------------------------------------------------------------------
+def _steps(spec: Spec, game: Game, alpha_value: float, agents: int | None,
+           batch: int | None) -> int:
+    horizon = spec.horizon
+    if horizon.rounds is not None:
+        if agents is not None and batch is not None:
+            return -(-horizon.rounds * agents // batch)  # exact integer ceil(H N / B)
+        return max(1, math.ceil(horizon.rounds / alpha_value - 1e-9))
+    if horizon.steps is not None:
+        return horizon.steps
+    if game.default_horizon is None:
+        raise SpecError("horizon", f"missing, and {game.name} has no default horizon",
+                        "add horizon: {steps: 30} or horizon: {rounds: 10}", spec.source)
+    return game.default_horizon
+
+
+def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -> Setting:
+    """Resolve the spec (optionally with another N and batch, as in bound-check sweeps)."""
+    game = spec.build_game()
+    pop = spec.population
+    agents = agents if agents is not None else pop.agents
+    batch = batch if batch is not None else pop.batch
+    batches = None
+    if agents is None:  # mean field only: alpha, a fraction, or synchronous
+        value = pop.alpha if pop.alpha is not None else \
+            (batch if isinstance(batch, float) else 1.0)
+        alpha = np.full(_steps(spec, game, value, None, None), value)
+    else:
+        sizes = batch_size("all" if batch is None else batch, agents)
+        if isinstance(sizes, tuple):  # a cyclic schedule (steps only)
+            batches = np.resize(np.asarray(sizes, dtype=np.int64),
+                                _steps(spec, game, 1.0, None, None))
+        else:
+            batches = np.full(_steps(spec, game, sizes / agents, agents, sizes), sizes,
+                              dtype=np.int64)
+        alpha = batches / agents
+    gamma = spec.discount
+    if spec.horizon.rounds is not None:
+        gamma = gamma ** float(alpha[0])
+    return Setting(game=game, alpha=alpha, gamma=gamma, tau=spec.entropy, agents=agents,
+                   batches=batches)

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from tmfcli.params import ParamError, fields_of, param
+from tmfcli.model.params import ParamError, fields_of, param
 
 Array = NDArray[np.float64]
 

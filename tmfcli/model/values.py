@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli.flow import Flow
-from tmfcli.games.base import Array
+from tmfcli.model.flow import Flow
+from tmfcli.model.games.base import Array
 
 
 @dataclass(frozen=True)

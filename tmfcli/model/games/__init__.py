@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tmfcli.errors import SpecError
-from tmfcli.games.base import Game, Lipschitz
-from tmfcli.games.classic import SIS, BeachBar, LeftRight, RockPaperScissors
-from tmfcli.games.project import Queueing, ResourceSelection
-from tmfcli.params import build
+from tmfcli.model.games.base import Game, Lipschitz
+from tmfcli.model.games.classic import SIS, BeachBar, LeftRight, RockPaperScissors
+from tmfcli.model.games.project import Queueing, ResourceSelection
+from tmfcli.model.params import build
 
 GAMES: dict[str, type[Game]] = {
     cls.name: cls

@@ -1,0 +1,1 @@
+"""Statistics and bounds over results: bootstrap fits, the reference bound, figures."""

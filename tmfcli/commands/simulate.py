@@ -1,0 +1,121 @@
+"""What ``tmf simulate`` runs: replicas of the N-agent system beside the mean-field flow of the
+same policy, and the tables, manifest entries and summary rows of the result."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tmfcli.analysis.fit import normal_interval
+from tmfcli.io.spec import Spec
+from tmfcli.model.exploitability import evaluate
+from tmfcli.model.games.base import Array
+from tmfcli.model.policy import Policy, on_flow
+from tmfcli.model.setting import Setting
+from tmfcli.simulation.counts import (
+    OnStep,
+    Rollouts,
+    Seed,
+    check_inputs,
+    gaps,
+    path_of,
+    simulate,
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Replicas of the N-agent system beside the mean-field flow of the same policy.
+
+    mu_bar (T+1, O) is the flow of ``pi_bar`` (T, O, A), the policy evaluated along it; J is
+    the mean-field value of pi_bar and ``exploitability`` its exploitability on that flow.
+    """
+
+    setting: Setting
+    rollouts: Rollouts
+    pi_bar: Array
+    mu_bar: Array
+    J: float
+    exploitability: float
+    method: str
+    elapsed_s: float
+
+
+def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
+            activation: str = "subset", init: str = "iid",
+            on_step: OnStep | None = None) -> Comparison:
+    """Simulate ``replicas`` replicas and evaluate the policy on the mean field."""
+    start = time.perf_counter()
+    check_inputs(setting, policy, replicas, activation, init)
+    pi_bar = on_flow(setting, policy)
+    ev = evaluate(setting, pi_bar)
+    rollouts = simulate(setting, policy, replicas, seed, activation, init, on_step)
+    return Comparison(setting=setting, rollouts=rollouts, pi_bar=pi_bar, mu_bar=ev.flow.mu,
+                      J=ev.J, exploitability=ev.exploitability,
+                      method=path_of(setting, activation),
+                      elapsed_s=time.perf_counter() - start)
+
+
+def tables(cmp: Comparison, seed: int) -> dict[str, pd.DataFrame]:
+    """The tidy tables of ``tmf simulate``: trajectory, replicas and summary (each with seed)."""
+    mu_hat, mu_bar = cmp.rollouts.mu_hat, cmp.mu_bar
+    R, T1, O = mu_hat.shape
+    rep, t, o = np.meshgrid(np.arange(R), np.arange(T1), np.arange(O), indexing="ij")
+    trajectory = pd.DataFrame({"replica": rep.ravel(), "t": t.ravel(), "obs": o.ravel(),
+                               "mu_hat": mu_hat.ravel(),
+                               "mu_bar": np.broadcast_to(mu_bar, mu_hat.shape).ravel(),
+                               "seed": seed})
+    gap_max, gap_mean = gaps(cmp.rollouts, mu_bar)
+    per_replica = pd.DataFrame({"replica": np.arange(R), "return_avg": cmp.rollouts.returns,
+                                "gap_max": gap_max, "gap_mean": gap_mean, "seed": seed})
+    rows = [(name, *normal_interval(per_replica[name].to_numpy()))
+            for name in ("return_avg", "gap_max", "gap_mean")]
+    rows.append(("return_minus_J", *normal_interval(cmp.rollouts.returns - cmp.J)))
+    rows.append(("J", cmp.J, cmp.J, cmp.J))
+    summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
+    summary["seed"] = seed
+    return {"trajectory.csv": trajectory, "replicas.csv": per_replica, "summary.csv": summary}
+
+
+def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
+            description: str) -> dict[str, object]:
+    """What the manifest of ``tmf simulate`` records besides the spec."""
+    s = cmp.setting
+    batches = np.asarray(s.batches)
+    means = frames["summary.csv"].set_index("metric")["mean"]
+    return {
+        "policy": description, "method": cmp.method, "agents": s.agents,
+        "batch_min": int(batches.min()), "batch_max": int(batches.max()), "steps": s.T,
+        "replicas": int(cmp.rollouts.returns.shape[0]),
+        "activation": spec.population.activation, "init": spec.population.init,
+        "J": cmp.J, "exploitability": cmp.exploitability,
+        "means": {str(k): float(v) for k, v in means.items()},
+        "timings": {"total_s": round(cmp.elapsed_s, 3)},
+    }
+
+
+def summary_rows(directory: Path) -> list[tuple[str, str]]:
+    """The rows of the summary shown by ``tmf simulate``, read back from its result files."""
+    from tmfcli.io.results import read_manifest
+
+    data = read_manifest(directory) or {}
+    lo, hi = data.get("batch_min"), data.get("batch_max")
+    rows = [("policy", str(data.get("policy"))), ("agents N", str(data.get("agents"))),
+            ("batch B", f"{lo}" if lo == hi else f"{lo}..{hi} (schedule)"),
+            ("steps", str(data.get("steps"))), ("activation", str(data.get("activation"))),
+            ("replicas", str(data.get("replicas"))), ("method", str(data.get("method")))]
+    frame = pd.read_csv(directory / "summary.csv").set_index("metric")
+    for metric, label in (("J", "J (mean field)"), ("return_avg", "return (N agents), 95% CI"),
+                          ("return_minus_J", "return - J"),
+                          ("gap_max", "max_t ||mu_hat - mu_bar||_1"),
+                          ("gap_mean", "mean_t ||mu_hat - mu_bar||_1")):
+        mean, low, high = (float(frame.at[metric, k])  # type: ignore[arg-type]
+                           for k in ("mean", "ci_low", "ci_high"))
+        rows.append((label, f"{mean:.4g}" if metric == "J" else
+                     f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
+    rows.append(("results", str(directory)))
+    return rows

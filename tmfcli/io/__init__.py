@@ -1,0 +1,1 @@
+"""Input and output: experiment specs, result directories and manifests, policy files."""

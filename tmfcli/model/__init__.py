@@ -1,0 +1,1 @@
+"""The mathematics: games, the setting, the mean-field flow, values, exploitability, policies."""

@@ -1,0 +1,116 @@
+"""Policies of the N-agent system: time-indexed tables and population-aware softmax policies.
+
+A policy maps the empirical distribution to action probabilities, batched over leading axes:
+
+    probs(mu_hat (..., O), t) -> pi (..., O, A)      conditional pi(a | o, mu_hat); rows sum to 1
+
+* ``TabularPolicy``: pi_t(a|o), ignores mu_hat (what ``tmf solve`` writes: ``policy.csv``).
+* ``PopulationPolicy`` (project choice, MODEL.md section 1):
+
+      pi_theta(a | o, mu_hat) = softmax_a( theta[t, o, a] + sum_j W[o, a, j] mu_hat(j) )
+
+  with theta (T, O, A) and W (O, A, O); files: ``tmfcli.io.policy_files``.
+
+On the deterministic mean-field flow a population-aware policy is evaluated at mu_bar_t, which
+gives a time-indexed policy (``on_flow``); every exact metric of the mean field applies to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tmfcli.errors import NumericalError, ResultsError
+from tmfcli.model.flow import step
+from tmfcli.model.games.base import Array
+from tmfcli.model.setting import Setting
+
+__all__ = ["Policy", "PopulationPolicy", "TabularPolicy", "check_shape", "on_flow", "shape_of",
+           "uniform_policy"]
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that gives pi(a | o, mu_hat) at step t for a batch of distributions."""
+
+    def probs(self, mu_hat: Array, t: int) -> Array:
+        """mu_hat (..., O) -> pi (..., O, A), a conditional over actions."""
+        ...
+
+
+@dataclass(frozen=True)
+class TabularPolicy:
+    """A time-indexed policy pi (T, O, A); it does not look at the population."""
+
+    pi: Array
+
+    def probs(self, mu_hat: Array, t: int) -> Array:
+        row = self.pi[t]
+        return np.broadcast_to(row, mu_hat.shape[:-1] + row.shape)
+
+
+@dataclass(frozen=True)
+class PopulationPolicy:
+    """softmax_a(theta[t,o,a] + sum_j W[o,a,j] mu_hat(j)); theta (T, O, A), W (O, A, O)."""
+
+    theta: Array
+    W: Array
+
+    def logits(self, mu_hat: Array, t: int) -> Array:
+        """theta[t] + W mu_hat, shape (..., O, A)."""
+        return self.theta[t] + np.einsum("oaj,...j->...oa", self.W, mu_hat)
+
+    def probs(self, mu_hat: Array, t: int) -> Array:
+        z = self.logits(mu_hat, t)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))  # shift: exp never overflows
+        return z / z.sum(axis=-1, keepdims=True)
+
+
+def shape_of(policy: Policy) -> tuple[int, int, int] | None:
+    """(T, O, A) of a known policy type, None for other implementations of the protocol."""
+    if isinstance(policy, TabularPolicy):
+        T, O, A = policy.pi.shape
+        return int(T), int(O), int(A)
+    if isinstance(policy, PopulationPolicy):
+        T, O, A = policy.theta.shape
+        return int(T), int(O), int(A)
+    return None
+
+
+def uniform_policy(n_obs: int, n_act: int, T: int) -> TabularPolicy:
+    """pi_t(a|o) = 1/A everywhere."""
+    return TabularPolicy(np.full((T, n_obs, n_act), 1.0 / n_act))
+
+
+def on_flow(setting: Setting, policy: Policy) -> Array:
+    """The time-indexed policy pi_t = policy(. | ., mu_bar_t) (T, O, A) along its own flow.
+
+    mu_bar_0 = mu0 and mu_bar_{t+1} = Phi_t(mu_bar_t) with pi_t evaluated at mu_bar_t; for a
+    ``TabularPolicy`` this is the table itself. The flow of the returned pi is mu_bar.
+    """
+    check_shape(policy, setting)
+    if isinstance(policy, TabularPolicy):
+        return np.asarray(policy.pi, dtype=float)
+    game, T = setting.game, setting.T
+    pi = np.empty((T, game.n_obs, game.n_act))
+    mu = np.asarray(game.mu0, dtype=float)
+    for t in range(T):
+        pi[t] = policy.probs(mu, t)
+        mu = step(mu, pi[t], game.transition(mu, t), game.idle_transition(mu, t),
+                  float(setting.alpha[t]))
+    if not np.all(np.isfinite(pi)) or np.abs(pi.sum(axis=-1) - 1).max() > 1e-9:
+        raise NumericalError("the policy gave probabilities that do not sum to 1 on the flow",
+                             "check the policy's logits and weights for overflow")
+    return pi
+
+
+def check_shape(policy: Policy, setting: Setting) -> None:
+    """A tabular policy must have the setting's (T, O, A); ``ResultsError`` otherwise."""
+    shape = shape_of(policy)
+    need = (setting.T, setting.game.n_obs, setting.game.n_act)
+    if shape is not None and shape != need:
+        raise ResultsError(f"the policy has shape (T={shape[0]}, O={shape[1]}, A={shape[2]}) "
+                           f"but the spec needs (T={need[0]}, O={need[1]}, A={need[2]})",
+                           "use a policy of the same game and horizon")
