@@ -84,12 +84,21 @@ def test_left_right_and_queueing_kernels_by_hand() -> None:
     assert P[0, 0, 1] == 1 and P[2, 0, 1] == 1 and P[1, 1, 2] == 1
     q = make_game("queueing", {"K": 2, "s": [0.5, 0.25]})
     mu = np.array([0.5, 0.25, 0.25])
-    P = q.transition(mu, 0)
-    # at 0, join queue 2: served w.p. 0.25 / (0.25 + 0.25) = 0.5
-    np.testing.assert_allclose(P[0, 2], [0.5, 0.0, 0.5])
-    # in queue 1, stay (a = 0): served w.p. 0.5 / 0.75
+    P, P0 = q.transition(mu, 0), q.idle_transition(mu, 0)
+    # at 0, join queue 2: moves there and is not served in this step (MODEL.md section 7)
+    np.testing.assert_allclose(P[0, 2], [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(P[0, 0], [1.0, 0.0, 0.0])   # stay out
+    # in queue 1, stay (a = 0 or a = 1): served w.p. 0.5 / (0.5 + 0.25) = 2/3
     np.testing.assert_allclose(P[1, 0], [2 / 3, 1 / 3, 0.0])
-    r = q.reward(mu, 0)
-    # in queue 1, switch to 2: -h + R * 0.5 - lam
-    assert abs(r[1, 2] - (-0.1 + 0.5 - 0.05)) < 1e-12
-    assert r[0, 0] == 0.0
+    np.testing.assert_allclose(P[1, 1], [2 / 3, 1 / 3, 0.0])
+    np.testing.assert_allclose(P[1, 2], [0.0, 0.0, 1.0])   # switch: not served
+    np.testing.assert_allclose(P0[2], [0.5, 0.0, 0.5])     # idle in queue 2: 0.25 / 0.5
+    np.testing.assert_allclose(P0[0], [1.0, 0.0, 0.0])     # idle agents at 0 stay
+    r, r0 = q.reward(mu, 0), q.idle_reward(mu, 0)
+    assert abs(r[1, 0] - (1.0 * 2 / 3 - 0.1)) < 1e-12      # wait in queue 1: R p_1 - h
+    assert abs(r[1, 2] - (-0.1 - 0.05)) < 1e-12             # switch: -h - lam
+    assert r[0, 0] == 0.0 and r[0, 1] == 0.0                 # stay out, join: 0
+    np.testing.assert_allclose(r0, [0.0, 2 / 3 - 0.1, 0.5 - 0.1])
+    # an empty queue serves a waiting agent for sure, but a joiner waits one step first
+    empty = q.transition(np.array([1.0, 0.0, 0.0]), 0)
+    np.testing.assert_allclose(empty[0, 1], [0.0, 1.0, 0.0])

@@ -71,7 +71,14 @@ class ResourceSelection(Game):
 
 @dataclass(frozen=True)
 class Queueing(Game):
-    """K queues; a queued agent is served w.p. s_q / (s_q + mu(q)) and goes back to 0."""
+    """K queues (MODEL.md section 7): O = {0 out, k waiting in queue k}, A = {0 stay, k go to k}.
+
+    Within a step an agent that starts in queue q and stays there (active with a in {0, q}, or
+    idle) is served with probability p_q(mu) = s_q / (s_q + mu(q)) and returns to 0; otherwise
+    it stays in q. An active agent that joins (from 0) or switches (from q != k) moves to queue k
+    and is not served in that step; idle agents at 0 stay. Expected rewards of one step: staying
+    in q earns R p_q(mu) - h, switching pays -h - lam, joining and staying out earn 0.
+    """
 
     name = "queueing"
     summary = "join/switch among K queues; congestion slows service; -h per step queued"
@@ -84,31 +91,38 @@ class Queueing(Game):
     R: float = param(1.0, "reward for being served", low=0)
     lam: float = param(0.05, "cost lambda of switching between queues", low=0)
 
-    _dest: np.ndarray = internal()
-    _switch_cost: Array = internal()
+    _waits: Array = internal()    # (O, A) 1 where the agent stays in its queue q >= 1
+    _moves: Array = internal()    # (O, A, O) where an agent that does not wait goes
+    _switches: Array = internal()  # (O, A) 1 where an agent in a queue switches to another
+    _queued: Array = internal()   # (O,) 1 at queues, 0 at 'out'
     _speed: Array = internal()
 
     def build(self) -> None:
         _check_length("s", self.s, self.K, "K")
-        K = self.K
-        # where an active agent waits after its move: dest[o, a]
-        dest = np.empty((K + 1, K + 1), dtype=int)
-        dest[:, 0] = np.arange(K + 1)
-        dest[:, 1:] = np.arange(1, K + 1)
-        switching = (np.arange(K + 1)[:, None] >= 1) & (dest != np.arange(K + 1)[:, None])
-        self._set(n_obs=K + 1, n_act=K + 1, mu0=one_hot(0, K + 1), _dest=dest,
-                  _switch_cost=self.lam * switching, _speed=np.asarray(self.s, dtype=float),
-                  obs_labels=("out", *(f"q{k}" for k in range(1, K + 1))),
-                  act_labels=("stay", *(f"join_q{k}" for k in range(1, K + 1))))
+        O = self.K + 1
+        o = np.arange(O)[:, None]
+        a = np.arange(O)[None, :]
+        waits = (o >= 1) & ((a == 0) | (a == o))
+        dest = np.where(a == 0, o, a)  # where a mover ends up (join, switch, or stay out)
+        moves = np.zeros((O, O, O))
+        moves[o, a, dest] = 1.0
+        moves[waits] = 0.0
+        self._set(n_obs=O, n_act=O, mu0=one_hot(0, O), _waits=waits.astype(float),
+                  _moves=moves, _switches=((o >= 1) & (a >= 1) & (a != o)).astype(float),
+                  _queued=(np.arange(O) >= 1).astype(float),
+                  _speed=np.asarray(self.s, dtype=float),
+                  obs_labels=("out", *(f"queue{k}" for k in range(1, O))),
+                  act_labels=("stay", *(f"join_queue{k}" for k in range(1, O))))
 
     def service(self, mu: Array) -> Array:
-        """Service probability at each observation (..., O); 0 at 'out'."""
+        """Service probability p (..., O) of an agent that waits at each observation; 0 at 0."""
         speed = self._speed
         served = speed / (speed + mu[..., 1:])
         return np.concatenate([np.zeros((*mu.shape[:-1], 1)), served], axis=-1)
 
-    def _serve(self, p: Array) -> Array:
-        """Kernel (..., O, O) of service alone: from q to 0 w.p. p(q), else stay."""
+    def _wait(self, mu: Array) -> Array:
+        """Waiting: from q to 0 w.p. p_q, else stay (..., O, O); 'out' stays out."""
+        p = self.service(mu)
         O = self.n_obs
         S = np.zeros((*p.shape[:-1], O, O))
         idx = np.arange(O)
@@ -117,20 +131,18 @@ class Queueing(Game):
         return S
 
     def idle_transition(self, mu: Array, t: int) -> Array:
-        return self._serve(self.service(mu))
+        return self._wait(mu)
 
     def transition(self, mu: Array, t: int) -> Array:
-        serve = self._serve(self.service(mu))  # (..., O, O)
-        return serve[..., self._dest, :]
+        wait = self._wait(mu)[..., :, None, :]                        # (..., O, 1, O)
+        return self._waits[..., None] * wait + self._moves          # (..., O, A, O)
 
     def idle_reward(self, mu: Array, t: int) -> Array:
-        p = self.service(mu)
-        queued = (np.arange(self.n_obs) >= 1).astype(float)
-        return self.R * p - self.h * queued
+        return self._queued * (self.R * self.service(mu) - self.h)
 
     def reward(self, mu: Array, t: int) -> Array:
-        at_dest = self.idle_reward(mu, t)[..., self._dest]
-        return at_dest - self._switch_cost
+        waiting = self.idle_reward(mu, t)[..., :, None]               # (..., O, 1)
+        return self._waits * waiting - (self.h + self.lam) * self._switches
 
     def lipschitz(self) -> Lipschitz:
         # |dp_q/dmu(q)| <= 1/s_q; a row moves 2|dp| in L1; |dmu(q)| <= ||mu - nu||_1 / 2
