@@ -1,0 +1,32 @@
+"""The ``tmf`` command line: one module per command, each thin (load a spec, call one core
+function, write tables, summarise); ``common`` holds what they share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tmfcli import __version__
+from tmfcli.cli import bound_check, games, simulate, solve  # noqa: F401  (registers commands)
+from tmfcli.cli.common import app, out
+
+__all__ = ["app", "main"]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"tmf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=version_callback,
+                                               is_eager=True, help="show the version")] = False
+         ) -> None:
+    """Temporal mean-field games: equilibria, N-agent simulation, finite-population bounds."""
+
+
+def main() -> None:
+    """Entry point of the ``tmf`` console script."""
+    app()

@@ -1,0 +1,66 @@
+"""``tmf simulate``: the N-agent system against the mean field."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tmfcli.cli.common import (
+    ForceOpt,
+    OutOpt,
+    PolicyOpt,
+    SetOpt,
+    SpecArg,
+    command,
+    err,
+    load,
+    out_dir,
+    progress,
+    summary,
+)
+from tmfcli.io import results
+
+
+@command
+def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
+             force: ForceOpt = False,
+             policy: PolicyOpt = None,
+             replicas: Annotated[int | None, typer.Option(
+                 help="independent replicas [default: simulate.replicas]", min=1,
+                 show_default=False)] = None) -> None:
+    """Simulate N agents, B of them acting per step, and compare with the mean-field flow.
+
+    Writes trajectory.csv, replicas.csv, summary.csv and manifest.yaml (docs/simulate.md).
+
+    Example:  tmf simulate experiments/queue-simulate.yaml --replicas 200 --policy uniform
+    """
+    from tmfcli.commands import simulate as sim
+    from tmfcli.commands.policy_choice import choose_policy
+    from tmfcli.errors import SpecError
+    from tmfcli.io.spec import setting
+
+    if replicas is not None:
+        overrides = [*(overrides or []), f"simulate.replicas={replicas}"]
+    spec = load(spec_path, overrides)
+    problem = setting(spec)
+    if problem.agents is None:
+        raise SpecError("population.agents", "missing (simulate needs a finite population)",
+                        "add population.agents and population.batch", spec.source)
+    target = out_dir(spec, out, "simulate")
+    choice = choose_policy(spec, policy)
+    key = f"simulate --policy {choice.key}"
+    if not force and results.is_up_to_date(target, spec, key):
+        err.print(f"{target} is up to date (same spec and policy); use --force to recompute")
+    else:
+        with progress("simulate") as update:
+            chosen, description = choice.get(spec, on_progress=update)
+            cmp = sim.compare(problem, chosen, spec.simulate.replicas, spec.seed,
+                              spec.population.activation, spec.population.init,
+                              on_step=lambda done, total: update("replicas", done, total))
+        frames = sim.tables(cmp, spec.seed)
+        for name, frame in frames.items():
+            results.write_csv(frame, target / name)
+        extra = sim.outcome(cmp, spec, frames, description)
+        results.write_yaml(results.manifest(spec, key, **extra), target / results.MANIFEST)
+    summary(f"tmf simulate: {spec.name}", sim.summary_rows(target))
