@@ -39,6 +39,7 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
     Example:  tmf bound-check experiments/resource-bound.yaml --set bound_check.replicas=50
     """
     from tmfcli.commands.bound_check import default_workers, run_bound_check
+    from tmfcli.commands.solve import warning
 
     spec = load(spec_path, overrides)
     target = out_dir(spec, given_out, "bound-check")
@@ -86,5 +87,7 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
     if any("flatter" in str(v) for v in fits["verdict"]):
         out.print("flatter than -1/2: compare the e_mean slope and larger N (docs/bound-check.md)")
     out.print(f"results: {target}")
+    if report.policy_converged is False:  # the gap is still measured; the label says it all
+        err.print(warning(report.stop_reason), markup=False)
     if not report.passed:
         raise typer.Exit(3)

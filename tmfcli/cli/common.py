@@ -44,8 +44,8 @@ OutOpt = Annotated[Path | None, typer.Option(
 ForceOpt = Annotated[bool, typer.Option("--force", help="recompute even if DIR is up to date")]
 PolicyOpt = Annotated[str | None, typer.Option(
     "--policy", help="a result directory of 'tmf solve' (policy.csv) or a population-aware "
-    "policy directory, or 'uniform' [default: solve the spec's equilibrium first]",
-    metavar="DIR|uniform", show_default=False)]
+    "policy directory, 'uniform', or 'synchronous' (the equilibrium of the spec with B = N) "
+    "[default: the spec's equilibrium]", metavar="DIR|uniform|synchronous", show_default=False)]
 
 
 def command(fn: Callable[..., None]) -> Callable[..., None]:

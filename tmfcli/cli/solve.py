@@ -21,6 +21,9 @@ from tmfcli.cli.common import (
     summary,
 )
 from tmfcli.io import results
+from tmfcli.io.spec import Spec
+
+NOT_CONVERGED = 4  # exit code of a solve that stopped before reaching its tolerance
 
 
 @command
@@ -31,13 +34,12 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
               min=0, show_default=False)] = None) -> None:
     """Solve the mean-field equilibrium and report its exploitability.
 
-    Writes iterations.csv, policy.csv, flow.csv and manifest.yaml.
+    Writes iterations.csv, policy.csv, flow.csv and manifest.yaml. Exit code 4 (with a
+    warning line) when the solver stopped before reaching solver.tolerance.
 
     Example:  tmf solve experiments/resource-demo.yaml --set solver.iterations=500
     """
-    from tmfcli.commands.solve import solve as solve_equilibrium
-    from tmfcli.io.policy_files import write_policy
-    from tmfcli.model.policy import TabularPolicy
+    from tmfcli.commands.solve import warning
 
     if restarts is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"solver.restarts={restarts}"]
@@ -45,8 +47,21 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     target = out_dir(spec, out, "solve")
     if not force and results.is_up_to_date(target, spec, "solve"):
         err.print(f"{target} is up to date (same spec); use --force to recompute")
-        show_manifest_summary(target)
-        return
+    else:
+        compute(spec, target)
+    show_manifest_summary(target)
+    data = results.read_manifest(target) or {}
+    if data.get("converged") is not True:
+        err.print(warning(str(data.get("stop_reason"))), markup=False)
+        raise typer.Exit(NOT_CONVERGED)
+
+
+def compute(spec: Spec, target: Path) -> None:
+    """Solve and write the tables, then the manifest."""
+    from tmfcli.commands.solve import solve as solve_equilibrium
+    from tmfcli.io.policy_files import write_policy
+    from tmfcli.model.policy import TabularPolicy
+
     with progress("solve") as update:
         eq = solve_equilibrium(spec, on_progress=update)
     ev = eq.evaluation
@@ -68,7 +83,6 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
                     "solve_s": round(float(history["elapsed_s"].iloc[-1]), 3)},
     }
     results.write_yaml(results.manifest(spec, "solve", **outcome), target / results.MANIFEST)
-    show_manifest_summary(target)
 
 
 def show_manifest_summary(target: Path) -> None:

@@ -56,7 +56,7 @@ from tmfcli.analysis.bound import (
 )
 from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval
 from tmfcli.analysis.plots import bound_check_figure
-from tmfcli.commands.policy_choice import choose_policy
+from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
 from tmfcli.commands.solve import Progress
 from tmfcli.io import results
 from tmfcli.io.spec import Spec, setting
@@ -108,31 +108,6 @@ def grid(spec: Spec) -> list[Cell]:
     return [Cell(regime=i, label=batch_label(b), batch=b, agents=n,
                  seed=cell_seed(spec.seed, i, n))
             for i, b in enumerate(bc.batch) for n in bc.agents]
-
-
-def policy_steps(T_cell: int, T_policy: int) -> np.ndarray:
-    """s(t) = floor(t T_policy / T_cell) for t = 0..T_cell-1: the policy step used at step t."""
-    return (np.arange(T_cell, dtype=np.int64) * T_policy) // T_cell
-
-
-class Retimed:
-    """A population-aware policy read at remapped steps: probs(mu, t) = base(mu, s(t))."""
-
-    def __init__(self, base: Any, steps: np.ndarray) -> None:
-        self.base = base
-        self.steps = steps
-
-    def probs(self, mu_hat: Array, t: int) -> Array:
-        return np.asarray(self.base.probs(mu_hat, int(self.steps[t])))
-
-
-def cell_policy(policy: Any, steps: np.ndarray) -> Any:
-    """The sweep's policy seen in a cell with its own number of steps."""
-    from tmfcli.model.policy import TabularPolicy
-
-    if isinstance(policy, TabularPolicy):
-        return TabularPolicy(policy.pi[steps])
-    return Retimed(policy, steps)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,6 +269,8 @@ class Report:
     policy: str
     timings: dict[str, float] = field(default_factory=dict)
     reused: bool = False
+    policy_converged: bool | None = None  # None unless the policy was solved
+    stop_reason: str = ""
 
     @property
     def passed(self) -> bool:
@@ -318,7 +295,9 @@ def reuse(key: str, directory: Path) -> Report | None:
                                    dtype={"regime": str}),
                   constants=Constants(
                       **data.get("constants", {})), policy=str(data.get("policy", "")),
-                  timings=dict(data.get("timings", {})), reused=True)
+                  timings=dict(data.get("timings", {})), reused=True,
+                  policy_converged=data.get("policy_converged"),
+                  stop_reason=str(data.get("policy_stop_reason", "")))
 
 
 class Store:
@@ -390,8 +369,8 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
         done = reuse(key, directory)
         if done is not None:
             return done
-    chosen, label = choice.get(spec, on_progress)
-    T_policy = setting(spec).T
+    picked = choice.get(spec, on_progress)
+    chosen, label, T_policy = picked.policy, picked.description, picked.steps
     policy_s = time.perf_counter() - start
     constants = sweep_constants(spec, chosen, T_policy)
     (directory / results.MANIFEST).unlink(missing_ok=True)  # no longer complete
@@ -435,11 +414,14 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
     timings = {"total_s": round(time.perf_counter() - start, 3), "policy_s": round(policy_s, 3),
                **{f"regime_{k}_s": v for k, v in per_regime.items()}}
     report = Report(directory=directory, cells=store.cells, fits=fits, constants=constants,
-                    policy=label, timings=timings)
+                    policy=label, timings=timings, policy_converged=picked.converged,
+                    stop_reason=picked.stop_reason)
     e_max = fits[fits["metric"] == "e_max"]
     outcome = {
         "spec_hash": key,
         "policy": label,
+        "policy_converged": picked.converged,
+        "policy_stop_reason": picked.stop_reason,
         "policy_steps": T_policy,
         "constants": {"L_P": constants.L_P, "L_0": constants.L_0, "L_pi": constants.L_pi,
                       "source": constants.source, "policy_source": constants.policy_source},

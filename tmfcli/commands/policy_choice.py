@@ -1,49 +1,172 @@
-"""The ``--policy`` option of simulate and bound-check: which policy a command runs."""
+"""The ``--policy`` option of simulate and bound-check: which policy a command runs, and how a
+policy of T_policy steps is read in a setting of another number of steps.
+
+Choices: the spec's own equilibrium (default), ``synchronous`` (the equilibrium of the spec with
+B = N, same horizon), ``uniform``, or a policy directory. An equilibrium is solved in-process
+(``tmf solve`` without restarts) unless ``results/<name>/solve`` holds a complete solve of the
+same inputs (``commands.solve.same_equilibrium``), whose ``policy.csv`` is then read instead.
+
+**Retiming.** A policy with T_policy steps, used in a setting with T steps, is read at step
+
+    s(t) = floor(t T_policy / T),   t = 0..T-1,
+
+the step reached after the same fraction of the horizon. In rounds (T = ceil(H N / B)) with a
+synchronous policy (T_policy = H) that is round floor(t B / N): round k's policy in round k
+(exactly when B divides H N). This is how bound-check reads one policy in all its regimes, and
+how ``simulate --policy synchronous`` reads the synchronous equilibrium.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from tmfcli.commands.solve import label, same_equilibrium, solve
+from tmfcli.errors import ResultsError
+from tmfcli.io import results
 from tmfcli.io.policy_files import fingerprint, load_policy
 from tmfcli.io.spec import Spec
 from tmfcli.io.spec import setting as setting_of
+from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, TabularPolicy, uniform_policy
+
+SYNCHRONOUS = "synchronous"
+
+
+# --------------------------------------------------------------------------------------------
+# retiming
+# --------------------------------------------------------------------------------------------
+def policy_steps(T_cell: int, T_policy: int) -> np.ndarray:
+    """s(t) = floor(t T_policy / T_cell) for t = 0..T_cell-1: the policy step used at step t."""
+    return (np.arange(T_cell, dtype=np.int64) * T_policy) // T_cell
+
+
+class Retimed:
+    """A population-aware policy read at remapped steps: probs(mu, t) = base(mu, s(t))."""
+
+    def __init__(self, base: Any, steps: np.ndarray) -> None:
+        self.base = base
+        self.steps = steps
+
+    def probs(self, mu_hat: Array, t: int) -> Array:
+        return np.asarray(self.base.probs(mu_hat, int(self.steps[t])))
+
+
+def cell_policy(policy: Any, steps: np.ndarray) -> Any:
+    """The policy seen in a setting with its own number of steps (``steps`` = s(t))."""
+    if isinstance(policy, TabularPolicy):
+        return TabularPolicy(policy.pi[steps])
+    return Retimed(policy, steps)
+
+
+# --------------------------------------------------------------------------------------------
+# the choice
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Chosen:
+    """A policy as computed or read: ``steps`` (T_policy) is its own number of steps;
+    ``converged`` is None unless it was solved (in-process or reused from a solve directory)."""
+
+    policy: Policy
+    steps: int
+    description: str
+    converged: bool | None = None
+    stop_reason: str = ""
+    reused_from: Path | None = None
+
+    def on_steps(self, T: int) -> Policy:
+        """The policy read in a setting of T steps (itself when T = T_policy)."""
+        return self.policy if T == self.steps else cell_policy(self.policy,
+                                                               policy_steps(T, self.steps))
 
 
 @dataclass(frozen=True)
 class PolicyChoice:
     """The policy a command runs, as chosen with ``--policy``, before it is computed.
 
-    ``key`` identifies it in the hash of a result ("equilibrium", "uniform", or the fingerprint
-    of a policy read from a directory), so a result is reused only for the same policy;
-    ``loaded`` is None for the spec's own equilibrium, which ``get`` solves on demand.
+    ``key`` identifies it in the hash of a result ("equilibrium", "synchronous", "uniform", or
+    the fingerprint of a policy read from a directory), so a result is reused only for the same
+    policy; ``loaded`` is None for an equilibrium, which ``get`` solves (or reuses) on demand.
     """
 
     key: str
     description: str
     loaded: Policy | None = None
+    steps: int = 0
+    solved: Path | None = None
 
     def get(self, spec: Spec,
-            on_progress: Callable[[str, int, int], None] | None = None) -> tuple[Policy, str]:
-        """The policy and its description (for the equilibrium, with its exploitability)."""
+            on_progress: Callable[[str, int, int], None] | None = None) -> Chosen:
+        """The policy with its description (for an equilibrium, with its exploitability)."""
         if self.loaded is not None:
-            return self.loaded, self.description
-        from tmfcli.commands.solve import solve
+            return Chosen(self.loaded, self.steps, self.description)
+        target = synchronous_spec(spec) if self.key == SYNCHRONOUS else spec
+        sync = self.key == SYNCHRONOUS
 
-        ev = solve(spec, on_progress=on_progress, restarts=0).evaluation
-        return TabularPolicy(ev.policy), f"equilibrium (exploitability {ev.exploitability:.2e})"
+        def name(converged: bool, exploitability: float) -> str:
+            text = label(converged, exploitability)
+            return text if not sync else f"synchronous {text}" if converged else \
+                f"synchronous, {text}"
+
+        T = setting_of(target).T
+        saved = saved_equilibrium(target, self.solved) if self.solved is not None else None
+        if saved is not None:
+            pi, data = saved
+            return Chosen(TabularPolicy(pi), T,
+                          name(bool(data["converged"]), float(data["exploitability"])),
+                          bool(data["converged"]), str(data.get("stop_reason", "")),
+                          reused_from=self.solved)
+        run = solve(target, on_progress=on_progress, restarts=0).result
+        ev = run.evaluation
+        return Chosen(TabularPolicy(ev.policy), T,
+                      name(run.converged, ev.exploitability), run.converged,
+                      run.stop_reason)
 
 
-def choose_policy(spec: Spec, choice: str | None) -> PolicyChoice:
-    """``--policy``: None (the spec's equilibrium), "uniform", or a policy directory, read now
-    for the spec's own setting (errors are ``ResultsError``)."""
+def synchronous_spec(spec: Spec) -> Spec:
+    """The spec with every agent acting at every step (batch ``all``, alpha 1), same horizon:
+    the same number of rounds, or the same number of steps."""
+    pop = spec.population
+    return replace(spec, population=replace(pop, batch=None if pop.agents is None else "all",
+                                            alpha=None))
+
+
+def choose_policy(spec: Spec, choice: str | None, solved: Path | None = None) -> PolicyChoice:
+    """``--policy``: None (the spec's equilibrium), "synchronous", "uniform", or a policy
+    directory, read now for the spec's own setting (errors are ``ResultsError``).
+
+    ``solved`` is a ``tmf solve`` result directory to reuse when it holds the same equilibrium.
+    """
     own = setting_of(spec)
     game = own.game
     if choice is None:
-        return PolicyChoice("equilibrium", "equilibrium of the spec")
+        return PolicyChoice("equilibrium", "equilibrium of the spec", solved=solved)
+    if choice == SYNCHRONOUS:
+        return PolicyChoice(SYNCHRONOUS, "equilibrium of the synchronous spec (B = N)",
+                            solved=solved)
     if choice == "uniform":
-        return PolicyChoice("uniform", "uniform", uniform_policy(game.n_obs, game.n_act, own.T))
+        return PolicyChoice("uniform", "uniform", uniform_policy(game.n_obs, game.n_act, own.T),
+                            own.T)
     policy = load_policy(Path(choice), game.n_obs, game.n_act, own.T, game=spec.game.name)
-    return PolicyChoice(fingerprint(policy), choice, policy)
+    return PolicyChoice(fingerprint(policy), choice, policy, own.T)
+
+
+def saved_equilibrium(spec: Spec, directory: Path) -> tuple[Array, dict[str, Any]] | None:
+    """pi (T, O, A) and the manifest of a complete ``tmf solve`` directory of the same
+    equilibrium as ``spec`` (``commands.solve.same_equilibrium``), or None."""
+    data = results.read_manifest(directory)
+    if data is None or data.get("command") != "solve" or not isinstance(data.get("spec"), dict) \
+            or not same_equilibrium(data["spec"], spec.to_dict()):
+        return None
+    own = setting_of(spec)
+    try:
+        policy = load_policy(directory, own.game.n_obs, own.game.n_act, own.T)
+    except ResultsError:
+        return None
+    if not isinstance(policy, TabularPolicy):
+        return None
+    return policy.pi, data

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,38 @@ from tmfcli.solvers.uniqueness import (
 )
 
 Progress = Callable[[str, int, int], None]  # (phase, iteration, total)
+
+# What the equilibrium (the run from the uniform policy) does not depend on: the name (it
+# names the directory), the other commands' keys, how a finite population is activated and
+# initialised, and the restarts (they only add evidence).
+NOT_READ = ("name", "simulate", "bound_check")
+NOT_READ_IN = {"population": ("activation", "init"), "solver": ("restarts",)}
+
+
+def equilibrium_inputs(spec: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a resolved spec (``Spec.to_dict()``) that its equilibrium depends on."""
+    inputs = {k: v for k, v in spec.items() if k not in NOT_READ}
+    for section, keys in NOT_READ_IN.items():
+        if isinstance(inputs.get(section), dict):
+            inputs[section] = {k: v for k, v in inputs[section].items() if k not in keys}
+    return inputs
+
+
+def same_equilibrium(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two resolved specs have the same equilibrium inputs (so one solve serves both)."""
+    return equilibrium_inputs(a) == equilibrium_inputs(b)
+
+
+def label(converged: bool, exploitability: float) -> str:
+    """How a solved policy is named in summaries and manifests."""
+    return f"{'equilibrium' if converged else 'not converged'} (exploitability " \
+        f"{exploitability:.2e})"
+
+
+def warning(stop_reason: str) -> str:
+    """The one stderr line of a solve that did not converge (solve, simulate, bound-check)."""
+    return f"Warning: the solve did not converge ({stop_reason}) — raise solver.iterations " \
+        "or change solver.algorithm (docs/solvers.md)"
 
 
 @dataclass(frozen=True)
