@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -176,3 +177,190 @@ def test_incomplete_directory_is_not_taken_for_a_result(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "up to date" not in result.stderr
     assert len(pd.read_csv(out / "policy.csv")) == 2 * 3 * 2
     assert not list(out.glob("*.part"))
+
+
+# --- a solve that did not converge, and which policy simulate and bound-check run ----------
+WARNING_END = " — raise solver.iterations or change solver.algorithm (docs/solvers.md)\n"
+
+
+def warning_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines(keepends=True) if line.startswith("Warning:")]
+
+
+def test_solve_stopped_at_max_iterations_exits_4_with_a_warning(tmp_path: Path) -> None:
+    spec, out = write_spec(tmp_path), tmp_path / "out"
+    result = invoke("solve", str(spec), "--out", str(out), "--set", "solver.iterations=1")
+    assert result.exit_code == 4, result.output
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert manifest["converged"] is False and manifest["iterations"] == 1
+    assert manifest["stop_reason"].startswith("max-iterations: 1 iterations")
+    assert manifest["exploitability"] > 1e-8  # above the tolerance it did not reach
+    [line] = warning_lines(result.stderr)
+    assert line == f"Warning: the solve did not converge ({manifest['stop_reason']}){WARNING_END}"
+    assert len(pd.read_csv(out / "iterations.csv")) == 2  # the tables are written all the same
+    again = invoke("solve", str(spec), "--out", str(out), "--set", "solver.iterations=1")
+    assert again.exit_code == 4 and "up to date" in again.stderr
+    assert warning_lines(again.stderr) == [line]
+    more = invoke("solve", str(spec), "--out", str(out))
+    assert more.exit_code == 0 and warning_lines(more.stderr) == []
+    assert yaml.safe_load((out / "manifest.yaml").read_text())["converged"] is True
+    rerun = invoke("solve", str(spec), "--out", str(out))
+    assert rerun.exit_code == 0 and "up to date" in rerun.stderr
+
+
+def test_simulate_labels_a_policy_that_did_not_converge(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path)
+    args = ("--set", "solver.iterations=1", "--set", "simulate.replicas=10")
+    solved = invoke("solve", str(spec), "--out", str(tmp_path / "eq"), *args)
+    assert solved.exit_code == 4
+    x = yaml.safe_load((tmp_path / "eq" / "manifest.yaml").read_text())["exploitability"]
+    for attempt in ("computed", "up to date"):
+        result = invoke("simulate", str(spec), "--out", str(tmp_path / "sim"), *args)
+        assert result.exit_code == 0, result.output  # the comparison holds for any policy
+        assert ("up to date" in result.stderr) == (attempt == "up to date")
+        manifest = yaml.safe_load((tmp_path / "sim" / "manifest.yaml").read_text())
+        assert manifest["policy"] == f"not converged (exploitability {x:.2e})"
+        assert manifest["policy_converged"] is False
+        assert f"not converged (exploitability {x:.2e})" in result.stdout
+        [line] = warning_lines(result.stderr)
+        assert line.startswith("Warning: the solve did not converge (max-iterations: 1 ")
+        assert line.endswith(WARNING_END)
+    fine = invoke("simulate", str(spec), "--out", str(tmp_path / "ok"), "--set",
+                  "simulate.replicas=10")
+    assert fine.exit_code == 0 and warning_lines(fine.stderr) == []
+    manifest = yaml.safe_load((tmp_path / "ok" / "manifest.yaml").read_text())
+    assert manifest["policy"].startswith("equilibrium (exploitability ")
+    assert manifest["policy_converged"] is True
+    uniform = invoke("simulate", str(spec), "--out", str(tmp_path / "u"), "--policy", "uniform",
+                     *args)
+    assert uniform.exit_code == 0 and warning_lines(uniform.stderr) == []
+    assert yaml.safe_load((tmp_path / "u" / "manifest.yaml").read_text())[
+        "policy_converged"] is None
+
+
+def test_bound_check_labels_a_policy_that_did_not_converge(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path, {**BASE, "population": {}, "horizon": {"rounds": 2},
+                                 "bound_check": {"agents": [50, 100], "batch": [5, "all"],
+                                                 "replicas": 5}})
+    out = tmp_path / "bc"
+    for attempt in ("computed", "up to date"):
+        result = invoke("bound-check", str(spec), "--out", str(out), "--set",
+                        "solver.iterations=1", "--workers", "1")
+        assert result.exit_code in (0, 3), result.output  # the verdict decides, as before
+        assert ("up to date" in result.stderr) == (attempt == "up to date")
+        manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+        assert manifest["policy"].startswith("not converged (exploitability ")
+        assert manifest["policy_converged"] is False
+        assert f"policy: {manifest['policy']}" in result.stdout
+        [line] = warning_lines(result.stderr)
+        assert line.startswith("Warning: the solve did not converge (max-iterations: 1 ")
+
+
+SYNC = {
+    "name": "rounds",
+    "game": {"name": "resource_selection"},
+    "horizon": {"rounds": 3},
+    "population": {"agents": 20, "batch": 2},
+    "solver": {"algorithm": "mirror-descent", "iterations": 300, "tolerance": 1e-6,
+               "restarts": 0},
+    "simulate": {"replicas": 5},
+    "bound_check": {"agents": [10, 20], "batch": [2, "all"], "replicas": 3},
+    "seed": 5,
+}
+
+
+def test_policy_synchronous_plays_round_k_of_the_synchronous_equilibrium_in_round_k(
+        tmp_path: Path, monkeypatch) -> None:
+    """B = 2 of N = 20 over 3 rounds (30 steps) under the equilibrium of B = N (3 steps): the
+    mean-field flow is that of pi_sync repeated N/B = 10 times per round, and J is the one
+    bound-check finds for its regime B = 2 at N = 20 with the synchronous spec's policy."""
+    from tmfcli.io import spec as specs
+    from tmfcli.io.spec import setting
+    from tmfcli.model.flow import mean_field_flow
+
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path, SYNC)
+    sync = invoke("solve", str(spec), "--set", "population.batch=all", "--out",
+                  str(tmp_path / "sync"))
+    assert sync.exit_code == 0, sync.output
+    policy = pd.read_csv(tmp_path / "sync" / "policy.csv").sort_values(["t", "obs", "action"])
+    pi_sync = policy["prob"].to_numpy().reshape(3, 3, 3)
+    own = setting(specs.load(spec))
+    assert own.T == 30
+    expected = mean_field_flow(own, np.repeat(pi_sync, 10, axis=0)).mu  # (31, 3)
+
+    result = invoke("simulate", str(spec), "--policy", "synchronous", "--out",
+                    str(tmp_path / "sim"))
+    assert result.exit_code == 0, result.output
+    assert "reusing" not in result.stderr  # nothing in results/rounds/solve
+    trajectory = pd.read_csv(tmp_path / "sim" / "trajectory.csv")
+    mu_bar = trajectory[trajectory.replica == 0].sort_values(["t", "obs"])["mu_bar"]
+    np.testing.assert_allclose(mu_bar.to_numpy().reshape(31, 3), expected, rtol=0, atol=1e-12)
+    manifest = yaml.safe_load((tmp_path / "sim" / "manifest.yaml").read_text())
+    assert manifest["policy"].startswith("synchronous equilibrium (exploitability ")
+    assert manifest["steps"] == 30
+
+    # the same policy, as its own: the B = 2 equilibrium is another flow
+    own_eq = invoke("simulate", str(spec), "--out", str(tmp_path / "own"))
+    assert own_eq.exit_code == 0, own_eq.output
+    other = pd.read_csv(tmp_path / "own" / "trajectory.csv")
+    assert np.abs(other[other.replica == 0]["mu_bar"].to_numpy() - mu_bar.to_numpy()).max() > 1e-3
+
+    bc = invoke("bound-check", str(spec), "--set", "population.batch=all", "--out",
+                str(tmp_path / "bc"), "--workers", "1")
+    assert bc.exit_code in (0, 3), bc.output
+    replicas = pd.read_csv(tmp_path / "bc" / "replicas.csv", dtype={"regime": str})
+    J_bc = replicas[(replicas.regime == "2") & (replicas.N == 20)]["J"].iloc[0]
+    summary = pd.read_csv(tmp_path / "sim" / "summary.csv").set_index("metric")
+    assert summary.at["J", "mean"] == pytest.approx(J_bc, abs=1e-12)
+    assert summary.at["J", "mean"] != pytest.approx(
+        pd.read_csv(tmp_path / "own" / "summary.csv").set_index("metric").at["J", "mean"],
+        abs=1e-6)
+
+
+def test_simulate_reuses_a_solve_of_the_same_spec_only(tmp_path: Path, monkeypatch) -> None:
+    """The policy is read from results/<name>/solve: replacing its policy.csv by the uniform
+    policy makes simulate run the uniform policy. Keys solve does not read may differ; a
+    different discount may not."""
+    monkeypatch.chdir(tmp_path)
+    spec = write_spec(tmp_path)
+    assert invoke("solve", str(spec)).exit_code == 0
+    solved = tmp_path / "results" / "demo" / "solve"
+    assert (solved / "manifest.yaml").is_file()
+    uniform = invoke("simulate", str(spec), "--policy", "uniform", "--out", str(tmp_path / "u"))
+    assert uniform.exit_code == 0, uniform.output
+    pi = pd.read_csv(solved / "policy.csv")
+    pi.assign(prob=0.5).to_csv(solved / "policy.csv", index=False)  # left_right has 2 actions
+
+    reused = invoke("simulate", str(spec), "--out", str(tmp_path / "r"), "--set",
+                    "population.activation=bernoulli")
+    assert reused.exit_code == 0, reused.output
+    assert f"policy: reusing the solve in {Path('results/demo/solve')} (same equilibrium " \
+        "inputs); not solving again" in reused.stderr
+    u_summary = pd.read_csv(tmp_path / "u" / "summary.csv").set_index("metric")
+    r_summary = pd.read_csv(tmp_path / "r" / "summary.csv").set_index("metric")
+    assert r_summary.at["J", "mean"] == u_summary.at["J", "mean"]
+    manifest = yaml.safe_load((tmp_path / "r" / "manifest.yaml").read_text())
+    assert manifest["policy"].startswith("equilibrium (exploitability ")  # the solve's label
+
+    other = invoke("simulate", str(spec), "--out", str(tmp_path / "o"), "--set",
+                   "discount=0.9")
+    assert other.exit_code == 0, other.output
+    assert "reusing" not in other.stderr
+    # solved again: an equilibrium, where the uniform policy is exploitable
+    exploitability = {name: yaml.safe_load((tmp_path / name / "manifest.yaml").read_text())[
+        "exploitability"] for name in ("u", "r", "o")}
+    assert exploitability["r"] == exploitability["u"] > 1e-5
+    assert exploitability["o"] <= 1e-8
+    # an incomplete solve directory (no manifest) is not reused
+    (solved / "manifest.yaml").unlink()
+    fresh = invoke("simulate", str(spec), "--out", str(tmp_path / "f"), "--force")
+    assert fresh.exit_code == 0 and "reusing" not in fresh.stderr
+
+
+def test_simulate_help_names_the_policy_choices() -> None:
+    result = invoke("simulate", "--help")
+    assert result.exit_code == 0
+    assert "synchronous" in result.stdout and "uniform" in result.stdout
