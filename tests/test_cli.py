@@ -311,10 +311,16 @@ def test_policy_synchronous_plays_round_k_of_the_synchronous_equilibrium_in_roun
     bc = invoke("bound-check", str(spec), "--set", "population.batch=all", "--out",
                 str(tmp_path / "bc"), "--workers", "1")
     assert bc.exit_code in (0, 3), bc.output
-    replicas = pd.read_csv(tmp_path / "bc" / "replicas.csv", dtype={"regime": str})
-    J_bc = replicas[(replicas.regime == "2") & (replicas.N == 20)]["J"].iloc[0]
+    # and bound-check of the B = 2 spec itself with --policy synchronous: the same policy
+    explicit = invoke("bound-check", str(spec), "--policy", "synchronous", "--out",
+                      str(tmp_path / "bc2"), "--workers", "1")
+    assert explicit.exit_code in (0, 3), explicit.output
     summary = pd.read_csv(tmp_path / "sim" / "summary.csv").set_index("metric")
-    assert summary.at["J", "mean"] == pytest.approx(J_bc, abs=1e-12)
+    for directory in ("bc", "bc2"):
+        replicas = pd.read_csv(tmp_path / directory / "replicas.csv", dtype={"regime": str})
+        J_bc = replicas[(replicas.regime == "2") & (replicas.N == 20)]["J"].iloc[0]
+        assert summary.at["J", "mean"] == pytest.approx(J_bc, abs=1e-12)
+    assert yaml.safe_load((tmp_path / "bc2" / "manifest.yaml").read_text())["policy_steps"] == 3
     assert summary.at["J", "mean"] != pytest.approx(
         pd.read_csv(tmp_path / "own" / "summary.csv").set_index("metric").at["J", "mean"],
         abs=1e-6)
@@ -364,3 +370,32 @@ def test_simulate_help_names_the_policy_choices() -> None:
     result = invoke("simulate", "--help")
     assert result.exit_code == 0
     assert "synchronous" in result.stdout and "uniform" in result.stdout
+
+
+def test_simulate_every_keeps_every_kth_step_and_the_last(tmp_path: Path) -> None:
+    data = {"name": "thin", "game": {"name": "resource_selection"}, "horizon": {"steps": 10},
+            "population": {"agents": 50, "batch": 5}, "simulate": {"replicas": 3}, "seed": 1}
+    spec = write_spec(tmp_path, data)
+    full, thin = tmp_path / "full", tmp_path / "thin"
+    args = ("--policy", "uniform")
+    assert invoke("simulate", str(spec), "--out", str(full), *args).exit_code == 0
+    result = invoke("simulate", str(spec), "--out", str(thin), "--set", "simulate.every=4",
+                    *args)
+    assert result.exit_code == 0, result.output
+    a, b = pd.read_csv(full / "trajectory.csv"), pd.read_csv(thin / "trajectory.csv")
+    assert sorted(set(b["t"])) == [0, 4, 8, 10]
+    assert len(b) == 3 * 4 * 3  # replicas x kept steps x observations
+    pd.testing.assert_frame_equal(a[a["t"].isin([0, 4, 8, 10])].reset_index(drop=True), b)
+    for name in ("replicas.csv", "summary.csv"):  # gaps and returns use every step
+        assert (full / name).read_bytes() == (thin / name).read_bytes()
+    every_step = invoke("simulate", str(spec), "--out", str(tmp_path / "k1"), "--set",
+                        "simulate.every=1", *args)
+    assert (tmp_path / "k1" / "trajectory.csv").read_bytes() == \
+        (full / "trajectory.csv").read_bytes(), every_step.output
+    beyond = invoke("simulate", str(spec), "--out", str(tmp_path / "k20"), "--set",
+                    "simulate.every=20", *args)
+    assert beyond.exit_code == 0
+    assert sorted(set(pd.read_csv(tmp_path / "k20" / "trajectory.csv")["t"])) == [0, 10]
+    bad = invoke("simulate", str(spec), "--set", "simulate.every=0", "--out", str(tmp_path / "x"))
+    assert bad.exit_code == 1
+    assert bad.stderr == f"Error: {spec}:simulate.every: 0 is too small — use an integer >= 1\n"

@@ -67,7 +67,7 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
                               spec.seed,
                               spec.population.activation, spec.population.init,
                               on_step=lambda done, total: update("replicas", done, total))
-        frames = sim.tables(cmp, spec.seed)
+        frames = sim.tables(cmp, spec.seed, spec.simulate.every)
         for name, frame in frames.items():
             results.write_csv(frame, target / name)
         extra = sim.outcome(cmp, spec, frames, chosen.description)

@@ -60,16 +60,26 @@ def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
                       elapsed_s=time.perf_counter() - start)
 
 
-def tables(cmp: Comparison, seed: int) -> dict[str, pd.DataFrame]:
-    """The tidy tables of ``tmf simulate``: trajectory, replicas and summary (each with seed)."""
-    mu_hat, mu_bar = cmp.rollouts.mu_hat, cmp.mu_bar
-    R, T1, O = mu_hat.shape
-    rep, t, o = np.meshgrid(np.arange(R), np.arange(T1), np.arange(O), indexing="ij")
+def kept_steps(T: int, every: int) -> Array:
+    """The steps t of ``trajectory.csv``: 0, k, 2k, ... and always the last one, T."""
+    return np.union1d(np.arange(0, T + 1, every), [T])
+
+
+def tables(cmp: Comparison, seed: int, every: int = 1) -> dict[str, pd.DataFrame]:
+    """The tidy tables of ``tmf simulate``: trajectory, replicas and summary (each with seed).
+
+    ``trajectory.csv`` holds the steps of ``kept_steps(T, every)``; the gaps and returns of the
+    other tables use every step.
+    """
+    R, T1, O = cmp.rollouts.mu_hat.shape
+    steps = kept_steps(T1 - 1, every)
+    mu_hat, mu_bar = cmp.rollouts.mu_hat[:, steps], cmp.mu_bar[steps]
+    rep, t, o = np.meshgrid(np.arange(R), steps, np.arange(O), indexing="ij")
     trajectory = pd.DataFrame({"replica": rep.ravel(), "t": t.ravel(), "obs": o.ravel(),
                                "mu_hat": mu_hat.ravel(),
                                "mu_bar": np.broadcast_to(mu_bar, mu_hat.shape).ravel(),
                                "seed": seed})
-    gap_max, gap_mean = gaps(cmp.rollouts, mu_bar)
+    gap_max, gap_mean = gaps(cmp.rollouts, cmp.mu_bar)
     per_replica = pd.DataFrame({"replica": np.arange(R), "return_avg": cmp.rollouts.returns,
                                 "gap_max": gap_max, "gap_mean": gap_mean, "seed": seed})
     rows = [(name, *normal_interval(per_replica[name].to_numpy()))
@@ -104,7 +114,10 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
 
     data = read_manifest(directory) or {}
     lo, hi = data.get("batch_min"), data.get("batch_max")
-    rows = [("policy", str(data.get("policy"))), ("agents N", str(data.get("agents"))),
+    x = data.get("exploitability")
+    rows = [("policy", str(data.get("policy"))),
+            ("exploitability at this B", "nan" if x is None else f"{float(x):.3g}"),
+            ("agents N", str(data.get("agents"))),
             ("batch B", f"{lo}" if lo == hi else f"{lo}..{hi} (schedule)"),
             ("steps", str(data.get("steps"))), ("activation", str(data.get("activation"))),
             ("replicas", str(data.get("replicas"))), ("method", str(data.get("method")))]

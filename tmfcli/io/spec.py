@@ -65,6 +65,7 @@ class SolverSpec:
 @dataclass(frozen=True)
 class SimulateSpec:
     replicas: int = 100
+    every: int = 1  # trajectory.csv keeps steps 0, k, 2k, ... and the last
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,8 @@ def from_dict(data: Any, source: str = "") -> Spec:
     s.done()
 
     sim = top.sub("simulate")
-    simulate = SimulateSpec(replicas=sim.integer("replicas", 100, low=1) or 1)
+    simulate = SimulateSpec(replicas=sim.integer("replicas", 100, low=1) or 1,
+                            every=sim.integer("every", 1, low=1) or 1)
     sim.done()
 
     b = top.sub("bound_check")
