@@ -215,11 +215,15 @@ def test_simulate_labels_a_policy_that_did_not_converge(tmp_path: Path, monkeypa
     solved = invoke("solve", str(spec), "--out", str(tmp_path / "eq"), *args)
     assert solved.exit_code == 4
     x = yaml.safe_load((tmp_path / "eq" / "manifest.yaml").read_text())["exploitability"]
-    for attempt in ("computed", "up to date"):
-        result = invoke("simulate", str(spec), "--out", str(tmp_path / "sim"), *args)
+    # solved in-process, then up to date, then (after a solve to results/demo/solve) reused
+    for attempt, out in (("computed", "sim"), ("up to date", "sim"), ("reused", "sim2")):
+        if attempt == "reused":
+            assert invoke("solve", str(spec), *args).exit_code == 4
+        result = invoke("simulate", str(spec), "--out", str(tmp_path / out), *args)
         assert result.exit_code == 0, result.output  # the comparison holds for any policy
         assert ("up to date" in result.stderr) == (attempt == "up to date")
-        manifest = yaml.safe_load((tmp_path / "sim" / "manifest.yaml").read_text())
+        assert ("reusing the solve" in result.stderr) == (attempt == "reused")
+        manifest = yaml.safe_load((tmp_path / out / "manifest.yaml").read_text())
         assert manifest["policy"] == f"not converged (exploitability {x:.2e})"
         assert manifest["policy_converged"] is False
         assert f"not converged (exploitability {x:.2e})" in result.stdout

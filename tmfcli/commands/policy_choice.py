@@ -104,27 +104,21 @@ class PolicyChoice:
         """The policy with its description (for an equilibrium, with its exploitability)."""
         if self.loaded is not None:
             return Chosen(self.loaded, self.steps, self.description)
-        target = synchronous_spec(spec) if self.key == SYNCHRONOUS else spec
         sync = self.key == SYNCHRONOUS
-
-        def name(converged: bool, exploitability: float) -> str:
-            text = label(converged, exploitability)
-            return text if not sync else f"synchronous {text}" if converged else \
-                f"synchronous, {text}"
-
-        T = setting_of(target).T
+        target = synchronous_spec(spec) if sync else spec
         saved = saved_equilibrium(target, self.solved) if self.solved is not None else None
         if saved is not None:
-            pi, data = saved
-            return Chosen(TabularPolicy(pi), T,
-                          name(bool(data["converged"]), float(data["exploitability"])),
-                          bool(data["converged"]), str(data.get("stop_reason", "")),
-                          reused_from=self.solved)
-        run = solve(target, on_progress=on_progress, restarts=0).result
-        ev = run.evaluation
-        return Chosen(TabularPolicy(ev.policy), T,
-                      name(run.converged, ev.exploitability), run.converged,
-                      run.stop_reason)
+            pi, converged, exploitability, reason = saved
+        else:
+            run = solve(target, on_progress=on_progress, restarts=0).result
+            ev = run.evaluation
+            pi, converged, exploitability, reason = \
+                ev.policy, run.converged, ev.exploitability, run.stop_reason
+        text = label(converged, exploitability)
+        if sync:
+            text = f"synchronous {text}" if converged else f"synchronous, {text}"
+        return Chosen(TabularPolicy(pi), setting_of(target).T, text, converged, reason,
+                      reused_from=self.solved if saved is not None else None)
 
 
 def synchronous_spec(spec: Spec) -> Spec:
@@ -155,12 +149,17 @@ def choose_policy(spec: Spec, choice: str | None, solved: Path | None = None) ->
     return PolicyChoice(fingerprint(policy), choice, policy, own.T)
 
 
-def saved_equilibrium(spec: Spec, directory: Path) -> tuple[Array, dict[str, Any]] | None:
-    """pi (T, O, A) and the manifest of a complete ``tmf solve`` directory of the same
-    equilibrium as ``spec`` (``commands.solve.same_equilibrium``), or None."""
+def saved_equilibrium(spec: Spec,
+                      directory: Path) -> tuple[Array, bool, float, str] | None:
+    """pi (T, O, A), converged, exploitability and stop reason of a complete ``tmf solve``
+    directory of the same equilibrium as ``spec`` (``commands.solve.same_equilibrium``), or
+    None when there is none (or it cannot be read: then the spec is solved instead)."""
     data = results.read_manifest(directory)
     if data is None or data.get("command") != "solve" or not isinstance(data.get("spec"), dict) \
             or not same_equilibrium(data["spec"], spec.to_dict()):
+        return None
+    converged, exploitability = data.get("converged"), data.get("exploitability")
+    if not isinstance(converged, bool) or not isinstance(exploitability, int | float):
         return None
     own = setting_of(spec)
     try:
@@ -169,4 +168,4 @@ def saved_equilibrium(spec: Spec, directory: Path) -> tuple[Array, dict[str, Any
         return None
     if not isinstance(policy, TabularPolicy):
         return None
-    return policy.pi, data
+    return policy.pi, converged, float(exploitability), str(data.get("stop_reason", ""))
