@@ -2,17 +2,27 @@
 
     K_t(o, o') = alpha_t sum_a pi_t(a|o) P(o'|o,a,mu_t) + (1 - alpha_t) P0(o'|o,mu_t)
     mu_{t+1}   = sum_o mu_t(o) K_t(o, .)
+
+Two paths compute it. The reference loops over t in Python and calls the game at every step
+(``fast=False``); the accelerated path (the default, ``tmfcli.model.compiled``) runs the time
+loop compiled, on sparse static kernels or on the game's compiled kernel when the dynamics
+depend on mu, and evaluates the rewards along the flow in one batched call. Games with
+mu-dependent dynamics and no compiled kernel always take the reference path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tmfcli.errors import NumericalError
-from tmfcli.model.games.base import Array
+from tmfcli.model.games.base import Array, Game
 from tmfcli.model.setting import Setting
+
+if TYPE_CHECKING:
+    from tmfcli.model.compiled import SparseKernels
 
 
 @dataclass(frozen=True)
@@ -20,7 +30,8 @@ class Flow:
     """A flow mu (T+1, O) and the kernels and rewards evaluated on it.
 
     P (T, O, A, O), P0 (T, O, O), r (T, O, A), r0 (T, O) are the model at (mu_t, t); for games
-    with static dynamics P and P0 are read-only broadcast views of one array.
+    with static dynamics P and P0 are read-only broadcast views of one array. ``sparse`` holds
+    the same kernels in the form the compiled backward pass reads (accelerated path only).
     """
 
     mu: Array
@@ -29,6 +40,7 @@ class Flow:
     r: Array
     r0: Array
     alpha: Array
+    sparse: SparseKernels | None = None
 
 
 def frozen_model(setting: Setting, mu: Array) -> Flow:
@@ -62,12 +74,47 @@ def step(mu: Array, pi: Array, P: Array, P0: Array, alpha: float) -> Array:
     return alpha * moved + (1.0 - alpha) * stayed
 
 
-def mean_field_flow(setting: Setting, pi: Array, check: bool = True) -> Flow:
+def frozen_rewards(setting: Setting, mu: Array) -> tuple[Array, Array]:
+    """r (T, O, A) and r0 (T, O) along mu (T+1, O): one batched call when the game is
+    time-homogeneous, else one call per step."""
+    game, T = setting.game, setting.T
+    if not game.time_homogeneous:
+        return (np.stack([game.reward(mu[t], t) for t in range(T)]),
+                np.stack([game.idle_reward(mu[t], t) for t in range(T)]))
+    head = mu[:T]
+    return (np.ascontiguousarray(game.reward(head, 0), dtype=np.float64),
+            np.ascontiguousarray(game.idle_reward(head, 0), dtype=np.float64))
+
+
+def _accelerated(setting: Setting, pi: Array) -> Flow:
+    from tmfcli.model import compiled
+
+    game, T = setting.game, setting.T
+    O, A = game.n_obs, game.n_act
+    mu, kernels = compiled.flow(game, pi, setting.alpha)
+    if game.static_dynamics:
+        P = np.broadcast_to(game.transition(game.mu0, 0), (T, O, A, O))
+        P0 = np.broadcast_to(game.idle_transition(game.mu0, 0), (T, O, O))
+    else:  # the per-step kernels the compiled loop wrote
+        P = kernels.values.reshape(T, O, A, O)
+        P0 = kernels.values0.reshape(T, O, O)
+    r, r0 = frozen_rewards(setting, mu)
+    return Flow(mu=mu, P=P, P0=P0, r=r, r0=r0, alpha=setting.alpha, sparse=kernels)
+
+
+def mean_field_flow(setting: Setting, pi: Array, check: bool = True, fast: bool = True) -> Flow:
     """The flow of the time-indexed policy pi (T, O, A) from mu0, and the model along it.
 
     With ``check`` the mass of every mu_t is verified to be 1 (to 1e-9) and non-negative.
+    ``fast`` takes the accelerated path when the game allows it; ``fast=False`` is the
+    pure-numpy reference.
     """
     game, T = setting.game, setting.T
+    if fast and accelerated(game):
+        flow = _accelerated(setting, pi)
+        if check:
+            _check_mass(flow.mu)
+        return flow
     mu = np.empty((T + 1, game.n_obs))
     mu[0] = game.mu0
     static = game.static_dynamics
@@ -79,9 +126,19 @@ def mean_field_flow(setting: Setting, pi: Array, check: bool = True) -> Flow:
         P0 = P0_static if static else game.idle_transition(mu[t], t)
         mu[t + 1] = step(mu[t], pi[t], P, P0, float(setting.alpha[t]))
     if check:
-        mass = mu.sum(axis=1)
-        if not np.all(np.isfinite(mu)) or np.abs(mass - 1).max() > 1e-9 or mu.min() < -1e-12:
-            raise NumericalError("the mean-field flow left the simplex (mass "
-                                 f"{mass.min():.12g}..{mass.max():.12g})",
-                                 "check that the game's kernels are stochastic")
+        _check_mass(mu)
     return frozen_model(setting, mu)
+
+
+def accelerated(game: Game) -> bool:
+    """Whether the accelerated path can evaluate ``game``: static dynamics, or mu-dependent
+    dynamics with a compiled kernel."""
+    return game.static_dynamics or game.compiled_dynamics() is not None
+
+
+def _check_mass(mu: Array) -> None:
+    mass = mu.sum(axis=1)
+    if not np.all(np.isfinite(mu)) or np.abs(mass - 1).max() > 1e-9 or mu.min() < -1e-12:
+        raise NumericalError("the mean-field flow left the simplex (mass "
+                             f"{mass.min():.12g}..{mass.max():.12g})",
+                             "check that the game's kernels are stochastic")

@@ -49,7 +49,25 @@ def greedy(Q: Array) -> Array:
 
 
 def backward(flow: Flow, gamma: float, policy: Array | None = None, tau: float = 0.0) -> Values:
-    """Evaluate ``policy`` on the frozen flow, or the best response to it when None."""
+    """Evaluate ``policy`` on the frozen flow, or the best response to it when None.
+
+    A flow from the accelerated path (``flow.sparse`` set) is evaluated by the compiled loop,
+    any other by the pure-numpy reference loop below.
+    """
+    if flow.sparse is not None:
+        from tmfcli.model import compiled
+
+        Q, V = compiled.backward(flow.sparse, flow.r, flow.r0, flow.alpha, gamma, policy, tau)
+    else:
+        Q, V = _backward_reference(flow, gamma, policy, tau)
+    if policy is None:
+        policy = softmax(Q / tau) if tau > 0 else greedy(Q)
+    return Values(Q=Q, V=V, policy=policy)
+
+
+def _backward_reference(flow: Flow, gamma: float, policy: Array | None,
+                        tau: float) -> tuple[Array, Array]:
+    """Q (T, O, A) and V (T+1, O) by one numpy matrix-vector product per step."""
     T, O, A = flow.r.shape
     Q = np.empty((T, O, A))
     V = np.zeros((T + 1, O))
@@ -71,6 +89,4 @@ def backward(flow: Flow, gamma: float, policy: Array | None = None, tau: float =
         else:
             W = flow.r0[t] + gamma * (flow.P0[t] @ V[t + 1])
             V[t] = a * cont + (1.0 - a) * W
-    if policy is None:
-        policy = softmax(Q / tau) if tau > 0 else greedy(Q)
-    return Values(Q=Q, V=V, policy=policy)
+    return Q, V

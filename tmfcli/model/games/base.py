@@ -11,6 +11,10 @@ kernel and reward functions use. Every function accepts ``mu`` with leading batc
 
 ``static_dynamics`` declares that P and P0 do not depend on mu or t: the engine then evaluates
 them once. ``idle_stays`` declares that P0 is the identity, which the simulator exploits.
+``time_homogeneous`` declares that nothing depends on t: the engine then evaluates rewards along
+a flow in one batched call. ``compiled_dynamics`` (optional) gives a compiled kernel for
+mu-dependent dynamics, which the accelerated evaluation needs (``tmfcli.model.compiled``);
+without it such a game is evaluated by the pure-numpy reference loops.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Game:
     static_dynamics: ClassVar[bool] = False
     idle_stays: ClassVar[bool] = True
     default_horizon: ClassVar[int | None] = None
+    time_homogeneous: ClassVar[bool] = False
 
     # filled by build(); not parameters
     n_obs: int = field(init=False, default=0)
@@ -88,6 +93,13 @@ class Game:
     def idle_reward(self, mu: Array, t: int) -> Array:
         """Default r0: idle agents earn nothing (project choice, MODEL.md section 1)."""
         return np.zeros(mu.shape)
+
+    def compiled_dynamics(self) -> tuple[Any, Array] | None:
+        """A numba kernel ``fill(mu (O,), params, P (O*A*O,), P0 (O*O,))`` that writes the dense
+        P(.|.,.,mu) and P0(.|.,mu) (C order), with its ``params`` (k,); None when the game has
+        none (then the engine calls ``transition`` at every step). Needed only when the
+        dynamics depend on mu; the signature is ``tmfcli.model.compiled.KERNEL_SIGNATURE``."""
+        return None
 
     def lipschitz(self) -> Lipschitz | None:
         """Analytic Lipschitz constants in mu, or None when the game does not declare them."""

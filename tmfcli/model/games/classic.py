@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ class LeftRight(Game):
     name = "left_right"
     summary = "one-shot congestion: 'always left' exploitability 1, equilibrium 2/3 left"
     static_dynamics = True
+    time_homogeneous = True
     default_horizon = 2
 
     _P: Array = internal()
@@ -58,6 +60,7 @@ class RockPaperScissors(Game):
     name = "rock_paper_scissors"
     summary = "cyclic payoffs (fictitious play cycles); equilibrium mixes the three hands"
     static_dynamics = True
+    time_homogeneous = True
     default_horizon = 2
 
     _P: Array = internal()
@@ -87,6 +90,7 @@ class BeachBar(Game):
     name = "beach_bar"
     summary = "move left/stay/right with noise; -distance to bar - move cost - log crowd"
     static_dynamics = True
+    time_homogeneous = True
 
     n: int = param(10, "number of positions", low=2)
     bar: int = param(2, "position of the bar (0-based)", low=0)
@@ -131,6 +135,7 @@ class SIS(Game):
     name = "sis"
     summary = "epidemic: infection 0.81*mu(infected) when going out, recovery 0.3"
     default_horizon = 50
+    time_homogeneous = True
 
     infection: float = param(0.81, "infection probability per unit of infected mass",
                              low=0, high=1)
@@ -152,6 +157,11 @@ class SIS(Game):
         P[..., 1, :, 0] = self.recovery
         P[..., 1, :, 1] = 1.0 - self.recovery
         return P
+
+    def compiled_dynamics(self) -> tuple[Any, Array]:
+        from tmfcli.model.games.kernels import sis
+
+        return sis, np.array([self.infection, self.recovery])
 
     def reward(self, mu: Array, t: int) -> Array:
         r = np.array([[0.0, -self.cost_distance],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ class ResourceSelection(Game):
     name = "resource_selection"
     summary = "congestion over K resources; switching costs lam; Wardrop split when lam = 0"
     static_dynamics = True
+    time_homogeneous = True
 
     K: int = param(3, "number of resources", low=1)
     c: tuple[float, ...] = param((1.0, 0.8, 0.6), "value c_o of each resource (K entries); "
@@ -83,6 +85,7 @@ class Queueing(Game):
     name = "queueing"
     summary = "join/switch among K queues; congestion slows service; -h per step queued"
     idle_stays = False
+    time_homogeneous = True
 
     K: int = param(3, "number of servers (queues)", low=1)
     s: tuple[float, ...] = param((0.3, 0.2, 0.1), "service speed s_q of each queue (K entries)",
@@ -132,6 +135,11 @@ class Queueing(Game):
 
     def idle_transition(self, mu: Array, t: int) -> Array:
         return self._wait(mu)
+
+    def compiled_dynamics(self) -> tuple[Any, Array]:
+        from tmfcli.model.games.kernels import queueing
+
+        return queueing, self._speed
 
     def transition(self, mu: Array, t: int) -> Array:
         wait = self._wait(mu)[..., :, None, :]                        # (..., O, 1, O)
