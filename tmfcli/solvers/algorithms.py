@@ -80,12 +80,36 @@ class FictitiousPlay:
 
 
 def remaining_horizon(setting: Setting) -> Array:
-    """H_t = sum_{s < T-t} gamma^s (T,): the discounted number of steps Q_t adds up."""
-    steps = (setting.T - np.arange(setting.T)).astype(np.float64)
-    gamma = setting.gamma
-    if gamma == 1.0:
-        return steps
-    return np.asarray((1.0 - gamma ** steps) / (1.0 - gamma), dtype=np.float64)
+    """H_t = sum_{s >= t} gamma^(s-t) alpha_s (T,): the discounted number of times a
+    representative agent still acts from step t on (its remaining rounds).
+
+    A change of the policy at step t moves a fraction alpha_t of the mass for the remaining
+    steps, so Q_t moves by O(H_t): this is the scale that makes steps comparable across t
+    and across B. With alpha = 1 it is the remaining discounted horizon sum_{s<T-t} gamma^s.
+    """
+    alpha, gamma = setting.alpha, setting.gamma
+    out = np.empty(setting.T)
+    acc = 0.0
+    for t in range(setting.T - 1, -1, -1):
+        acc = float(alpha[t]) + gamma * acc
+        out[t] = acc
+    return out
+
+
+def mirror_direction(setting: Setting, policy: Array, logits: Array, Q: Array,
+                     normalize: bool) -> Array:
+    """d_t(o,.) = [Q_t(o,.) - tau y_t(o,.)] / H_t, centred under pi_t(.|o) (T, O, A)."""
+    tau = setting.tau
+    d = Q - tau * logits if tau > 0 else Q
+    if normalize:
+        d = d / remaining_horizon(setting)[:, None, None]
+    return d - (policy * d).sum(axis=-1, keepdims=True)
+
+
+def shifted(logits: Array, tau: float, floor: float) -> Array:
+    """Logits shifted so that max_a y = 0, and clipped at -floor when tau = 0."""
+    new = logits - logits.max(axis=-1, keepdims=True)
+    return np.maximum(new, -floor) if tau == 0 else new
 
 
 @dataclass(frozen=True)
@@ -116,7 +140,8 @@ class MirrorDescent:
 
     Two options make it converge fast where plain OMD (y += eta Q) stalls:
 
-    * ``normalize``: divide by the remaining discounted horizon H_t = sum_{s<T-t} gamma^s.
+    * ``normalize``: divide by H_t = sum_{s>=t} gamma^(s-t) alpha_s, the discounted number of
+      times the agent still acts (``remaining_horizon``; T - t steps when alpha = 1).
       Q_t sums the rewards of T - t steps, so a policy change at step t moves Q_t by O(H_t)
       through the flow; without it early steps need tiny steps and late ones huge steps.
     * ``adaptive``: the step of each decision adapts, as in Rprop / delta-bar-delta. If the
@@ -143,7 +168,7 @@ class MirrorDescent:
 
     learning_rate: float = param(10.0, "initial step size eta on the logits", low=0,
                                  low_open=True)
-    normalize: bool = param(True, "divide Q_t by the remaining discounted horizon H_t")
+    normalize: bool = param(True, "divide Q_t by the remaining discounted rounds H_t")
     adaptive: bool = param(True, "adapt one step per decision (t, o) (Rprop-style)")
     increase: float = param(1.2, "factor on a step whose direction is confirmed", low=1)
     decrease: float = param(0.5, "factor on a step whose direction reverses", low=0, high=1,
@@ -164,9 +189,7 @@ class MirrorDescent:
              k: int) -> MirrorState:
         tau, pi, y = setting.tau, state.policy, state.logits
         scale = 1.0 / remaining_horizon(setting) if self.normalize else np.ones(setting.T)
-        d = ev.own.Q - tau * y if tau > 0 else ev.own.Q
-        d = scale[:, None, None] * d
-        d = d - (pi * d).sum(axis=-1, keepdims=True)
+        d = mirror_direction(setting, pi, y, ev.own.Q, self.normalize)
         steps = state.steps
         if self.adaptive and state.direction is not None:
             agree = (pi * d * state.direction).sum(axis=-1)
@@ -178,10 +201,7 @@ class MirrorDescent:
             steps = np.clip(steps, eta * self.SHORTEST, eta * self.LONGEST)
         if tau > 0:  # the proximal step can at most replace y by Q / tau
             steps = np.minimum(steps, 1.0 / (tau * scale[:, None]))
-        new = y + steps[..., None] * d
-        new = new - new.max(axis=-1, keepdims=True)
-        if tau == 0:
-            new = np.maximum(new, -self.FLOOR)
+        new = shifted(y + steps[..., None] * d, tau, self.FLOOR)
         return MirrorState(softmax(new), new, steps, new - y, ev.target)
 
 
@@ -194,8 +214,8 @@ class TmfPG:
     mu_t(o) alpha_t pi_t(a|o) (Q_t(o,a) - sum_b pi_t(b|o) Q_t(o,b)) (entropy terms added when
     tau > 0). With ``natural`` the factor mu_t(o) alpha_t pi_t(a|o) is dropped (the natural
     gradient of the softmax family), which moves unvisited states as fast as visited ones.
-    With ``normalize`` the gradient at step t is divided by the remaining discounted horizon
-    H_t = sum_{s<T-t} gamma^s, as in mirror descent (Q_t sums T - t rewards). Natural and
+    With ``normalize`` the gradient at step t is divided by the remaining discounted rounds
+    H_t = sum_{s>=t} gamma^(s-t) alpha_s, as in mirror descent. Natural and
     normalised, one inner step of size eta is exactly mirror descent with a fixed step eta
     (``adaptive: false``); more inner steps move further towards the best response on the
     frozen flow, which on these games destabilises more than it helps (docs/solvers.md).
@@ -205,7 +225,7 @@ class TmfPG:
     inner_steps: int = param(10, "policy-gradient steps per frozen flow", low=1)
     natural: bool = param(False, "use the natural gradient (drop the mu alpha pi weights)")
     normalize: bool = param(False, "divide the gradient at step t by the remaining discounted "
-                            "horizon H_t")
+                            "rounds H_t")
 
     def init(self, setting: Setting, policy0: Array) -> LogitState:
         return LogitState(policy0, _logits(policy0))
@@ -229,7 +249,72 @@ class TmfPG:
         return LogitState(policy, logits)
 
 
+@dataclass(frozen=True)
+class AndersonState:
+    policy: Array
+    logits: Array
+    points: tuple[Array, ...]   # the last iterates y_i (flattened)
+    images: tuple[Array, ...]   # their mirror steps F(y_i) (flattened)
+    best: tuple[float, Array]   # the best target seen and the mirror step from that iterate
+
+
+@dataclass(frozen=True)
+class Anderson:
+    """Mirror descent with a fixed step, accelerated by Anderson mixing.
+
+    The mirror step of ``mirror-descent`` with one fixed step eta, F(y) = shift(y + eta d(y))
+    (d as there: Q^pi centred and divided by H_t), is a map on the logits whose fixed points
+    are the equilibria. Anderson mixing (type II) combines the last m + 1 iterates: with the
+    residuals g_i = F(y_i) - y_i it finds weights c (sum c = 1) that minimise
+    ||sum_i c_i g_i|| and moves to y <- sum_i c_i F(y_i). On a linear map this is GMRES, which
+    converges where the plain iteration rotates or diverges: the rotation of mirror descent
+    around the mixed equilibrium of rock_paper_scissors (the game is not monotone) is solved in
+    a few iterations. As a guard, when the exploitability exceeds ``guard`` times the best seen,
+    the history is dropped and the iteration restarts from the mirror step of the best iterate.
+
+    It needs the map to be smooth near the equilibrium: on long horizons, where many decisions
+    are pure and their logits run to the floor, it is slower than ``mirror-descent``
+    (docs/solvers.md).
+    """
+
+    learning_rate: float = param(1.0, "fixed step eta of the mirror map", low=0, low_open=True)
+    memory: int = param(5, "iterates m mixed besides the current one", low=1)
+    guard: float = param(10.0, "restart from the best iterate when the exploitability exceeds "
+                         "this multiple of the best", low=1)
+
+    FLOOR = MirrorDescent.FLOOR
+    RIDGE = 1e-10  # relative Tikhonov term of the least-squares problem
+
+    def init(self, setting: Setting, policy0: Array) -> AndersonState:
+        y = shifted(_logits(policy0), setting.tau, self.FLOOR)
+        return AndersonState(softmax(y), y, (), (), (np.inf, y.ravel()))
+
+    def step(self, setting: Setting, state: AndersonState, ev: Evaluation,
+             k: int) -> AndersonState:
+        y, tau = state.logits, setting.tau
+        d = mirror_direction(setting, state.policy, y, ev.own.Q, normalize=True)
+        image = shifted(y + self.learning_rate * d, tau, self.FLOOR).ravel()
+        best = state.best
+        if ev.target < best[0]:
+            best = (ev.target, image)
+        if ev.target > self.guard * best[0]:  # start afresh from the best iterate's step
+            new = best[1].reshape(y.shape)
+            return AndersonState(softmax(new), new, (), (), best)
+        points = (*state.points, y.ravel())[-(self.memory + 1):]
+        images = (*state.images, image)[-(self.memory + 1):]
+        mixed = image
+        if len(points) >= 2:
+            G = np.stack([f - x for x, f in zip(points, images, strict=True)], axis=1)
+            dG, dF = np.diff(G, axis=1), np.diff(np.stack(images, axis=1), axis=1)
+            normal = dG.T @ dG
+            normal += (self.RIDGE * np.trace(normal) + 1e-300) * np.eye(normal.shape[0])
+            mixed = image - dF @ np.linalg.solve(normal, dG.T @ G[:, -1])
+        new = shifted(mixed.reshape(y.shape), tau, self.FLOOR)
+        return AndersonState(softmax(new), new, points, images, best)
+
+
 ALGORITHMS: dict[str, type] = {
+    "anderson": Anderson,
     "fixed-point": FixedPoint,
     "fictitious-play": FictitiousPlay,
     "mirror-descent": MirrorDescent,

@@ -3,7 +3,8 @@
 An algorithm supplies ``init(setting, policy0) -> state`` and
 ``step(setting, state, evaluation, k) -> state`` (``state.policy`` is pi (T, O, A)); the loop owns
 the iteration count, the tolerance, the stop reason and the history, which *is* the tidy
-``iterations.csv`` table. Iteration 0 is the initial policy.
+``iterations.csv`` table. Iteration 0 is the initial policy. The reported policy is the best
+iterate (lowest target exploitability), which is the last one when the loop converged.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Algorithm(Protocol):
 
 @dataclass(frozen=True)
 class SolveResult:
-    """The last iterate's evaluation, the history table and why the loop stopped."""
+    """The best iterate's evaluation, the history table and why the loop stopped."""
 
     evaluation: Evaluation
     history: pd.DataFrame
@@ -58,8 +59,11 @@ def run(setting: Setting, algorithm: Algorithm, iterations: int, tolerance: floa
     start = time.perf_counter()
     state = algorithm.init(setting, policy0)
     k = 0
+    best: Evaluation | None = None
     while True:
         ev = evaluate(setting, state.policy)
+        if best is None or ev.target < best.target:  # a NaN target never is the best
+            best = ev
         rows.append((k, ev.exploitability, ev.exploitability_reg, ev.J,
                      time.perf_counter() - start))
         if on_iteration is not None:
@@ -73,12 +77,12 @@ def run(setting: Setting, algorithm: Algorithm, iterations: int, tolerance: floa
                 f"{tolerance:g} after {k} iterations", True
             break
         if k >= iterations:
-            best = min(r[2] for r in rows)
             reason, converged = f"max-iterations: {iterations} iterations without reaching " \
-                f"tolerance {tolerance:g} (last {ev.target:.3g}, best {best:.3g})", False
+                f"tolerance {tolerance:g} (last {ev.target:.3g}, best {best.target:.3g})", False
             break
         state = algorithm.step(setting, state, ev, k)
         k += 1
     history = pd.DataFrame(rows, columns=["iteration", "exploitability", "exploitability_reg",
                                           "J", "elapsed_s"])
-    return SolveResult(evaluation=ev, history=history, stop_reason=reason, converged=converged)
+    return SolveResult(evaluation=ev if converged else best, history=history,
+                       stop_reason=reason, converged=converged)
