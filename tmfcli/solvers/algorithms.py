@@ -314,9 +314,9 @@ class Anderson:
 
 
 ALGORITHMS: dict[str, type] = {
-    "anderson": Anderson,
     "fixed-point": FixedPoint,
     "fictitious-play": FictitiousPlay,
     "mirror-descent": MirrorDescent,
     "tmf-pg": TmfPG,
+    "anderson": Anderson,
 }
