@@ -16,7 +16,7 @@ from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array
 from tmfcli.model.params import param
 from tmfcli.model.setting import Setting
-from tmfcli.model.values import backward, softmax
+from tmfcli.model.values import backward, rowmax, rowsum, softmax
 
 
 def _logits(policy: Array) -> Array:
@@ -103,12 +103,12 @@ def mirror_direction(setting: Setting, policy: Array, logits: Array, Q: Array,
     d = Q - tau * logits if tau > 0 else Q
     if normalize:
         d = d / remaining_horizon(setting)[:, None, None]
-    return d - (policy * d).sum(axis=-1, keepdims=True)
+    return d - rowsum(policy * d)[..., None]
 
 
 def shifted(logits: Array, tau: float, floor: float) -> Array:
     """Logits shifted so that max_a y = 0, and clipped at -floor when tau = 0."""
-    new = logits - logits.max(axis=-1, keepdims=True)
+    new = logits - rowmax(logits)[..., None]
     return np.maximum(new, -floor) if tau == 0 else new
 
 
@@ -192,7 +192,7 @@ class MirrorDescent:
         d = mirror_direction(setting, pi, y, ev.own.Q, self.normalize)
         steps = state.steps
         if self.adaptive and state.direction is not None:
-            agree = (pi * d * state.direction).sum(axis=-1)
+            agree = rowsum(pi * d * state.direction)
             steps = steps * np.where(agree > 0, self.increase,
                                      np.where(agree < 0, self.decrease, 1.0))
             if ev.target > self.GUARD * state.target:
@@ -242,7 +242,7 @@ class TmfPG:
             if j > 0:
                 Q = backward(flow, setting.gamma, policy, tau).Q
             score = Q - tau * np.log(np.maximum(policy, 1e-300)) if tau > 0 else Q
-            advantage = score - (policy * score).sum(axis=-1, keepdims=True)
+            advantage = score - rowsum(policy * score)[..., None]
             grad = weight * advantage if self.natural else weight * policy * advantage
             logits = logits + self.learning_rate * grad
             policy = softmax(logits)
