@@ -49,6 +49,7 @@ SOLVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "fictitious-play": ("fictitious-play", {}),
     "tmf-pg": ("tmf-pg", {}),
     "tmf-pg nat+norm": ("tmf-pg", {"natural": True, "normalize": True, "inner_steps": 3}),
+    "anderson": ("anderson", {}),
 }
 
 
