@@ -74,3 +74,29 @@ def test_regularised_mirror_descent_reaches_softmax_fixed_point(
     np.testing.assert_allclose(ev.policy, softmax(ev.own.Q / tau), rtol=0, atol=1e-6)
     assert ev.exploitability_reg <= 1e-10
     assert ev.exploitability > 1e-4  # the regularised equilibrium is not the unregularised one
+
+
+def test_a_run_that_stops_early_reports_its_best_iterate() -> None:
+    """Stopped at max-iterations, the result is the best iterate, not the last one."""
+    s = make("beach_bar", 1.0, 30)
+    result = run(s, ALGORITHMS["mirror-descent"](), 40, 0.0)
+    h = result.history["exploitability_reg"].to_numpy()
+    assert not result.converged
+    assert h[-1] > h.min()  # this run ends above its best: the case the rule is for
+    assert result.evaluation.target == h.min()
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_remaining_rounds(gamma: float) -> None:
+    """H_t = sum_{s>=t} gamma^(s-t) alpha_s: the geometric sum at alpha = 1, and alpha times it
+    for a constant alpha."""
+    from tmfcli.solvers.algorithms import remaining_horizon
+
+    T = 7
+    for alpha in (1.0, 0.25):
+        data: dict[str, Any] = {"name": "t", "game": {"name": "sis"}, "discount": gamma,
+                                "population": {"alpha": alpha}, "horizon": {"steps": T}}
+        H = remaining_horizon(setting(specs.from_dict(data)))
+        left = T - np.arange(T)
+        geometric = left if gamma == 1.0 else (1 - gamma**left) / (1 - gamma)
+        np.testing.assert_allclose(H, alpha * geometric, rtol=1e-12)
