@@ -18,7 +18,10 @@ import numpy as np
 import yaml
 
 from tmfcli.errors import SpecError
-from tmfcli.model.games import GAMES, Game, make_game
+from tmfcli.io import game_files
+from tmfcli.model.games import Game, available_games, from_module, make_game
+from tmfcli.model.games.checks import quick_check
+from tmfcli.model.games.data import DataGame
 from tmfcli.model.params import build
 from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
 from tmfcli.solvers.algorithms import ALGORITHMS
@@ -29,9 +32,17 @@ INITS = ("iid", "rounded")
 
 @dataclass(frozen=True)
 class GameSpec:
+    """The ``game:`` block: a registered or plugin game by ``name``, a game file (``file``,
+    relative to the spec; its content is kept in ``define`` so that the result hash covers
+    it), an inline ``define``, or a Python ``module`` with its ``factory`` (docs/games.md)."""
+
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     mu0: tuple[float, ...] | None = None
+    file: str | None = None
+    define: dict[str, Any] | None = None
+    module: str | None = None
+    factory: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class Spec:
 
     def build_game(self) -> Game:
         """The game with its validated parameters and initial distribution."""
-        game = make_game(self.game.name, self.game.params, self.source)
+        game = _build_game(self.game, self.source)
         if self.game.mu0 is None:
             return game
         mu0 = np.asarray(self.game.mu0, dtype=float)
@@ -273,10 +284,40 @@ def from_dict(data: Any, source: str = "") -> Spec:
                         "give a short name of letters, digits, '-', '_' or '.'")
 
     g = top.sub("game")
+    forms = [k for k in ("name", "file", "define", "module") if g.has(k)]
+    if len(forms) != 1:
+        raise g.error("name" if not forms else forms[1],
+                      "give exactly one of name, file, define or module",
+                      "name a game of 'tmf games', or give file: games/my_game.yaml, an "
+                      "inline define: {...}, or module: + factory: (docs/games.md)")
+    game_file = g.take("file")
+    define = g.take("define")
+    module = g.take("module")
+    factory = g.take("factory") if module is not None else None
     game_name = g.take("name")
-    if game_name not in GAMES:
+    if game_file is not None:
+        if not isinstance(game_file, str) or not game_file:
+            raise g.error("file", f"expected a path, got {_show(game_file)}",
+                          "write file: games/my_game.yaml (relative to the spec)")
+        define = game_files.read(_relative(game_file, source), source)
+    if define is not None:
+        if not isinstance(define, dict):
+            raise g.error("define", f"expected a mapping, got {_show(define)}",
+                          "write the game's keys under define: (docs/games.md)")
+        game_name = define.get("name")
+        if not isinstance(game_name, str):
+            raise SpecError(("game.define." if game_file is None else "") + "name",
+                            "missing", "give the game a name",
+                            source if game_file is None else game_file)
+    elif module is not None:
+        if not isinstance(module, str) or not isinstance(factory, str):
+            raise g.error("factory" if isinstance(module, str) else "module",
+                          "a Python game needs module and factory names",
+                          "write module: mypkg.games and factory: make_game")
+        game_name = f"{module}:{factory}"
+    elif game_name not in available_games():
         raise g.error("name", f"unknown game {_show(game_name)}",
-                      f"use one of: {', '.join(GAMES)}")
+                      f"use one of: {', '.join(available_games())}")
     params = g.mapping("params")
     mu0_raw = g.take("mu0")
     g.done()
@@ -291,7 +332,8 @@ def from_dict(data: Any, source: str = "") -> Spec:
             raise g.error("mu0", f"is not a distribution (entries sum to {sum(mu0):.6g}, "
                           f"smallest {min(mu0):.6g})",
                           "give non-negative entries that sum to 1")
-    game_spec = GameSpec(name=game_name, params=params, mu0=mu0)
+    game_spec = GameSpec(name=game_name, params=params, mu0=mu0, file=game_file, define=define,
+                         module=module, factory=factory)
 
     h = top.sub("horizon")
     steps = h.integer("steps", None, low=1)
@@ -365,9 +407,28 @@ def from_dict(data: Any, source: str = "") -> Spec:
     spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
                 discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
                 simulate=simulate, bound_check=bound_check, seed=seed, source=source)
-    spec.build_game()  # validates game and solver parameters now, not later
+    quick_check(spec.build_game())  # validates the game and solver parameters now, not later
     spec.build_algorithm()
     return spec
+
+
+def _relative(path: str, source: str) -> Path:
+    """A path of the spec, relative to the spec's directory."""
+    given = Path(path)
+    return given if given.is_absolute() or not source else Path(source).parent / given
+
+
+def _build_game(g: GameSpec, source: str) -> Game:
+    """The game of a ``game:`` block (without mu0), parameters validated."""
+    if g.define is not None:
+        where = str(_relative(g.file, source)) if g.file is not None else source
+        definition = game_files.definition(g.define, where,
+                                           "" if g.file is not None else "game.define")
+        return DataGame(definition=definition, overrides=tuple(g.params.items()),
+                        overrides_source=source)
+    if g.module is not None:
+        return from_module(g.module, g.factory or "", g.params, source)
+    return make_game(g.name, g.params, source)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:

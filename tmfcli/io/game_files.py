@@ -1,0 +1,289 @@
+"""Game files: a YAML game (``game: {file: ...}`` or inline ``game: {define: ...}``) read and
+checked into a ``GameDefinition`` (docs/games.md). Every problem is a ``SpecError`` naming the
+file, the table and the entry, with the fix.
+
+The format, by name throughout::
+
+    name: my_game                       # letters, digits, _ - .
+    summary: one line shown by tmf validate
+    observations: [out, queue1]         # names, each once
+    actions: [stay, join]
+    mu0: {out: 1.0}                     # by name (missing names are 0), or one name: out
+    horizon: 20                         # optional default horizon in steps
+    params: {s: 0.3, h: "s / 3"}        # defaults; numbers or expressions of other parameters
+    P:                                  # active kernel: observation -> action -> row
+      out: {stay: out, join: queue1}    #   a row is one observation name (moved there surely)
+      queue1:                           #   or a mapping next observation -> probability
+        "*": {out: "s / (s + mu[o])", queue1: rest}    # rest = 1 - the others of the row
+    P0: {...}                           # optional idle kernel: observation -> row (default stay)
+    r:  {out: 0, queue1: {stay: "-h", join: "-h - 0.1"}}   # observation -> value or
+    r0: {...}                           # action -> value; optional idle reward (default 0)
+    lipschitz: {L_P: "1 / s", L_0: 0}   # optional analytic constants (else sampled)
+
+"*" stands for every observation (or action) not listed beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tmfcli.errors import SpecError
+from tmfcli.model.games.data import Entry, GameDefinition
+from tmfcli.model.games.expressions import RESERVED, ExpressionError, Node, parse
+
+KEYS = ("name", "summary", "observations", "actions", "mu0", "horizon", "params", "P", "P0",
+        "r", "r0", "lipschitz")
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NAMES = 1000  # observations or actions of one game
+ANY = "*"
+REST = "rest"
+
+
+def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dict[str, Any]:
+    """The raw mapping of a game file (relative paths are resolved by the caller)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(key, f"game file {str(path)!r} not found",
+                        "give a path relative to the spec's directory", spec_source)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(where, "not a valid YAML game file", "fix the syntax (docs/games.md)",
+                        str(path)) from None
+    if not isinstance(data, dict):
+        raise SpecError("", "a game file is a mapping of keys",
+                        "start with 'name:', 'observations:', ... (docs/games.md)", str(path))
+    return data
+
+
+class _Where:
+    """Errors that name the file and the dotted key inside the definition."""
+
+    def __init__(self, source: str, prefix: str) -> None:
+        self.source = source
+        self.prefix = prefix
+
+    def key(self, *parts: Any) -> str:
+        inner = ".".join(str(p) for p in parts)
+        return f"{self.prefix}.{inner}" if self.prefix and inner else (self.prefix or inner)
+
+    def error(self, parts: tuple[Any, ...], problem: str, fix: str) -> SpecError:
+        return SpecError(self.key(*parts), problem, fix, self.source)
+
+
+def definition(data: Any, source: str = "", prefix: str = "") -> GameDefinition:
+    """Check a raw game mapping and parse its expressions (each once)."""
+    w = _Where(source, prefix)
+    if not isinstance(data, dict):
+        raise w.error((), f"expected a mapping, got {type(data).__name__}",
+                      "write the game as key: value pairs (docs/games.md)")
+    for key in data:
+        if key not in KEYS:
+            raise w.error((key,), "unknown key", f"valid keys: {', '.join(KEYS)}")
+    for key in ("name", "observations", "actions", "mu0", "P", "r"):
+        if data.get(key) is None:
+            raise w.error((key,), "missing", "every game gives name, observations, actions, "
+                          "mu0, P and r (docs/games.md)")
+    name = data["name"]
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise w.error(("name",), f"invalid name {name!r}",
+                      "use letters, digits, '_', '-' or '.'")
+    summary = data.get("summary", "")
+    if not isinstance(summary, str):
+        raise w.error(("summary",), "expected one line of text", "write summary: '...'")
+    obs = _names(w, "observations", data["observations"])
+    act = _names(w, "actions", data["actions"])
+    horizon = data.get("horizon")
+    if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int)
+                                or horizon < 1):
+        raise w.error(("horizon",), f"invalid default horizon {horizon!r}",
+                      "give a whole number of steps >= 1")
+    params = _params(w, data.get("params") or {})
+    o_index = {n: i for i, n in enumerate(obs)}
+    a_index = {n: i for i, n in enumerate(act)}
+    P = _kernel(w, "P", data["P"], obs, o_index, act, a_index)
+    P0 = None if data.get("P0") is None else _kernel(w, "P0", data["P0"], obs, o_index, None,
+                                                      None)
+    r = _rewards(w, "r", data["r"], obs, o_index, act, a_index)
+    r0 = None if data.get("r0") is None else _rewards(w, "r0", data["r0"], obs, o_index, None,
+                                                       None)
+    lipschitz = {}
+    raw_lip = data.get("lipschitz")
+    if raw_lip is not None:
+        if not isinstance(raw_lip, dict) or "L_P" not in raw_lip or \
+                set(raw_lip) - {"L_P", "L_0"}:
+            raise w.error(("lipschitz",), "expected {L_P: ..., L_0: ...}",
+                          "give L_P (and L_0 when the idle kernel depends on mu), or leave "
+                          "lipschitz out to have them sampled")
+        for key, value in raw_lip.items():
+            lipschitz[key] = Entry(_parse(w, ("lipschitz", key), value), str(value),
+                                   f"lipschitz.{key}")
+    return GameDefinition(name=name, summary=summary, observations=obs, actions=act,
+                          mu0=_mu0(w, data["mu0"], obs, o_index), params=params, P=P, r=r,
+                          P0=P0, r0=r0, lipschitz=lipschitz, horizon=horizon, source=source,
+                          prefix=prefix)
+
+
+def _names(w: _Where, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise w.error((key,), "expected a non-empty list of names",
+                      f"write e.g. {key}: [a, b, c]")
+    if len(value) > MAX_NAMES:
+        raise w.error((key,), f"{len(value)} names is too many", f"use at most {MAX_NAMES}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not NAME.fullmatch(item) or item in (ANY, REST):
+            raise w.error((f"{key}[{i}]",), f"invalid name {item!r}",
+                          "use letters, digits, '_', '-', '+' or '.' (not 'rest'), in quotes "
+                          "if YAML reads it as a number")
+        if item in value[:i]:
+            raise w.error((f"{key}[{i}]",), f"{item!r} is listed twice", "list each name once")
+    return tuple(value)
+
+
+def _parse(w: _Where, parts: tuple[Any, ...], value: Any) -> Node:
+    try:
+        return parse(value)
+    except ExpressionError as err:
+        raise w.error(parts, f"{err.problem} in {value!r}" if isinstance(value, str)
+                      else err.problem, err.fix) from None
+
+
+def _params(w: _Where, raw: Any) -> dict[str, Entry]:
+    if not isinstance(raw, dict):
+        raise w.error(("params",), "expected a mapping name: default",
+                      "write e.g. params: {kappa: 1.0}")
+    out = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not PARAM.fullmatch(name) or name in RESERVED:
+            raise w.error(("params", name), f"invalid parameter name {name!r}",
+                          "use letters, digits and '_' (not " + ", ".join(RESERVED) + ")")
+        out[name] = Entry(_parse(w, ("params", name), value), str(value), f"params.{name}")
+    return out
+
+
+def _mu0(w: _Where, raw: Any, obs: tuple[str, ...], index: dict[str, int]) -> tuple[float, ...]:
+    if isinstance(raw, str):
+        raw = {raw: 1.0}
+    if not isinstance(raw, dict):
+        raise w.error(("mu0",), "expected a mapping observation: probability, or one name",
+                      f"write e.g. mu0: {{{obs[0]}: 1.0}}")
+    mu0 = [0.0] * len(obs)
+    for name, value in raw.items():
+        if name not in index:
+            raise w.error(("mu0", name), "unknown observation", f"use one of: {', '.join(obs)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise w.error(("mu0", name), f"invalid probability {value!r}",
+                          "give a number >= 0")
+        mu0[index[name]] = float(value)
+    if abs(sum(mu0) - 1.0) > 1e-9:
+        raise w.error(("mu0",), f"probabilities sum to {sum(mu0):.6g}", "make them sum to 1")
+    return tuple(mu0)
+
+
+def _expand(w: _Where, parts: tuple[Any, ...], raw: Any, names: tuple[str, ...],
+            index: dict[str, int], what: str) -> dict[int, tuple[Any, Any]]:
+    """{position: (key used, value)}: listed names first, then "*" for the others."""
+    if not isinstance(raw, dict):
+        raise w.error(parts, f"expected a mapping {what} -> ...",
+                      f"list the {what}s by name, or '*' for every {what}")
+    out: dict[int, tuple[Any, Any]] = {}
+    for key, value in raw.items():
+        if key == ANY:
+            continue
+        if key not in index:
+            raise w.error((*parts, key), f"unknown {what}", f"use one of: {', '.join(names)} "
+                          f"or '*'")
+        out[index[key]] = (key, value)
+    if ANY in raw:
+        for i in range(len(names)):
+            out.setdefault(i, (ANY, raw[ANY]))
+    return out
+
+
+def _kernel(w: _Where, table: str, raw: Any, obs: tuple[str, ...], o_index: dict[str, int],
+            act: tuple[str, ...] | None, a_index: dict[str, int] | None
+            ) -> dict[tuple[int, ...], Entry]:
+    """P (act given) or P0: every (o[, a]) gets a row, a distribution over next observations."""
+    out: dict[tuple[int, ...], Entry] = {}
+    rows = _expand(w, (table,), raw, obs, o_index, "observation")
+    for o in range(len(obs)):
+        if o not in rows:
+            raise w.error((table, obs[o]), "missing row",
+                          f"give {table}.{obs[o]} (or a '*' entry for every observation)")
+        o_key, o_raw = rows[o]
+        if act is None or a_index is None:
+            targets: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {
+                (o,): ((table, o_key), o_raw)}
+        else:
+            acts = _expand(w, (table, o_key), o_raw, act, a_index, "action")
+            targets = {}
+            for a in range(len(act)):
+                if a not in acts:
+                    raise w.error((table, o_key, act[a]), "missing row",
+                                  f"give {table}.{o_key}.{act[a]} (or a '*' entry for every "
+                                  "action)")
+                targets[(o, a)] = ((table, o_key, acts[a][0]), acts[a][1])
+        for head, (parts, row) in targets.items():
+            if isinstance(row, str) and row in o_index:  # moved to one observation surely
+                row = {row: 1}
+            if not isinstance(row, dict) or not row:
+                raise w.error(parts, "expected a row: one observation name or a mapping "
+                              "next observation -> probability",
+                              f"write e.g. {{{obs[0]}: 0.5, {obs[-1]}: rest}}")
+            rests = [k for k, v in row.items() if v == REST]
+            if len(rests) > 1:
+                raise w.error(parts, "more than one 'rest' in a row", "keep one")
+            for nxt, value in row.items():
+                if nxt not in o_index:
+                    raise w.error((*parts, nxt), "unknown next observation",
+                                  f"use one of: {', '.join(obs)}")
+                local = (("o", o), ("next", o_index[nxt]))
+                key = ".".join(str(p) for p in (*parts[:1], *parts[1:], nxt))
+                if value == REST:
+                    out[(*head, o_index[nxt])] = Entry(("num", 0.0), REST, key, local, True)
+                else:
+                    out[(*head, o_index[nxt])] = Entry(_parse(w, (*parts, nxt), value),
+                                                       str(value), key, local)
+    return out
+
+
+def _rewards(w: _Where, table: str, raw: Any, obs: tuple[str, ...], o_index: dict[str, int],
+             act: tuple[str, ...] | None, a_index: dict[str, int] | None
+             ) -> dict[tuple[int, ...], Entry]:
+    """r (act given): observation -> value or action -> value; r0: observation -> value."""
+    out: dict[tuple[int, ...], Entry] = {}
+    rows = _expand(w, (table,), raw, obs, o_index, "observation")
+    for o in range(len(obs)):
+        if o not in rows:
+            raise w.error((table, obs[o]), "missing entry",
+                          f"give {table}.{obs[o]} (or a '*' entry for every observation)")
+        o_key, value = rows[o]
+        local = (("o", o),)
+        if act is None or a_index is None or not isinstance(value, dict):
+            if isinstance(value, dict):
+                raise w.error((table, o_key), "expected a number or an expression",
+                              f"{table} has one value per observation")
+            entry = Entry(_parse(w, (table, o_key), value), str(value), f"{table}.{o_key}",
+                          local)
+            if act is None:
+                out[(o,)] = entry
+            else:
+                for a in range(len(act)):
+                    out[(o, a)] = entry
+            continue
+        acts = _expand(w, (table, o_key), value, act, a_index, "action")
+        for a in range(len(act)):
+            if a not in acts:
+                raise w.error((table, o_key, act[a]), "missing entry",
+                              f"give {table}.{o_key}.{act[a]} (or a '*' entry)")
+            a_key, v = acts[a]
+            out[(o, a)] = Entry(_parse(w, (table, o_key, a_key), v), str(v),
+                                f"{table}.{o_key}.{a_key}", local)
+    return out

@@ -1,0 +1,172 @@
+"""Checks that a game is a game: shapes, stochastic kernels, finite rewards, at probe mu.
+
+Probe distributions are the vertices of the simplex (every observation alone), the initial
+distribution, the uniform one, random interior points (flat Dirichlet) and points near the
+faces (sparse Dirichlet), where expressions such as s / (s + mu(q)) or log(mu(o)) fail first.
+At every probe and every (o, a):
+
+    P(.|o,a,mu) >= 0,  sum_o' P(o'|o,a,mu) = 1 (to 1e-9),  likewise P0(.|o,mu);
+    r(o,a,mu), r0(o,mu) finite;  shapes (..., O, A, O), (..., O, O), (..., O, A), (..., O).
+
+For data games the expressions are also checked for a division by zero, the log of a number
+<= 0 and the square root of a negative number, at every probe where they are evaluated. The
+first failure raises ``SpecError`` naming the file, the table entry and the fix. ``quick_check``
+(run when any spec is loaded) uses a few probes within a small budget of evaluated numbers;
+``check_game`` (``tmf validate``) uses many.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tmfcli.errors import SpecError
+from tmfcli.model.games.base import Array, Game
+
+TOLERANCE = 1e-9
+QUICK_BUDGET = 200_000    # numbers of P evaluated by quick_check
+FULL_BUDGET = 4_000_000   # and by check_game
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What ``check_game`` verified: how many probes, the worst deviations it saw."""
+
+    probes: int
+    times: tuple[int, ...]
+    worst_row_error: float
+    smallest_entry: float
+    reward_low: float
+    reward_high: float
+    dynamics_vary: bool
+
+
+def probes(game: Game, rng: np.random.Generator, interior: int, max_vertices: int) -> Array:
+    """Probe distributions (S, O): mu0, uniform, vertices (all, or a random subset of
+    ``max_vertices``), ``interior`` flat-Dirichlet and as many sparse-Dirichlet points."""
+    O = game.n_obs
+    eye = np.eye(O)
+    vertices = eye if O <= max_vertices else eye[rng.choice(O, max_vertices, replace=False)]
+    parts = [np.asarray(game.mu0, dtype=float)[None, :], np.full((1, O), 1.0 / O), vertices]
+    if interior:
+        parts += [rng.dirichlet(np.ones(O), size=interior),
+                  rng.dirichlet(np.full(O, 0.1), size=interior)]
+    return np.concatenate(parts)
+
+
+def _where(game: Game, table: str, index: tuple[int, ...]) -> str:
+    entry_key = getattr(game, "entry_key", None)
+    if entry_key is not None:
+        return str(entry_key(table, index))
+    labels = [game.obs_labels[index[0]] if game.obs_labels else str(index[0])]
+    if table in ("P", "r") and len(index) > 1:
+        labels.append(game.act_labels[index[1]] if game.act_labels else str(index[1]))
+    return f"game {game.name}:{table}[{', '.join(labels)}]"
+
+
+def show_mu(game: Game, mu: Array) -> str:
+    """A probe as 'mu = (a: 0.5, b: 0.5)', naming at most 6 observations with mass."""
+    labels = game.obs_labels or tuple(str(i) for i in range(game.n_obs))
+    mass = [(labels[i], mu[i]) for i in np.flatnonzero(mu > 0)]
+    text = ", ".join(f"{name}: {value:.3g}" for name, value in mass[:6])
+    return f"mu = ({text}{', ...' if len(mass) > 6 else ''})"
+
+
+def _fail(game: Game, table: str, index: tuple[int, ...], problem: str, fix: str) -> SpecError:
+    return SpecError(_where(game, table, index), problem, fix)
+
+
+def _check_table(game: Game, table: str, values: Array, shape: tuple[int, ...], mu: Array,
+                 kernel: bool) -> None:
+    S = mu.shape[0]
+    if values.shape != (S, *shape):
+        raise SpecError(f"game {game.name}:{table}", f"has shape {values.shape[1:]} for one mu,"
+                        f" expected {shape}", "return arrays of the documented shapes "
+                        "(docs/games.md)")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        s, *index = np.argwhere(bad)[0]
+        raise _fail(game, table, tuple(int(i) for i in index[:len(shape) - (1 if kernel else 0)]),
+                    f"is not finite at {show_mu(game, mu[s])}",
+                    "guard divisions and logs, e.g. max(x, 1e-12)")
+    if not kernel:
+        return
+    if values.min() < -TOLERANCE:
+        s, *index = np.argwhere(values < -TOLERANCE)[0]
+        nxt = game.obs_labels[index[-1]] if game.obs_labels else index[-1]
+        raise _fail(game, table, tuple(int(i) for i in index[:-1]),
+                    f"gives a negative probability {values[(s, *index)]:.6g} to {nxt!r} at "
+                    f"{show_mu(game, mu[s])}", "keep every entry of a kernel row >= 0")
+    error = np.abs(values.sum(axis=-1) - 1.0)
+    if error.max() > TOLERANCE:
+        s, *index = np.unravel_index(int(np.argmax(error)), error.shape)
+        total = values.sum(axis=-1)[(s, *index)]
+        raise _fail(game, table, tuple(int(i) for i in index),
+                    f"row sums to {total:.12g}, not 1, at {show_mu(game, mu[s])}",
+                    "make the row a distribution over next observations (e.g. write 'rest' "
+                    "for one entry)")
+
+
+def _evaluate(game: Game, mu: Array, times: tuple[int, ...], budget: int) -> Checked:
+    O, A = game.n_obs, game.n_act
+    mu0 = np.asarray(game.mu0, dtype=float)
+    if mu0.shape != (O,) or not np.all(np.isfinite(mu0)) or mu0.min() < 0 or \
+            abs(mu0.sum() - 1) > TOLERANCE:
+        raise SpecError(f"game {game.name}:mu0", f"is not a distribution over {O} observations",
+                        "give non-negative probabilities that sum to 1")
+    if len(game.obs_labels) not in (0, O) or len(game.act_labels) not in (0, A):
+        raise SpecError(f"game {game.name}:labels", "obs_labels/act_labels do not match n_obs/"
+                        "n_act", "give one label per observation and per action")
+    check_expressions = getattr(game, "check_expressions", None)
+    chunk = max(1, budget // max(1, O * A * O))
+    worst, smallest, low, high, vary = 0.0, np.inf, np.inf, -np.inf, False
+    first: dict[str, Array] = {}
+    for t in times:
+        for start in range(0, mu.shape[0], chunk):
+            part = mu[start:start + chunk]
+            if check_expressions is not None:
+                check_expressions(part, t)
+            values = {"P": game.transition(part, t), "P0": game.idle_transition(part, t),
+                      "r": game.reward(part, t), "r0": game.idle_reward(part, t)}
+            shapes = {"P": (O, A, O), "P0": (O, O), "r": (O, A), "r0": (O,)}
+            for table, array in values.items():
+                array = np.asarray(array, dtype=float)
+                _check_table(game, table, array, shapes[table], part, table in ("P", "P0"))
+                if table in ("P", "P0"):
+                    ref = first.setdefault(table, array[0])
+                    vary = vary or bool(np.abs(array - ref).max() > 0)
+                    worst = max(worst, float(np.abs(array.sum(axis=-1) - 1).max()))
+                    smallest = min(smallest, float(array.min()))
+                else:
+                    low, high = min(low, float(array.min())), max(high, float(array.max()))
+            if game.static_dynamics and vary:
+                raise SpecError(f"game {game.name}:P", "declares static dynamics but its "
+                                "kernels change with mu or t", "set static_dynamics = False")
+            if game.idle_stays and not np.array_equal(
+                    values["P0"], np.broadcast_to(np.eye(O), values["P0"].shape)):
+                raise SpecError(f"game {game.name}:P0", "declares idle_stays but P0 is not "
+                                "the identity", "set idle_stays = False")
+    return Checked(probes=int(mu.shape[0]), times=times, worst_row_error=worst,
+                   smallest_entry=smallest, reward_low=low, reward_high=high,
+                   dynamics_vary=vary)
+
+
+def quick_check(game: Game) -> Checked:
+    """The cheap check every command runs: mu0, uniform and a few vertices and interior points,
+    within ``QUICK_BUDGET`` evaluated kernel numbers."""
+    rng = np.random.default_rng(0)
+    per_probe = max(1, game.n_obs * game.n_act * game.n_obs)
+    room = max(2, QUICK_BUDGET // per_probe)
+    vertices = min(game.n_obs, max(0, room - 2 - 8))
+    mu = probes(game, rng, interior=4 if room >= 2 + vertices + 8 else 0,
+                max_vertices=vertices)
+    return _evaluate(game, mu[:max(room, 2)], (0,), QUICK_BUDGET)
+
+
+def check_game(game: Game, rng: np.random.Generator, interior: int = 64,
+               times: tuple[int, ...] = (0, 1)) -> Checked:
+    """The full check of ``tmf validate``: every vertex (up to 500), ``interior`` flat and
+    ``interior`` sparse Dirichlet points, at the steps ``times``."""
+    mu = probes(game, rng, interior=interior, max_vertices=500)
+    return _evaluate(game, mu, times, FULL_BUDGET)
