@@ -254,7 +254,10 @@ class DataGame(Game):
             return None
         numbers = {}
         for name, entry in d.lipschitz.items():
-            node = bind(entry.node, values, index)
+            try:
+                node = bind(entry.node, values, index)
+            except ExpressionError as err:
+                raise SpecError(d.key(entry.key), err.problem, err.fix, d.source) from None
             if node[0] != "num" or not math.isfinite(node[1]) or node[1] < 0:
                 raise SpecError(d.key(entry.key), "is not a finite number >= 0",
                                 "give a constant (an expression of parameters only)", d.source)

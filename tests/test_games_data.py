@@ -1,0 +1,309 @@
+"""Games as data (docs/games.md): YAML games equal the shipped ones, malformed games give their
+specific errors, the expression language is closed, plugins and Python games work."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from tmfcli.errors import SpecError, TmfError
+from tmfcli.io import spec as specs
+from tmfcli.io.spec import setting
+from tmfcli.model.exploitability import evaluate
+from tmfcli.model.games.expressions import ExpressionError, check, parse
+from tmfcli.model.policy import TabularPolicy
+from tmfcli.simulation.counts import simulate
+from tmfcli.solvers import run
+
+ROOT = Path(__file__).resolve().parent.parent
+GAMES_DIR = ROOT / "experiments" / "games"
+SHIPPED = ["left_right", "resource_selection", "queueing"]
+
+
+def game_spec(game: dict[str, Any], alpha: float = 1.0, steps: int = 6,
+              **extra: Any) -> specs.Spec:
+    data: dict[str, Any] = {"name": "t", "game": game, "horizon": {"steps": steps},
+                            "population": {"alpha": alpha}, **extra}
+    return specs.from_dict(data, str(ROOT / "spec.yaml"))
+
+
+def raw(name: str) -> dict[str, Any]:
+    return yaml.safe_load((GAMES_DIR / f"{name}.yaml").read_text())
+
+
+# --------------------------------------------------------------------------------------------
+# the shipped games as YAML
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("alpha", [1.0, 0.4])
+def test_yaml_game_gives_the_same_flow_values_and_exploitability(name: str,
+                                                                 alpha: float) -> None:
+    data = setting(game_spec({"file": f"experiments/games/{name}.yaml"}, alpha))
+    shipped = setting(game_spec({"name": name}, alpha))
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        pi = rng.dirichlet(np.ones(data.game.n_act), size=(data.T, data.game.n_obs))
+        a, b = evaluate(data, pi), evaluate(shipped, pi)
+        np.testing.assert_allclose(a.flow.mu, b.flow.mu, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.own.V, b.own.V, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.best.Q, b.best.Q, rtol=0, atol=1e-12)
+        assert abs(a.exploitability - b.exploitability) <= 1e-12
+    assert data.game.obs_labels == shipped.game.obs_labels
+    assert data.game.act_labels == shipped.game.act_labels
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_yaml_game_solves_to_the_same_equilibrium(name: str) -> None:
+    spec = game_spec({"file": f"experiments/games/{name}.yaml"}, 0.5)
+    other = game_spec({"name": name}, 0.5)
+    a = run(setting(spec), spec.build_algorithm(), 60, 0.0)
+    b = run(setting(other), other.build_algorithm(), 60, 0.0)
+    np.testing.assert_allclose(a.evaluation.policy, b.evaluation.policy, rtol=0, atol=1e-12)
+    assert abs(a.evaluation.exploitability - b.evaluation.exploitability) <= 1e-12
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("batch", [1, 7])
+def test_yaml_game_simulates_identically_for_the_same_seed(name: str, batch: int) -> None:
+    pop = {"agents": 40, "batch": batch}
+    data = setting(specs.from_dict({"name": "t", "game": {"file": str(GAMES_DIR / f"{name}.yaml")},
+                                    "horizon": {"steps": 8}, "population": pop}))
+    shipped = setting(specs.from_dict({"name": "t", "game": {"name": name},
+                                       "horizon": {"steps": 8}, "population": pop}))
+    pi = np.random.default_rng(3).dirichlet(np.ones(data.game.n_act),
+                                            size=(data.T, data.game.n_obs))
+    a = simulate(data, TabularPolicy(pi), 20, seed=11)
+    b = simulate(shipped, TabularPolicy(pi), 20, seed=11)
+    np.testing.assert_array_equal(a.mu_hat, b.mu_hat)
+    np.testing.assert_allclose(a.returns, b.returns, rtol=0, atol=1e-12)
+
+
+def test_parameters_override_from_the_spec_and_may_be_expressions() -> None:
+    base = {"file": "experiments/games/queueing.yaml"}
+    game = game_spec({**base, "params": {"s1": 0.5, "h": "s1 / 10"}}).build_game()
+    shipped = game_spec({"name": "queueing", "params": {"s": [0.5, 0.2, 0.1], "h": 0.05}}
+                        ).build_game()
+    mu = np.random.default_rng(1).dirichlet(np.ones(4), size=5)
+    np.testing.assert_allclose(game.reward(mu, 0), shipped.reward(mu, 0), rtol=0, atol=1e-15)
+    assert game.lipschitz() == shipped.lipschitz()
+
+
+def test_inline_define_equals_the_file() -> None:
+    inline = game_spec({"define": raw("left_right")}).build_game()
+    mu = np.random.default_rng(2).dirichlet(np.ones(3), size=4)
+    shipped = game_spec({"name": "left_right"}).build_game()
+    np.testing.assert_array_equal(inline.reward(mu, 0), shipped.reward(mu, 0))
+
+
+# --------------------------------------------------------------------------------------------
+# malformed games: each its own error
+# --------------------------------------------------------------------------------------------
+def broken(change: Any) -> dict[str, Any]:
+    data = copy.deepcopy(raw("queueing"))
+    change(data)
+    return data
+
+
+def error_of(definition: dict[str, Any], **extra: Any) -> str:
+    with pytest.raises(SpecError) as info:
+        game_spec({"define": definition}, **extra)
+    return info.value.message()
+
+
+def test_row_not_summing_to_one() -> None:
+    message = error_of(broken(lambda d: d["P"]["queue2"].update(join_queue1={"queue1": 0.9})))
+    assert "game.define.P.queue2.join_queue1: row sums to 0.9, not 1" in message
+    assert "make the row a distribution" in message
+
+
+def test_negative_entry() -> None:
+    message = error_of(broken(lambda d: d["P"]["queue2"].update(
+        join_queue1={"queue1": 1.2, "queue2": -0.2})))
+    assert "game.define.P.queue2.join_queue1: gives a negative probability -0.2 to 'queue2'" \
+        in message
+
+
+def test_negative_entry_at_some_mu_only() -> None:
+    message = error_of(broken(lambda d: d["P0"].update(queue1={"out": "2 * mu[o]",
+                                                               "queue1": "rest"})))
+    assert "P0.queue1: gives a negative probability" in message and "queue1: 1" in message
+
+
+def test_unknown_name_in_an_expression() -> None:
+    message = error_of(broken(lambda d: d["r"].update(out="-kapa * mu[o]")))
+    assert "game.define.r.out: unknown name 'kapa' in '-kapa * mu[o]'" in message
+    assert "use a parameter (s1, s2, s3, h, R, lam)" in message
+
+
+def test_unknown_observation_in_mu() -> None:
+    message = error_of(broken(lambda d: d["r"].update(out="-mu['queue9']")))
+    assert "unknown observation 'queue9' in mu[...]" in message
+    assert "use one of: out, queue1, queue2, queue3" in message
+
+
+def test_wrong_shape_missing_row_and_unknown_names() -> None:
+    assert "game.define.P.queue3.join_queue2: missing row" in error_of(
+        broken(lambda d: d["P"]["queue3"].pop("join_queue2")))
+    assert "game.define.P.queue4: unknown observation — use one of: out, queue1, queue2, " \
+        "queue3 or '*'" in error_of(broken(lambda d: d["P"].update(queue4="out")))
+    assert "game.define.r.queue1.leave: unknown action" in error_of(
+        broken(lambda d: d["r"]["queue1"].update(leave=0)))
+    assert "game.define.r.queue1: missing entry" in error_of(
+        broken(lambda d: d["r"].pop("queue1")))
+    assert "game.define.observations[2]: 'queue1' is listed twice" in error_of(
+        broken(lambda d: d.update(observations=["out", "queue1", "queue1", "queue3"])))
+
+
+def test_expression_dividing_by_zero_at_some_mu() -> None:
+    message = error_of(broken(lambda d: d["r"].update(out="1 / mu['queue1']")))
+    assert "game.define.r.out: \"1 / mu['queue1']\" divides by zero at mu = (out: 1)" \
+        in message
+    assert "guard it" in message
+    message = error_of(broken(lambda d: d["r0"].update(out="log(mu[o])")))
+    assert "takes the log of a number <= 0" in message
+
+
+def test_guarded_division_passes() -> None:
+    fine = broken(lambda d: d["r"].update(
+        out="where(mu['queue1'] > 0, 1 / max(mu['queue1'], 1e-12), 0)"))
+    game_spec({"define": fine})
+
+
+def test_cycle_of_parameter_references() -> None:
+    message = error_of(broken(lambda d: d["params"].update(h="lam * 2", lam="h / 2")))
+    assert "parameters refer to each other in a cycle: h -> lam -> h" in message
+    assert "give one of them a number" in message
+
+
+def test_errors_in_a_game_file_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(broken(lambda d: d["P"]["out"].update(stay={"out": 0.5}))))
+    with pytest.raises(SpecError) as info:
+        game_spec({"file": str(path)})
+    assert info.value.message().startswith(f"{path}:P.out.stay: row sums to 0.5, not 1")
+
+
+def test_unknown_parameter_override_names_the_spec_key() -> None:
+    with pytest.raises(SpecError) as info:
+        game_spec({"file": "experiments/games/queueing.yaml", "params": {"kappa": 1}})
+    assert "game.params.kappa: unknown parameter of queueing_data — valid parameters: s1, s2, " \
+        "s3, h, R, lam" in info.value.message()
+
+
+# --------------------------------------------------------------------------------------------
+# the expression language is closed
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    "__import__('os')", "().__class__", "(1).__class__", "lambda: 1", "[x for x in mu]",
+    "f'{mu}'", "open('x')", "mu.__class__", "exec('1')", "eval('1')", "mu[0]", "x[1]",
+    "1 if 2", "a = 1", "import os", "mu['a'].real", "{1: 2}", "1;2", "`1`", "\\x41",
+    "globals()", "getattr(mu, 'x')", "mu[o]()", "1 < 2 < 3", "max(1)", "clip(1, 2)",
+    "'text'", "((((1)", "1e999", "not", "mu[", "",
+])
+def test_expressions_outside_the_language_are_refused(text: str) -> None:
+    with pytest.raises(ExpressionError):
+        parse(text)
+
+
+def test_very_deep_nesting_is_refused_without_recursion_error() -> None:
+    with pytest.raises(ExpressionError, match="nested"):
+        parse("(" * 500 + "1" + ")" * 500)
+    with pytest.raises(ExpressionError):
+        parse("-" * 10000 + "1")
+    with pytest.raises(ExpressionError):
+        parse("1" + "+1" * 5000)
+
+
+def test_huge_exponents_are_floats_not_a_hang() -> None:
+    node = parse("10 ** 10 ** 10 ** 10")
+    value, _ = check(node, np.zeros((1, 1)), 0)
+    assert value[0] == np.inf
+    message = error_of(broken(lambda d: d["r"].update(out="9 ** 9 ** 9 ** 9")))
+    assert "game.define.r.out" in message and "is not finite" in message
+
+
+def test_expression_semantics_against_plain_python() -> None:
+    mu = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    from tmfcli.model.games.expressions import bind, evaluate
+
+    names = {"a": 0, "b": 1, "c": 2}
+    cases = {
+        "2 + 3 * 4 - 6 / 3": [12.0, 12.0],
+        "-2 ** 2": [-4.0, -4.0],
+        "2 ** 3 ** 2": [512.0, 512.0],
+        "mu['a'] + 2 * mu[c]": [1.2, 1.0],
+        "max(mu['a'], mu['b'], 0.25)": [0.3, 1.0],
+        "clip(mu['c'], 0.1, 0.4)": [0.4, 0.1],
+        "1 if mu['a'] > 0.5 else 2": [2.0, 1.0],
+        "where(mu['b'] == 0, 7, 8)": [8.0, 7.0],
+        "(mu['a'] < 0.5) and not (mu['b'] >= 1)": [1.0, 0.0],
+        "exp(0) + log(1) + sqrt(4) + abs(-1)": [4.0, 4.0],
+        "k * t": [6.0, 6.0],
+    }
+    for text, expected in cases.items():
+        node = bind(parse(text), {"k": 2.0}, names, {"c": 2})
+        value = np.broadcast_to(evaluate(node, mu, 3), (2,))
+        np.testing.assert_allclose(value, expected, err_msg=text)
+
+
+# --------------------------------------------------------------------------------------------
+# property tests: random malformed expressions and tables always give a clean error
+# --------------------------------------------------------------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TOKENS = ["mu", "[", "]", "'start'", "'left'", "o", "next", "(", ")", ",", "+", "-", "*", "/",
+          "**", "<", "==", "and", "not", "if", "else", "max", "log", "sqrt", "clip", "where",
+          "1", "0", "2.5e3", "1e308", "k", "t", "__class__", ".", "lambda", "x", " "]
+expression_texts = st.one_of(
+    st.lists(st.sampled_from(TOKENS), max_size=25).map(" ".join),
+    st.text(alphabet="mu[]'()+-*/<=>,.0123456789eo_ kxtlgsqrn", max_size=40))
+values = st.one_of(expression_texts, st.floats(allow_nan=True, allow_infinity=True),
+                   st.integers(-3, 3), st.none(), st.booleans(), st.just("rest"),
+                   st.lists(st.integers(), max_size=2), st.dictionaries(
+                       st.sampled_from(["start", "left", "right", "up", "*"]),
+                       st.one_of(st.floats(-1, 2), expression_texts), max_size=3))
+QUICK = settings(max_examples=150, deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow])
+
+
+@QUICK
+@given(expression_texts)
+def test_random_expressions_parse_evaluate_or_fail_cleanly(text: str) -> None:
+    from tmfcli.model.games.expressions import bind
+
+    try:
+        node = bind(parse(text), {"k": 2.0}, {"start": 0, "left": 1}, {"o": 0, "next": 1})
+    except ExpressionError:
+        return
+    mu = np.random.default_rng(0).dirichlet(np.ones(2), size=4)
+    check(node, mu, 1)  # never raises: domain problems are reported, not thrown
+
+
+@QUICK
+@given(st.sampled_from([("P", "*"), ("P", "start"), ("r", "left"), ("r", "start"),
+                        ("P0", "right"), ("r0", "*"), ("params", "k"), ("mu0", "start"),
+                        ("lipschitz", "L_P"), ("observations", 1), ("actions", 0),
+                        ("horizon", None), ("name", None)]), values)
+def test_random_malformed_tables_give_a_clean_error(where: tuple[str, Any], value: Any) -> None:
+    data = copy.deepcopy(raw("left_right"))
+    data["params"] = {"k": 1.0}
+    table, key = where
+    if key is None:
+        data[table] = value
+    elif isinstance(data.get(table), list):
+        data[table][key] = value
+    else:
+        data.setdefault(table, {})
+        if not isinstance(data[table], dict):
+            data[table] = {}
+        data[table][key] = value
+    try:
+        game_spec({"define": data}, alpha=0.5, steps=2)
+    except TmfError as err:
+        assert err.message()
