@@ -307,3 +307,115 @@ def test_random_malformed_tables_give_a_clean_error(where: tuple[str, Any], valu
         game_spec({"define": data}, alpha=0.5, steps=2)
     except TmfError as err:
         assert err.message()
+
+
+# --------------------------------------------------------------------------------------------
+# Python games and plugins
+# --------------------------------------------------------------------------------------------
+PLUGIN = '''
+from dataclasses import dataclass
+
+import numpy as np
+
+from tmfcli.model.games.base import Game, Lipschitz, param, static
+
+
+@dataclass(frozen=True)
+class Hotelling(Game):
+    """Two shops on a street; each customer earns -price - crowd at the shop it is in."""
+
+    name = "hotelling"
+    summary = "two shops, crowding costs"
+    static_dynamics = True
+    default_horizon = 3
+
+    crowd: float = param(1.0, "cost per unit of mass at a shop", low=0)
+
+    def build(self) -> None:
+        P = np.zeros((2, 2, 2))
+        P[:, 0, 0] = P[:, 1, 1] = 1.0
+        self._set(n_obs=2, n_act=2, mu0=np.array([1.0, 0.0]), obs_labels=("west", "east"),
+                  act_labels=("to_west", "to_east"), _P=P)
+
+    def transition(self, mu, t):
+        return static(self._P, mu)
+
+    def reward(self, mu, t):
+        return np.repeat((-self.crowd * mu)[..., None], 2, axis=-1)
+
+    def lipschitz(self):
+        return Lipschitz(0.0, 0.0)
+
+
+def make_hotelling(crowd=1.0):
+    return Hotelling(crowd=crowd)
+
+
+def not_a_game():
+    return 42
+'''
+
+
+@pytest.fixture
+def plugin_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A package installed only on sys.path: a module and a dist-info with entry points."""
+    import importlib
+
+    (tmp_path / "tmf_plugin_demo.py").write_text(PLUGIN)
+    info = tmp_path / "tmf_plugin_demo-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tmf-plugin-demo\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[tmf.games]\nhotelling = tmf_plugin_demo:Hotelling\n"
+        "hotelling_fn = tmf_plugin_demo:make_hotelling\n"
+        "broken = tmf_plugin_missing:Game\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    return tmp_path
+
+
+def test_plugin_games_are_listed_and_solvable(plugin_package: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tmfcli.cli import app
+
+    listing = CliRunner().invoke(app, ["games"])
+    assert listing.exit_code == 0, listing.output
+    assert "hotelling  [plugin tmf_plugin_demo:Hotelling]  (O=2, A=2, default horizon 3)" \
+        in listing.output
+    assert "crowd      1.0" in listing.output
+    assert "broken  [plugin tmf_plugin_missing:Game]: cannot be built" in listing.output
+    for name in ("hotelling", "hotelling_fn"):
+        spec = game_spec({"name": name, "params": {"crowd": 2.0}}, steps=3)
+        result = run(setting(spec), spec.build_algorithm(), 300, 1e-10)
+        # equilibrium of the one-shot split: equal crowding, half at each shop from step 1 on
+        np.testing.assert_allclose(result.evaluation.flow.mu[2], [0.5, 0.5], atol=1e-3)
+    with pytest.raises(SpecError) as info:
+        game_spec({"name": "hotelling", "params": {"crowd": -1}})
+    assert "game.params.crowd: -1.0 is out of range" in info.value.message()
+    with pytest.raises(SpecError) as info:
+        game_spec({"name": "broken"})
+    assert "game.name: plugin game 'broken' (tmf_plugin_missing:Game) failed to load: " \
+        "ModuleNotFoundError" in info.value.message()
+
+
+def test_module_games_by_factory(plugin_package: Path) -> None:
+    game = game_spec({"module": "tmf_plugin_demo", "factory": "make_hotelling",
+                      "params": {"crowd": 3.0}}).build_game()
+    assert game.obs_labels == ("west", "east") and game.reward(np.array([0.5, 0.5]), 0)[0, 0] \
+        == -1.5
+    cases = {
+        ("tmf_plugin_nowhere", "make"): "game.module: cannot import 'tmf_plugin_nowhere'",
+        ("tmf_plugin_demo", "nothing"): "game.factory: module 'tmf_plugin_demo' has no "
+                                        "'nothing'",
+        ("tmf_plugin_demo", "not_a_game"): "game.factory: tmf_plugin_demo:not_a_game returned "
+                                           "int, not a Game",
+    }
+    for (module, factory), message in cases.items():
+        with pytest.raises(SpecError) as info:
+            game_spec({"module": module, "factory": factory})
+        assert message in info.value.message()
+    with pytest.raises(SpecError, match="make_hotelling failed: TypeError"):
+        game_spec({"module": "tmf_plugin_demo", "factory": "make_hotelling",
+                   "params": {"speed": 1}})
