@@ -419,3 +419,50 @@ def test_module_games_by_factory(plugin_package: Path) -> None:
     with pytest.raises(SpecError, match="make_hotelling failed: TypeError"):
         game_spec({"module": "tmf_plugin_demo", "factory": "make_hotelling",
                    "params": {"speed": 1}})
+
+
+# --------------------------------------------------------------------------------------------
+# tmf validate
+# --------------------------------------------------------------------------------------------
+def invoke(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from tmfcli.cli import app
+
+    return CliRunner().invoke(app, list(args), prog_name="tmf")
+
+
+def test_validate_reports_a_valid_game() -> None:
+    result = invoke("validate", str(ROOT / "experiments" / "hybrid-work.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "tmf validate: hybrid-work: valid" in result.output
+    assert "3.333, 3.333 (analytic)" in result.output  # 1 / road with road = 0.3
+    assert "dynamics depend on mu │ yes" in result.output
+
+
+def test_validate_refuses_a_declared_lipschitz_constant_below_a_measured_ratio(
+        tmp_path: Path) -> None:
+    game = broken(lambda d: d.update(lipschitz={"L_P": "1 / max(s1, s2, s3)", "L_0": 10}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "x", "game": {"define": game},
+                                    "horizon": {"steps": 3}}))
+    result = invoke("validate", str(spec))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {spec}:game.define.lipschitz.L_P: declares L_P = "
+                                    "3.33333 but a sampled ratio reaches")
+
+
+def test_every_command_validates_the_game_first(tmp_path: Path) -> None:
+    game = broken(lambda d: d["P"]["out"].update(stay={"out": 0.5, "queue1": 0.6}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "x", "game": {"define": game},
+                                    "horizon": {"steps": 3},
+                                    "population": {"agents": 10, "batch": 2}}))
+    for command in ("validate", "solve", "simulate", "bound-check"):
+        out = [] if command == "validate" else ["--out", str(tmp_path / command)]
+        result = invoke(command, str(spec), *out)
+        assert result.exit_code == 1, (command, result.output)
+        assert result.output == f"Error: {spec}:game.define.P.out.stay: row sums to 1.1, not " \
+            "1, at mu = (out: 1) — make the row a distribution over next observations (e.g. " \
+            "write 'rest' for one entry)\n"
+        assert not (tmp_path / command).exists()

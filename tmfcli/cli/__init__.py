@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from tmfcli import __version__
-from tmfcli.cli import bound_check, games, simulate, solve  # noqa: F401  (registers commands)
+from tmfcli.cli import (  # noqa: F401  (registers commands)
+    bound_check,
+    games,
+    simulate,
+    solve,
+    validate,
+)
 from tmfcli.cli.common import app, out
 
 __all__ = ["app", "main"]
