@@ -131,11 +131,12 @@ def test_solve_writes_tables_and_manifest(tmp_path: Path) -> None:
     iterations = pd.read_csv(out / "iterations.csv")
     assert {"iteration", "exploitability", "elapsed_s", "seed"} <= set(iterations.columns)
     policy = pd.read_csv(out / "policy.csv")
-    assert list(policy.columns) == ["t", "obs", "action", "prob"]
+    assert list(policy.columns) == ["t", "obs", "obs_label", "action", "action_label", "prob"]
+    assert set(policy["obs_label"]) == {"start", "left", "right"}
     sums = policy.groupby(["t", "obs"])["prob"].sum()
     assert (sums - 1).abs().max() < 1e-9
     flow = pd.read_csv(out / "flow.csv")
-    assert list(flow.columns) == ["t", "obs", "mu"]
+    assert list(flow.columns) == ["t", "obs", "obs_label", "mu"]
     manifest = yaml.safe_load((out / "manifest.yaml").read_text())
     assert manifest["converged"] is True
     assert manifest["stop_reason"].startswith("converged")

@@ -466,3 +466,77 @@ def test_every_command_validates_the_game_first(tmp_path: Path) -> None:
             "1, at mu = (out: 1) — make the row a distribution over next observations (e.g. " \
             "write 'rest' for one entry)\n"
         assert not (tmp_path / command).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# labels in every table
+# --------------------------------------------------------------------------------------------
+def test_policy_files_are_read_back_by_name(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from tmfcli.io.policy_files import load_policy, write_policy
+    from tmfcli.model.policy import PopulationPolicy
+
+    game = game_spec({"file": "experiments/games/queueing.yaml"}).build_game()
+    labels = (game.obs_labels, game.act_labels)
+    rng = np.random.default_rng(5)
+    pi = rng.dirichlet(np.ones(4), size=(3, 4))
+    write_policy(TabularPolicy(pi), tmp_path / "p", *labels)
+    frame = pd.read_csv(tmp_path / "p" / "policy.csv")
+    assert list(frame.columns) == ["t", "obs", "obs_label", "action", "action_label", "prob"]
+    assert frame.loc[6, "obs_label"] == "queue1" and frame.loc[6, "action_label"] == "join_queue2"
+    # the names decide, not the codes: scramble the codes and shuffle the rows
+    frame["obs"] = 0
+    frame.sample(frac=1.0, random_state=1).to_csv(tmp_path / "p" / "policy.csv", index=False)
+    back = load_policy(tmp_path / "p", 4, 4, 3, obs_labels=labels[0], act_labels=labels[1])
+    assert isinstance(back, TabularPolicy)
+    np.testing.assert_array_equal(back.pi, pi)
+    # old files without label columns are read by code
+    frame.drop(columns=["obs_label", "action_label"]).to_csv(tmp_path / "p" / "policy.csv",
+                                                             index=False)
+    with pytest.raises(TmfError):  # the scrambled codes are now all 'out'
+        load_policy(tmp_path / "p", 4, 4, 3, obs_labels=labels[0], act_labels=labels[1])
+    write_policy(TabularPolicy(pi), tmp_path / "old")
+    assert "obs_label" not in pd.read_csv(tmp_path / "old" / "policy.csv").columns
+    old = load_policy(tmp_path / "old", 4, 4, 3, obs_labels=labels[0], act_labels=labels[1])
+    np.testing.assert_array_equal(old.pi, pi)  # type: ignore[union-attr]
+    pop = PopulationPolicy(theta=rng.normal(size=(3, 4, 4)), W=rng.normal(size=(4, 4, 4)))
+    write_policy(pop, tmp_path / "pop", *labels)
+    assert "mu_obs_label" in pd.read_csv(tmp_path / "pop" / "mu_weights.csv").columns
+    again = load_policy(tmp_path / "pop", 4, 4, 3, obs_labels=labels[0], act_labels=labels[1])
+    np.testing.assert_array_equal(again.W, pop.W)  # type: ignore[union-attr]
+
+
+def test_a_policy_of_another_game_is_refused_by_its_labels(tmp_path: Path) -> None:
+    from tmfcli.io.policy_files import load_policy, write_policy
+
+    hybrid = game_spec({"file": "experiments/games/hybrid_work.yaml"}).build_game()
+    queue = game_spec({"file": "experiments/games/queueing.yaml"}).build_game()
+    write_policy(TabularPolicy(np.full((3, 4, 4), 0.25)), tmp_path / "p", hybrid.obs_labels,
+                 hybrid.act_labels)
+    with pytest.raises(TmfError) as info:
+        load_policy(tmp_path / "p", 4, 4, 3, obs_labels=queue.obs_labels,
+                    act_labels=queue.act_labels)
+    assert info.value.message() == (
+        f"{tmp_path / 'p' / 'policy.csv'} is a policy of another game: its observations cafe, "
+        "home, office, road are not among this game's (out, queue1, queue2, queue3) — solve "
+        "this game first, or use --policy uniform")
+
+
+def test_solve_and_simulate_tables_carry_labels(tmp_path: Path) -> None:
+    import pandas as pd
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "x", "game": {"file": str(GAMES_DIR / "hybrid_work.yaml")},
+        "horizon": {"steps": 4}, "population": {"agents": 50, "batch": 5},
+        "solver": {"iterations": 50, "restarts": 0}, "simulate": {"replicas": 3}}))
+    assert invoke("solve", str(spec), "--out", str(tmp_path / "s")).exit_code == 0
+    result = invoke("simulate", str(spec), "--out", str(tmp_path / "m"), "--policy",
+                    str(tmp_path / "s"))
+    assert result.exit_code == 0, result.output
+    flow = pd.read_csv(tmp_path / "s" / "flow.csv")
+    trajectory = pd.read_csv(tmp_path / "m" / "trajectory.csv")
+    for frame in (flow, trajectory):
+        assert list(frame.columns[frame.columns.get_loc("obs"):][:2]) == ["obs", "obs_label"]
+        assert list(frame["obs_label"][:4]) == ["home", "cafe", "road", "office"]

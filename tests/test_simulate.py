@@ -339,7 +339,7 @@ def test_cli_writes_tables_and_is_reproducible(tmp_path: Path) -> None:
     for name in TABLES:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     header = {n: (a / n).read_text().splitlines()[0] for n in TABLES}
-    assert header == {"trajectory.csv": "replica,t,obs,mu_hat,mu_bar,seed",
+    assert header == {"trajectory.csv": "replica,t,obs,obs_label,mu_hat,mu_bar,seed",
                       "replicas.csv": "replica,return_avg,gap_max,gap_mean,seed",
                       "summary.csv": "metric,mean,ci_low,ci_high,seed"}
     assert len((a / "trajectory.csv").read_text().splitlines()) == 1 + 30 * 11 * 4

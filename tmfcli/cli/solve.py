@@ -68,8 +68,9 @@ def compute(spec: Spec, target: Path) -> None:
     run = eq.result
     history = run.history.assign(seed=spec.seed)
     results.write_csv(history, target / "iterations.csv")
-    write_policy(TabularPolicy(ev.policy), target)
-    results.write_csv(results.flow_table(ev.flow.mu), target / "flow.csv")
+    game = eq.setting.game
+    write_policy(TabularPolicy(ev.policy), target, game.obs_labels, game.act_labels)
+    results.write_csv(results.flow_table(ev.flow.mu, game.obs_labels), target / "flow.csv")
     outcome = {
         "stop_reason": run.stop_reason,
         "converged": run.converged,

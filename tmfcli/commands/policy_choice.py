@@ -145,7 +145,8 @@ def choose_policy(spec: Spec, choice: str | None, solved: Path | None = None) ->
     if choice == "uniform":
         return PolicyChoice("uniform", "uniform", uniform_policy(game.n_obs, game.n_act, own.T),
                             own.T)
-    policy = load_policy(Path(choice), game.n_obs, game.n_act, own.T, game=spec.game.name)
+    policy = load_policy(Path(choice), game.n_obs, game.n_act, own.T, game=spec.game.name,
+                         obs_labels=game.obs_labels, act_labels=game.act_labels)
     return PolicyChoice(fingerprint(policy), choice, policy, own.T)
 
 
@@ -163,7 +164,8 @@ def saved_equilibrium(spec: Spec,
         return None
     own = setting_of(spec)
     try:
-        policy = load_policy(directory, own.game.n_obs, own.game.n_act, own.T)
+        policy = load_policy(directory, own.game.n_obs, own.game.n_act, own.T,
+                             obs_labels=own.game.obs_labels, act_labels=own.game.act_labels)
     except ResultsError:
         return None
     if not isinstance(policy, TabularPolicy):

@@ -75,8 +75,10 @@ def tables(cmp: Comparison, seed: int, every: int = 1) -> dict[str, pd.DataFrame
     steps = kept_steps(T1 - 1, every)
     mu_hat, mu_bar = cmp.rollouts.mu_hat[:, steps], cmp.mu_bar[steps]
     rep, t, o = np.meshgrid(np.arange(R), steps, np.arange(O), indexing="ij")
+    names = cmp.setting.game.obs_labels
+    labels = {"obs_label": np.asarray(names, dtype=object)[o.ravel()]} if names else {}
     trajectory = pd.DataFrame({"replica": rep.ravel(), "t": t.ravel(), "obs": o.ravel(),
-                               "mu_hat": mu_hat.ravel(),
+                               **labels, "mu_hat": mu_hat.ravel(),
                                "mu_bar": np.broadcast_to(mu_bar, mu_hat.shape).ravel(),
                                "seed": seed})
     gap_max, gap_mean = gaps(cmp.rollouts, cmp.mu_bar)

@@ -19,39 +19,63 @@ WEIGHTS = "mu_weights.csv"
 TABLE = "policy.csv"
 
 
-def policy_table(pi: Array) -> pd.DataFrame:
-    """pi (T, O, A) as rows t, obs, action, prob."""
+Labels = tuple[str, ...]
+
+
+def _columns(codes: dict[str, np.ndarray], labels: dict[str, Labels]) -> dict[str, object]:
+    """Integer code columns, each followed by its ``<name>_label`` column when labels are
+    known (``obs`` -> ``obs_label``, ``action`` -> ``action_label``, ``mu_obs`` ->
+    ``mu_obs_label``): the same convention in every table."""
+    out: dict[str, object] = {}
+    for name, code in codes.items():
+        out[name] = code.ravel()
+        names = labels.get(name, ())
+        if names:
+            out[f"{name}_label"] = np.asarray(names, dtype=object)[code.ravel()]
+    return out
+
+
+def policy_table(pi: Array, obs_labels: Labels = (), act_labels: Labels = ()) -> pd.DataFrame:
+    """pi (T, O, A) as rows t, obs, [obs_label,] action, [action_label,] prob."""
     T, O, A = pi.shape
     t, o, a = np.meshgrid(np.arange(T), np.arange(O), np.arange(A), indexing="ij")
-    return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "action": a.ravel(),
+    return pd.DataFrame({"t": t.ravel(), **_columns({"obs": o, "action": a},
+                                                    {"obs": obs_labels, "action": act_labels}),
                          "prob": pi.ravel()})
 
 
-def write_policy(policy: Policy, directory: Path) -> None:
-    """Write ``policy.csv`` (tabular) or ``logits.csv`` + ``mu_weights.csv`` (population-aware).
+def write_policy(policy: Policy, directory: Path, obs_labels: Labels = (),
+                 act_labels: Labels = ()) -> None:
+    """Write ``policy.csv`` (tabular) or ``logits.csv`` + ``mu_weights.csv`` (population-aware),
+    with label columns beside the codes when the game's labels are given.
 
     Each file is written atomically (``results.write_csv``).
     """
+    labels = {"obs": obs_labels, "action": act_labels, "mu_obs": obs_labels}
     if isinstance(policy, TabularPolicy):
-        results.write_csv(policy_table(policy.pi), directory / TABLE)
+        results.write_csv(policy_table(policy.pi, obs_labels, act_labels), directory / TABLE)
         return
     if isinstance(policy, PopulationPolicy):
         T, O, A = policy.theta.shape
         t, o, a = np.meshgrid(np.arange(T), np.arange(O), np.arange(A), indexing="ij")
-        results.write_csv(pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "action": a.ravel(),
+        results.write_csv(pd.DataFrame({"t": t.ravel(),
+                                        **_columns({"obs": o, "action": a}, labels),
                                         "theta": policy.theta.ravel()}), directory / LOGITS)
         o, a, j = np.meshgrid(np.arange(O), np.arange(A), np.arange(O), indexing="ij")
-        results.write_csv(pd.DataFrame({"obs": o.ravel(), "action": a.ravel(),
-                                        "mu_obs": j.ravel(), "weight": policy.W.ravel()}),
-                          directory / WEIGHTS)
+        results.write_csv(pd.DataFrame({**_columns({"obs": o, "action": a, "mu_obs": j},
+                                                   labels),
+                                        "weight": policy.W.ravel()}), directory / WEIGHTS)
         return
     raise TypeError(f"cannot write a policy of type {type(policy).__name__}")
 
 
 def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
-                game: str | None = None) -> Policy:
+                game: str | None = None, obs_labels: Labels = (),
+                act_labels: Labels = ()) -> Policy:
     """Read the policy in ``directory``: ``logits.csv`` + ``mu_weights.csv`` if present, else
-    ``policy.csv``. With ``game``, a manifest beside the files must name the same game.
+    ``policy.csv``. With ``game``, a manifest beside the files must name the same game. With
+    the game's labels, files that carry label columns are read by name, and names that are not
+    the game's are refused (a policy of another game); files without labels are read by code.
 
     Raises ``ResultsError`` for a missing directory or file, another game, or a wrong shape.
     """
@@ -68,14 +92,37 @@ def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
             raise ResultsError(f"the policy in {directory} is for game {other!r}, not {game!r}",
                                "solve the same game first, or use --policy uniform")
     if (directory / LOGITS).is_file():
-        return _read_population(directory, n_obs, n_act, T)
+        return _read_population(directory, n_obs, n_act, T, obs_labels, act_labels)
     if not (directory / TABLE).is_file():
         raise ResultsError(f"no {TABLE} or {LOGITS} in {directory}", hint)
-    return TabularPolicy(_read_tabular(directory, n_obs, n_act, T))
+    return TabularPolicy(_read_tabular(directory, n_obs, n_act, T, obs_labels, act_labels))
 
 
-def _read_tabular(directory: Path, n_obs: int, n_act: int, horizon: int) -> Array:
-    """Read a tabular policy (``policy.csv``: t, obs, action, prob) of shape (T, O, A).
+def _by_name(frame: pd.DataFrame, path: Path, labels: dict[str, Labels]) -> pd.DataFrame:
+    """Replace code columns by the positions of their labels in the game, when the file has
+    label columns and the game's labels are known; refuse names the game does not have."""
+    frame = frame.copy()
+    for column, names in labels.items():
+        label = f"{column}_label"
+        if not names or label not in frame.columns:
+            continue
+        position = {name: i for i, name in enumerate(names)}
+        given = frame[label].astype(str)
+        unknown = sorted(set(given) - set(position))
+        if unknown:
+            what = "actions" if column == "action" else "observations"
+            raise ResultsError(f"{path} is a policy of another game: its {what} "
+                               f"{', '.join(unknown[:5])} are not among this game's "
+                               f"({', '.join(names)})",
+                               "solve this game first, or use --policy uniform")
+        frame[column] = given.map(position).to_numpy(dtype=np.int64)
+    return frame
+
+
+def _read_tabular(directory: Path, n_obs: int, n_act: int, horizon: int,
+                  obs_labels: Labels = (), act_labels: Labels = ()) -> Array:
+    """Read a tabular policy (``policy.csv``: t, obs, action, prob, and optionally obs_label,
+    action_label) of shape (T, O, A).
 
     The file must match the game's observations and actions and cover ``horizon`` steps.
     """
@@ -85,6 +132,7 @@ def _read_tabular(directory: Path, n_obs: int, n_act: int, horizon: int) -> Arra
     if missing:
         raise ResultsError(f"{path} lacks columns {sorted(missing)}",
                            "a policy file has columns t, obs, action, prob")
+    frame = _by_name(frame, path, {"obs": obs_labels, "action": act_labels})
     T = int(frame["t"].max()) + 1
     O, A = int(frame["obs"].max()) + 1, int(frame["action"].max()) + 1
     if (O, A) != (n_obs, n_act) or T != horizon or len(frame) != T * O * A:
@@ -114,9 +162,13 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _read_population(directory: Path, n_obs: int, n_act: int, T: int) -> PopulationPolicy:
-    logits = _read_table(directory / LOGITS, ["t", "obs", "action", "theta"])
-    weights = _read_table(directory / WEIGHTS, ["obs", "action", "mu_obs", "weight"])
+def _read_population(directory: Path, n_obs: int, n_act: int, T: int,
+                     obs_labels: Labels = (), act_labels: Labels = ()) -> PopulationPolicy:
+    labels = {"obs": obs_labels, "action": act_labels, "mu_obs": obs_labels}
+    logits = _by_name(_read_table(directory / LOGITS, ["t", "obs", "action", "theta"]),
+                      directory / LOGITS, labels)
+    weights = _by_name(_read_table(directory / WEIGHTS, ["obs", "action", "mu_obs", "weight"]),
+                       directory / WEIGHTS, labels)
     shape = (int(logits["t"].max()) + 1, int(logits["obs"].max()) + 1,
              int(logits["action"].max()) + 1)
     wshape = (int(weights["obs"].max()) + 1, int(weights["action"].max()) + 1,

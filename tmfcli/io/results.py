@@ -94,8 +94,10 @@ def is_up_to_date(directory: Path, spec: Spec, command: str) -> bool:
 
 
 # --- tables of arrays ----------------------------------------------------------------------
-def flow_table(mu: Array) -> pd.DataFrame:
-    """mu (T+1, O) as rows t, obs, mu."""
+def flow_table(mu: Array, obs_labels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """mu (T+1, O) as rows t, obs, [obs_label,] mu (the label beside the code when known)."""
     T1, O = mu.shape
     t, o = np.meshgrid(np.arange(T1), np.arange(O), indexing="ij")
-    return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), "mu": mu.ravel()})
+    labels = {"obs_label": np.asarray(obs_labels, dtype=object)[o.ravel()]} if obs_labels \
+        else {}
+    return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), **labels, "mu": mu.ravel()})
