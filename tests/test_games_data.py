@@ -540,3 +540,16 @@ def test_solve_and_simulate_tables_carry_labels(tmp_path: Path) -> None:
     for frame in (flow, trajectory):
         assert list(frame.columns[frame.columns.get_loc("obs"):][:2]) == ["obs", "obs_label"]
         assert list(frame["obs_label"][:4]) == ["home", "cafe", "road", "office"]
+
+
+def test_parameter_ranges_refuse_overrides_outside_them() -> None:
+    base = {"file": "experiments/games/hybrid_work.yaml"}
+    for params, message in (({"road": 0}, "game.params.road: 0 is out of range — use a value "
+                                          "> 0"),
+                            ({"seats": "-road"}, "game.params.seats: -0.3 is out of range — "
+                                                 "use a value >= 0")):
+        with pytest.raises(SpecError) as info:
+            game_spec({**base, "params": params})
+        assert info.value.message().endswith(message)
+    game = game_spec({**base, "params": {"seats": "road / 3"}}).build_game()
+    assert game.values["seats"] == pytest.approx(0.1)  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from tmfcli.errors import SpecError
-from tmfcli.model.games.data import Entry, GameDefinition
+from tmfcli.model.games.data import Entry, GameDefinition, ParamRange
 from tmfcli.model.games.expressions import RESERVED, ExpressionError, Node, parse
 
 KEYS = ("name", "summary", "observations", "actions", "mu0", "horizon", "params", "P", "P0",
@@ -105,7 +105,7 @@ def definition(data: Any, source: str = "", prefix: str = "") -> GameDefinition:
                                 or horizon < 1):
         raise w.error(("horizon",), f"invalid default horizon {horizon!r}",
                       "give a whole number of steps >= 1")
-    params = _params(w, data.get("params") or {})
+    params, ranges = _params(w, data.get("params") or {})
     o_index = {n: i for i, n in enumerate(obs)}
     a_index = {n: i for i, n in enumerate(act)}
     P = _kernel(w, "P", data["P"], obs, o_index, act, a_index)
@@ -127,7 +127,8 @@ def definition(data: Any, source: str = "", prefix: str = "") -> GameDefinition:
                                    f"lipschitz.{key}")
     return GameDefinition(name=name, summary=summary, observations=obs, actions=act,
                           mu0=_mu0(w, data["mu0"], obs, o_index), params=params, P=P, r=r,
-                          P0=P0, r0=r0, lipschitz=lipschitz, horizon=horizon, source=source,
+                          P0=P0, r0=r0, lipschitz=lipschitz, ranges=ranges, horizon=horizon,
+                          source=source,
                           prefix=prefix)
 
 
@@ -155,17 +156,40 @@ def _parse(w: _Where, parts: tuple[Any, ...], value: Any) -> Node:
                       else err.problem, err.fix) from None
 
 
-def _params(w: _Where, raw: Any) -> dict[str, Entry]:
+RANGE_KEYS = ("default", "doc", "min", "max", "above")
+
+
+def _params(w: _Where, raw: Any) -> tuple[dict[str, Entry], dict[str, ParamRange]]:
+    """Parameters: ``name: default`` or ``name: {default:, doc:, min:, max:, above:}``."""
     if not isinstance(raw, dict):
         raise w.error(("params",), "expected a mapping name: default",
                       "write e.g. params: {kappa: 1.0}")
-    out = {}
+    out, ranges = {}, {}
     for name, value in raw.items():
         if not isinstance(name, str) or not PARAM.fullmatch(name) or name in RESERVED:
             raise w.error(("params", name), f"invalid parameter name {name!r}",
                           "use letters, digits and '_' (not " + ", ".join(RESERVED) + ")")
+        if isinstance(value, dict):
+            for key in value:
+                if key not in RANGE_KEYS:
+                    raise w.error(("params", name, key), "unknown key",
+                                  f"valid keys: {', '.join(RANGE_KEYS)}")
+            if "default" not in value:
+                raise w.error(("params", name, "default"), "missing",
+                              "give the parameter's default value")
+            bounds = {}
+            for key in ("min", "max", "above"):
+                bound = value.get(key)
+                if bound is not None and (isinstance(bound, bool) or
+                                          not isinstance(bound, int | float)):
+                    raise w.error(("params", name, key), f"expected a number, got {bound!r}",
+                                  "write a number")
+                bounds[key] = None if bound is None else float(bound)
+            doc = value.get("doc", "")
+            ranges[name] = ParamRange(doc=str(doc), **bounds)
+            value = value["default"]
         out[name] = Entry(_parse(w, ("params", name), value), str(value), f"params.{name}")
-    return out
+    return out, ranges
 
 
 def _mu0(w: _Where, raw: Any, obs: tuple[str, ...], index: dict[str, int]) -> tuple[float, ...]:

@@ -57,6 +57,26 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class ParamRange:
+    """A parameter's documentation and allowed values: min <= x <= max, x > above."""
+
+    doc: str = ""
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+
+    def allows(self, x: float) -> bool:
+        return (self.min is None or x >= self.min) and (self.max is None or x <= self.max) \
+            and (self.above is None or x > self.above)
+
+    def text(self) -> str:
+        parts = [f">= {self.min:g}" if self.min is not None else "",
+                 f"> {self.above:g}" if self.above is not None else "",
+                 f"<= {self.max:g}" if self.max is not None else ""]
+        return " and ".join(p for p in parts if p) or "finite"
+
+
+@dataclass(frozen=True)
 class GameDefinition:
     """A data game, parsed and name-checked. Table keys are positions:
 
@@ -76,6 +96,7 @@ class GameDefinition:
     P0: dict[tuple[int, ...], Entry] | None = None
     r0: dict[tuple[int, ...], Entry] | None = None
     lipschitz: dict[str, Entry] = field(default_factory=dict)
+    ranges: dict[str, ParamRange] = field(default_factory=dict)
     horizon: int | None = None
     source: str = ""
     prefix: str = ""
@@ -169,6 +190,10 @@ def resolve_parameters(definition: GameDefinition, overrides: Mapping[str, Any],
         if bound[0] != "num" or not math.isfinite(bound[1]):
             raise SpecError(key, "is not a finite number (division by zero, log of a "
                             "number <= 0 or an overflow)", "give a finite value", where)
+        allowed = d.ranges.get(name, ParamRange())
+        if not allowed.allows(bound[1]):
+            raise SpecError(key, f"{bound[1]:g} is out of range", f"use a value "
+                            f"{allowed.text()}", where)
         values[name] = float(bound[1])
         return values[name]
 
