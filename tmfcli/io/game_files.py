@@ -26,6 +26,7 @@ The format, by name throughout::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -231,50 +232,59 @@ def _expand(w: _Where, parts: tuple[Any, ...], raw: Any, names: tuple[str, ...],
     return out
 
 
-def _kernel(w: _Where, table: str, raw: Any, obs: tuple[str, ...], o_index: dict[str, int],
-            act: tuple[str, ...] | None, a_index: dict[str, int] | None
-            ) -> dict[tuple[int, ...], Entry]:
-    """P (act given) or P0: every (o[, a]) gets a row, a distribution over next observations."""
-    out: dict[tuple[int, ...], Entry] = {}
+def _grid(w: _Where, table: str, raw: Any, obs: tuple[str, ...], o_index: dict[str, int],
+          act: tuple[str, ...] | None, a_index: dict[str, int] | None,
+          whole: Callable[[Any], bool], noun: str
+          ) -> dict[tuple[int, ...], tuple[tuple[str, ...], Any]]:
+    """Every (o,) (no actions) or (o, a) of a table -> (key parts, raw value), with "*".
+
+    At an observation, a value for which ``whole`` is true stands for every action."""
+    out: dict[tuple[int, ...], tuple[tuple[str, ...], Any]] = {}
     rows = _expand(w, (table,), raw, obs, o_index, "observation")
     for o in range(len(obs)):
         if o not in rows:
-            raise w.error((table, obs[o]), "missing row",
+            raise w.error((table, obs[o]), f"missing {noun}",
                           f"give {table}.{obs[o]} (or a '*' entry for every observation)")
         o_key, o_raw = rows[o]
-        if act is None or a_index is None:
-            targets: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {
-                (o,): ((table, o_key), o_raw)}
-        else:
-            acts = _expand(w, (table, o_key), o_raw, act, a_index, "action")
-            targets = {}
-            for a in range(len(act)):
-                if a not in acts:
-                    raise w.error((table, o_key, act[a]), "missing row",
-                                  f"give {table}.{o_key}.{act[a]} (or a '*' entry for every "
-                                  "action)")
-                targets[(o, a)] = ((table, o_key, acts[a][0]), acts[a][1])
-        for head, (parts, row) in targets.items():
-            if isinstance(row, str) and row in o_index:  # moved to one observation surely
-                row = {row: 1}
-            if not isinstance(row, dict) or not row:
-                raise w.error(parts, "expected a row: one observation name or a mapping "
-                              "next observation -> probability",
-                              f"write e.g. {{{obs[0]}: 0.5, {obs[-1]}: rest}}")
-            rests = [k for k, v in row.items() if v == REST]
-            if len(rests) > 1:
-                raise w.error(parts, "more than one 'rest' in a row", "keep one")
-            for nxt, value in row.items():
-                if nxt not in o_index:
-                    raise w.error((*parts, nxt), "unknown next observation",
-                                  f"use one of: {', '.join(obs)}")
-                local = (("o", o), ("next", o_index[nxt]))
-                key = ".".join(str(p) for p in (*parts[:1], *parts[1:], nxt))
-                if value == REST:
-                    out[(*head, o_index[nxt])] = Entry(("num", 0.0), REST, key, local, True)
-                else:
-                    out[(*head, o_index[nxt])] = Entry(_parse(w, (*parts, nxt), value),
-                                                       str(value), key, local)
+        if act is None or a_index is None or whole(o_raw):
+            for a in range(len(act)) if act is not None else (None,):
+                out[(o,) if a is None else (o, a)] = ((table, o_key), o_raw)
+            continue
+        acts = _expand(w, (table, o_key), o_raw, act, a_index, "action")
+        for a in range(len(act)):
+            if a not in acts:
+                raise w.error((table, o_key, act[a]), f"missing {noun}",
+                              f"give {table}.{o_key}.{act[a]} (or a '*' entry for every action)")
+            out[(o, a)] = ((table, o_key, acts[a][0]), acts[a][1])
+    return out
+
+
+def _kernel(w: _Where, table: str, raw: Any, obs: tuple[str, ...], o_index: dict[str, int],
+            act: tuple[str, ...] | None, a_index: dict[str, int] | None
+            ) -> dict[tuple[int, ...], Entry]:
+    """P (act given) or P0: every (o[, a]) gets a row, a distribution over next observations;
+    in P one observation name at an observation is the row of every action."""
+    out: dict[tuple[int, ...], Entry] = {}
+    cells = _grid(w, table, raw, obs, o_index, act, a_index, lambda v: isinstance(v, str),
+                  "row")
+    for head, (parts, row) in cells.items():
+        if isinstance(row, str) and row in o_index:  # moved to one observation surely
+            row = {row: 1}
+        if not isinstance(row, dict) or not row:
+            raise w.error(parts, "expected a row: one observation name or a mapping "
+                          "next observation -> probability",
+                          f"write e.g. {{{obs[0]}: 0.5, {obs[-1]}: rest}}")
+        if sum(1 for v in row.values() if v == REST) > 1:
+            raise w.error(parts, "more than one 'rest' in a row", "keep one")
+        for nxt, value in row.items():
+            if nxt not in o_index:
+                raise w.error((*parts, nxt), "unknown next observation",
+                              f"use one of: {', '.join(obs)}")
+            local = (("o", head[0]), ("next", o_index[nxt]))
+            key = ".".join((*parts, nxt))
+            out[(*head, o_index[nxt])] = \
+                Entry(("num", 0.0), REST, key, local, True) if value == REST else \
+                Entry(_parse(w, (*parts, nxt), value), str(value), key, local)
     return out
 
 
@@ -282,32 +292,7 @@ def _rewards(w: _Where, table: str, raw: Any, obs: tuple[str, ...], o_index: dic
              act: tuple[str, ...] | None, a_index: dict[str, int] | None
              ) -> dict[tuple[int, ...], Entry]:
     """r (act given): observation -> value or action -> value; r0: observation -> value."""
-    out: dict[tuple[int, ...], Entry] = {}
-    rows = _expand(w, (table,), raw, obs, o_index, "observation")
-    for o in range(len(obs)):
-        if o not in rows:
-            raise w.error((table, obs[o]), "missing entry",
-                          f"give {table}.{obs[o]} (or a '*' entry for every observation)")
-        o_key, value = rows[o]
-        local = (("o", o),)
-        if act is None or a_index is None or not isinstance(value, dict):
-            if isinstance(value, dict):
-                raise w.error((table, o_key), "expected a number or an expression",
-                              f"{table} has one value per observation")
-            entry = Entry(_parse(w, (table, o_key), value), str(value), f"{table}.{o_key}",
-                          local)
-            if act is None:
-                out[(o,)] = entry
-            else:
-                for a in range(len(act)):
-                    out[(o, a)] = entry
-            continue
-        acts = _expand(w, (table, o_key), value, act, a_index, "action")
-        for a in range(len(act)):
-            if a not in acts:
-                raise w.error((table, o_key, act[a]), "missing entry",
-                              f"give {table}.{o_key}.{act[a]} (or a '*' entry)")
-            a_key, v = acts[a]
-            out[(o, a)] = Entry(_parse(w, (table, o_key, a_key), v), str(v),
-                                f"{table}.{o_key}.{a_key}", local)
-    return out
+    cells = _grid(w, table, raw, obs, o_index, act, a_index, lambda v: not isinstance(v, dict),
+                  "entry")
+    return {head: Entry(_parse(w, parts, value), str(value), ".".join(parts),
+                        (("o", head[0]),)) for head, (parts, value) in cells.items()}

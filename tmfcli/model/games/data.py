@@ -33,6 +33,7 @@ from tmfcli.model.games.expressions import (
     check,
     depends_on_mu,
     depends_on_t,
+    evaluate,
     parameters_used,
     parse,
     show,
@@ -131,15 +132,9 @@ class _Table:
     def varies(self) -> bool:
         return bool(self.nodes)
 
-    @property
-    def varies_with_mu(self) -> bool:
-        return any(depends_on_mu(n) or depends_on_t(n) for n in self.nodes)
-
     def __call__(self, mu: Array, t: int) -> Array:
         if not self.nodes:
             return static(self.constant, mu)
-        from tmfcli.model.games.expressions import evaluate
-
         batch = mu.shape[:-1]
         out = np.broadcast_to(self.base, (*batch, self.base.size)).copy()
         with np.errstate(all="ignore"):  # domain errors are found by `tmf validate`
@@ -175,7 +170,7 @@ def resolve_parameters(definition: GameDefinition, overrides: Mapping[str, Any],
             cycle = " -> ".join((*chain[chain.index(name):], name))
             raise SpecError(key, f"parameters refer to each other in a cycle: {cycle}",
                             "give one of them a number", where)
-        for n in walk_mu_t(node):
+        for n in _uses_mu_or_t(node):
             raise SpecError(key, f"a parameter cannot depend on {n}",
                             "use mu and t only in the tables P, P0, r, r0", where)
         for used in sorted(parameters_used(node)):
@@ -202,7 +197,7 @@ def resolve_parameters(definition: GameDefinition, overrides: Mapping[str, Any],
     return {name: values[name] for name in nodes}
 
 
-def walk_mu_t(node: Node) -> list[str]:
+def _uses_mu_or_t(node: Node) -> list[str]:
     """'mu' and/or 't' when the tree uses them (parameters must not)."""
     return [w for w, used in (("mu", depends_on_mu(node)), ("t", depends_on_t(node))) if used]
 

@@ -159,19 +159,19 @@ class _Parser:
             return self.node("if", condition, then, self.expr())
         return then
 
-    def or_(self) -> Node:
-        left = self.and_()
-        while self.peek() == "or":
-            self.next()
-            left = self.node("bin", "or", left, self.and_())
+    def chain(self, ops: tuple[str, ...], operand: Callable[[], Node]) -> Node:
+        """operand (op operand)*, left-associative."""
+        left = operand()
+        while self.peek() in ops:
+            op = self.next()[1]
+            left = self.node("bin", op, left, operand())
         return left
 
+    def or_(self) -> Node:
+        return self.chain(("or",), self.and_)
+
     def and_(self) -> Node:
-        left = self.not_()
-        while self.peek() == "and":
-            self.next()
-            left = self.node("bin", "and", left, self.not_())
-        return left
+        return self.chain(("and",), self.not_)
 
     def not_(self) -> Node:
         if self.peek() == "not":
@@ -189,18 +189,10 @@ class _Parser:
         return left
 
     def sum(self) -> Node:
-        left = self.product()
-        while self.peek() in ("+", "-"):
-            op = self.next()[1]
-            left = self.node("bin", op, left, self.product())
-        return left
+        return self.chain(("+", "-"), self.product)
 
     def product(self) -> Node:
-        left = self.unary()
-        while self.peek() in ("*", "/"):
-            op = self.next()[1]
-            left = self.node("bin", op, left, self.unary())
-        return left
+        return self.chain(("*", "/"), self.unary)
 
     def unary(self) -> Node:
         if self.peek() in ("-", "+"):
