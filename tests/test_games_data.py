@@ -553,3 +553,48 @@ def test_parameter_ranges_refuse_overrides_outside_them() -> None:
         assert info.value.message().endswith(message)
     game = game_spec({**base, "params": {"seats": "road / 3"}}).build_game()
     assert game.values["seats"] == pytest.approx(0.1)  # type: ignore[attr-defined]
+
+
+def test_a_module_game_that_raises_is_a_clean_error(plugin_package: Path) -> None:
+    (plugin_package / "tmf_plugin_bad.py").write_text(
+        "import numpy as np\n"
+        "from tmf_plugin_demo import Hotelling\n\n"
+        "class Unbatched(Hotelling):\n"
+        "    def reward(self, mu, t):\n"
+        "        return np.array([[-mu[0], -mu[0]], [-mu[1], -mu[1]]])  # ignores batch axes\n"
+        "\n"
+        "class Crashing(Hotelling):\n"
+        "    def transition(self, mu, t):\n"
+        "        return 1 / 0\n")
+    with pytest.raises(SpecError) as info:
+        game_spec({"module": "tmf_plugin_bad", "factory": "Unbatched"})
+    assert info.value.message().startswith("game hotelling:r: has shape")
+    with pytest.raises(SpecError) as info:
+        game_spec({"module": "tmf_plugin_bad", "factory": "Crashing"})
+    assert info.value.message().startswith("game hotelling:transition: raised "
+                                           "ZeroDivisionError: division by zero on a batch of")
+
+
+def test_spec_mu0_by_observation_name() -> None:
+    game = game_spec({"file": "experiments/games/queueing.yaml",
+                      "mu0": {"queue2": 0.25, "out": 0.75}}).build_game()
+    np.testing.assert_array_equal(game.mu0, [0.75, 0.0, 0.25, 0.0])
+    shipped = game_spec({"name": "queueing", "mu0": {"queue2": 0.25, "out": 0.75}}).build_game()
+    np.testing.assert_array_equal(shipped.mu0, game.mu0)
+    with pytest.raises(SpecError) as info:
+        game_spec({"name": "queueing", "mu0": {"queue9": 1.0}})
+    assert "game.mu0.queue9: unknown observation — use one of: out, queue1, queue2, queue3" \
+        in info.value.message()
+    with pytest.raises(SpecError, match="not a distribution"):
+        game_spec({"name": "queueing", "mu0": {"out": float("nan")}})
+
+
+def test_the_result_hash_covers_the_game_file(tmp_path: Path) -> None:
+    from tmfcli.io.results import spec_hash
+
+    path = tmp_path / "g.yaml"
+    path.write_text((GAMES_DIR / "left_right.yaml").read_text())
+    first = spec_hash(game_spec({"file": str(path)}), "solve")
+    assert spec_hash(game_spec({"file": str(path)}), "solve") == first
+    path.write_text(path.read_text().replace('right: "-2 * mu[o]"', 'right: "-3 * mu[o]"'))
+    assert spec_hash(game_spec({"file": str(path)}), "solve") != first

@@ -38,7 +38,7 @@ class GameSpec:
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
-    mu0: tuple[float, ...] | None = None
+    mu0: tuple[float, ...] | dict[str, float] | None = None  # a list, or by observation name
     file: str | None = None
     define: dict[str, Any] | None = None
     module: str | None = None
@@ -105,6 +105,13 @@ class Spec:
         game = _build_game(self.game, self.source)
         if self.game.mu0 is None:
             return game
+        if isinstance(self.game.mu0, dict):  # by name
+            unknown = [k for k in self.game.mu0 if k not in game.obs_labels]
+            if unknown:
+                raise SpecError(f"game.mu0.{unknown[0]}", "unknown observation",
+                                f"use one of: {', '.join(game.obs_labels)}", self.source)
+            return game.with_mu0(np.array([self.game.mu0.get(k, 0.0)
+                                           for k in game.obs_labels]))
         mu0 = np.asarray(self.game.mu0, dtype=float)
         if mu0.shape != (game.n_obs,):
             raise SpecError("game.mu0", f"has {mu0.size} entries but {self.game.name} has "
@@ -321,16 +328,20 @@ def from_dict(data: Any, source: str = "") -> Spec:
     params = g.mapping("params")
     mu0_raw = g.take("mu0")
     g.done()
-    mu0 = None
+    mu0: tuple[float, ...] | dict[str, float] | None = None
     if mu0_raw is not None:
-        if not isinstance(mu0_raw, list) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in mu0_raw):
-            raise g.error("mu0", "expected a list of probabilities",
-                          "write mu0 as a YAML list, e.g. [0.5, 0.5]")
-        mu0 = tuple(float(v) for v in mu0_raw)
-        if min(mu0) < 0 or abs(sum(mu0) - 1.0) > 1e-9:
-            raise g.error("mu0", f"is not a distribution (entries sum to {sum(mu0):.6g}, "
-                          f"smallest {min(mu0):.6g})",
+        values = list(mu0_raw.values()) if isinstance(mu0_raw, dict) else mu0_raw
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            raise g.error("mu0", "expected a list of probabilities, or a mapping "
+                          "observation: probability",
+                          "write mu0 as a YAML list, e.g. [0.5, 0.5], or {out: 1}")
+        mu0 = {str(k): float(v) for k, v in mu0_raw.items()} if isinstance(mu0_raw, dict) \
+            else tuple(float(v) for v in values)
+        if not all(math.isfinite(v) for v in values) or min(values) < 0 or \
+                abs(sum(values) - 1.0) > 1e-9:
+            raise g.error("mu0", f"is not a distribution (entries sum to {sum(values):.6g}, "
+                          f"smallest {min(values):.6g})",
                           "give non-negative entries that sum to 1")
     game_spec = GameSpec(name=game_name, params=params, mu0=mu0, file=game_file, define=define,
                          module=module, factory=factory)

@@ -108,6 +108,20 @@ def _check_table(game: Game, table: str, values: Array, shape: tuple[int, ...], 
                     "for one entry)")
 
 
+def _call(game: Game, method: str, mu: Array, t: int) -> Array:
+    """game.<method>(mu, t); an exception raised by a game from outside tmf (a plugin or a
+    module game) is that game's problem, reported on one line like any other input error."""
+    if type(game).__module__.startswith("tmfcli."):
+        return np.asarray(getattr(game, method)(mu, t), dtype=float)
+    try:
+        return np.asarray(getattr(game, method)(mu, t), dtype=float)
+    except Exception as err:
+        raise SpecError(f"game {game.name}:{method}", f"raised {type(err).__name__}: {err} "
+                        f"on a batch of {mu.shape[0]} distributions",
+                        "fix the game's code; every function takes mu with leading batch axes "
+                        "(docs/games.md)") from None
+
+
 def _evaluate(game: Game, mu: Array, times: tuple[int, ...], budget: int) -> Checked:
     O, A = game.n_obs, game.n_act
     mu0 = np.asarray(game.mu0, dtype=float)
@@ -127,11 +141,12 @@ def _evaluate(game: Game, mu: Array, times: tuple[int, ...], budget: int) -> Che
             part = mu[start:start + chunk]
             if check_expressions is not None:
                 check_expressions(part, t)
-            values = {"P": game.transition(part, t), "P0": game.idle_transition(part, t),
-                      "r": game.reward(part, t), "r0": game.idle_reward(part, t)}
+            values = {"P": _call(game, "transition", part, t),
+                      "P0": _call(game, "idle_transition", part, t),
+                      "r": _call(game, "reward", part, t),
+                      "r0": _call(game, "idle_reward", part, t)}
             shapes = {"P": (O, A, O), "P0": (O, O), "r": (O, A), "r0": (O,)}
             for table, array in values.items():
-                array = np.asarray(array, dtype=float)
                 _check_table(game, table, array, shapes[table], part, table in ("P", "P0"))
                 if table in ("P", "P0"):
                     ref = first.setdefault(table, array[0])
