@@ -31,9 +31,9 @@ from tmfcli.model.games.expressions import (
     Problem,
     bind,
     check,
+    compile_tree,
     depends_on_mu,
     depends_on_t,
-    evaluate,
     parameters_used,
     parse,
     show,
@@ -124,6 +124,7 @@ class _Table:
                 which.append(unique.setdefault(node, len(unique)))
         self.base = flat
         self.nodes = list(unique)
+        self.compiled = [compile_tree(n) for n in self.nodes]
         self.positions = np.asarray(positions, dtype=np.int64)
         self.which = np.asarray(which, dtype=np.int64)
         self.constant = flat.reshape(shape)
@@ -136,10 +137,12 @@ class _Table:
         if not self.nodes:
             return static(self.constant, mu)
         batch = mu.shape[:-1]
-        out = np.broadcast_to(self.base, (*batch, self.base.size)).copy()
+        out = np.empty((*batch, self.base.size))
+        out[...] = self.base
+        values = np.empty((*batch, len(self.compiled)))
         with np.errstate(all="ignore"):  # domain errors are found by `tmf validate`
-            values = np.stack([np.broadcast_to(evaluate(n, mu, t), batch) for n in self.nodes],
-                              axis=-1)
+            for k, f in enumerate(self.compiled):
+                values[..., k] = f(mu, t)
         out[..., self.positions] = values[..., self.which]
         return out.reshape(*batch, *self.shape)
 

@@ -453,6 +453,52 @@ def evaluate(node: Node, mu: Array, t: int, checker: _Checker | None = None,
     return _select(node[1], node[2], node[3], mu, t, checker, mask)
 
 
+Compiled = Callable[[Array, int], Any]
+
+
+def compile_tree(node: Node) -> Compiled:
+    """A bound tree as nested Python closures f(mu, t): the same numpy operations as
+    ``evaluate`` (so the same numbers), without dispatching on node kinds at every call."""
+    kind = node[0]
+    if kind == "num":
+        value = node[1]
+        return lambda mu, t: value
+    if kind == "mu":
+        index = node[1]
+        return lambda mu, t: mu[..., index]
+    if kind == "t":
+        return lambda mu, t: float(t)
+    if kind in ("neg", "not"):
+        inner = compile_tree(node[1])
+        if kind == "neg":
+            return lambda mu, t: np.negative(inner(mu, t))
+        return lambda mu, t: (~_truth(inner(mu, t))).astype(float)
+    if kind == "bin":
+        fn, x, y = _BINARY[node[1]], compile_tree(node[2]), compile_tree(node[3])
+        if node[1] in COMPARISONS or node[1] in ("and", "or"):
+            return lambda mu, t: fn(x(mu, t), y(mu, t)).astype(float)
+        return lambda mu, t: fn(x(mu, t), y(mu, t))
+    if kind == "if" or node[1] == "where":
+        c, a, b = (compile_tree(n) for n in (node[1:] if kind == "if" else node[2]))
+        return lambda mu, t: np.where(_truth(c(mu, t)), a(mu, t), b(mu, t))
+    name, args = node[1], [compile_tree(a) for a in node[2]]
+    if name in _UNARY:
+        fn1, x1 = _UNARY[name], args[0]
+        return lambda mu, t: fn1(x1(mu, t))
+    if name == "clip":
+        x, low, high = args
+        return lambda mu, t: np.minimum(np.maximum(x(mu, t), low(mu, t)), high(mu, t))
+    reduce = np.minimum if name == "min" else np.maximum
+
+    def extreme(mu: Array, t: int) -> Any:
+        out = args[0](mu, t)
+        for f in args[1:]:
+            out = reduce(out, f(mu, t))
+        return out
+
+    return extreme
+
+
 def _select(cond: Node, then: Node, other: Node, mu: Array, t: int, checker: _Checker | None,
             mask: Any) -> Any:
     c = _truth(evaluate(cond, mu, t, checker, mask))
