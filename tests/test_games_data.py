@@ -275,14 +275,17 @@ QUICK = settings(max_examples=150, deadline=None,
 @QUICK
 @given(expression_texts)
 def test_random_expressions_parse_evaluate_or_fail_cleanly(text: str) -> None:
-    from tmfcli.model.games.expressions import bind
+    from tmfcli.model.games.expressions import bind, compile_tree
 
     try:
         node = bind(parse(text), {"k": 2.0}, {"start": 0, "left": 1}, {"o": 0, "next": 1})
     except ExpressionError:
         return
     mu = np.random.default_rng(0).dirichlet(np.ones(2), size=4)
-    check(node, mu, 1)  # never raises: domain problems are reported, not thrown
+    reference, _ = check(node, mu, 1)  # never raises: domain problems are reported
+    with np.errstate(all="ignore"):   # the compiled closures compute the same numbers
+        compiled = np.broadcast_to(compile_tree(node)(mu, 1), (4,))
+    np.testing.assert_array_equal(compiled, reference)
 
 
 @QUICK
@@ -598,3 +601,28 @@ def test_the_result_hash_covers_the_game_file(tmp_path: Path) -> None:
     assert spec_hash(game_spec({"file": str(path)}), "solve") == first
     path.write_text(path.read_text().replace('right: "-2 * mu[o]"', 'right: "-3 * mu[o]"'))
     assert spec_hash(game_spec({"file": str(path)}), "solve") != first
+
+
+leaves = st.sampled_from(["1", "0", "2.5", "mu['start']", "mu[o]", "mu[next]", "k", "t"])
+valid_expressions = st.recursive(leaves, lambda inner: st.one_of(
+    st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**", "<", ">=", "==", "and", "or"]),
+              inner).map(lambda x: f"({x[0]} {x[1]} {x[2]})"),
+    st.tuples(st.sampled_from(["exp", "log", "sqrt", "abs"]), inner).map(
+        lambda x: f"{x[0]}({x[1]})"),
+    st.tuples(st.sampled_from(["min", "max", "where", "clip"]), inner, inner, inner).map(
+        lambda x: f"{x[0]}({x[1]}, {x[2]}{'' if x[0] in ('min', 'max') else ', ' + x[3]})"),
+    st.tuples(inner, inner, inner).map(lambda x: f"({x[0]} if {x[1]} else {x[2]})"),
+    inner.map(lambda x: f"-({x})"), inner.map(lambda x: f"(not {x})")), max_leaves=12)
+
+
+@QUICK
+@given(valid_expressions)
+def test_compiled_expressions_equal_the_interpreter(text: str) -> None:
+    from tmfcli.model.games.expressions import bind, compile_tree
+
+    node = bind(parse(text), {"k": 2.0}, {"start": 0, "left": 1}, {"o": 0, "next": 1})
+    mu = np.random.default_rng(0).dirichlet(np.ones(2), size=5)
+    reference, _ = check(node, mu, 3)
+    with np.errstate(all="ignore"):
+        compiled = np.broadcast_to(compile_tree(node)(mu, 3), (5,))
+    np.testing.assert_array_equal(compiled, reference)
