@@ -626,3 +626,14 @@ def test_compiled_expressions_equal_the_interpreter(text: str) -> None:
     with np.errstate(all="ignore"):
         compiled = np.broadcast_to(compile_tree(node)(mu, 3), (5,))
     np.testing.assert_array_equal(compiled, reference)
+
+
+def test_set_overrides_reach_data_game_parameters() -> None:
+    spec = str(ROOT / "experiments" / "hybrid-work.yaml")
+    result = invoke("validate", spec, "--set", "game.params.social=0")
+    assert result.exit_code == 0, result.output
+    assert "social=0" in result.output and "256/256 pairs" not in result.output
+    result = invoke("validate", spec, "--set", "game.params.road=0")
+    assert result.exit_code == 1
+    assert result.output == f"Error: {spec}:game.params.road: 0 is out of range — use a value " \
+        "> 0\n"

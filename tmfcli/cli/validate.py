@@ -15,7 +15,7 @@ def validate(spec_path: SpecArg, overrides: SetOpt = None) -> None:
     Lipschitz constants (analytic or sampled). Writes nothing; exit 1 names the problem.
     Every command runs a quicker version of the same check before it starts (docs/games.md).
 
-    Example:  tmf validate experiments/games-demo.yaml --set game.params.capacity=2
+    Example:  tmf validate experiments/hybrid-work.yaml --set game.params.social=0
     """
     from tmfcli.commands.validate import validate as run_validation
 
