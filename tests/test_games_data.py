@@ -637,3 +637,14 @@ def test_set_overrides_reach_data_game_parameters() -> None:
     assert result.exit_code == 1
     assert result.output == f"Error: {spec}:game.params.road: 0 is out of range — use a value " \
         "> 0\n"
+
+
+def test_a_data_game_pickles(tmp_path: Path) -> None:
+    import pickle
+
+    game = game_spec({"file": "experiments/games/hybrid_work.yaml"}).build_game()
+    again = pickle.loads(pickle.dumps(game))
+    mu = np.random.default_rng(4).dirichlet(np.ones(4), size=(2, 3))
+    for method in ("transition", "idle_transition", "reward", "idle_reward"):
+        np.testing.assert_array_equal(getattr(again, method)(mu, 1), getattr(game, method)(mu, 1))
+    assert (again.name, again.idle_stays, again.default_horizon) == ("hybrid_work", False, 20)

@@ -129,6 +129,13 @@ class _Table:
         self.which = np.asarray(which, dtype=np.int64)
         self.constant = flat.reshape(shape)
 
+    def __getstate__(self) -> dict[str, Any]:  # closures do not pickle; trees do
+        return {k: v for k, v in self.__dict__.items() if k != "compiled"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.compiled = [compile_tree(n) for n in self.nodes]
+
     @property
     def varies(self) -> bool:
         return bool(self.nodes)
