@@ -648,3 +648,13 @@ def test_a_data_game_pickles(tmp_path: Path) -> None:
     for method in ("transition", "idle_transition", "reward", "idle_reward"):
         np.testing.assert_array_equal(getattr(again, method)(mu, 1), getattr(game, method)(mu, 1))
     assert (again.name, again.idle_stays, again.default_horizon) == ("hybrid_work", False, 20)
+
+
+def test_a_game_file_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\nname: bomb\n")
+    with pytest.raises(SpecError) as info:
+        game_spec({"file": str(path)})
+    assert info.value.message().startswith(f"{path}: expands to more than 1000000 YAML nodes")

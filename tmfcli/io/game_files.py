@@ -41,6 +41,7 @@ KEYS = ("name", "summary", "observations", "actions", "mu0", "horizon", "params"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAMES = 1000  # observations or actions of one game
+MAX_NODES = 1_000_000  # YAML nodes of a game file after alias expansion
 ANY = "*"
 REST = "rest"
 
@@ -52,7 +53,12 @@ def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dic
         raise SpecError(key, f"game file {str(path)!r} not found",
                         "give a path relative to the spec's directory", spec_source)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        size = _expanded_size(yaml.compose(text, Loader=yaml.SafeLoader), {})
+        if size > MAX_NODES:
+            raise SpecError("", f"expands to more than {MAX_NODES} YAML nodes ({size})",
+                            "write the game without YAML aliases that multiply it", str(path))
+        data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
@@ -62,6 +68,23 @@ def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dic
         raise SpecError("", "a game file is a mapping of keys",
                         "start with 'name:', 'observations:', ... (docs/games.md)", str(path))
     return data
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """How many nodes a composed YAML document has once its aliases are expanded (an alias
+    is one node object referenced many times, so this is cheap even for an alias bomb)."""
+    if node is None:
+        return 0
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # a recursive alias counts once
+        children: list[Any] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        memo[key] = 1 + sum(_expanded_size(c, memo) for c in children)
+    return memo[key]
 
 
 class _Where:
