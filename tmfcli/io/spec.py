@@ -300,7 +300,10 @@ def from_dict(data: Any, source: str = "") -> Spec:
     game_file = g.take("file")
     define = g.take("define")
     module = g.take("module")
-    factory = g.take("factory") if module is not None else None
+    factory = g.take("factory")
+    if factory is not None and module is None:
+        raise g.error("factory", "a factory needs its module",
+                      "add module: mypkg.games (docs/games.md)")
     game_name = g.take("name")
     if game_file is not None:
         if not isinstance(game_file, str) or not game_file:
@@ -315,7 +318,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
         if not isinstance(game_name, str):
             raise SpecError(("game.define." if game_file is None else "") + "name",
                             "missing", "give the game a name",
-                            source if game_file is None else game_file)
+                            source if game_file is None else str(_relative(game_file, source)))
     elif module is not None:
         if not isinstance(module, str) or not isinstance(factory, str):
             raise g.error("factory" if isinstance(module, str) else "module",
