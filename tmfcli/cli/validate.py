@@ -43,6 +43,7 @@ def validate(spec_path: SpecArg, overrides: SetOpt = None) -> None:
                                f"({v.lipschitz_source})"),
     ]
     if v.lipschitz_source == "analytic":
-        rows.append(("sampled ratios", f"{fmt(v.sampled.L_P)}, {fmt(v.sampled.L_0)} "
-                                       "(<= the analytic constants)"))
+        rows.append(("sampled ratios", "not sampled (game too large)" if v.sampled is None
+                     else f"{fmt(v.sampled.L_P)}, {fmt(v.sampled.L_0)} (<= the analytic "
+                     "constants)"))
     summary(f"tmf validate: {spec.name}: valid", rows)

@@ -34,7 +34,7 @@ class Validation:
     probe: Probe
     lipschitz: Lipschitz
     lipschitz_source: str
-    sampled: Lipschitz
+    sampled: Lipschitz | None  # None: too large to sample, and analytic constants declared
 
 
 def _lipschitz_key(game: Game, name: str) -> str:
@@ -52,13 +52,15 @@ def validate(spec: Spec) -> Validation:
     seeds = np.random.SeedSequence(spec.seed).spawn(3)
     times = tuple(sorted({0, min(1, problem.T - 1), problem.T - 1}))
     checked = check_game(game, np.random.default_rng(seeds[0]), times=times)
-    probe = monotonicity_probe(game, float(problem.alpha.mean()),
-                               np.random.default_rng(seeds[1]))
     size = game.n_obs * game.n_act * game.n_obs
-    pairs = int(min(600, max(30, PAIR_BUDGET // max(1, 2 * size))))
-    sampled = sampled_lipschitz(game, np.random.default_rng(seeds[2]), pairs, times)
+    probe = monotonicity_probe(game, float(problem.alpha.mean()),
+                               np.random.default_rng(seeds[1]),
+                               samples=int(min(256, max(8, PAIR_BUDGET // size))))
+    room = PAIR_BUDGET // max(1, 2 * size * len(times))
     declared = game.lipschitz()
-    if declared is not None:
+    sampled = None if declared is not None and room < 30 else sampled_lipschitz(
+        game, np.random.default_rng(seeds[2]), int(min(600, max(30, room))), times)
+    if declared is not None and sampled is not None:
         for name in ("L_P", "L_0"):
             bound, seen = getattr(declared, name), getattr(sampled, name)
             if seen > bound * (1 + 1e-9) + 1e-12:
@@ -66,7 +68,9 @@ def validate(spec: Spec) -> Validation:
                                 f"but a sampled ratio reaches {seen:.6g}",
                                 "give a constant at least as large, or leave it out to have "
                                 "it sampled")
+    constants = declared if declared is not None else sampled
+    assert constants is not None  # sampled whenever the game declares nothing
     return Validation(game=game, steps=problem.T, checked=checked, probe=probe,
-                      lipschitz=declared if declared is not None else sampled,
+                      lipschitz=constants,
                       lipschitz_source="analytic" if declared is not None else "sampled",
                       sampled=sampled)
