@@ -39,8 +39,6 @@ from tmfcli.model.games.expressions import (
     show,
 )
 
-TABLES = ("P", "P0", "r", "r0")
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -109,10 +107,9 @@ class GameDefinition:
 class _Table:
     """A table of shape ``shape``: a constant array plus entries that depend on mu or t."""
 
-    def __init__(self, shape: tuple[int, ...], entries: dict[tuple[int, ...], Node],
-                 base: Array | None = None) -> None:
+    def __init__(self, shape: tuple[int, ...], entries: dict[tuple[int, ...], Node]) -> None:
         self.shape = shape
-        flat = np.zeros(int(np.prod(shape))) if base is None else base.ravel().copy()
+        flat = np.zeros(int(np.prod(shape)))
         unique: dict[Node, int] = {}
         positions, which = [], []
         for index, node in entries.items():
@@ -147,7 +144,7 @@ class _Table:
         out = np.empty((*batch, self.base.size))
         out[...] = self.base
         values = np.empty((*batch, len(self.compiled)))
-        with np.errstate(all="ignore"):  # domain errors are found by `tmf validate`
+        with np.errstate(all="ignore"):  # domain errors are reported by the checks
             for k, f in enumerate(self.compiled):
                 values[..., k] = f(mu, t)
         out[..., self.positions] = values[..., self.which]
