@@ -658,3 +658,32 @@ def test_a_game_file_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> N
     with pytest.raises(SpecError) as info:
         game_spec({"file": str(path)})
     assert info.value.message().startswith(f"{path}: expands to more than 1000000 YAML nodes")
+
+
+@QUICK
+@given(st.data())
+def test_random_mutations_anywhere_in_a_game_give_a_clean_error(data: Any) -> None:
+    game = copy.deepcopy(raw("queueing"))
+    for _ in range(data.draw(st.integers(1, 3))):
+        node = game
+        while True:  # walk down to a random place of the nested mapping
+            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+            key = data.draw(st.sampled_from(keys)) if keys else None
+            child = node[key] if key is not None else None
+            if key is None or not isinstance(child, dict | list) or not child or \
+                    data.draw(st.booleans()):
+                break
+            node = child
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if key is None or action == "add":
+            if isinstance(node, dict):
+                node[data.draw(st.sampled_from(["out", "queue1", "*", "rest", "x"]))] = \
+                    data.draw(values)
+        elif action == "delete":
+            del node[key]
+        else:
+            node[key] = data.draw(values)
+    try:
+        game_spec({"define": game}, alpha=0.5, steps=2)
+    except TmfError as err:
+        assert err.message()
