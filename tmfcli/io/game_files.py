@@ -40,6 +40,7 @@ KEYS = ("name", "summary", "observations", "actions", "mu0", "horizon", "params"
         "r", "r0", "lipschitz")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 MAX_NAMES = 1000  # observations or actions of one game
 MAX_NODES = 1_000_000  # YAML nodes of a game file after alias expansion
 ANY = "*"
@@ -53,12 +54,17 @@ def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dic
         raise SpecError(key, f"game file {str(path)!r} not found",
                         "give a path relative to the spec's directory", spec_source)
     try:
-        text = path.read_text(encoding="utf-8")
-        size = _expanded_size(yaml.compose(text, Loader=yaml.SafeLoader), {})
-        if size > MAX_NODES:
-            raise SpecError("", f"expands to more than {MAX_NODES} YAML nodes ({size})",
-                            "write the game without YAML aliases that multiply it", str(path))
-        data = yaml.safe_load(text)
+        loader = _LOADER(path.read_text(encoding="utf-8"))
+        try:  # compose once, count the nodes aliases would expand to, then construct
+            node = loader.get_single_node()
+            size = _expanded_size(node, {})
+            if size > MAX_NODES:
+                raise SpecError("", f"expands to more than {MAX_NODES} YAML nodes ({size})",
+                                "write the game without YAML aliases that multiply it",
+                                str(path))
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""

@@ -75,8 +75,8 @@ class ParamRange:
         return " and ".join(p for p in parts if p) or "finite"
 
 
-@dataclass(frozen=True)
-class GameDefinition:
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: games built from it are
+class GameDefinition:                # hashable (the engine caches per game) and never confused
     """A data game, parsed and name-checked. Table keys are positions:
 
     P[(o, a, o')], P0[(o, o')], r[(o, a)], r0[(o,)]; P0 None means "idle agents stay",
@@ -242,13 +242,15 @@ class DataGame(Game):
             checks += [(node, entries[i]) for i, node in bound.items() if node[0] != "num"]
         idle = tables.get("P0")
         static_dynamics = not tables["P"].varies and (idle is None or not idle.varies)
+        time_homogeneous = not any(depends_on_t(node) for node, _ in checks)
         idle_stays = idle is None or (not idle.varies and
                                       np.array_equal(idle.constant, np.eye(O)))
         self._set(n_obs=O, n_act=A, mu0=np.asarray(d.mu0, dtype=float),
                   obs_labels=d.observations, act_labels=d.actions, values=values,
                   _tables=tables, _checks=checks, _lipschitz=self._constants(d, values, index),
                   name=d.name, summary=d.summary, static_dynamics=static_dynamics,
-                  idle_stays=idle_stays, default_horizon=d.horizon)
+                  idle_stays=idle_stays, default_horizon=d.horizon,
+                  time_homogeneous=time_homogeneous)
 
     def _bind(self, entries: dict[tuple[int, ...], Entry], values: dict[str, float],
               index: dict[str, int]) -> dict[tuple[int, ...], Node]:
