@@ -4,6 +4,7 @@ specific errors, the expression language is closed, plugins and Python games wor
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -687,3 +688,86 @@ def test_random_mutations_anywhere_in_a_game_give_a_clean_error(data: Any) -> No
         game_spec({"define": game}, alpha=0.5, steps=2)
     except TmfError as err:
         assert err.message()
+
+
+# --------------------------------------------------------------------------------------------
+# the compiled path (a stack machine over the trees) against the numpy evaluation
+# --------------------------------------------------------------------------------------------
+EVERY_OPERATION = {
+    "name": "every_op", "observations": ["a", "b", "c"], "actions": ["x", "y"], "mu0": "a",
+    "params": {"k": 0.5},
+    "P": {"*": {"x": {"a": "clip(where(mu[o] > 0.3, exp(-mu[o]), log(1 + mu[next])) * k, 0, k)",
+                      "b": "min(0.2, sqrt(mu['b']), abs(-0.1)) ** 1 + (0.1 if mu['a'] <= 0.5 "
+                           "and not (mu['b'] == 0) or mu['a'] != 1 else 0)",
+                      "c": "rest"},
+                "y": {"c": "max(mu[o], 0.25, mu['c'] / 2) - (mu['a'] >= 0.9) * 0",
+                      "b": "rest"}}},
+    "P0": {"a": {"a": "1 - mu['b'] * (mu['c'] < 0.5)", "b": "rest"}, "b": "b", "c": "c"},
+    "r": {"*": "-mu[o]"},
+}
+
+
+@pytest.mark.parametrize("name", ["queueing", "hybrid_work", None])
+def test_compiled_kernel_equals_the_numpy_tables(name: str | None) -> None:
+    from tmfcli.model.games.data_kernel import fill
+
+    game = game_spec({"define": EVERY_OPERATION} if name is None else
+                     {"file": f"experiments/games/{name}.yaml"}).build_game()
+    compiled = game.compiled_dynamics()
+    assert compiled is not None
+    kernel, params = compiled
+    O, A = game.n_obs, game.n_act
+    rng = np.random.default_rng(9)
+    mus = np.concatenate([np.eye(O), rng.dirichlet(np.ones(O), size=50)])
+    for mu in mus:
+        P, P0 = np.empty(O * A * O), np.empty(O * O)
+        kernel(mu, params, P, P0)
+        np.testing.assert_allclose(P.reshape(O, A, O), game.transition(mu, 0), rtol=0,
+                                   atol=1e-15)
+        np.testing.assert_allclose(P0.reshape(O, O), game.idle_transition(mu, 0), rtol=0,
+                                   atol=1e-15)
+    assert kernel is fill
+
+
+@pytest.mark.parametrize("name", ["queueing", "hybrid_work"])
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_accelerated_evaluation_of_yaml_games_equals_the_reference(name: str,
+                                                                   alpha: float) -> None:
+    from tmfcli.model.flow import accelerated
+
+    s = setting(game_spec({"file": f"experiments/games/{name}.yaml"}, alpha, steps=40))
+    assert accelerated(s.game)
+    pi = np.random.default_rng(2).dirichlet(np.ones(s.game.n_act), size=(s.T, s.game.n_obs))
+    fast, reference = evaluate(s, pi), evaluate(s, pi, fast=False)
+    np.testing.assert_allclose(fast.flow.mu, reference.flow.mu, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast.best.Q, reference.best.Q, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fast.own.V, reference.own.V, rtol=0, atol=1e-12)
+    assert abs(fast.exploitability - reference.exploitability) <= 1e-12
+
+
+def test_dynamics_that_use_t_take_the_numpy_path() -> None:
+    from tmfcli.model.flow import accelerated
+
+    timed = copy.deepcopy(EVERY_OPERATION)
+    timed["P0"]["a"] = {"a": "1 / (1 + t)", "b": "rest"}
+    game = game_spec({"define": timed}).build_game()
+    assert game.compiled_dynamics() is None and not accelerated(game)
+    assert not game.time_homogeneous
+
+
+@QUICK
+@given(valid_expressions.filter(lambda text: "t" not in re.findall(r"[a-z_]+", text)))
+def test_the_stack_machine_equals_the_interpreter(text: str) -> None:
+    from tmfcli.model.games.data import postfix
+    from tmfcli.model.games.data_kernel import fill
+    from tmfcli.model.games.expressions import bind
+
+    node = bind(parse(text), {"k": 2.0}, {"start": 0, "left": 1}, {"o": 0, "next": 1})
+    code: list[float] = []
+    depth = postfix(node, code)
+    params = np.array([1, 1, 1, len(code), depth, 0.0, 0.0, 0, 0, 0, len(code), *code])
+    for mu in np.random.default_rng(0).dirichlet(np.ones(2), size=3):
+        out, idle = np.empty(1), np.empty(1)
+        fill(mu, params, out, idle)
+        reference, _ = check(node, mu[None, :], 0)
+        np.testing.assert_allclose(out, reference, rtol=1e-12, atol=0, equal_nan=True)

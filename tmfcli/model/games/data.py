@@ -204,6 +204,80 @@ def resolve_parameters(definition: GameDefinition, overrides: Mapping[str, Any],
     return {name: values[name] for name in nodes}
 
 
+def _sum(nodes: list[Node]) -> Node:
+    """n1 + n2 + ... as a balanced tree (shallow even for rows of many entries)."""
+    if not nodes:
+        return ("num", 0.0)
+    if len(nodes) == 1:
+        return nodes[0]
+    half = len(nodes) // 2
+    return ("bin", "+", _sum(nodes[:half]), _sum(nodes[half:]))
+
+
+_OPCODES = {"+": 4, "-": 5, "*": 6, "/": 7, "**": 8, "<": 9, "<=": 10, ">": 11, ">=": 12,
+            "==": 13, "!=": 14, "and": 15, "or": 16, "exp": 17, "log": 18, "sqrt": 19,
+            "abs": 20, "min": 21, "max": 22, "clip": 23, "where": 24}
+CONST, MU, NEG, NOT = 0, 1, 2, 3  # as in tmfcli.model.games.data_kernel
+
+
+def postfix(node: Node, code: list[float]) -> int:
+    """Append the postfix code of a bound tree (see ``data_kernel``); return the stack depth
+    it needs. Raises ValueError for ``t`` (compiled kernels do not see the step)."""
+    kind = node[0]
+    if kind == "num":
+        code += [CONST, node[1]]
+        return 1
+    if kind == "mu":
+        code += [MU, float(node[1])]
+        return 1
+    if kind in ("neg", "not"):
+        depth = postfix(node[1], code)
+        code.append(NEG if kind == "neg" else NOT)
+        return depth
+    if kind == "bin":
+        depth = max(postfix(node[2], code), 1 + postfix(node[3], code))
+        code.append(_OPCODES[node[1]])
+        return depth
+    if kind == "if" or (kind == "call" and node[1] in ("where", "clip")):
+        args = node[1:] if kind == "if" else node[2]
+        depth = max(i + postfix(a, code) for i, a in enumerate(args))
+        code.append(_OPCODES["where" if kind == "if" else node[1]])
+        return depth
+    if kind == "call" and node[1] in ("min", "max"):
+        depth = postfix(node[2][0], code)
+        for a in node[2][1:]:
+            depth = max(depth, 1 + postfix(a, code))
+            code.append(_OPCODES[node[1]])
+        return depth
+    if kind == "call":
+        depth = postfix(node[2][0], code)
+        code.append(_OPCODES[node[1]])
+        return depth
+    raise ValueError(f"cannot compile {kind!r}")
+
+
+def encode(P: _Table, P0: _Table | None, O: int) -> Array | None:
+    """The ``params`` of ``data_kernel.fill`` for the kernels P and P0 (None: P0 = stay), or
+    None when an entry uses t."""
+    base0 = P0.base if P0 is not None else np.eye(O).ravel()
+    entries: list[float] = []
+    code: list[float] = []
+    depth = 0
+    for table, part in ((0, P), (1, P0)):
+        if part is None:
+            continue
+        for position, which in zip(part.positions, part.which, strict=True):
+            node = part.nodes[int(which)]
+            if depends_on_t(node):
+                return None
+            start = len(code)
+            depth = max(depth, postfix(node, code))
+            entries += [table, float(position), start, len(code)]
+    header = [P.base.size, base0.size, len(entries) // 4, len(code), depth]
+    return np.concatenate([np.asarray(header, dtype=float), P.base, base0,
+                           np.asarray(entries, dtype=float), np.asarray(code, dtype=float)])
+
+
 def _uses_mu_or_t(node: Node) -> list[str]:
     """'mu' and/or 't' when the tree uses them (parameters must not)."""
     return [w for w, used in (("mu", depends_on_mu(node)), ("t", depends_on_t(node))) if used]
@@ -223,6 +297,7 @@ class DataGame(Game):
     _checks: list[tuple[Node, Entry]] = field(init=False, repr=False, compare=False,
                                               default_factory=list)
     _lipschitz: Lipschitz | None = field(init=False, repr=False, compare=False, default=None)
+    _program: Array | None = field(init=False, repr=False, compare=False, default=None)
 
     def build(self) -> None:
         d = self.definition
@@ -247,7 +322,9 @@ class DataGame(Game):
                                       np.array_equal(idle.constant, np.eye(O)))
         self._set(n_obs=O, n_act=A, mu0=np.asarray(d.mu0, dtype=float),
                   obs_labels=d.observations, act_labels=d.actions, values=values,
-                  _tables=tables, _checks=checks, _lipschitz=self._constants(d, values, index),
+                  _tables=tables, _checks=checks,
+                  _program=None if static_dynamics else encode(tables["P"], idle, O),
+                  _lipschitz=self._constants(d, values, index),
                   name=d.name, summary=d.summary, static_dynamics=static_dynamics,
                   idle_stays=idle_stays, default_horizon=d.horizon,
                   time_homogeneous=time_homogeneous)
@@ -269,10 +346,7 @@ class DataGame(Game):
                                 d.source) from None
         for position in rests:  # one minus the other entries of its row
             row = [n for p, n in bound.items() if p[:-1] == position[:-1]]
-            total: Node = ("num", 0.0)
-            for n in row:
-                total = n if total == ("num", 0.0) else ("bin", "+", total, n)
-            rest: Node = ("bin", "-", ("num", 1.0), total)
+            rest: Node = ("bin", "-", ("num", 1.0), _sum(row))
             bound[position] = bind(rest, values, index)
         return bound
 
@@ -312,6 +386,15 @@ class DataGame(Game):
 
     def lipschitz(self) -> Lipschitz | None:
         return self._lipschitz
+
+    def compiled_dynamics(self) -> tuple[Any, Array] | None:
+        """The stack-machine kernel of ``data_kernel`` with this game's program, for
+        mu-dependent dynamics that do not use t (else None: the numpy reference is used)."""
+        if self._program is None:
+            return None
+        from tmfcli.model.games.data_kernel import fill
+
+        return fill, self._program
 
     def check_expressions(self, mu: Array, t: int) -> None:
         """Evaluate every mu- or t-dependent entry at the probes mu (S, O) with domain checks
