@@ -771,3 +771,17 @@ def test_the_stack_machine_equals_the_interpreter(text: str) -> None:
         fill(mu, params, out, idle)
         reference, _ = check(node, mu[None, :], 0)
         np.testing.assert_allclose(out, reference, rtol=1e-12, atol=0, equal_nan=True)
+
+
+def test_validate_compares_a_compiled_kernel_with_the_numpy_one() -> None:
+    from tmfcli.model.games.checks import check_game
+
+    for name in ("queueing", "sis"):  # the shipped compiled kernels pass
+        check_game(game_spec({"name": name}).build_game(), np.random.default_rng(0))
+    game = game_spec({"file": "experiments/games/queueing.yaml"}).build_game()
+    other = game_spec({"file": "experiments/games/queueing.yaml",
+                       "params": {"s3": 0.2}}).build_game()
+    object.__setattr__(game, "_program", other._program)  # type: ignore[attr-defined]
+    with pytest.raises(SpecError) as info:
+        check_game(game, np.random.default_rng(0))
+    assert "compiled kernel differs from the numpy one" in info.value.message()

@@ -173,6 +173,31 @@ def _evaluate(game: Game, mu: Array, times: tuple[int, ...], budget: int) -> Che
                    dynamics_vary=vary)
 
 
+def _check_compiled(game: Game, mu: Array) -> None:
+    """A compiled kernel (``Game.compiled_dynamics``) must write what ``transition`` and
+    ``idle_transition`` return, at every probe (to 1e-12)."""
+    compiled = game.compiled_dynamics() if not game.static_dynamics else None
+    if compiled is None:
+        return
+    kernel, params = compiled
+    O, A = game.n_obs, game.n_act
+    for probe in mu:
+        P, P0 = np.empty(O * A * O), np.empty(O * O)
+        kernel(np.ascontiguousarray(probe), np.ascontiguousarray(params, dtype=np.float64), P,
+               P0)
+        for table, got, want in (("P", P.reshape(O, A, O), _call(game, "transition",
+                                                                 probe[None], 0)[0]),
+                                 ("P0", P0.reshape(O, O), _call(game, "idle_transition",
+                                                                probe[None], 0)[0])):
+            gap = np.abs(got - want)
+            if not gap.max() <= 1e-12:
+                index = np.unravel_index(int(np.nanargmax(gap)), gap.shape)
+                raise _fail(game, table, tuple(int(i) for i in index[:-1]),
+                            f"compiled kernel differs from the numpy one by {gap.max():.3g} "
+                            f"at {show_mu(game, probe)}", "make compiled_dynamics() write the "
+                            "same numbers as transition() and idle_transition()")
+
+
 def quick_check(game: Game) -> Checked:
     """The cheap check every command runs: mu0, uniform and a few vertices and interior points,
     within ``QUICK_BUDGET`` evaluated kernel numbers."""
@@ -190,6 +215,7 @@ def check_game(game: Game, rng: np.random.Generator, interior: int = 64,
     """The full check of ``tmf validate``: every vertex (up to 500), ``interior`` flat and
     ``interior`` sparse Dirichlet points, at the steps ``times``."""
     mu = probes(game, rng, interior=interior, max_vertices=500)
+    _check_compiled(game, mu[:20])
     size = game.n_obs * game.n_act * game.n_obs * len(times)
     room = max(4, FULL_TOTAL // max(1, size))
     if game.static_dynamics:
