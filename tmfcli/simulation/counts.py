@@ -177,7 +177,7 @@ def _offset(on_step: OnStep | None, done: int, total: int) -> Callable[[int], No
     return lambda t: on_step(done + t, total)
 
 
-def _mvhg(rng: np.random.Generator, n: np.ndarray, B: int) -> np.ndarray:
+def _mvhg(rng: np.random.Generator, n: np.ndarray, B: int | np.ndarray) -> np.ndarray:
     """m ~ MultivariateHypergeometric(n, B) per row of n (R, O), by the conditional form
     m(o) ~ Hypergeometric(good = n(o), bad = sum_{o' > o} n(o'), draws = B - sum_{o' < o} m(o'))."""
     R, O = n.shape

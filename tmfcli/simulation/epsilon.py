@@ -1,0 +1,262 @@
+"""The N-agent epsilon: what one agent gains by deviating while N - 1 agents play pi.
+
+MODEL.md section 8. N - 1 agents play the policy pi; one *tagged* agent plays a deviation sigma.
+With G^sigma the tagged agent's discounted return (setting.gamma per step) the deviation gain is
+
+    gain_N(sigma; pi) = E[G^sigma] - E[G^pi],     eps_N(pi) = sup_sigma gain_N(sigma; pi).
+
+The default deviation is the mean-field best response to mu^pi (time-indexed, one backward pass
+on the flow of ``policy.on_flow``), so gain_N is a lower bound on eps_N(pi); at a mean-field
+equilibrium the theory predicts eps_N = O(1/sqrt N) whatever B. The tagged agent is followed
+individually inside the exact count chain (``tmfcli.simulation.counts``); the other N - 1 agents
+stay counts, which leaves the law unchanged because they are exchangeable. State: the others'
+counts n_t (O,), summing to N - 1, and the tagged observation x_t; mu_hat_t = (n_t + e_{x_t}) / N.
+
+One step (shapes per replica):
+
+1. activation. ``subset``: the tagged agent is active with probability B_t / N; given that, the
+   others hold a uniform (B_t - 1)-subset, given not a B_t-subset of the N - 1 (together: a
+   uniform B_t-subset of all N), so m ~ MultivariateHypergeometric(n_t, B_t - active).
+   ``bernoulli``: the tagged agent and each other agent independently with alpha_t = B_t / N.
+2. the others: c ~ Multinomial(m(o), pi(.|o, mu_hat_t)), next counts as in counts.py, idle
+   agents under P0(.|o, mu_hat_t).
+3. the tagged agent: active, a ~ sigma(.|x_t, mu_hat_t), reward r(x_t, a, mu_hat_t),
+   x_{t+1} ~ P(.|x_t, a, mu_hat_t); idle, reward r0(x_t, mu_hat_t), x_{t+1} ~ P0(.|x_t, mu_hat_t).
+
+Initial state: ``iid``: x_0 ~ mu0 and n_0 ~ Multinomial(N - 1, mu0); ``rounded``: the N agents
+hold the rounding of N mu0 and the tagged one is uniform among them.
+
+**Paired replicas (common random numbers).** The run under pi and the run under sigma use the
+same seeds, and the tagged agent draws everything (activation, action, next observation) by
+inverse CDF from its own stream of uniforms, so both runs consume identical randomness. While
+the tagged agent's path is the same in both runs, so is everything else; when the others' laws do
+not depend on mu_hat (tabular pi, static dynamics), the others' counts are the same in both runs
+whatever the tagged agent does. So sigma = pi gives a gain of exactly 0 in every replica, and the
+paired differences G^sigma - G^pi carry far less variance than two independent means. The 95%
+interval is the normal one of the R paired differences.
+
+**Paths and seeding** (as in counts.py; replica r's draws never depend on R):
+
+* general: blocks of ``BLOCK`` replicas; block b uses child b of SeedSequence(seed), whose two
+  children drive the others (numpy's samplers) and the tagged agent (uniforms, 3 per step);
+* sequential (all B_t = 1, subset activation, idle agents stay): replica r uses child r and
+  pre-draws CHUNK steps of uniforms: who acts (an integer in [0, N); N - 1 is the tagged agent),
+  the action and the next observation. Both runs are stacked as 2R rows over the same uniforms.
+
+Cost: O(R |O|^2 |A|) per step, nothing grows with N; loop over t only, vectorised over replicas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tmfcli.analysis.fit import normal_interval
+from tmfcli.model.flow import mean_field_flow
+from tmfcli.model.games.base import Array
+from tmfcli.model.policy import Policy, TabularPolicy, on_flow
+from tmfcli.model.setting import Setting
+from tmfcli.model.values import backward
+from tmfcli.simulation.counts import (
+    BLOCK,
+    CHUNK,
+    Seed,
+    _check_finite,
+    _child,
+    _cumulative,
+    _mvhg,
+    _root,
+    _stochastic,
+    check_inputs,
+    path_of,
+    rounded_counts,
+)
+
+__all__ = ["EpsilonEstimate", "TaggedReturns", "best_response", "epsilon_n", "tagged_returns"]
+
+
+@dataclass(frozen=True)
+class EpsilonEstimate:
+    """The deviation gain E[G^sigma] - E[G^pi] of the tagged agent, with its 95% interval.
+
+    ``return_policy`` and ``return_deviation`` are the mean tagged returns under pi and sigma
+    over the same ``replicas`` paired replicas (``mean`` is their difference).
+    """
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    replicas: int
+    return_policy: float
+    return_deviation: float
+
+
+@dataclass(frozen=True)
+class TaggedReturns:
+    """Paired tagged returns (R,) under the policy and under the deviation (same seeds)."""
+
+    policy: Array
+    deviation: Array
+
+    @property
+    def gains(self) -> Array:
+        """Per-replica deviation gains G^sigma - G^pi (R,)."""
+        return self.deviation - self.policy
+
+
+def best_response(setting: Setting, policy: Policy) -> TabularPolicy:
+    """The (unregularised, greedy) mean-field best response to mu^pi, a table (T, O, A)."""
+    flow = mean_field_flow(setting, on_flow(setting, policy))
+    return TabularPolicy(backward(flow, setting.gamma, None).policy)
+
+
+def epsilon_n(setting: Setting, policy: Policy, replicas: int, seed: Seed,
+              deviation: Policy | None = None, activation: str = "subset",
+              init: str = "iid") -> EpsilonEstimate:
+    """Monte Carlo estimate of the deviation gain of ``deviation`` (default: the mean-field best
+    response to mu^pi, a lower bound on eps_N(pi)) with a 95% normal interval over paired
+    replicas. The policies are those of the N-agent system (``setting.agents``, batches)."""
+    runs = tagged_returns(setting, policy, replicas, seed, deviation, activation, init)
+    mean, low, high = normal_interval(runs.gains)
+    return EpsilonEstimate(mean=mean, ci_low=low, ci_high=high, replicas=replicas,
+                           return_policy=float(runs.policy.mean()),
+                           return_deviation=float(runs.deviation.mean()))
+
+
+def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
+                   deviation: Policy | None = None, activation: str = "subset",
+                   init: str = "iid") -> TaggedReturns:
+    """The tagged agent's returns under ``policy`` and under ``deviation``, paired replicas."""
+    N, batches = check_inputs(setting, policy, replicas, activation, init)
+    sigma = best_response(setting, policy) if deviation is None else deviation
+    check_inputs(setting, sigma, replicas, activation, init)
+    root = _root(seed)
+    if path_of(setting, activation) == "sequential":
+        return _sequential(setting, policy, sigma, replicas, root, init, N)
+    n_blocks = -(-replicas // BLOCK)
+    own, dev = [], []
+    for b in range(n_blocks):
+        own.append(_block(setting, policy, policy, root, b, N, batches, activation, init))
+        dev.append(_block(setting, policy, sigma, root, b, N, batches, activation, init))
+    return TaggedReturns(policy=np.concatenate(own)[:replicas],
+                         deviation=np.concatenate(dev)[:replicas])
+
+
+def _start(rng: np.random.Generator, mu0: Array, N: int, size: int,
+           init: str) -> tuple[np.ndarray, np.ndarray]:
+    """Initial others' counts (size, O) and tagged observations (size,) (module docstring)."""
+    mu0 = _stochastic(np.asarray(mu0, dtype=float))
+    if init == "rounded":
+        everyone = rounded_counts(mu0, N)
+        x = _inverse(np.broadcast_to(_cumulative(everyone / N), (size, len(mu0))),
+                     rng.random(size))
+        n = np.tile(everyone, (size, 1))
+        n[np.arange(size), x] -= 1
+        return n, x
+    x = _inverse(np.broadcast_to(_cumulative(mu0), (size, len(mu0))), rng.random(size))
+    return rng.multinomial(N - 1, mu0, size=size), x
+
+
+def _inverse(cum: Array, u: Array) -> np.ndarray:
+    """Inverse CDF: per row of cum (k, n), the first index whose cumulative exceeds u (k,)."""
+    return (cum <= u[:, None]).sum(axis=1)
+
+
+def _generator(root: np.random.SeedSequence, *index: int) -> np.random.Generator:
+    """The generator of the descendant ``index`` of root (explicit spawn keys, as counts.py)."""
+    return np.random.default_rng(np.random.SeedSequence(
+        root.entropy, spawn_key=(*root.spawn_key, *index), pool_size=root.pool_size))
+
+
+def _block(setting: Setting, policy: Policy, sigma: Policy, root: np.random.SeedSequence,
+           b: int, N: int, batches: np.ndarray, activation: str, init: str) -> Array:
+    """Tagged returns (BLOCK,) of block b, the tagged agent playing sigma, the others policy."""
+    game, T = setting.game, setting.T
+    O = game.n_obs
+    others, tagged = _generator(root, b, 0), _generator(root, b, 1)
+    rows = np.arange(BLOCK)
+    n, x = _start(tagged, game.mu0, N, BLOCK, init)
+    total = np.zeros(BLOCK)
+    discount = setting.gamma ** np.arange(T)
+    if game.static_dynamics:
+        P_static = _stochastic(game.transition(game.mu0, 0))
+        P0_static = _stochastic(game.idle_transition(game.mu0, 0))
+    for t in range(T):
+        mu = (n + (x[:, None] == np.arange(O))) / N
+        B = int(batches[t])
+        u = tagged.random((3, BLOCK))
+        if B == N:
+            active = np.ones(BLOCK, dtype=bool)
+            m = n
+        else:
+            active = u[0] < B / N
+            m = _mvhg(others, n, B - active) if activation == "subset" \
+                else others.binomial(n, B / N)
+        c = others.multinomial(m, _stochastic(policy.probs(mu, t)))        # (R, O, A)
+        P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
+            else _stochastic(game.transition(mu, t))
+        nxt = others.multinomial(c, P).sum(axis=(1, 2))                   # (R, O)
+        idle = n - m
+        P0 = None
+        if not game.idle_stays:
+            P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
+                else _stochastic(game.idle_transition(mu, t))
+        if idle.any():
+            nxt += idle if P0 is None else others.multinomial(idle, P0).sum(axis=1)
+        # the tagged agent
+        a = _inverse(_cumulative(sigma.probs(mu, t)[rows, x]), u[1])
+        reward = np.where(active, game.reward(mu, t)[rows, x, a],
+                          game.idle_reward(mu, t)[rows, x])
+        moved = _inverse(_cumulative(P[rows, x, a]), u[2])
+        stayed = x if P0 is None else _inverse(_cumulative(P0[rows, x]), u[2])
+        total += discount[t] * reward
+        n, x = nxt, np.where(active, moved, stayed)
+    _check_finite(total)
+    return total
+
+
+def _sequential(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
+                root: np.random.SeedSequence, init: str, N: int) -> TaggedReturns:
+    """All B_t = 1, subset activation, idle agents stay: one agent acts per step.
+
+    Rows 0..R-1 run the tagged agent under policy, rows R..2R-1 under sigma, over the same
+    uniforms: the acting agent is u_who in [0, N), the tagged agent when u_who = N - 1 (chance
+    1/N), else the other located by u_who in the cumulative counts n_t (which sum to N - 1).
+    """
+    game, T = setting.game, setting.T
+    O, R = game.n_obs, replicas
+    gens = [_child(root, r) for r in range(R)]
+    starts = [_start(g, game.mu0, N, 1, init) for g in gens]
+    n = np.tile(np.stack([s[0][0] for s in starts]), (2, 1))                # (2R, O)
+    x = np.tile(np.array([s[1][0] for s in starts]), 2)                      # (2R,)
+    rows = np.arange(2 * R)
+    first = rows < R                                   # rows of the run under policy
+    total = np.zeros(2 * R)
+    discount = setting.gamma ** np.arange(T)
+    P_cum = _cumulative(_stochastic(game.transition(game.mu0, 0))) if game.static_dynamics \
+        else None
+    for start in range(0, T, CHUNK):
+        who = np.tile(np.stack([g.integers(0, N, CHUNK) for g in gens], axis=1), 2)
+        u_act = np.tile(np.stack([g.random(CHUNK) for g in gens], axis=1), 2)
+        u_next = np.tile(np.stack([g.random(CHUNK) for g in gens], axis=1), 2)
+        for j in range(min(CHUNK, T - start)):
+            t = start + j
+            mu = (n + (x[:, None] == np.arange(O))) / N
+            me = who[j] == N - 1                                             # (2R,)
+            o = np.where(me, x, (np.cumsum(n, axis=1) <= who[j, :, None]).sum(axis=1))
+            deviates = (me & ~first)[:, None]       # the tagged agent of the sigma run acts
+            probs = np.where(deviates, sigma.probs(mu, t)[rows, o], policy.probs(mu, t)[rows, o])
+            a = _inverse(_cumulative(probs), u_act[j])
+            cum_o = P_cum[o, a] if P_cum is not None else \
+                _cumulative(_stochastic(game.transition(mu, t))[rows, o, a])
+            o2 = _inverse(cum_o, u_next[j])
+            reward = np.where(me, game.reward(mu, t)[rows, x, a],
+                              game.idle_reward(mu, t)[rows, x])
+            total += discount[t] * reward
+            other = ~me
+            n[rows[other], o[other]] -= 1
+            n[rows[other], o2[other]] += 1
+            x = np.where(me, o2, x)
+    _check_finite(total)
+    return TaggedReturns(policy=total[:R], deviation=total[R:])
