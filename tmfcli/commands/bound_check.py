@@ -8,6 +8,9 @@ ONE policy for the whole sweep, and compared with the mean-field flow mu_bar of 
     e_max      = max_t  ||mu_hat_t - mu_bar_t||_1        (t = 0..T)
     e_mean     = mean_t ||mu_hat_t - mu_bar_t||_1
     return_gap = |G - J|,   G the population-average return, J the mean-field value
+    eps_n      = G_tag^sigma - G_tag^pi: the gain of one tagged agent that plays the mean-field
+                 best response sigma to the cell's flow while N - 1 agents play the policy,
+                 paired replicas (``tmfcli.simulation.epsilon``; a lower bound on eps_N)
 
 and per cell the mean over replicas with a bootstrap 95% interval, beside the reference bound
 (``tmfcli.analysis.bound``). Per regime the log-log slope against N is fitted
@@ -65,7 +68,7 @@ from tmfcli.model.games.base import Array
 from tmfcli.model.setting import Batch, batch_label, batch_size
 from tmfcli.model.values import backward
 
-METRICS = ("e_max", "e_mean", "return_gap")
+METRICS = ("e_max", "e_mean", "return_gap", "eps_n")
 COMMAND = "bound-check"
 PROGRESS = "progress.yaml"
 REPLICAS = "replicas.csv"
@@ -115,7 +118,7 @@ def grid(spec: Spec) -> list[Cell]:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CellRun:
-    """What one cell measured: ``values`` (R, 3) per replica for METRICS, ``returns`` (R,)."""
+    """What one cell measured: ``values`` (R, 4) per replica for METRICS, ``returns`` (R,)."""
 
     cell: Cell
     B: int | str
@@ -131,8 +134,9 @@ class CellRun:
 def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
              constants: Constants) -> CellRun:
     """Simulate one cell and compare with the mean-field flow of the same time-indexed policy."""
-    from tmfcli.model.policy import on_flow
+    from tmfcli.model.policy import TabularPolicy, on_flow
     from tmfcli.simulation.counts import gaps, simulate
+    from tmfcli.simulation.epsilon import tagged_returns
 
     start = time.perf_counter()
     s = setting(spec, agents=cell.agents, batch=cell.batch)
@@ -142,13 +146,16 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
     flow = mean_field_flow(s, pi)
     # J as in exploitability.evaluate(s, pi).J, without the best-response pass it also makes
     J = float(flow.mu[0] @ backward(flow, s.gamma, pi).V[0])
-    sim_seed = np.random.SeedSequence(cell.seed).spawn(2)[0]
+    best = TabularPolicy(backward(flow, s.gamma, None).policy)  # sigma of eps_n
+    sim_seed, _, eps_seed = np.random.SeedSequence(cell.seed).spawn(3)
     pop = spec.population
     rollouts = simulate(s, pol, spec.bound_check.replicas, seed=sim_seed,
                         activation=pop.activation, init=pop.init)
     e_max, e_mean = gaps(rollouts, flow.mu)
     returns = np.asarray(rollouts.returns, dtype=float)
-    values = np.column_stack([e_max, e_mean, np.abs(returns - J)])
+    tagged = tagged_returns(s, pol, spec.bound_check.replicas, eps_seed, deviation=best,
+                            activation=pop.activation, init=pop.init)
+    values = np.column_stack([e_max, e_mean, np.abs(returns - J), tagged.gains])
     e0 = initial_error(game.n_obs, cell.agents, pop.init, game.mu0)
     bound = reference_bound(s.alpha, constants, game.n_obs, cell.agents, e0)
     sizes = batch_size(cell.batch, cell.agents)  # a schedule is written as its cycle "1/5"
@@ -159,7 +166,8 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
 
 
 def boot_rng(cell: Cell) -> np.random.Generator:
-    """The bootstrap generator of a cell (the second child of its seed; the first simulates)."""
+    """The bootstrap generator of a cell (the second child of its seed; the first simulates,
+    the third drives the epsilon's paired replicas)."""
     return np.random.default_rng(np.random.SeedSequence(cell.seed).spawn(2)[1])
 
 
@@ -169,7 +177,8 @@ def replica_rows(run: CellRun) -> pd.DataFrame:
     return pd.DataFrame({
         "regime": c.label, "N": c.agents, "B": run.B, "steps": run.steps,
         "replica": np.arange(R), "e_max": run.values[:, 0], "e_mean": run.values[:, 1],
-        "return": run.returns, "J": run.J, "return_gap": run.values[:, 2], "seed": c.seed})
+        "return": run.returns, "J": run.J, "return_gap": run.values[:, 2],
+        "eps_n": run.values[:, 3], "seed": c.seed})
 
 
 def cell_rows(run: CellRun) -> pd.DataFrame:
@@ -177,7 +186,7 @@ def cell_rows(run: CellRun) -> pd.DataFrame:
     c = run.cell
     boot = bootstrap_means(run.values, boot_rng(c))
     low, high = interval(boot)
-    bounds = (run.bound_max, run.bound_mean, np.nan)
+    bounds = (run.bound_max, run.bound_mean, np.nan, np.nan)
     return pd.DataFrame({
         "regime": c.label, "N": c.agents, "B": run.B, "steps": run.steps,
         "replicas": run.values.shape[0], "metric": list(METRICS),
@@ -215,7 +224,7 @@ def fit_table(spec: Spec, replicas: pd.DataFrame, cells: pd.DataFrame) -> pd.Dat
             mine = regime_cells[regime_cells["metric"] == metric]
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = (mine["estimate"] / mine["bound"]).to_numpy(dtype=float)
-            worst = float(np.max(ratio)) if metric != "return_gap" else np.nan
+            worst = float(np.max(ratio)) if metric in ("e_max", "e_mean") else np.nan
             judged = verdict(fit.ci_low, fit.ci_high, worst, allowance) \
                 if metric == "e_max" else "n/a"
             rows.append({"regime": label, "metric": metric, "slope": fit.slope,

@@ -1,5 +1,7 @@
 """What ``tmf simulate`` runs: replicas of the N-agent system beside the mean-field flow of the
-same policy, and the tables, manifest entries and summary rows of the result."""
+same policy, the N-agent epsilon of the policy (deviation gain of one agent playing the
+mean-field best response, ``tmfcli.simulation.epsilon``), and the tables, manifest entries and
+summary rows of the result."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from tmfcli.simulation.counts import (
     path_of,
     simulate,
 )
+from tmfcli.simulation.epsilon import EpsilonEstimate, epsilon_n
+
+EPS_STREAM = 1 << 30  # the child of the run's seed that drives the epsilon replicas
 
 
 @dataclass(frozen=True)
@@ -41,23 +46,41 @@ class Comparison:
     mu_bar: Array
     J: float
     exploitability: float
+    epsilon: EpsilonEstimate
     method: str
     elapsed_s: float
+    epsilon_s: float
 
 
 def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
             activation: str = "subset", init: str = "iid",
             on_step: OnStep | None = None) -> Comparison:
-    """Simulate ``replicas`` replicas and evaluate the policy on the mean field."""
+    """Simulate ``replicas`` replicas, evaluate the policy on the mean field, and estimate its
+    N-agent epsilon over as many paired replicas (from child ``EPS_STREAM`` of the seed)."""
     start = time.perf_counter()
     check_inputs(setting, policy, replicas, activation, init)
     pi_bar = on_flow(setting, policy)
     ev = evaluate(setting, pi_bar)
-    rollouts = simulate(setting, policy, replicas, seed, activation, init, on_step)
+    rollouts = simulate(setting, policy, replicas, seed, activation, init,
+                        _share(on_step, 0.0, 1 / 3))
+    middle = time.perf_counter()
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, EPS_STREAM))
+    eps = epsilon_n(setting, policy, replicas, eps_seed, activation=activation, init=init,
+                    on_step=_share(on_step, 1 / 3, 2 / 3))
+    end = time.perf_counter()
     return Comparison(setting=setting, rollouts=rollouts, pi_bar=pi_bar, mu_bar=ev.flow.mu,
-                      J=ev.J, exploitability=ev.exploitability,
-                      method=path_of(setting, activation),
-                      elapsed_s=time.perf_counter() - start)
+                      J=ev.J, exploitability=ev.exploitability, epsilon=eps,
+                      method=path_of(setting, activation), elapsed_s=end - start,
+                      epsilon_s=end - middle)
+
+
+def _share(on_step: OnStep | None, before: float, weight: float) -> OnStep | None:
+    """A phase's progress (done, total) reported as per mille of the whole run: the
+    simulation is a third of the work, the epsilon's two paired runs the rest."""
+    if on_step is None:
+        return None
+    return lambda done, total: on_step(round(1000 * (before + weight * done / total)), 1000)
 
 
 def kept_steps(T: int, every: int) -> Array:
@@ -88,6 +111,8 @@ def tables(cmp: Comparison, seed: int, every: int = 1) -> dict[str, pd.DataFrame
             for name in ("return_avg", "gap_max", "gap_mean")]
     rows.append(("return_minus_J", *normal_interval(cmp.rollouts.returns - cmp.J)))
     rows.append(("J", cmp.J, cmp.J, cmp.J))
+    eps = cmp.epsilon
+    rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
     summary["seed"] = seed
     return {"trajectory.csv": trajectory, "replicas.csv": per_replica, "summary.csv": summary}
@@ -106,7 +131,11 @@ def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
         "activation": spec.population.activation, "init": spec.population.init,
         "J": cmp.J, "exploitability": cmp.exploitability,
         "means": {str(k): float(v) for k, v in means.items()},
-        "timings": {"total_s": round(cmp.elapsed_s, 3)},
+        "epsilon": {"deviation": "mean-field best response to the flow of the policy",
+                    "replicas": cmp.epsilon.replicas,
+                    "return_policy": cmp.epsilon.return_policy,
+                    "return_deviation": cmp.epsilon.return_deviation},
+        "timings": {"total_s": round(cmp.elapsed_s, 3), "epsilon_s": round(cmp.epsilon_s, 3)},
     }
 
 
@@ -127,7 +156,9 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
     for metric, label in (("J", "J (mean field)"), ("return_avg", "return (N agents), 95% CI"),
                           ("return_minus_J", "return - J"),
                           ("gap_max", "max_t ||mu_hat - mu_bar||_1"),
-                          ("gap_mean", "mean_t ||mu_hat - mu_bar||_1")):
+                          ("gap_mean", "mean_t ||mu_hat - mu_bar||_1"),
+                          ("eps_n", "eps_N (deviation gain of a mean-field best response), "
+                                    "95% CI")):
         mean, low, high = (float(frame.at[metric, k])  # type: ignore[arg-type]
                            for k in ("mean", "ci_low", "ci_high"))
         rows.append((label, f"{mean:.4g}" if metric == "J" else

@@ -48,6 +48,7 @@ Cost: O(R |O|^2 |A|) per step, nothing grows with N; loop over t only, vectorise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,11 +62,13 @@ from tmfcli.model.values import backward
 from tmfcli.simulation.counts import (
     BLOCK,
     CHUNK,
+    OnStep,
     Seed,
     _check_finite,
     _child,
     _cumulative,
     _mvhg,
+    _offset,
     _root,
     _stochastic,
     check_inputs,
@@ -113,11 +116,12 @@ def best_response(setting: Setting, policy: Policy) -> TabularPolicy:
 
 def epsilon_n(setting: Setting, policy: Policy, replicas: int, seed: Seed,
               deviation: Policy | None = None, activation: str = "subset",
-              init: str = "iid") -> EpsilonEstimate:
+              init: str = "iid", on_step: OnStep | None = None) -> EpsilonEstimate:
     """Monte Carlo estimate of the deviation gain of ``deviation`` (default: the mean-field best
     response to mu^pi, a lower bound on eps_N(pi)) with a 95% normal interval over paired
-    replicas. The policies are those of the N-agent system (``setting.agents``, batches)."""
-    runs = tagged_returns(setting, policy, replicas, seed, deviation, activation, init)
+    replicas. The policies are those of the N-agent system (``setting.agents``, batches).
+    ``on_step`` receives (steps done, steps in total) now and then."""
+    runs = tagged_returns(setting, policy, replicas, seed, deviation, activation, init, on_step)
     mean, low, high = normal_interval(runs.gains)
     return EpsilonEstimate(mean=mean, ci_low=low, ci_high=high, replicas=replicas,
                            return_policy=float(runs.policy.mean()),
@@ -126,19 +130,22 @@ def epsilon_n(setting: Setting, policy: Policy, replicas: int, seed: Seed,
 
 def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
                    deviation: Policy | None = None, activation: str = "subset",
-                   init: str = "iid") -> TaggedReturns:
+                   init: str = "iid", on_step: OnStep | None = None) -> TaggedReturns:
     """The tagged agent's returns under ``policy`` and under ``deviation``, paired replicas."""
     N, batches = check_inputs(setting, policy, replicas, activation, init)
     sigma = best_response(setting, policy) if deviation is None else deviation
     check_inputs(setting, sigma, replicas, activation, init)
     root = _root(seed)
     if path_of(setting, activation) == "sequential":
-        return _sequential(setting, policy, sigma, replicas, root, init, N)
+        return _sequential(setting, policy, sigma, replicas, root, init, N, on_step)
     n_blocks = -(-replicas // BLOCK)
+    T = setting.T
     own, dev = [], []
     for b in range(n_blocks):
-        own.append(_block(setting, policy, policy, root, b, N, batches, activation, init))
-        dev.append(_block(setting, policy, sigma, root, b, N, batches, activation, init))
+        own.append(_block(setting, policy, policy, root, b, N, batches, activation, init,
+                          _offset(on_step, 2 * b * T, 2 * n_blocks * T)))
+        dev.append(_block(setting, policy, sigma, root, b, N, batches, activation, init,
+                          _offset(on_step, (2 * b + 1) * T, 2 * n_blocks * T)))
     return TaggedReturns(policy=np.concatenate(own)[:replicas],
                          deviation=np.concatenate(dev)[:replicas])
 
@@ -170,7 +177,8 @@ def _generator(root: np.random.SeedSequence, *index: int) -> np.random.Generator
 
 
 def _block(setting: Setting, policy: Policy, sigma: Policy, root: np.random.SeedSequence,
-           b: int, N: int, batches: np.ndarray, activation: str, init: str) -> Array:
+           b: int, N: int, batches: np.ndarray, activation: str, init: str,
+           tick: Callable[[int], None] | None) -> Array:
     """Tagged returns (BLOCK,) of block b, the tagged agent playing sigma, the others policy."""
     game, T = setting.game, setting.T
     O = game.n_obs
@@ -182,6 +190,7 @@ def _block(setting: Setting, policy: Policy, sigma: Policy, root: np.random.Seed
     if game.static_dynamics:
         P_static = _stochastic(game.transition(game.mu0, 0))
         P0_static = _stochastic(game.idle_transition(game.mu0, 0))
+    every = max(1, T // 200)
     for t in range(T):
         mu = (n + (x[:, None] == np.arange(O))) / N
         B = int(batches[t])
@@ -212,12 +221,15 @@ def _block(setting: Setting, policy: Policy, sigma: Policy, root: np.random.Seed
         stayed = x if P0 is None else _inverse(_cumulative(P0[rows, x]), u[2])
         total += discount[t] * reward
         n, x = nxt, np.where(active, moved, stayed)
+        if tick is not None and ((t + 1) % every == 0 or t + 1 == T):
+            tick(t + 1)
     _check_finite(total)
     return total
 
 
 def _sequential(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
-                root: np.random.SeedSequence, init: str, N: int) -> TaggedReturns:
+                root: np.random.SeedSequence, init: str, N: int,
+                on_step: OnStep | None) -> TaggedReturns:
     """All B_t = 1, subset activation, idle agents stay: one agent acts per step.
 
     Rows 0..R-1 run the tagged agent under policy, rows R..2R-1 under sigma, over the same
@@ -231,32 +243,42 @@ def _sequential(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
     n = np.tile(np.stack([s[0][0] for s in starts]), (2, 1))                # (2R, O)
     x = np.tile(np.array([s[1][0] for s in starts]), 2)                      # (2R,)
     rows = np.arange(2 * R)
-    first = rows < R                                   # rows of the run under policy
+    second = rows >= R                                 # rows of the run under sigma
+    onehot = np.eye(O, dtype=np.int64)
     total = np.zeros(2 * R)
     discount = setting.gamma ** np.arange(T)
     P_cum = _cumulative(_stochastic(game.transition(game.mu0, 0))) if game.static_dynamics \
         else None
+    tables = (_cumulative(policy.pi), _cumulative(sigma.pi)) \
+        if isinstance(policy, TabularPolicy) and isinstance(sigma, TabularPolicy) else None
+    every = max(1, T // 200)
     for start in range(0, T, CHUNK):
         who = np.tile(np.stack([g.integers(0, N, CHUNK) for g in gens], axis=1), 2)
         u_act = np.tile(np.stack([g.random(CHUNK) for g in gens], axis=1), 2)
         u_next = np.tile(np.stack([g.random(CHUNK) for g in gens], axis=1), 2)
         for j in range(min(CHUNK, T - start)):
             t = start + j
-            mu = (n + (x[:, None] == np.arange(O))) / N
+            mu = (n + onehot[x]) / N
             me = who[j] == N - 1                                             # (2R,)
             o = np.where(me, x, (np.cumsum(n, axis=1) <= who[j, :, None]).sum(axis=1))
-            deviates = (me & ~first)[:, None]       # the tagged agent of the sigma run acts
-            probs = np.where(deviates, sigma.probs(mu, t)[rows, o], policy.probs(mu, t)[rows, o])
-            a = _inverse(_cumulative(probs), u_act[j])
+            deviates = (me & second)[:, None]      # the tagged agent of the sigma run acts
+            if tables is not None:
+                cum_a = np.where(deviates, tables[1][t, o], tables[0][t, o])
+            else:
+                cum_a = _cumulative(np.where(deviates, sigma.probs(mu, t)[rows, o],
+                                             policy.probs(mu, t)[rows, o]))
+            a = _inverse(cum_a, u_act[j])
             cum_o = P_cum[o, a] if P_cum is not None else \
                 _cumulative(_stochastic(game.transition(mu, t))[rows, o, a])
             o2 = _inverse(cum_o, u_next[j])
             reward = np.where(me, game.reward(mu, t)[rows, x, a],
                               game.idle_reward(mu, t)[rows, x])
             total += discount[t] * reward
-            other = ~me
-            n[rows[other], o[other]] -= 1
-            n[rows[other], o2[other]] += 1
+            moves = 1 - me                                 # an other agent moves from o to o2
+            n[rows, o] -= moves
+            n[rows, o2] += moves
             x = np.where(me, o2, x)
+            if on_step is not None and ((t + 1) % every == 0 or t + 1 == T):
+                on_step(t + 1, T)
     _check_finite(total)
     return TaggedReturns(policy=total[:R], deviation=total[R:])
