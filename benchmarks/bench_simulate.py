@@ -1,5 +1,6 @@
 """N-agent simulation: exact count-based vs agent-by-agent, side by side in one run; cost at
-fixed B/N as N grows (should be flat); the sequential case (B = 1, 10 rounds). One core.
+fixed B/N as N grows (should be flat); the sequential case (B = 1, 10 rounds); the N-agent
+epsilon (tagged agent, two paired runs) against the plain simulation as N grows. One core.
 
 Agent-based runs that would take more than ~20 s are skipped; their time is estimated from a
 few steps and printed as such.
@@ -18,6 +19,7 @@ from tmfcli.io.spec import setting
 from tmfcli.model.policy import TabularPolicy
 from tmfcli.model.setting import Setting
 from tmfcli.simulation.counts import path_of, simulate, simulate_agents
+from tmfcli.simulation.epsilon import epsilon_n
 
 BUDGET_S = 20.0
 
@@ -92,10 +94,34 @@ def sequential_rounds() -> None:
           f"({sec / s.T * 1e6:.0f} us/step)")
 
 
+def epsilon_vs_N() -> None:
+    T, R = 100, 100
+    print(f"\nepsilon_n (tagged agent, pi and best-response runs) vs simulate, queueing K=3, "
+          f"T={T} steps, R={R}")
+    print(f"  {'N':>11} {'B':>7} {'path':>10} {'simulate s':>11} {'epsilon_n s':>12} "
+          f"{'ratio':>6}")
+    for exp in (3, 5, 7):
+        N = 10**exp
+        for B in (N // 10, 1):
+            s = make("queueing", N, B, steps=T, mu0=[0.4, 0.3, 0.2, 0.1])
+            pi = policy(s)
+            sim = timed(lambda s=s, pi=pi: simulate(s, pi, R, 0))
+            eps = timed(lambda s=s, pi=pi: epsilon_n(s, pi, R, 0))
+            print(f"  {N:>11} {B:>7} {path_of(s, 'subset'):>10} {sim:>11.3f} {eps:>12.3f} "
+                  f"{eps / sim:>5.1f}x", flush=True)
+    s = make("resource_selection", 10**4, 1, rounds=3)
+    pi = policy(s)
+    sim = timed(lambda: simulate(s, pi, R, 0))
+    eps = timed(lambda: epsilon_n(s, pi, R, 0))
+    print(f"  sequential: resource_selection N=10^4, B=1, 3 rounds = {s.T} steps: simulate "
+          f"{sim:.2f} s, epsilon_n {eps:.2f} s ({eps / sim:.1f}x)")
+
+
 def main() -> None:
     count_vs_agents()
     flat_in_N()
     sequential_rounds()
+    epsilon_vs_N()
 
 
 if __name__ == "__main__":

@@ -285,12 +285,23 @@ def test_rounds_give_slope_minus_one_half_for_every_regime(tmp_path: Path) -> No
         assert row["ci_high"] - row["ci_low"] < 0.06, regime
         assert row["worst_ratio"] < 1.0
     cells = pd.read_csv(tmp_path / "cells.csv")
-    assert len(cells) == 15 * 3
+    assert len(cells) == 15 * len(bc.METRICS)
     assert list(cells.columns) == ["regime", "N", "B", "steps", "replicas", "metric",
                                    "estimate", "ci_low", "ci_high", "bound", "seed"]
     one = cells[(cells["regime"].astype(str) == "1") & (cells["metric"] == "e_max")]
     assert one["steps"].tolist() == [2 * n for n in (30, 100, 300, 1000, 3000)]
     assert ((cells["ci_low"] <= cells["estimate"]) & (cells["estimate"] <= cells["ci_high"])).all()
+    # the N-agent epsilon: the sweep's policy is the equilibrium of the synchronous setting only
+    # (eps_mf ~ 0 at B = N); elsewhere the gain of the mean-field best response tracks its
+    # N -> infinity limit eps_mf (pooled over the 5 cells: Monte Carlo error ~4%, finite-N
+    # bias of the small cells up to ~15%).
+    est = cells.pivot_table(index=["regime", "N"], columns="metric", values="estimate")
+    for regime in ("1", "sqrt"):
+        mine = est.loc[regime]
+        assert (mine["eps_mf"] > 0.5).all()
+        assert abs((mine["eps_n"] / mine["eps_mf"]).mean() - 1) < 0.25, regime
+    assert (est.loc["all", "eps_mf"].abs() < 1e-6).all()
+    assert (est.loc["all", "eps_n"].abs() < 0.03).all()
 
 
 def test_steps_with_small_batch_are_steeper(tmp_path: Path) -> None:

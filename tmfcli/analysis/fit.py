@@ -67,13 +67,18 @@ class Slope:
 def fit_slope(N: Array, estimates: Array, boot: Array, level: float = LEVEL) -> Slope:
     """Slope of ``estimates`` (k,) at ``N`` (k,) with the interval of ``boot`` (n_boot, k).
 
-    Fewer than two distinct N leave the slope undefined (nan).
+    Fewer than two distinct N, or an estimate <= 0 (no logarithm; e.g. a deviation gain), leave
+    the slope and its interval undefined (nan): an interval over the bootstrap samples that
+    happen to be positive would be biased.
     """
     if len(np.unique(np.asarray(N))) < 2:
         return Slope(np.nan, np.nan, np.nan)
+    slope = float(loglog_slope(N, estimates))
+    if np.isnan(slope):
+        return Slope(np.nan, np.nan, np.nan)
     slopes = loglog_slope(N, boot)
     low, high = interval(slopes, level)
-    return Slope(float(loglog_slope(N, estimates)), float(low), float(high))
+    return Slope(slope, float(low), float(high))
 
 
 def normal_interval(values: Array, z: float = 1.959963984540054) -> tuple[float, float, float]:

@@ -52,7 +52,9 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
     regimes = list(dict.fromkeys(fits["regime"].astype(str)))
     row = {(str(r["regime"]), r["metric"]): r for r in fits.to_dict("records")}
 
-    def slope(r: dict[Any, Any]) -> str:
+    def slope(r: dict[Any, Any] | None) -> str:
+        if r is None or r["slope"] != r["slope"]:  # absent (older result) or nan
+            return "n/a"
         return f"{r['slope']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
 
     table = Table(title=f"tmf bound-check: {spec.name} (e_max = E max_t ||mu_hat_t - "
@@ -74,6 +76,22 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
         other.add_row(regime, slope(row[(regime, "e_mean")]),
                       slope(row[(regime, "return_gap")]))
     out.print(other)
+    cells = report.cells
+    if "eps_n" in set(cells["metric"]):
+        eps = Table(title=f"N-agent epsilon at N = {int(cells['N'].max())} (reported, not "
+                    "judged)", title_justify="left")
+        for column in ("regime", "eps_n [95% CI]", "eps_mf", "slope eps_n [95% CI]"):
+            eps.add_column(column)
+        for regime in regimes:
+            mine = cells[cells["regime"].astype(str) == regime]
+            last = mine[mine["N"] == mine["N"].max()].set_index("metric")
+            e = last.loc["eps_n"]
+            eps.add_row(regime, f"{fmt(e['estimate'])} [{fmt(e['ci_low'])}, {fmt(e['ci_high'])}]",
+                        fmt(last.loc["eps_mf", "estimate"]), slope(row.get((regime, "eps_n"))))
+        out.print(eps)
+        out.print("eps_n: what one agent gains by playing the mean-field best response while "
+                  "N - 1 play the policy; eps_mf: its limit as N grows, the policy's "
+                  "mean-field exploitability in the regime (docs/bound-check.md)")
     c = report.constants
     out.print(f"policy: {report.policy}; Lipschitz constants L_P={fmt(c.L_P)}, L_0={fmt(c.L_0)} "
               f"({c.source}), L_pi={fmt(c.L_pi)} ({c.policy_source})")

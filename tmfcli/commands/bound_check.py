@@ -11,6 +11,8 @@ ONE policy for the whole sweep, and compared with the mean-field flow mu_bar of 
     eps_n      = G_tag^sigma - G_tag^pi: the gain of one tagged agent that plays the mean-field
                  best response sigma to the cell's flow while N - 1 agents play the policy,
                  paired replicas (``tmfcli.simulation.epsilon``; a lower bound on eps_N)
+    eps_mf     = J*(mu_bar) - J(pi; mu_bar): the mean-field exploitability of the cell's policy,
+                 exact (the same in every replica), the limit of eps_n as N grows
 
 and per cell the mean over replicas with a bootstrap 95% interval, beside the reference bound
 (``tmfcli.analysis.bound``). Per regime the log-log slope against N is fitted
@@ -68,7 +70,7 @@ from tmfcli.model.games.base import Array
 from tmfcli.model.setting import Batch, batch_label, batch_size
 from tmfcli.model.values import backward
 
-METRICS = ("e_max", "e_mean", "return_gap", "eps_n")
+METRICS = ("e_max", "e_mean", "return_gap", "eps_n", "eps_mf")
 COMMAND = "bound-check"
 PROGRESS = "progress.yaml"
 REPLICAS = "replicas.csv"
@@ -118,7 +120,7 @@ def grid(spec: Spec) -> list[Cell]:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CellRun:
-    """What one cell measured: ``values`` (R, 4) per replica for METRICS, ``returns`` (R,)."""
+    """What one cell measured: ``values`` (R, 5) per replica for METRICS, ``returns`` (R,)."""
 
     cell: Cell
     B: int | str
@@ -146,7 +148,9 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
     flow = mean_field_flow(s, pi)
     # J as in exploitability.evaluate(s, pi).J, without the best-response pass it also makes
     J = float(flow.mu[0] @ backward(flow, s.gamma, pi).V[0])
-    best = TabularPolicy(backward(flow, s.gamma, None).policy)  # sigma of eps_n
+    best_values = backward(flow, s.gamma, None)
+    best = TabularPolicy(best_values.policy)  # the deviation sigma of eps_n
+    eps_mf = float(flow.mu[0] @ best_values.V[0]) - J
     sim_seed, _, eps_seed = np.random.SeedSequence(cell.seed).spawn(3)
     pop = spec.population
     rollouts = simulate(s, pol, spec.bound_check.replicas, seed=sim_seed,
@@ -155,7 +159,8 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
     returns = np.asarray(rollouts.returns, dtype=float)
     tagged = tagged_returns(s, pol, spec.bound_check.replicas, eps_seed, deviation=best,
                             activation=pop.activation, init=pop.init)
-    values = np.column_stack([e_max, e_mean, np.abs(returns - J), tagged.gains])
+    values = np.column_stack([e_max, e_mean, np.abs(returns - J), tagged.gains,
+                              np.full(returns.shape, eps_mf)])
     e0 = initial_error(game.n_obs, cell.agents, pop.init, game.mu0)
     bound = reference_bound(s.alpha, constants, game.n_obs, cell.agents, e0)
     sizes = batch_size(cell.batch, cell.agents)  # a schedule is written as its cycle "1/5"
@@ -178,7 +183,7 @@ def replica_rows(run: CellRun) -> pd.DataFrame:
         "regime": c.label, "N": c.agents, "B": run.B, "steps": run.steps,
         "replica": np.arange(R), "e_max": run.values[:, 0], "e_mean": run.values[:, 1],
         "return": run.returns, "J": run.J, "return_gap": run.values[:, 2],
-        "eps_n": run.values[:, 3], "seed": c.seed})
+        "eps_n": run.values[:, 3], "eps_mf": run.values[:, 4], "seed": c.seed})
 
 
 def cell_rows(run: CellRun) -> pd.DataFrame:
@@ -186,7 +191,7 @@ def cell_rows(run: CellRun) -> pd.DataFrame:
     c = run.cell
     boot = bootstrap_means(run.values, boot_rng(c))
     low, high = interval(boot)
-    bounds = (run.bound_max, run.bound_mean, np.nan, np.nan)
+    bounds = (run.bound_max, run.bound_mean, np.nan, np.nan, np.nan)
     return pd.DataFrame({
         "regime": c.label, "N": c.agents, "B": run.B, "steps": run.steps,
         "replicas": run.values.shape[0], "metric": list(METRICS),
