@@ -16,10 +16,17 @@ from __future__ import annotations
 
 import math
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tmfcli.cli import app
+from tmfcli.commands import simulate as simulate_command
 
 from tmfcli.errors import ResultsError, SpecError
 from tmfcli.io import spec as specs
@@ -323,3 +330,28 @@ def test_bad_inputs_raise_tmf_errors() -> None:
     with pytest.raises(SpecError) as bad:
         epsilon_n(s, pi, 10, seed=0, activation="sometimes")
     assert bad.value.key == "population.activation"
+
+
+# --- tmf simulate ----------------------------------------------------------------------------
+def test_simulate_reports_eps_n_from_its_own_seed_stream(tmp_path: Path) -> None:
+    """summary.csv's eps_n row is epsilon_n of the simulated policy over simulate.replicas
+    paired replicas drawn from child 2^30 of the spec's seed; the summary table shows it."""
+    data = {"name": "e", "game": {"name": "sis"}, "horizon": {"steps": 12},
+            "population": {"agents": 50, "batch": 5}, "simulate": {"replicas": 40}, "seed": 3}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["simulate", str(path), "--out", str(tmp_path / "out"),
+                                      "--policy", "uniform"], prog_name="tmf")
+    assert result.exit_code == 0, result.output
+    assert "eps_N (deviation gain" in result.stdout
+    rows = dict(simulate_command.summary_rows(tmp_path / "out"))
+    shown = rows["eps_N (deviation gain of a mean-field best response), 95% CI"]
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("metric")
+    s = setting(specs.from_dict(data))
+    child = np.random.SeedSequence(3, spawn_key=(simulate_command.EPS_STREAM,))
+    est = epsilon_n(s, uniform_policy(2, 2, s.T), 40, child)
+    row = summary.loc["eps_n"]
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx(
+        (est.mean, est.ci_low, est.ci_high), abs=1e-12)
+    assert row["seed"] == 3
+    assert shown == f"{est.mean:.4g}  [{est.ci_low:.4g}, {est.ci_high:.4g}]"
