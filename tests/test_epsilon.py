@@ -8,7 +8,7 @@ closed form of left_right at T = 2.
 
 Statistical tolerances: a Monte Carlo mean is accepted when |mean - exact| <= Z * SE, SE the
 sample standard error of the paired differences (or returns). Z = 4.5: P(|Z| > 4.5) = 6.8e-6,
-so over the ~60 comparisons of this file a false failure has probability about 4e-4. Seeds are
+so over the ~45 comparisons of this file a false failure has probability about 3e-4. Seeds are
 fixed, so the outcome is deterministic.
 """
 
@@ -27,7 +27,6 @@ from typer.testing import CliRunner
 
 from tmfcli.cli import app
 from tmfcli.commands import simulate as simulate_command
-
 from tmfcli.errors import ResultsError, SpecError
 from tmfcli.io import spec as specs
 from tmfcli.io.spec import setting
