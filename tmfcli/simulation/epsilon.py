@@ -261,18 +261,23 @@ def _sequential(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
             mu = (n + onehot[x]) / N
             me = who[j] == N - 1                                             # (2R,)
             o = np.where(me, x, (np.cumsum(n, axis=1) <= who[j, :, None]).sum(axis=1))
-            deviates = (me & second)[:, None]      # the tagged agent of the sigma run acts
+            tagged = bool(me.any())       # rare (chance 2R/N): skip what only it needs
             if tables is not None:
-                cum_a = np.where(deviates, tables[1][t, o], tables[0][t, o])
+                cum_a = tables[0][t, o]
+                if tagged:
+                    cum_a = np.where((me & second)[:, None], tables[1][t, o], cum_a)
             else:
-                cum_a = _cumulative(np.where(deviates, sigma.probs(mu, t)[rows, o],
-                                             policy.probs(mu, t)[rows, o]))
+                probs = policy.probs(mu, t)[rows, o]
+                if tagged:
+                    probs = np.where((me & second)[:, None], sigma.probs(mu, t)[rows, o], probs)
+                cum_a = _cumulative(probs)
             a = _inverse(cum_a, u_act[j])
             cum_o = P_cum[o, a] if P_cum is not None else \
                 _cumulative(_stochastic(game.transition(mu, t))[rows, o, a])
             o2 = _inverse(cum_o, u_next[j])
-            reward = np.where(me, game.reward(mu, t)[rows, x, a],
-                              game.idle_reward(mu, t)[rows, x])
+            reward = game.idle_reward(mu, t)[rows, x]
+            if tagged:
+                reward = np.where(me, game.reward(mu, t)[rows, x, a], reward)
             total += discount[t] * reward
             moves = 1 - me                                 # an other agent moves from o to o2
             n[rows, o] -= moves
