@@ -342,9 +342,9 @@ def test_simulate_reports_eps_n_from_its_own_seed_stream(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["simulate", str(path), "--out", str(tmp_path / "out"),
                                       "--policy", "uniform"], prog_name="tmf")
     assert result.exit_code == 0, result.output
-    assert "eps_N (deviation gain" in result.stdout
+    assert "eps_N, 95% CI" in result.stdout and "a mean-field best response" in result.stdout
     rows = dict(simulate_command.summary_rows(tmp_path / "out"))
-    shown = rows["eps_N (deviation gain of a mean-field best response), 95% CI"]
+    shown = rows["eps_N, 95% CI"]
     summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("metric")
     s = setting(specs.from_dict(data))
     child = np.random.SeedSequence(3, spawn_key=(simulate_command.EPS_STREAM,))
