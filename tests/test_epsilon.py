@@ -214,6 +214,7 @@ CASES = [  # game, N, B, steps, activation, init, params
     ("resource_selection", 4, 1, 5, "subset", "iid", {"K": 2, "c": [1.0, 0.7]}),
     ("resource_selection", 4, 2, 4, "subset", "rounded", {"K": 2, "c": [1.0, 0.7]}),
     ("sis", 4, 2, 4, "subset", "iid", None),
+    ("sis", 4, 1, 5, "subset", "rounded", None),
     ("sis", 3, 3, 4, "bernoulli", "iid", None),
     ("queueing", 3, 1, 4, "subset", "iid", {"K": 2, "s": [0.6, 0.3]}),
     ("queueing", 4, 2, 3, "bernoulli", "rounded", {"K": 2, "s": [0.6, 0.3]}),
@@ -249,9 +250,10 @@ def test_monte_carlo_covers_the_exact_gain(game: str, N: int, B: int, steps: int
     assert est.ci_high - est.ci_low == pytest.approx(2 * 1.959963984540054 * se, rel=1e-9)
 
 
-def test_population_aware_policy_against_the_exact_gain() -> None:
+@pytest.mark.parametrize("B", [1, 2])
+def test_population_aware_policy_against_the_exact_gain(B: int) -> None:
     """pi reads mu_hat (W != 0) and the dynamics depend on mu (sis): nothing is shared."""
-    s = make("sis", 4, 2, steps=3, discount=0.9)
+    s = make("sis", 4, B, steps=3, discount=0.9)
     rng = np.random.default_rng(3)
     pol = PopulationPolicy(theta=rng.normal(size=(3, 2, 2)), W=3 * rng.normal(size=(2, 2, 2)))
     dev = PopulationPolicy(theta=rng.normal(size=(3, 2, 2)), W=3 * rng.normal(size=(2, 2, 2)))
