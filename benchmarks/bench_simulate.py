@@ -109,6 +109,16 @@ def epsilon_vs_N() -> None:
             eps = timed(lambda s=s, pi=pi: epsilon_n(s, pi, R, 0))
             print(f"  {N:>11} {B:>7} {path_of(s, 'subset'):>10} {sim:>11.3f} {eps:>12.3f} "
                   f"{eps / sim:>5.1f}x", flush=True)
+    print("  resource_selection (static dynamics, tabular pi: one pass follows both tagged "
+          "agents)")
+    for exp in (3, 5, 7):
+        N = 10**exp
+        s = make("resource_selection", N, N // 10, steps=T, mu0=[0.5, 0.3, 0.2])
+        pi = policy(s)
+        sim = timed(lambda s=s, pi=pi: simulate(s, pi, R, 0))
+        eps = timed(lambda s=s, pi=pi: epsilon_n(s, pi, R, 0))
+        print(f"  {N:>11} {N // 10:>7} {path_of(s, 'subset'):>10} {sim:>11.3f} {eps:>12.3f} "
+              f"{eps / sim:>5.1f}x", flush=True)
     s = make("resource_selection", 10**4, 1, rounds=3)
     pi = policy(s)
     sim = timed(lambda: simulate(s, pi, R, 0))

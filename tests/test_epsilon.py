@@ -310,6 +310,33 @@ def test_eps_at_the_equilibrium_shrinks_with_n() -> None:
     assert right.ci_high < 0  # exactly -2/(3N): right is the worse deviation
 
 
+class Opaque:
+    """A tabular policy hidden behind the bare protocol: the estimator cannot see that the
+    others' law ignores mu_hat, so it runs pi and sigma as two separate passes."""
+
+    def __init__(self, table: TabularPolicy) -> None:
+        self.table = table
+
+    def probs(self, mu_hat: np.ndarray, t: int) -> np.ndarray:
+        return self.table.probs(mu_hat, t)
+
+
+@pytest.mark.parametrize(("B", "activation"), [(1, "subset"), (3, "subset"), (3, "bernoulli"),
+                                               (30, "subset")])
+def test_one_shared_pass_equals_two_passes(B: int, activation: str) -> None:
+    """Tabular pi and static dynamics: both tagged agents follow one set of others; the numbers
+    are those of two separate passes over the same seeds, bit for bit."""
+    s = make("resource_selection", 30, B, steps=25, activation=activation)
+    pi = TabularPolicy(np.random.default_rng(8).dirichlet(np.ones(3), size=(s.T, 3)))
+    sigma = best_response(s, pi)
+    fast = tagged_returns(s, pi, 60, seed=5, deviation=sigma, activation=activation)
+    slow = tagged_returns(s, Opaque(pi), 60, seed=5, deviation=Opaque(sigma),
+                          activation=activation)
+    np.testing.assert_array_equal(fast.policy, slow.policy)
+    np.testing.assert_array_equal(fast.deviation, slow.deviation)
+    assert np.any(fast.gains != 0)
+
+
 def test_first_replicas_do_not_depend_on_how_many_are_asked_for() -> None:
     for B in (1, 3):
         s = make("sis", 20, B, steps=10)

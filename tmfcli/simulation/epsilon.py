@@ -140,14 +140,19 @@ def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
         return _sequential(setting, policy, sigma, replicas, root, init, N, on_step)
     n_blocks = -(-replicas // BLOCK)
     T = setting.T
-    own, dev = [], []
+    # when the others' law ignores mu_hat they evolve the same way in both runs (same draws):
+    # then one pass follows both tagged agents over one set of others, with identical numbers
+    shared = isinstance(policy, TabularPolicy) and setting.game.static_dynamics
+    runs = [(policy, sigma)] if shared else [(policy,), (sigma,)]
+    parts = []
     for b in range(n_blocks):
-        own.append(_block(setting, policy, policy, root, b, N, batches, activation, init,
-                          _offset(on_step, 2 * b * T, 2 * n_blocks * T)))
-        dev.append(_block(setting, policy, sigma, root, b, N, batches, activation, init,
-                          _offset(on_step, (2 * b + 1) * T, 2 * n_blocks * T)))
-    return TaggedReturns(policy=np.concatenate(own)[:replicas],
-                         deviation=np.concatenate(dev)[:replicas])
+        done = b * len(runs)
+        parts.append(np.concatenate([
+            _block(setting, policy, tagged, root, b, N, batches, activation, init,
+                   _offset(on_step, (done + i) * T, n_blocks * len(runs) * T))
+            for i, tagged in enumerate(runs)]))                               # (2, BLOCK)
+    both = np.concatenate(parts, axis=1)[:, :replicas]
+    return TaggedReturns(policy=both[0], deviation=both[1])
 
 
 def _start(rng: np.random.Generator, mu0: Array, N: int, size: int,
@@ -176,23 +181,28 @@ def _generator(root: np.random.SeedSequence, *index: int) -> np.random.Generator
         root.entropy, spawn_key=(*root.spawn_key, *index), pool_size=root.pool_size))
 
 
-def _block(setting: Setting, policy: Policy, sigma: Policy, root: np.random.SeedSequence,
-           b: int, N: int, batches: np.ndarray, activation: str, init: str,
-           tick: Callable[[int], None] | None) -> Array:
-    """Tagged returns (BLOCK,) of block b, the tagged agent playing sigma, the others policy."""
+def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...],
+           root: np.random.SeedSequence, b: int, N: int, batches: np.ndarray, activation: str,
+           init: str, tick: Callable[[int], None] | None) -> Array:
+    """Tagged returns (k, BLOCK) of block b, the others playing ``policy``, the tagged agent
+    each of the k ``tagged_policies`` over the same uniforms. With k > 1 the others' law must
+    not depend on mu_hat (they are simulated once, with the first tagged agent in mu_hat)."""
     game, T = setting.game, setting.T
-    O = game.n_obs
+    O, k = game.n_obs, len(tagged_policies)
     others, tagged = _generator(root, b, 0), _generator(root, b, 1)
     rows = np.arange(BLOCK)
-    n, x = _start(tagged, game.mu0, N, BLOCK, init)
-    total = np.zeros(BLOCK)
+    n, x0 = _start(tagged, game.mu0, N, BLOCK, init)
+    x = np.tile(x0, (k, 1))                                                   # (k, R)
+    onehot = np.eye(O, dtype=np.int64)
+    total = np.zeros((k, BLOCK))
     discount = setting.gamma ** np.arange(T)
     if game.static_dynamics:
         P_static = _stochastic(game.transition(game.mu0, 0))
         P0_static = _stochastic(game.idle_transition(game.mu0, 0))
     every = max(1, T // 200)
     for t in range(T):
-        mu = (n + (x[:, None] == np.arange(O))) / N
+        mu_k = (n + onehot[x]) / N                                            # (k, R, O)
+        mu = mu_k[0]
         B = int(batches[t])
         u = tagged.random((3, BLOCK))
         if B == N:
@@ -213,14 +223,17 @@ def _block(setting: Setting, policy: Policy, sigma: Policy, root: np.random.Seed
                 else _stochastic(game.idle_transition(mu, t))
         if idle.any():
             nxt += idle if P0 is None else others.multinomial(idle, P0).sum(axis=1)
-        # the tagged agent
-        a = _inverse(_cumulative(sigma.probs(mu, t)[rows, x]), u[1])
-        reward = np.where(active, game.reward(mu, t)[rows, x, a],
-                          game.idle_reward(mu, t)[rows, x])
-        moved = _inverse(_cumulative(P[rows, x, a]), u[2])
-        stayed = x if P0 is None else _inverse(_cumulative(P0[rows, x]), u[2])
-        total += discount[t] * reward
-        n, x = nxt, np.where(active, moved, stayed)
+        # the tagged agents: the same uniforms, each its own policy and mu_hat
+        for i, sigma in enumerate(tagged_policies):
+            xi, mui = x[i], mu_k[i]
+            a = _inverse(_cumulative(sigma.probs(mui, t)[rows, xi]), u[1])
+            reward = np.where(active, game.reward(mui, t)[rows, xi, a],
+                              game.idle_reward(mui, t)[rows, xi])
+            moved = _inverse(_cumulative(P[rows, xi, a]), u[2])
+            stayed = xi if P0 is None else _inverse(_cumulative(P0[rows, xi]), u[2])
+            total[i] += discount[t] * reward
+            x[i] = np.where(active, moved, stayed)
+        n = nxt
         if tick is not None and ((t + 1) % every == 0 or t + 1 == T):
             tick(t + 1)
     _check_finite(total)
