@@ -324,6 +324,31 @@ SMALL = {"name": "small", "game": {"name": "resource_selection"}, "horizon": {"r
 TABLES = ("replicas.csv", "cells.csv", "fits.csv", "bound-check.png")
 
 
+def test_partial_sweep_without_a_metric_column_starts_over(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cells written before eps_n existed are not resumed (their rows would lack the metric)."""
+    spec = specs.from_dict(SMALL)
+    real = bc.run_cell
+    calls: list[int] = []
+
+    def flaky(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(bc, "run_cell", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        bc.run_bound_check(spec, tmp_path, policy="uniform", workers=1)
+    old = pd.read_csv(tmp_path / "replicas.csv").drop(columns=["eps_n", "eps_mf"])
+    old.to_csv(tmp_path / "replicas.csv", index=False)
+    monkeypatch.setattr(bc, "run_cell", real)
+    bc.run_bound_check(spec, tmp_path, policy="uniform", workers=1)
+    manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
+    assert manifest["resumed_cells"] == 0
+    assert pd.read_csv(tmp_path / "replicas.csv")["eps_n"].notna().all()
+
+
 def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     spec = specs.from_dict(SMALL)

@@ -336,7 +336,10 @@ class Store:
         data = yaml.safe_load(path.read_text()) or {}
         if data.get("spec_hash") != self.key:
             return
-        self.replicas = pd.read_csv(rep, dtype={"regime": str})
+        replicas = pd.read_csv(rep, dtype={"regime": str})
+        if not set(METRICS) <= set(replicas.columns):  # written before a metric existed
+            return
+        self.replicas = replicas
         self.cells = pd.read_csv(cel, dtype={"regime": str})
         self.elapsed = {str(k): float(v) for k, v in (data.get("elapsed_s") or {}).items()}
 
