@@ -100,6 +100,8 @@ def epsilon_vs_N() -> None:
           f"T={T} steps, R={R}")
     print(f"  {'N':>11} {'B':>7} {'path':>10} {'simulate s':>11} {'epsilon_n s':>12} "
           f"{'ratio':>6}")
+    warm = make("queueing", 100, 10, steps=5)  # compile the evaluation once, outside the timings
+    epsilon_n(warm, policy(warm), 2, 0)
     for exp in (3, 5, 7):
         N = 10**exp
         for B in (N // 10, 1):
