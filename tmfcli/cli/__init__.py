@@ -11,6 +11,7 @@ from tmfcli import __version__
 from tmfcli.cli import (  # noqa: F401  (registers commands)
     bound_check,
     games,
+    report,
     simulate,
     solve,
     validate,

@@ -1,0 +1,181 @@
+"""The paper's three claims, each with a verdict computed from the numbers of a report.
+
+1. **A unique equilibrium for any B** (solve runs, typically one per alpha, each with random
+   restarts). Pass when every run has restarts and the largest flow spread (max_t L1 distance
+   between the flows reached from different starts) is at most ``SPREAD_TOL``; fail when one
+   exceeds it; not measurable without solve runs with restarts. The monotonicity probe and
+   whether the dynamics depend on mu (Lasry-Lions needs them not to) are stated beside it.
+2. **O(1/sqrt N) gap whatever B** (bound-check runs, in rounds and in steps). Every regime's
+   e_max verdict is recomputed from ``fits.csv`` with ``tmfcli.analysis.bound.verdict``; a
+   regime whose gap is below 1e-12 at every N has no fluctuation and is not measurable. Pass
+   when every measurable regime passes; eps_N slopes are reported with the same slope rule when
+   the sweeps measured it.
+3. **TMF-PG performs about the same for B = 1 and B = N** (train runs). Pass when the mean
+   final exploitability over seeds of ``tmf-pg`` at B = 1 and at B = N differ by at most
+   ``SAME_TOL`` (the tolerance the training tests use against the exact yardstick) in every
+   game; mf-q and independent-pg are reported, not judged. Not measurable without both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tmfcli.analysis.bound import verdict
+from tmfcli.analysis.report import (
+    Claim,
+    Figure,
+    Report,
+    Run,
+    Table,
+    bound_rows,
+    train_finals,
+    train_table,
+)
+
+SPREAD_TOL = 1e-3  # claim 1: largest L1 flow distance between equilibria from random starts
+SAME_TOL = 0.02    # claim 3: |exploitability(B=1) - exploitability(B=N)|, mean over seeds
+ZERO = 1e-12       # claim 2: a gap below this at every N is round-off, not a fluctuation
+
+
+def _figures(report: Report, kind: str) -> tuple[Figure, ...]:
+    return tuple(f for s in report.sections if s.kind == kind for f in s.figures)
+
+
+def _tables(report: Report, kind: str) -> tuple[Table, ...]:
+    return tuple(t for s in report.sections if s.kind == kind for t in s.tables)
+
+
+def claim_unique(report: Report) -> Claim:
+    title = "a unique equilibrium for any B"
+    runs = [r for r in report.runs if r.kind == "solve"]
+    tables, figures = _tables(report, "solve"), _figures(report, "solve")
+    if not runs:
+        return Claim(1, title, "not measurable", "no tmf solve results given")
+    u = [r.manifest.get("uniqueness") or {} for r in runs]
+    without = [r.label for r, e in zip(runs, u, strict=True) if not e.get("restarts")]
+    if without:
+        return Claim(1, title, "not measurable", "no random restarts in " + ", ".join(without),
+                     tables, figures)
+    spreads = np.array([float(e.get("flow_spread", np.nan)) for e in u])
+    worst = int(np.nanargmax(spreads)) if np.isfinite(spreads).any() else 0
+    converged = sum(int(e.get("restarts_converged", 0)) for e in u)
+    restarts = sum(int(e.get("restarts", 0)) for e in u)
+    violations = sum(int(e.get("monotonicity_violations", 0)) for e in u)
+    samples = sum(int(e.get("monotonicity_samples", 0)) for e in u)
+    moving = sorted({r.label for r, e in zip(runs, u, strict=True)
+                     if e.get("dynamics_depend_on_mu") == "yes"})
+    evidence = (f"largest flow spread {spreads[worst]:.2g} ({runs[worst].label}) over "
+                f"{len(runs)} settings, {converged}/{restarts} restarts at tolerance; "
+                f"monotonicity probe: {violations}/{samples} sampled pairs violate it")
+    if moving:
+        evidence += "; dynamics depend on mu in " + ", ".join(moving) + \
+            " (Lasry-Lions does not apply there: the spread is the evidence)"
+    if not np.isfinite(spreads).all():
+        return Claim(1, title, "not measurable", "a run has no flow spread: " + evidence,
+                     tables, figures)
+    ok = bool((spreads <= SPREAD_TOL).all())
+    return Claim(1, title, "pass" if ok else "fail",
+                 f"every spread <= {SPREAD_TOL:g}: " + evidence if ok else
+                 f"a spread above {SPREAD_TOL:g}: " + evidence, tables, figures)
+
+
+def _live(run: Run, regime: str, metric: str) -> bool:
+    cells = run.tables["cells.csv"]
+    mine = cells[(cells["regime"].astype(str) == regime) & (cells["metric"] == metric)]
+    return bool((mine["estimate"].to_numpy(dtype=float) > ZERO).any())
+
+
+def claim_gap(report: Report) -> Claim:
+    title = "an O(1/sqrt N) gap whatever B"
+    runs = [r for r in report.runs if r.kind == "bound-check"]
+    tables, figures = _tables(report, "bound-check"), _figures(report, "bound-check")
+    if not runs:
+        return Claim(2, title, "not measurable", "no tmf bound-check results given")
+    passed: list[str] = []
+    failed: list[str] = []
+    dead: list[str] = []
+    eps: list[str] = []
+    for r in runs:
+        fits = r.tables["fits.csv"]
+        for f in fits.to_dict("records"):
+            regime = str(f["regime"])
+            name = f"{r.label} B={regime}"
+            if f["metric"] == "eps_n":
+                eps.append(f"{name}: {float(f['slope']):.2f} [{float(f['ci_low']):.2f}, "
+                           f"{float(f['ci_high']):.2f}]")
+                continue
+            if f["metric"] != "e_max":
+                continue
+            if not _live(r, regime, "e_max"):
+                dead.append(name)
+                continue
+            allowance = float(f["allowance"]) if _finite(f.get("allowance")) else 0.0
+            judged = verdict(float(f["ci_low"]), float(f["ci_high"]),
+                             float(f["worst_ratio"]), allowance)
+            (passed if judged.startswith("pass") else failed).append(f"{name} ({judged})")
+    parts = [f"{len(passed)} regimes pass"]
+    if failed:
+        parts.append("fail: " + "; ".join(failed))
+    if dead:
+        parts.append("no fluctuation (gap 0, not measurable): " + ", ".join(dead))
+    rows = bound_rows(runs)
+    e = rows[rows["metric"] == "e_max"]
+    if not e.empty:
+        parts.append(f"e_max slopes {e['slope'].min():.2f} .. {e['slope'].max():.2f}")
+    parts.append("eps_N slopes: " + ", ".join(eps) if eps else
+                 "eps_N not measured by these sweeps")
+    why = "; ".join(parts)
+    if not passed and not failed:
+        return Claim(2, title, "not measurable", why, tables, figures)
+    return Claim(2, title, "fail" if failed else "pass", why, tables, figures)
+
+
+def _finite(x: object) -> bool:
+    try:
+        return math.isfinite(float(x))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_all(B: str, N: str) -> bool:
+    return B == "all" or B == N
+
+
+def claim_batch(report: Report) -> Claim:
+    title = "TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg beside it"
+    runs = [r for r in report.runs if r.kind == "train"]
+    tables, figures = _tables(report, "train"), _figures(report, "train")
+    if not runs:
+        return Claim(3, title, "not measurable", "no tmf train results given (claim 3 needs "
+                     "tmf train)")
+    finals = train_finals(runs)
+    finals["game"] = [next(r for r in runs if r.label == label).spec.get("game", {}).get("name")
+                      for label in finals["run"]]
+    verdicts, parts = [], []
+    for game, g in finals.groupby("game", sort=False):
+        table = train_table(g)
+        pg = table[table["algorithm"] == "tmf-pg"]
+        one = pg[pg["B"].astype(str) == "1"]
+        full = pg[[_is_all(str(b), str(n)) for b, n in zip(pg["B"], pg["N"], strict=True)]]
+        if one.empty or full.empty:
+            parts.append(f"{game}: tmf-pg lacks B=1 or B=N runs")
+            continue
+        a, b = float(one["exploitability"].iloc[0]), float(full["exploitability"].iloc[0])
+        same = abs(a - b) <= SAME_TOL
+        verdicts.append(same)
+        others = [f"{row['algorithm']} B={row['B']}: {row['exploitability']:.3g}"
+                  for row in table.to_dict("records") if row["algorithm"] != "tmf-pg"]
+        parts.append(f"{game}: tmf-pg exploitability {a:.3g} (B=1) vs {b:.3g} (B=N), "
+                     f"difference {abs(a - b):.3g} {'<=' if same else '>'} {SAME_TOL:g}"
+                     + ("; " + ", ".join(others) if others else ""))
+    why = "; ".join(parts)
+    if not verdicts:
+        return Claim(3, title, "not measurable", why, tables, figures)
+    return Claim(3, title, "pass" if all(verdicts) else "fail", why, tables, figures)
+
+
+def paper_claims(report: Report) -> list[Claim]:
+    return [claim_unique(report), claim_gap(report), claim_batch(report)]
+
