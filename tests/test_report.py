@@ -1,0 +1,346 @@
+"""tmf report: tables from real result directories, figures, same bytes, errors, claims.
+
+Solve, simulate and bound-check directories are produced here by the real commands at tiny
+sizes. ``tmf train`` is not part of this version: its directory is built by hand to the
+contract its command will write (iterations.csv, summary.csv, manifest.yaml with
+``command: train``), see ``train_dir``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tmfcli.analysis.plots import bound_check_figure
+from tmfcli.cli import app
+
+runner = CliRunner()
+
+SPEC: dict[str, Any] = {
+    "name": "tiny",
+    "game": {"name": "resource_selection", "params": {"K": 3}},
+    "horizon": {"steps": 6},
+    "discount": 1.0,
+    "population": {"agents": 50, "batch": 5},
+    "solver": {"algorithm": "mirror-descent", "iterations": 200, "tolerance": 1e-8,
+               "restarts": 1},
+    "simulate": {"replicas": 20},
+    "bound_check": {"agents": [50, 200], "batch": [1, 5], "replicas": 10},
+    "seed": 0,
+}
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args), prog_name="tmf")
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two solves (B = 5 and B = 50 of 50), a simulate and a bound-check, by the commands."""
+    root = tmp_path_factory.mktemp("results")
+    spec = root / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    out = {"solve": root / "solve", "solve_all": root / "solve-all", "simulate": root / "sim",
+           "bound": root / "bc"}
+    for args in (["solve", str(spec), "--out", str(out["solve"])],
+                 ["solve", str(spec), "--set", "population.batch=all", "--out",
+                  str(out["solve_all"])],
+                 ["simulate", str(spec), "--policy", str(out["solve"]), "--out",
+                  str(out["simulate"])],
+                 ["bound-check", str(spec), "--workers", "1", "--out", str(out["bound"])]):
+        result = invoke(*args)
+        assert result.exit_code in (0, 3), result.output
+    return out
+
+
+def report(paths: list[Path], out: Path, *extra: str) -> Any:
+    result = invoke("report", *map(str, paths), "--out", str(out), *extra)
+    return result
+
+
+def is_png(path: Path) -> tuple[int, int]:
+    """Width and height of a valid PNG (signature and IHDR checked); the image decodes."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    import matplotlib.image
+
+    assert matplotlib.image.imread(path).shape[:2] == (height, width)
+    return width, height
+
+
+# --------------------------------------------------------------------------------------------
+# tables and figures from real result directories
+# --------------------------------------------------------------------------------------------
+def test_report_has_one_row_per_run_with_the_numbers_of_the_files(dirs: dict[str, Path],
+                                                                   tmp_path: Path) -> None:
+    paths = [dirs["solve"], dirs["solve_all"], dirs["simulate"], dirs["bound"]]
+    result = report(paths, tmp_path, "--format", "csv")
+    assert result.exit_code == 0, result.output
+
+    solve = pd.read_csv(tmp_path / "solve.csv")
+    assert len(solve) == 2  # two solve directories make one comparison table
+    assert solve["run"].tolist() == ["tiny (batch=5)", "tiny (batch=all)"]  # the differing key
+    for row, key in zip(solve.to_dict("records"), ("solve", "solve_all"), strict=True):
+        last = pd.read_csv(dirs[key] / "iterations.csv").iloc[-1]
+        manifest = yaml.safe_load((dirs[key] / "manifest.yaml").read_text())
+        assert row["exploitability"] == last["exploitability"]
+        assert row["J"] == last["J"]
+        assert row["flow spread"] == manifest["uniqueness"]["flow_spread"]
+        assert row["restarts converged"] == \
+            f"{manifest['uniqueness']['restarts_converged']}/1"
+
+    sim = pd.read_csv(tmp_path / "simulate.csv")
+    summary = pd.read_csv(dirs["simulate"] / "summary.csv").set_index("metric")
+    assert len(sim) == 1
+    assert (sim.loc[0, "N"], sim.loc[0, "B"], sim.loc[0, "replicas"]) == (50, 5, 20)
+    for metric in ("gap_max", "gap_mean", "return_avg", "return_minus_J"):
+        assert sim.loc[0, metric] == summary.at[metric, "mean"]
+        assert sim.loc[0, f"{metric}_low"] == summary.at[metric, "ci_low"]
+
+    bound = pd.read_csv(tmp_path / "bound-check.csv", dtype={"regime": str})
+    fits = pd.read_csv(dirs["bound"] / "fits.csv", dtype={"regime": str},
+                       keep_default_na=False, na_values=[""])
+    assert list(zip(bound["regime"], bound["metric"], strict=True)) == \
+        [(r, m) for r, m in zip(fits["regime"], fits["metric"], strict=True)
+         if m != "return_gap"]
+    assert bound["slope"].tolist() == fits[fits["metric"] != "return_gap"]["slope"].tolist()
+    assert (bound["N"] == "50..200").all()
+
+    text = (tmp_path / "REPORT.md").read_text()
+    for heading in ("## Equilibria (tmf solve)", "## N-agent simulations (tmf simulate)",
+                    "## Finite-population gap (tmf bound-check)", "| run | game |"):
+        assert heading in text
+    linked = [line.split("](")[1].rstrip(")") for line in text.splitlines()
+              if line.startswith("![")]
+    expected = {"solve-exploitability.png", "flow-tiny-batch-5.png", "flow-tiny-batch-all.png",
+                "bands-tiny.png", "gap-tiny.png"}
+    assert set(linked) == expected
+    for name in expected:
+        width, height = is_png(tmp_path / name)
+        assert width == 680  # one column: 3.4 in at 200 dpi
+        assert 300 < height < 1200
+
+
+def test_same_inputs_give_the_same_bytes_in_every_format(dirs: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    paths = [dirs["solve"], dirs["simulate"], dirs["bound"]]
+    for out in ("a", "b"):
+        result = report(paths, tmp_path / out, "--format", "json", "--figure-format", "svg",
+                        "--figure-format", "pdf")
+        assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert {Path(f).suffix for f in files} == {".md", ".json", ".png", ".svg", ".pdf"}
+    assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_flow_figure_names_the_observations(dirs: dict[str, Path], tmp_path: Path) -> None:
+    from tmfcli.analysis.report import obs_labels
+
+    spec = yaml.safe_load((dirs["solve"] / "manifest.yaml").read_text())["spec"]
+    assert obs_labels(spec, 3) == ["r0", "r1", "r2"]  # the game's own labels
+    assert obs_labels({"game": {"name": "not-a-game"}}, 2) == ["o=0", "o=1"]
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------
+def test_unknown_kind_missing_csv_and_no_manifest_are_clear_errors(dirs: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    odd = tmp_path / "odd"
+    shutil.copytree(dirs["solve"], odd)
+    manifest = yaml.safe_load((odd / "manifest.yaml").read_text())
+    manifest["command"] = "juggle"
+    (odd / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    result = report([odd], tmp_path / "r1")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {odd / 'manifest.yaml'}: unknown kind of result "
+                                    "'command: juggle' — tmf report reads results of: solve, "
+                                    "simulate, bound-check, train")
+
+    holed = tmp_path / "holed"
+    shutil.copytree(dirs["simulate"], holed)
+    (holed / "trajectory.csv").unlink()
+    result = report([dirs["solve"], holed], tmp_path / "r2")
+    assert result.exit_code == 1
+    assert f"Error: {holed}: trajectory.csv is missing (a simulate result holds summary.csv, " \
+        "trajectory.csv) — rerun tmf simulate" in result.output
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    result = report([bare], tmp_path / "r3")
+    assert result.exit_code == 1
+    assert f"Error: {bare}: no manifest.yaml" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "r3" / "REPORT.md").exists()
+
+    assert report([dirs["solve"]], tmp_path / "r4", "--format", "xml").exit_code == 2
+
+
+# --------------------------------------------------------------------------------------------
+# the reference bound is never dropped silently
+# --------------------------------------------------------------------------------------------
+def _sweep(bound: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    N = [100, 1000]
+    est = [0.1, 0.1 / math.sqrt(10)]
+    cells = pd.DataFrame({"regime": "1", "N": N, "B": 1, "steps": 10, "replicas": 10,
+                          "metric": "e_max", "estimate": est,
+                          "ci_low": [0.9 * e for e in est], "ci_high": [1.1 * e for e in est],
+                          "bound": bound, "seed": 0})
+    fits = pd.DataFrame({"regime": ["1"], "metric": ["e_max"], "slope": [-0.5],
+                         "ci_low": [-0.6], "ci_high": [-0.4], "worst_ratio": [0.1],
+                         "allowance": [0.0], "verdict": ["pass"]})
+    return cells, fits
+
+
+def test_bound_far_above_the_data_is_drawn_clipped_and_named(tmp_path: Path) -> None:
+    cells, fits = _sweep([1.0, 0.3])  # within 1000x: drawn as a line, nothing to say
+    assert bound_check_figure(cells, fits, tmp_path / "near.png") == []
+    cells, fits = _sweep([1e6, 3e5])
+    notes = bound_check_figure(cells, fits, tmp_path / "far.png")
+    assert notes == ["B = 1: reference bound off scale (up to 1.0e+07 x the data), drawn "
+                     "clipped at the top"]
+    cells, fits = _sweep([math.inf, 1.0])
+    notes = bound_check_figure(cells, fits, tmp_path / "inf.png")
+    assert notes == ["B = 1: reference bound infinite (says nothing) at N = 100"]
+    for name in ("near", "far", "inf"):
+        is_png(tmp_path / f"{name}.png")
+    # the marker changes the picture: the clipped figure is not the one without a bound
+    assert (tmp_path / "far.png").read_bytes() != (tmp_path / "near.png").read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# train, to the contract of its command (directories built by hand)
+# --------------------------------------------------------------------------------------------
+FINAL = {  # (algorithm, batch) -> final exploitability of seeds 0 and 1
+    ("tmf-pg", "1"): (0.010, 0.020), ("tmf-pg", "all"): (0.012, 0.016),
+    ("mf-q", "1"): (0.30, 0.34), ("mf-q", "all"): (0.05, 0.07),
+}
+
+
+def train_dir(root: Path, algorithm: str, batch: str, seed: int, final: float,
+              game: str = "resource_selection") -> Path:
+    """A directory as ``tmf train`` will write it: iterations.csv (iteration, exploitability,
+    return_avg, samples, grad_norm, elapsed_s, algorithm, agents, batch, seed), summary.csv
+    (metric, mean, ci_low, ci_high, seed) and manifest.yaml (command: train, ...)."""
+    path = root / f"{game}-{algorithm}-{batch}-{seed}"
+    path.mkdir(parents=True)
+    k = np.arange(11)
+    expl = final * 10.0 ** (1 - k / 10)  # from 10x the final value down to it
+    pd.DataFrame({"iteration": k, "exploitability": expl, "return_avg": -expl,
+                  "samples": 1000 * (k + 1), "grad_norm": expl, "elapsed_s": 0.1 * k,
+                  "algorithm": algorithm, "agents": 1000, "batch": batch,
+                  "seed": seed}).to_csv(path / "iterations.csv", index=False)
+    rows = [("exploitability", final), ("return_avg", -final), ("eps_n", final / 2),
+            ("exploitability_exact", final / 3)]
+    pd.DataFrame([(m, v, v - 0.001, v + 0.001, seed) for m, v in rows],
+                 columns=["metric", "mean", "ci_low", "ci_high", "seed"]).to_csv(
+        path / "summary.csv", index=False)
+    spec = {"name": f"train-{game}", "game": {"name": game, "params": {}},
+            "horizon": {"rounds": 3}, "population": {"agents": 1000, "batch": batch},
+            "train": {"algorithm": algorithm, "iterations": 10, "lr": 0.1}, "seed": seed}
+    (path / "manifest.yaml").write_text(yaml.safe_dump(
+        {"command": "train", "algorithm": algorithm, "agents": 1000, "batch": batch,
+         "steps": 3, "seed": seed, "spec": spec}))
+    return path
+
+
+def test_train_table_combines_seeds_per_algorithm_and_batch(tmp_path: Path) -> None:
+    paths = [train_dir(tmp_path / "runs", a, b, s, FINAL[(a, b)][s])
+             for (a, b) in FINAL for s in (0, 1)]
+    result = report(paths, tmp_path / "out", "--format", "csv", "--claims")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "train.csv", dtype={"B": str})
+    assert list(zip(table["algorithm"], table["B"], strict=True)) == list(FINAL)
+    assert (table["seeds"] == 2).all()
+    for row in table.to_dict("records"):
+        values = np.array(FINAL[(row["algorithm"], row["B"])])
+        half = 1.959963984540054 * abs(values[0] - values[1]) / 2  # z sd / sqrt 2, two seeds
+        assert row["exploitability"] == pytest.approx(values.mean(), rel=1e-12)
+        assert (row["exploitability_low"], row["exploitability_high"]) == \
+            pytest.approx((values.mean() - half, values.mean() + half), rel=1e-12)
+        assert row["eps_n"] == pytest.approx(values.mean() / 2, rel=1e-12)
+        assert row["exploitability_exact"] == pytest.approx(values.mean() / 3, rel=1e-12)
+    for name in ("train-exploitability.png", "train-return.png"):
+        is_png(tmp_path / "out" / name)
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    # claim 3: tmf-pg 0.015 (B=1) vs 0.014 (B=N), difference 0.001 <= 0.02
+    assert "| 3. TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg beside it " \
+        "| **pass**: resource_selection: tmf-pg exploitability 0.015 (B=1) vs 0.014 (B=N), " \
+        "difference 0.001 <= 0.02; mf-q B=1: 0.32, mf-q B=all: 0.06 |" in text
+    assert "**not measurable**: no tmf solve results given" in text
+
+
+def test_claim_three_fails_when_batch_changes_tmf_pg(tmp_path: Path) -> None:
+    paths = [train_dir(tmp_path / "runs", "tmf-pg", "1", 0, 0.10),
+             train_dir(tmp_path / "runs", "tmf-pg", "1000", 0, 0.01)]  # B = N given as a count
+    result = report(paths, tmp_path / "out", "--claims")
+    assert result.exit_code == 0, result.output
+    assert "claim 3 (TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg " \
+        "beside it): fail — resource_selection: tmf-pg exploitability 0.1 (B=1) vs 0.01 " \
+        "(B=N), difference 0.09 > 0.02" in " ".join(result.output.split())
+
+
+# --------------------------------------------------------------------------------------------
+# claims from real directories, and sweeps
+# --------------------------------------------------------------------------------------------
+def test_claims_one_and_two_from_the_numbers(dirs: dict[str, Path], tmp_path: Path) -> None:
+    result = report([dirs["solve"], dirs["solve_all"], dirs["bound"]], tmp_path / "ok",
+                    "--claims", "--format", "json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    claims = json.loads((tmp_path / "ok" / "report.json").read_text())["claims"]
+    spreads = [yaml.safe_load((dirs[k] / "manifest.yaml").read_text())["uniqueness"]
+               ["flow_spread"] for k in ("solve", "solve_all")]
+    assert claims[0]["verdict"] == ("pass" if max(spreads) <= 1e-3 else "fail")
+    fits = pd.read_csv(dirs["bound"] / "fits.csv", keep_default_na=False, na_values=[""])
+    e = fits[fits["metric"] == "e_max"]
+    expected = "pass" if all(v.startswith("pass") for v in e["verdict"]) else "fail"
+    assert claims[1]["verdict"] == expected
+    assert claims[2]["verdict"] == "not measurable"
+
+    # a solve whose restarts converged to a different flow is a failed claim
+    split = tmp_path / "split"
+    shutil.copytree(dirs["solve"], split)
+    manifest = yaml.safe_load((split / "manifest.yaml").read_text())
+    manifest["converged"] = True
+    manifest["uniqueness"].update(flow_spread=0.2, restarts_converged=1, restarts=1)
+    (split / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    result = report([split], tmp_path / "bad", "--claims")
+    assert "claim 1 (a unique equilibrium for any B): fail — equilibria at tolerance differ " \
+        "by more than 0.001: largest flow spread 0.2" in " ".join(result.output.split())
+    # ... but a wide spread from starts that did not converge measures the solver
+    manifest["uniqueness"].update(restarts_converged=0)
+    (split / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    result = report([split], tmp_path / "unsure", "--claims")
+    assert "claim 1 (a unique equilibrium for any B): not measurable — spread above 0.001 " \
+        "only where the solver did not reach its tolerance" in " ".join(result.output.split())
+
+
+def test_a_sweep_directory_is_read_as_its_finished_cells(dirs: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    shutil.copytree(dirs["solve"], sweep / "cells" / "a")
+    shutil.copytree(dirs["solve_all"], sweep / "cells" / "b")
+    (sweep / "cells" / "c").mkdir()  # a cell that did not finish: no manifest
+    pd.DataFrame({"population.batch": [5, "all", 10], "status": ["done", "done", "failed"],
+                  "directory": ["cells/a", "cells/b", "cells/c"],
+                  "elapsed_s": [0.1, 0.1, 0.0]}).to_csv(sweep / "sweep.csv", index=False)
+    result = report([sweep], tmp_path / "out", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "out" / "solve.csv")) == 2
+    assert f"{sweep}: cell cells/c skipped (status failed, no manifest)" in \
+        (tmp_path / "out" / "REPORT.md").read_text()
