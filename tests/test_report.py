@@ -124,7 +124,7 @@ def test_report_has_one_row_per_run_with_the_numbers_of_the_files(dirs: dict[str
     linked = [line.split("](")[1].rstrip(")") for line in text.splitlines()
               if line.startswith("![")]
     expected = {"solve-exploitability.png", "flow-tiny-batch-5.png", "flow-tiny-batch-all.png",
-                "bands-tiny.png", "gap-tiny.png"}
+                "bands-tiny.png", "bound-tiny.png"}
     assert set(linked) == expected
     for name in expected:
         width, height = is_png(tmp_path / name)
@@ -344,3 +344,29 @@ def test_a_sweep_directory_is_read_as_its_finished_cells(dirs: dict[str, Path],
     assert len(pd.read_csv(tmp_path / "out" / "solve.csv")) == 2
     assert f"{sweep}: cell cells/c skipped (status failed, no manifest)" in \
         (tmp_path / "out" / "REPORT.md").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# make paper-quick, its smallest part end to end
+# --------------------------------------------------------------------------------------------
+def test_paper_quick_claim_one_end_to_end(tmp_path: Path) -> None:
+    """experiments/paper/run.sh quick, claim 1 only: four solves with restarts, then the
+    report with its verdict (the whole of make paper-quick takes about a minute)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    tmf = Path(sys.executable).parent / "tmf"
+    done = subprocess.run(["sh", str(root / "experiments/paper/run.sh"), "quick",
+                           str(tmp_path), "1"], env={"TMF": str(tmf), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "REPORT.md").read_text()
+    assert text.startswith("# The paper's claims on our games (quick)\n")
+    claims = [line for line in text.splitlines() if line.startswith("| 1. ")
+              or line.startswith("| 2. ") or line.startswith("| 3. ")]
+    assert [c.split("**")[1] for c in claims] == ["pass", "not measurable", "not measurable"]
+    assert "over 4 settings, 8/8 restarts at tolerance" in claims[0]
+    for alpha in ("resource-alpha-1.0", "resource-alpha-0.3", "queueing-alpha-1.0",
+                  "queueing-alpha-0.1"):
+        is_png(tmp_path / f"flow-unique-{alpha}.png")

@@ -105,6 +105,11 @@ def finish(fig: Figure, axes: Sequence[Axes], caption: str, ncols: int = 2) -> N
                 handles.append(h)
                 labels.append(lab)
     if handles:
+        if max(len(lab) for lab in labels) > 30:  # long labels: one column fits the width
+            ncols = 1
+        rows = math.ceil(len(labels) / ncols)
+        if rows > 2:  # taller, so that the panels keep their height under a long legend
+            fig.set_figheight(fig.get_figheight() + 0.14 * (rows - 2))
         fig.legend(handles, labels, loc="outside upper center", ncols=ncols)
     if caption:
         fig.supxlabel(textwrap.fill(caption, 80), fontsize=5.5, color="0.3")

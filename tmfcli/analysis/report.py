@@ -115,6 +115,7 @@ class Claim:
     why: str
     tables: tuple[Table, ...] = ()
     figures: tuple[Figure, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -247,8 +248,12 @@ def game_text(spec: dict[str, Any]) -> str:
 def caption(run: Run) -> str:
     """The caption line recording the spec of a run: game, parameters, N, B, horizon,
     replicas, seed (and what else the kind adds)."""
+    return f"{run.label}: " + "; ".join(caption_parts(run))
+
+
+def caption_parts(run: Run) -> list[str]:
     spec, m = run.spec, run.manifest
-    parts = [f"{run.label}: {game_text(spec)}"]
+    parts = [game_text(spec)]
     if run.kind == "bound-check":
         bc = spec.get("bound_check") or {}
         parts.append(f"N in {_short(tuple(map(str, bc.get('agents', []))))}, "
@@ -271,7 +276,7 @@ def caption(run: Run) -> str:
             parts.append(f"{solver.get('algorithm')}, {solver.get('restarts', 0)} restarts")
     parts.append(f"discount {spec.get('discount')}")
     parts.append(f"seed {spec.get('seed', m.get('seed'))}")
-    return "; ".join(p for p in parts if p)
+    return [p for p in parts if p]
 
 
 def obs_labels(spec: dict[str, Any], n_obs: int) -> list[str]:
@@ -348,8 +353,15 @@ def _float(x: Any) -> float:
 
 
 def _joint_caption(runs: Sequence[Run]) -> str:
-    texts = list(dict.fromkeys(caption(r) for r in runs))
-    return " | ".join(texts)
+    """The caption of a figure over several runs: what they share once, then per run what
+    differs."""
+    parts = [caption_parts(r) for r in runs]
+    if len(runs) == 1:
+        return caption(runs[0])
+    common = [p for p in parts[0] if all(p in other for other in parts)]
+    own = [f"{r.label}: " + ", ".join(p for p in mine if p not in common)
+           for r, mine in zip(runs, parts, strict=True)]
+    return "; ".join(common) + " | " + " | ".join(own)
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,7 +476,7 @@ def bound_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         section.notes.append("eps_N is not in these sweeps: they were written by a tmf "
                              "bound-check that does not measure it")
     for r in runs:
-        file = f"gap-{slug(r.label)}.png"
+        file = f"bound-{slug(r.label)}.png"
         cap = caption(r)
         notes = plots.bound_check_figure(r.tables["cells.csv"], r.tables["fits.csv"],
                                          out / file, caption=cap, formats=formats)
@@ -542,11 +554,11 @@ def train_curves(runs: Sequence[Run], column: str) -> list[tuple[str, pd.DataFra
         for _, g in it.groupby(seeds, sort=False):
             groups.setdefault(train_key(r), []).append(g[["iteration", column]])
     series = []
-    for (algorithm, N, B), frames in groups.items():
+    for (algorithm, _N, B), frames in groups.items():
         stacked = pd.concat(frames)
         agg = stacked.groupby("iteration")[column].agg(["mean", "min", "max"]).reset_index()
         agg = agg.rename(columns={"mean": "y", "min": "low", "max": "high"})
-        series.append((f"{algorithm}, B={B} of N={N} ({len(frames)} seeds)", agg))
+        series.append((f"{algorithm}, B={B} ({len(frames)} seeds)", agg))
     return series
 
 
@@ -559,7 +571,7 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         tuple((m, f"{m}_low", f"{m}_high") for m in TRAIN_METRICS)))
     cap = _train_caption(runs)
     for column, ylabel, logy, name in (
-            ("exploitability", "exploitability (exact, measured)", True, "train-exploitability"),
+            ("exploitability", "exploitability", True, "train-exploitability"),
             ("return_avg", "population-average return (sampled)", False, "train-return")):
         series = train_curves(runs, column)
         if not series:
@@ -573,13 +585,15 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
 
 
 def _train_caption(runs: Sequence[Run]) -> str:
-    """The specs of training runs without their seeds and algorithms (they are the series)."""
+    """The specs of training runs without their seeds, algorithms and B (they are the
+    series)."""
     texts = []
     for r in runs:
         spec = r.spec
         train = {k: v for k, v in (spec.get("train") or {}).items()
                  if k not in ("seed", "algorithm")}
-        texts.append("; ".join([game_text(spec), population(spec),
+        N = (spec.get("population") or {}).get("agents", r.manifest.get("agents"))
+        texts.append("; ".join([game_text(spec), f"N={N}",
                                 f"horizon {horizon(spec, r.manifest.get('steps'))}",
                                 ", ".join(f"{k}={v}" for k, v in train.items())]))
     return " | ".join(dict.fromkeys(texts))
@@ -639,8 +653,12 @@ def markdown(report: Report, title: str = "tmf report") -> str:
             parts.append(f"**Verdict: {c.verdict}.** {c.why}\n")
             for t in c.tables:
                 parts += [f"{t.title}.\n", markdown_table(t.display()), ""]
+            parts += [f"> {n}\n" for n in c.notes]
             parts += [_figure_md(f) for f in c.figures]
+    shown = {"solve", "bound-check", "train"} if report.claims else set()
     for s in report.sections:
+        if s.kind in shown:  # already under its claim
+            continue
         parts.append(f"## {s.title}\n")
         for t in s.tables:
             parts += [f"{t.title}.\n", markdown_table(t.display()), ""]

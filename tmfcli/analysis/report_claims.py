@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -187,5 +188,11 @@ def claim_batch(report: Report) -> Claim:
 
 
 def paper_claims(report: Report) -> list[Claim]:
-    return [claim_unique(report), claim_gap(report), claim_batch(report)]
+    """The three claims, each carrying the notes of the section it is measured from."""
+    claims = []
+    for claim, kind in ((claim_unique(report), "solve"), (claim_gap(report), "bound-check"),
+                        (claim_batch(report), "train")):
+        notes = tuple(n for s in report.sections if s.kind == kind for n in s.notes)
+        claims.append(dataclasses.replace(claim, notes=notes))
+    return claims
 
