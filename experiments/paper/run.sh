@@ -47,6 +47,10 @@ if has 2; then  # the O(1/sqrt N) gap whatever B, in rounds and in steps
     $TMF bound-check "$HERE/$spec.yaml" $BOUND --out "$dir" >/dev/null || [ $? -eq 3 ]
     runs="$runs $dir"
   done
+  dir="$OUT/bands-queueing"
+  step "simulate bands-queueing"
+  $TMF simulate "$HERE/bands-queueing.yaml" --out "$dir" >/dev/null
+  runs="$runs $dir"
 fi
 
 if has 3; then  # TMF-PG for B = 1 and B = N, beside mf-q and independent-pg: needs tmf train

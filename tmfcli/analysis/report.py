@@ -68,6 +68,7 @@ class Table:
     title: str
     frame: pd.DataFrame
     intervals: tuple[tuple[str, str, str], ...] = ()
+    brief: tuple[str, ...] = ()  # the columns shown in a terminal (all in REPORT.md)
 
     def display(self) -> pd.DataFrame:
         """The table as strings, intervals merged into their column."""
@@ -85,6 +86,12 @@ class Table:
                 out[column] = [with_interval(v, lo, hi)
                                for v, lo, hi in zip(values, low, high, strict=True)]
         return out
+
+    def terminal(self) -> pd.DataFrame:
+        """The display restricted to the ``brief`` columns present."""
+        shown = self.display()
+        keep = [c for c in self.brief if c in shown.columns]
+        return shown[keep] if keep else shown
 
 
 @dataclass(frozen=True)
@@ -325,7 +332,10 @@ def solve_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
     section = Section("solve", "Equilibria (tmf solve)")
     section.tables.append(Table("solve", "Equilibria: final exploitability, J, stop reason and "
                                 "uniqueness evidence (spread: largest L1 distance between "
-                                "equilibria from random starts)", pd.DataFrame(rows)))
+                                "equilibria from random starts)", pd.DataFrame(rows),
+                                brief=("run", "exploitability", "J", "stop",
+                                       "restarts converged", "flow spread",
+                                       "monotone pairs")))
     series = [(r.label, r.tables["iterations.csv"].rename(columns={"exploitability": "y"}))
               for r in runs]
     name = "solve-exploitability"
@@ -402,7 +412,8 @@ def simulate_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Sect
     section.tables.append(Table(
         "simulate", "N agents against the mean field: return, gap max_t/mean_t "
         "||mu_hat_t - mu_bar_t||_1" + (" and eps_N" if has_eps else "") + " (95% intervals)",
-        frame, tuple((mm, f"{mm}_low", f"{mm}_high") for mm in metrics if mm != "J")))
+        frame, tuple((mm, f"{mm}_low", f"{mm}_high") for mm in metrics if mm != "J"),
+        brief=("run", "N", "B", "return_minus_J", "gap_max", "eps_n")))
     if not has_eps:
         section.notes.append("eps_N (the N-agent deviation gain) is not in these summaries: "
                              "they were written by a tmf that does not measure it")
@@ -471,7 +482,8 @@ def bound_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         "allowance for a maximum over T(N) steps, worst ratio measured/bound, verdict (e_max "
         "is judged; e_mean and eps_N are reported)", frame,
         (("at largest N", "at largest N_low", "at largest N_high"),
-         ("slope", "slope_low", "slope_high"))))
+         ("slope", "slope_low", "slope_high")),
+        brief=("run", "regime", "metric", "slope", "verdict")))
     if not frame.empty and not (frame["metric"] == "eps_n").any():
         section.notes.append("eps_N is not in these sweeps: they were written by a tmf "
                              "bound-check that does not measure it")
@@ -568,7 +580,8 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
     section.tables.append(Table(
         "train", "Final exploitability, return and eps_N per algorithm and B, mean over seeds "
         "[95% interval across seeds]", train_table(finals),
-        tuple((m, f"{m}_low", f"{m}_high") for m in TRAIN_METRICS)))
+        tuple((m, f"{m}_low", f"{m}_high") for m in TRAIN_METRICS),
+        brief=("algorithm", "B", "seeds", "exploitability", "return_avg", "eps_n")))
     cap = _train_caption(runs)
     for column, ylabel, logy, name in (
             ("exploitability", "exploitability", True, "train-exploitability"),

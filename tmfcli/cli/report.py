@@ -50,7 +50,7 @@ def report(
         out.print(f"claim {claim.number} ({claim.title}): {claim.verdict} — {claim.why}",
                   markup=False)
     for table in result.tables:
-        shown = table.display()
+        shown = table.terminal()
         rich = Table(title=table.title, title_justify="left")
         for column in shown.columns:
             rich.add_column(str(column), overflow="fold")
@@ -59,4 +59,4 @@ def report(
         out.print(rich)
     for note in result.notes + [n for s in result.sections for n in s.notes]:
         out.print(f"note: {note}", markup=False)
-    out.print(f"report: {given_out / REPORT} ({len(result.figures)} figures)")
+    out.print(f"report: {given_out / REPORT} (all columns; {len(result.figures)} figures)")
