@@ -112,7 +112,11 @@ def finish(fig: Figure, axes: Sequence[Axes], caption: str, ncols: int = 2) -> N
             fig.set_figheight(fig.get_figheight() + 0.14 * (rows - 2))
         fig.legend(handles, labels, loc="outside upper center", ncols=ncols)
     if caption:
-        fig.supxlabel(textwrap.fill(caption, 80), fontsize=5.5, color="0.3")
+        text = textwrap.fill(caption, 80)
+        lines = text.count("\n") + 1
+        if lines > 3:  # taller, so that a long caption does not squeeze the panels
+            fig.set_figheight(fig.get_figheight() + 0.085 * (lines - 3))
+        fig.supxlabel(text, fontsize=5.5, color="0.3")
 
 
 def save(fig: Figure, path: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
@@ -194,7 +198,7 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
         fitted = f.loc[regime, ["slope", "ci_low", "ci_high"]].to_numpy(dtype=float) \
             if regime in f.index else np.full(3, np.nan)
         slope, lo, hi = (float(v) for v in fitted)
-        label = f"B = {regime}: slope {slope:.2f} [{lo:.2f}, {hi:.2f}]"
+        label = f"B={regime}: {slope:.2f} [{lo:.2f}, {hi:.2f}]"
         ax.errorbar(N, est, yerr=err, fmt=s["marker"], color=s["color"], capsize=2,
                     markersize=3.5, linestyle="none", label=label)
         if (est <= ZERO).all():
@@ -232,6 +236,7 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
         Nall = np.unique(e["N"].to_numpy(dtype=float))
         ax.plot(Nall, ref_anchor[1] * (Nall / ref_anchor[0]) ** -0.5, color="0.45",
                 linestyle=":", linewidth=1.0, label=r"$N^{-1/2}$ reference")
+    ax.plot([], [], color="0.3", linewidth=0.9, label="fit: slope [95% CI]")
     ax.plot([], [], linestyle=(0, (4, 2)), color="0.3", linewidth=0.8, label="reference bound")
     if clipped_at:
         ax.plot([], [], marker="^", linestyle="none", color="0.3",
