@@ -16,7 +16,7 @@ from tmfcli.cli.common import command, out
 def report(
     paths: Annotated[list[Path], typer.Argument(
         help="result directories (of solve, simulate, bound-check, train) or sweep "
-        "directories", metavar="PATH...", show_default=False)],
+        "directories", metavar="PATH", show_default=False)],
     given_out: Annotated[Path, typer.Option(
         "--out", help="where REPORT.md and the figures go", metavar="DIR")] = Path(
             "results/report"),
