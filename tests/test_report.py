@@ -50,12 +50,14 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     spec = root / "tiny.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
     out = {"solve": root / "solve", "solve_all": root / "solve-all", "simulate": root / "sim",
-           "bound": root / "bc"}
+           "simulate_200": root / "sim-200", "bound": root / "bc"}
     for args in (["solve", str(spec), "--out", str(out["solve"])],
                  ["solve", str(spec), "--set", "population.batch=all", "--out",
                   str(out["solve_all"])],
                  ["simulate", str(spec), "--policy", str(out["solve"]), "--out",
                   str(out["simulate"])],
+                 ["simulate", str(spec), "--policy", str(out["solve"]), "--set",
+                  "population.agents=200", "--out", str(out["simulate_200"])],
                  ["bound-check", str(spec), "--workers", "1", "--out", str(out["bound"])]):
         result = invoke(*args)
         assert result.exit_code in (0, 3), result.output
@@ -370,3 +372,49 @@ def test_paper_quick_claim_one_end_to_end(tmp_path: Path) -> None:
     for alpha in ("resource-alpha-1.0", "resource-alpha-0.3", "queueing-alpha-1.0",
                   "queueing-alpha-0.1"):
         is_png(tmp_path / f"flow-unique-{alpha}.png")
+
+
+# --------------------------------------------------------------------------------------------
+# eps_N, to the contract of simulate and bound-check that measure it (rows added by hand)
+# --------------------------------------------------------------------------------------------
+def with_eps(source: Path, target: Path, table: str, rows: pd.DataFrame) -> Path:
+    shutil.copytree(source, target)
+    frame = pd.read_csv(target / table, dtype={"regime": str}, keep_default_na=False,
+                        na_values=[""])
+    pd.concat([frame, rows], ignore_index=True).to_csv(target / table, index=False)
+    return target
+
+
+def test_eps_n_rows_join_the_tables_figures_and_claim(dirs: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    sims = [with_eps(dirs[k], tmp_path / k, "summary.csv", pd.DataFrame(
+        {"metric": ["eps_n"], "mean": [m], "ci_low": [m / 2], "ci_high": [m * 2], "seed": [0]}))
+        for k, m in (("simulate", 0.04), ("simulate_200", 0.02))]
+    cells = pd.read_csv(dirs["bound"] / "cells.csv", dtype={"regime": str})
+    eps_cells = cells[cells["metric"] == "e_max"].assign(
+        metric="eps_n", estimate=lambda f: 0.5 / np.sqrt(f["N"]), bound=np.nan)
+    eps_cells = eps_cells.assign(ci_low=0.9 * eps_cells["estimate"],
+                                 ci_high=1.1 * eps_cells["estimate"])
+    bound = with_eps(dirs["bound"], tmp_path / "bc", "cells.csv", eps_cells)
+    regimes = cells["regime"].unique()
+    with_fits = pd.DataFrame({"regime": regimes, "metric": "eps_n", "slope": -0.5,
+                              "ci_low": -0.6, "ci_high": -0.4, "verdict": "n/a"})
+    fits = pd.read_csv(bound / "fits.csv", dtype={"regime": str}, keep_default_na=False,
+                       na_values=[""])
+    pd.concat([fits, with_fits], ignore_index=True).to_csv(bound / "fits.csv", index=False)
+
+    result = report([*sims, bound], tmp_path / "out", "--format", "csv", "--claims")
+    assert result.exit_code == 0, result.output
+    sim = pd.read_csv(tmp_path / "out" / "simulate.csv")
+    assert sim["eps_n"].tolist() == [0.04, 0.02]
+    assert sim["eps_n_high"].tolist() == [0.08, 0.04]
+    table = pd.read_csv(tmp_path / "out" / "bound-check.csv", dtype={"regime": str})
+    assert sorted(table[table["metric"] == "eps_n"]["regime"]) == sorted(regimes)
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "eps_N slopes: tiny B=1: -0.50 [-0.60, -0.40], tiny B=5: -0.50 [-0.60, -0.40]" in text
+    assert "not in these" not in text  # no note that eps_N is missing
+    # the simulate runs span N = 50 and 200: gap and eps_N against N
+    is_png(tmp_path / "out" / "simulate-gap-vs-N.png")
+    one_panel = is_png(tmp_path / "out" / "bands-tiny-agents-50.png")[1]
+    two_panels = is_png(tmp_path / "out" / "bound-tiny.png")[1]  # e_max and eps_N
+    assert two_panels > one_panel + 300

@@ -49,6 +49,7 @@ ZERO = 1e-12  # a gap below this is round-off: the regime has no fluctuation
 E_MAX = r"$\mathbb{E}\,\mathrm{max}_t\|\hat\mu_t-\bar\mu_t\|_1$"
 E_MEAN = r"$\mathbb{E}\,\mathrm{mean}_t\|\hat\mu_t-\bar\mu_t\|_1$"
 EPS_N = r"$\varepsilon_N$ (deviation gain)"
+SHORT = {"eps_n": r"$\varepsilon_N$", "e_mean": "mean", "return_gap": "return"}
 LABELS = {"e_max": E_MAX, "gap_max": E_MAX, "e_mean": E_MEAN, "gap_mean": E_MEAN,
           "eps_n": EPS_N, "return_gap": r"$\mathbb{E}\,|G-J|$"}
 
@@ -198,7 +199,8 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
         fitted = f.loc[regime, ["slope", "ci_low", "ci_high"]].to_numpy(dtype=float) \
             if regime in f.index else np.full(3, np.nan)
         slope, lo, hi = (float(v) for v in fitted)
-        label = f"B={regime}: {slope:.2f} [{lo:.2f}, {hi:.2f}]"
+        prefix = "" if metric == "e_max" else f"{SHORT.get(metric, metric)} "
+        label = f"{prefix}B={regime}: {slope:.2f} [{lo:.2f}, {hi:.2f}]"
         ax.errorbar(N, est, yerr=err, fmt=s["marker"], color=s["color"], capsize=2,
                     markersize=3.5, linestyle="none", label=label)
         if (est <= ZERO).all():
@@ -224,9 +226,9 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
             notes.append(f"B = {regime}: reference bound off scale (up to {ratio:.1e} x the "
                          "data), drawn clipped at the top")
             clipped_at.append((N[clipped], s["color"]))
-        if (~finite).any():
+        if np.isinf(bound).any():
             notes.append(f"B = {regime}: reference bound infinite (says nothing) at "
-                         f"N = {', '.join(str(int(n)) for n in N[~finite])}")
+                         f"N = {', '.join(str(int(n)) for n in N[np.isinf(bound)])}")
     ax.set_ylim(floor / 2.0, top)
     top = ax.get_ylim()[1]
     for k, (Ns, col) in enumerate(clipped_at):  # stacked, so that no marker hides another
@@ -300,7 +302,7 @@ def gap_over_runs_figure(summary: pd.DataFrame, path: Path, caption: str = "",
                     linestyle=":", label=r"$N^{-1/2}$ reference")
         loglog(ax, summary["N"].to_numpy())
         ax.set_xlabel("agents $N$")
-        ax.set_ylabel(r"$\max_t$ gap, $\varepsilon_N$")
+        ax.set_ylabel(E_MAX + r", $\varepsilon_N$")
         finish(fig, axes, caption)
         save(fig, path, formats)
 

@@ -40,18 +40,18 @@ SAME_TOL = 0.02    # claim 3: |exploitability(B=1) - exploitability(B=N)|, mean 
 ZERO = 1e-12       # claim 2: a gap below this at every N is round-off, not a fluctuation
 
 
-def _figures(report: Report, kind: str) -> tuple[Figure, ...]:
-    return tuple(f for s in report.sections if s.kind == kind for f in s.figures)
-
-
-def _tables(report: Report, kind: str) -> tuple[Table, ...]:
-    return tuple(t for s in report.sections if s.kind == kind for t in s.tables)
+def _inputs(report: Report, kind: str) -> tuple[list[Run], tuple[Table, ...],
+                                                 tuple[Figure, ...]]:
+    """The runs of one kind, and the tables and figures of their section."""
+    sections = [s for s in report.sections if s.kind == kind]
+    return ([r for r in report.runs if r.kind == kind],
+            tuple(t for s in sections for t in s.tables),
+            tuple(f for s in sections for f in s.figures))
 
 
 def claim_unique(report: Report) -> Claim:
     title = "a unique equilibrium for any B"
-    runs = [r for r in report.runs if r.kind == "solve"]
-    tables, figures = _tables(report, "solve"), _figures(report, "solve")
+    runs, tables, figures = _inputs(report, "solve")
     if not runs:
         return Claim(1, title, "not measurable", "no tmf solve results given")
     u = [r.manifest.get("uniqueness") or {} for r in runs]
@@ -100,8 +100,7 @@ def _live(run: Run, regime: str, metric: str) -> bool:
 
 def claim_gap(report: Report) -> Claim:
     title = "an O(1/sqrt N) gap whatever B"
-    runs = [r for r in report.runs if r.kind == "bound-check"]
-    tables, figures = _tables(report, "bound-check"), _figures(report, "bound-check")
+    runs, tables, figures = _inputs(report, "bound-check")
     if not runs:
         return Claim(2, title, "not measurable", "no tmf bound-check results given")
     passed: list[str] = []
@@ -156,8 +155,7 @@ def _is_all(B: str, N: str) -> bool:
 
 def claim_batch(report: Report) -> Claim:
     title = "TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg beside it"
-    runs = [r for r in report.runs if r.kind == "train"]
-    tables, figures = _tables(report, "train"), _figures(report, "train")
+    runs, tables, figures = _inputs(report, "train")
     if not runs:
         return Claim(3, title, "not measurable", "no tmf train results given (claim 3 needs "
                      "tmf train)")
