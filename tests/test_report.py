@@ -233,7 +233,7 @@ FINAL = {  # (algorithm, batch) -> final exploitability of seeds 0 and 1
 
 
 def train_dir(root: Path, algorithm: str, batch: str, seed: int, final: float,
-              game: str = "resource_selection") -> Path:
+              game: str = "resource_selection", per_round: float | None = None) -> Path:
     """A directory as ``tmf train`` will write it: iterations.csv (iteration, exploitability,
     return_avg, samples, grad_norm, elapsed_s, algorithm, agents, batch, seed), summary.csv
     (metric, mean, ci_low, ci_high, seed) and manifest.yaml (command: train, ...)."""
@@ -247,6 +247,8 @@ def train_dir(root: Path, algorithm: str, batch: str, seed: int, final: float,
                   "seed": seed}).to_csv(path / "iterations.csv", index=False)
     rows = [("exploitability", final), ("return_avg", -final), ("eps_n", final / 2),
             ("exploitability_exact", final / 3)]
+    if per_round is not None:  # in rounds: totals over T = H N / B steps, and x B / N
+        rows.append(("exploitability_per_round", final * per_round))
     pd.DataFrame([(m, v, v - 0.001, v + 0.001, seed) for m, v in rows],
                  columns=["metric", "mean", "ci_low", "ci_high", "seed"]).to_csv(
         path / "summary.csv", index=False)
@@ -418,3 +420,16 @@ def test_eps_n_rows_join_the_tables_figures_and_claim(dirs: dict[str, Path],
     one_panel = is_png(tmp_path / "out" / "bands-tiny-agents-50.png")[1]
     two_panels = is_png(tmp_path / "out" / "bound-tiny.png")[1]  # e_max and eps_N
     assert two_panels > one_panel + 300
+
+
+def test_claim_three_compares_per_round_when_the_runs_give_it(tmp_path: Path) -> None:
+    """In rounds a B = 1 run sums N times more steps: 20.0 in total is 0.02 per round."""
+    paths = [train_dir(tmp_path / "runs", "tmf-pg", "1", 0, 20.0, per_round=1e-3),
+             train_dir(tmp_path / "runs", "tmf-pg", "all", 0, 0.025, per_round=1.0)]
+    result = report(paths, tmp_path / "out", "--claims", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert "pass — resource_selection: tmf-pg exploitability per round 0.02 (B=1) vs 0.025 " \
+        "(B=N), difference 0.005 <= 0.02" in " ".join(result.output.split())
+    table = pd.read_csv(tmp_path / "out" / "train.csv")
+    assert table["exploitability_per_round"].tolist() == pytest.approx([0.02, 0.025])
+    assert (tmp_path / "out" / "REPORT.md").read_text().count("exploitability per round") >= 1

@@ -15,7 +15,7 @@ if [ "$MODE" = quick ]; then
   ALPHAS_resource="1 0.3"; ALPHAS_queueing="1 0.1"
   SOLVE="--set solver.restarts=2"
   BOUND="--set bound_check.agents=[100,300,1000] --set bound_check.replicas=100"
-  TRAIN_GAMES="resource"; SEEDS="0 1"; TRAIN="--set train.iterations=20"
+  TRAIN_GAMES="resource"; SEEDS="0 1"; TRAIN="--set train.iterations=10"
 else
   ALPHAS_resource="1 0.1 0.03"; ALPHAS_queueing="1 0.1 0.01"
   SOLVE=""; BOUND=""

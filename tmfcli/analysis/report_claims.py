@@ -11,7 +11,8 @@
    when every measurable regime passes; eps_N slopes are reported with the same slope rule when
    the sweeps measured it.
 3. **TMF-PG performs about the same for B = 1 and B = N** (train runs). Pass when the mean
-   final exploitability over seeds of ``tmf-pg`` at B = 1 and at B = N differ by at most
+   final exploitability over seeds of ``tmf-pg`` at B = 1 and at B = N (per round when the
+   summaries give ``exploitability_per_round``) differ by at most
    ``SAME_TOL`` (the tolerance the training tests use against the exact yardstick) in every
    game; mf-q and independent-pg are reported, not judged. Not measurable without both.
 """
@@ -171,12 +172,17 @@ def claim_batch(report: Report) -> Claim:
         if one.empty or full.empty:
             parts.append(f"{game}: tmf-pg lacks B=1 or B=N runs")
             continue
-        a, b = float(one["exploitability"].iloc[0]), float(full["exploitability"].iloc[0])
+        # per round when the runs give it: in rounds a total over T = H N / B steps grows
+        # with N / B, and B = 1 and B = N compare only per round
+        column = "exploitability_per_round" if "exploitability_per_round" in table and \
+            table["exploitability_per_round"].notna().all() else "exploitability"
+        a, b = float(one[column].iloc[0]), float(full[column].iloc[0])
         same = abs(a - b) <= SAME_TOL
         verdicts.append(same)
-        others = [f"{row['algorithm']} B={row['B']}: {row['exploitability']:.3g}"
+        others = [f"{row['algorithm']} B={row['B']}: {row[column]:.3g}"
                   for row in table.to_dict("records") if row["algorithm"] != "tmf-pg"]
-        parts.append(f"{game}: tmf-pg exploitability {a:.3g} (B=1) vs {b:.3g} (B=N), "
+        what = column.replace("_", " ")
+        parts.append(f"{game}: tmf-pg {what} {a:.3g} (B=1) vs {b:.3g} (B=N), "
                      f"difference {abs(a - b):.3g} {'<=' if same else '>'} {SAME_TOL:g}"
                      + ("; " + ", ".join(others) if others else ""))
     why = "; ".join(parts)
