@@ -154,6 +154,9 @@ def test_flow_figure_names_the_observations(dirs: dict[str, Path], tmp_path: Pat
     spec = yaml.safe_load((dirs["solve"] / "manifest.yaml").read_text())["spec"]
     assert obs_labels(spec, 3) == ["r0", "r1", "r2"]  # the game's own labels
     assert obs_labels({"game": {"name": "not-a-game"}}, 2) == ["o=0", "o=1"]
+    named = pd.DataFrame({"t": [0, 0, 1, 1], "obs": [1, 0, 0, 1],
+                          "obs_label": ["queue", "out", "out", "queue"]})
+    assert obs_labels({"game": {"name": "not-a-game"}}, 2, named) == ["out", "queue"]
 
 
 # --------------------------------------------------------------------------------------------

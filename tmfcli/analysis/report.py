@@ -286,12 +286,18 @@ def caption_parts(run: Run) -> list[str]:
     return [p for p in parts if p]
 
 
-def obs_labels(spec: dict[str, Any], n_obs: int) -> list[str]:
-    """Names of the observations from the game registry, or o=0, o=1, ... when the game (or
-    its parameters) is not known to this version of tmf."""
+def obs_labels(spec: dict[str, Any], n_obs: int, frame: pd.DataFrame | None = None
+               ) -> list[str]:
+    """Names of the observations: the table's own ``obs_label`` column when it has one, else
+    the game registry's labels, else o=0, o=1, ... (a game this version of tmf does not
+    know)."""
     from tmfcli.errors import TmfError
     from tmfcli.model.games import make_game
 
+    if frame is not None and "obs_label" in frame:
+        named = frame.drop_duplicates("obs").sort_values("obs")
+        if len(named) == n_obs:
+            return [str(x) for x in named["obs_label"]]
     game = spec.get("game") or {}
     try:
         labels = list(make_game(str(game.get("name")), game.get("params") or {}).obs_labels)
@@ -348,7 +354,7 @@ def solve_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         mu = _grid(flow, "mu")
         file = f"flow-{slug(r.label)}.png"
         cap = caption(r)
-        plots.flow_figure(mu, obs_labels(r.spec, mu.shape[1]), out / file, caption=cap,
+        plots.flow_figure(mu, obs_labels(r.spec, mu.shape[1], flow), out / file, caption=cap,
                           formats=formats)
         section.figures.append(Figure(file, f"Mean-field flow of the equilibrium: {r.label}",
                                       cap))
@@ -427,7 +433,8 @@ def simulate_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Sect
         file = f"bands-{slug(r.label)}.png"
         cap = caption(r)
         band = f"bands: {BAND[0]:.0%}-{BAND[1]:.0%} quantiles over replicas"
-        plots.flow_figure(mu_bar, obs_labels(r.spec, mu_bar.shape[1]), out / file, caption=cap,
+        plots.flow_figure(mu_bar, obs_labels(r.spec, mu_bar.shape[1], bar), out / file,
+                          caption=cap,
                           bands=(_grid(low, "v"), _grid(high, "v")), formats=formats,
                           band_label=band)
         section.figures.append(Figure(file, f"N-agent mu_hat bands over the mean-field flow: "
