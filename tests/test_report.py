@@ -346,6 +346,9 @@ def test_a_sweep_directory_is_read_as_its_finished_cells(dirs: dict[str, Path],
     pd.DataFrame({"population.batch": [5, "all", 10], "status": ["done", "done", "failed"],
                   "directory": ["cells/a", "cells/b", "cells/c"],
                   "elapsed_s": [0.1, 0.1, 0.0]}).to_csv(sweep / "sweep.csv", index=False)
+    # on top, the sweep's own manifest and a stacked table: not a run of their own
+    (sweep / "manifest.yaml").write_text(yaml.safe_dump({"kind": "sweep", "command": "solve"}))
+    shutil.copy(dirs["solve"] / "iterations.csv", sweep / "iterations.csv")
     result = report([sweep], tmp_path / "out", "--format", "csv")
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tmp_path / "out" / "solve.csv")) == 2

@@ -4,8 +4,9 @@ A result directory is recognised by the first word of its manifest's ``command``
 ``simulate``, ``bound-check``, ``train``); the tables its kind needs
 (``tmfcli.analysis.report.REQUIRED``) must all be there, else the error names the missing file.
 
-A *sweep directory* (``sweep.csv`` at its top, one row per cell with a ``directory`` column) is
-read as its cells: each cell directory that holds a manifest is a run; a cell without one (not
+A *sweep directory* (``sweep.csv`` at its top, one row per cell with a ``directory`` column;
+its own manifest says ``kind: sweep``, and its stacked tables are not read) is read as its
+cells: each cell directory that holds a manifest is a run; a cell without one (not
 finished, or failed) is skipped and named in the notes. Cell directories are looked up relative
 to the sweep directory, then as written.
 """
@@ -81,7 +82,8 @@ def read_runs(paths: Sequence[Path]) -> tuple[list[Run], list[str]]:
     runs: list[Run] = []
     notes: list[str] = []
     for path in paths:
-        if (path / SWEEP).is_file() and not (path / MANIFEST).is_file():
+        # a sweep's own manifest (kind: sweep) sits beside stacked tables: read its cells
+        if (path / SWEEP).is_file():
             cells, skipped = sweep_cells(path)
             notes += skipped
             runs += [read_run(c) for c in cells]
