@@ -204,8 +204,8 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
         ax.errorbar(N, est, yerr=err, fmt=s["marker"], color=s["color"], capsize=2,
                     markersize=3.5, linestyle="none", label=label)
         if (est <= ZERO).all():
-            notes.append(f"B = {regime}: {metric} below {ZERO:g} at every N (no fluctuation), "
-                         "not drawn")
+            why = "no fluctuation" if (np.abs(est) <= ZERO).all() else "nothing on a log axis"
+            notes.append(f"B = {regime}: {metric} below {ZERO:g} at every N ({why}), not drawn")
             continue
         if math.isfinite(slope) and (est > ZERO).all():
             ax.plot(N, _fit_line(N, est, slope), color=s["color"], linewidth=0.9)

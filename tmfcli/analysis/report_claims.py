@@ -31,7 +31,6 @@ from tmfcli.analysis.report import (
     Report,
     Run,
     Table,
-    bound_rows,
     train_finals,
     train_table,
 )
@@ -108,12 +107,16 @@ def claim_gap(report: Report) -> Claim:
     failed: list[str] = []
     dead: list[str] = []
     eps: list[str] = []
+    slopes: list[float] = []  # e_max slopes of the measurable regimes
     for r in runs:
         fits = r.tables["fits.csv"]
         for f in fits.to_dict("records"):
             regime = str(f["regime"])
             name = f"{r.label} B={regime}"
             if f["metric"] == "eps_n":
+                if not _finite(f["slope"]):
+                    eps.append(f"{name}: not fitted")
+                    continue
                 eps.append(f"{name}: {float(f['slope']):.2f} [{float(f['ci_low']):.2f}, "
                            f"{float(f['ci_high']):.2f}]")
                 continue
@@ -122,6 +125,7 @@ def claim_gap(report: Report) -> Claim:
             if not _live(r, regime, "e_max"):
                 dead.append(name)
                 continue
+            slopes.append(float(f["slope"]))
             allowance = float(f["allowance"]) if _finite(f.get("allowance")) else 0.0
             judged = verdict(float(f["ci_low"]), float(f["ci_high"]),
                              float(f["worst_ratio"]), allowance)
@@ -131,10 +135,8 @@ def claim_gap(report: Report) -> Claim:
         parts.append("fail: " + "; ".join(failed))
     if dead:
         parts.append("no fluctuation (gap 0, not measurable): " + ", ".join(dead))
-    rows = bound_rows(runs)
-    e = rows[rows["metric"] == "e_max"]
-    if not e.empty:
-        parts.append(f"e_max slopes {e['slope'].min():.2f} .. {e['slope'].max():.2f}")
+    if slopes:
+        parts.append(f"e_max slopes {min(slopes):.2f} .. {max(slopes):.2f}")
     parts.append("eps_N slopes: " + ", ".join(eps) if eps else
                  "eps_N not measured by these sweeps")
     why = "; ".join(parts)
