@@ -116,7 +116,8 @@ def test_report_has_one_row_per_run_with_the_numbers_of_the_files(dirs: dict[str
     assert list(zip(bound["regime"], bound["metric"], strict=True)) == \
         [(r, m) for r, m in zip(fits["regime"], fits["metric"], strict=True)
          if m != "return_gap"]
-    assert bound["slope"].tolist() == fits[fits["metric"] != "return_gap"]["slope"].tolist()
+    np.testing.assert_array_equal(bound["slope"],
+                                  fits[fits["metric"] != "return_gap"]["slope"])
     assert (bound["N"] == "50..200").all()
 
     text = (tmp_path / "REPORT.md").read_text()
@@ -383,43 +384,28 @@ def test_paper_quick_claim_one_end_to_end(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# eps_N, to the contract of simulate and bound-check that measure it (rows added by hand)
+# eps_N, as simulate and bound-check measure it
 # --------------------------------------------------------------------------------------------
-def with_eps(source: Path, target: Path, table: str, rows: pd.DataFrame) -> Path:
-    shutil.copytree(source, target)
-    frame = pd.read_csv(target / table, dtype={"regime": str}, keep_default_na=False,
-                        na_values=[""])
-    pd.concat([frame, rows], ignore_index=True).to_csv(target / table, index=False)
-    return target
-
-
-def test_eps_n_rows_join_the_tables_figures_and_claim(dirs: dict[str, Path],
-                                                      tmp_path: Path) -> None:
-    sims = [with_eps(dirs[k], tmp_path / k, "summary.csv", pd.DataFrame(
-        {"metric": ["eps_n"], "mean": [m], "ci_low": [m / 2], "ci_high": [m * 2], "seed": [0]}))
-        for k, m in (("simulate", 0.04), ("simulate_200", 0.02))]
-    cells = pd.read_csv(dirs["bound"] / "cells.csv", dtype={"regime": str})
-    eps_cells = cells[cells["metric"] == "e_max"].assign(
-        metric="eps_n", estimate=lambda f: 0.5 / np.sqrt(f["N"]), bound=np.nan)
-    eps_cells = eps_cells.assign(ci_low=0.9 * eps_cells["estimate"],
-                                 ci_high=1.1 * eps_cells["estimate"])
-    bound = with_eps(dirs["bound"], tmp_path / "bc", "cells.csv", eps_cells)
-    regimes = cells["regime"].unique()
-    with_fits = pd.DataFrame({"regime": regimes, "metric": "eps_n", "slope": -0.5,
-                              "ci_low": -0.6, "ci_high": -0.4, "verdict": "n/a"})
-    fits = pd.read_csv(bound / "fits.csv", dtype={"regime": str}, keep_default_na=False,
-                       na_values=[""])
-    pd.concat([fits, with_fits], ignore_index=True).to_csv(bound / "fits.csv", index=False)
-
-    result = report([*sims, bound], tmp_path / "out", "--format", "csv", "--claims")
+def test_eps_n_joins_the_tables_figures_and_claim(dirs: dict[str, Path],
+                                                  tmp_path: Path) -> None:
+    sims = [dirs["simulate"], dirs["simulate_200"]]
+    result = report([*sims, dirs["bound"]], tmp_path / "out", "--format", "csv", "--claims")
     assert result.exit_code == 0, result.output
     sim = pd.read_csv(tmp_path / "out" / "simulate.csv")
-    assert sim["eps_n"].tolist() == [0.04, 0.02]
-    assert sim["eps_n_high"].tolist() == [0.08, 0.04]
+    for i, path in enumerate(sims):
+        summary = pd.read_csv(path / "summary.csv").set_index("metric")
+        assert sim.loc[i, "eps_n"] == summary.at["eps_n", "mean"]
+        assert sim.loc[i, "eps_n_high"] == summary.at["eps_n", "ci_high"]
     table = pd.read_csv(tmp_path / "out" / "bound-check.csv", dtype={"regime": str})
-    assert sorted(table[table["metric"] == "eps_n"]["regime"]) == sorted(regimes)
+    fits = pd.read_csv(dirs["bound"] / "fits.csv", dtype={"regime": str},
+                       keep_default_na=False, na_values=[""])
+    eps = fits[fits["metric"] == "eps_n"]
+    assert table[table["metric"] == "eps_n"]["regime"].tolist() == eps["regime"].tolist()
     text = (tmp_path / "out" / "REPORT.md").read_text()
-    assert "eps_N slopes: tiny B=1: -0.50 [-0.60, -0.40], tiny B=5: -0.50 [-0.60, -0.40]" in text
+    assert "eps_N slopes: " + ", ".join(
+        f"tiny B={r}: {s:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(s) else f"tiny B={r}: not "
+        "fitted" for r, s, lo, hi in zip(eps["regime"], eps["slope"], eps["ci_low"],
+                                        eps["ci_high"], strict=True)) in text
     assert "not in these" not in text  # no note that eps_N is missing
     # the simulate runs span N = 50 and 200: gap and eps_N against N
     is_png(tmp_path / "out" / "simulate-gap-vs-N.png")
