@@ -402,10 +402,15 @@ def test_eps_n_joins_the_tables_figures_and_claim(dirs: dict[str, Path],
     eps = fits[fits["metric"] == "eps_n"]
     assert table[table["metric"] == "eps_n"]["regime"].tolist() == eps["regime"].tolist()
     text = (tmp_path / "out" / "REPORT.md").read_text()
-    assert "eps_N slopes: " + ", ".join(
-        f"tiny B={r}: {s:.2f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(s) else f"tiny B={r}: not "
-        "fitted" for r, s, lo, hi in zip(eps["regime"], eps["slope"], eps["ci_low"],
-                                        eps["ci_high"], strict=True)) in text
+    cells = pd.read_csv(dirs["bound"] / "cells.csv", dtype={"regime": str})
+    expected = []
+    for regime, g in cells.groupby("regime", sort=False):
+        if (g[g["metric"] == "eps_mf"]["estimate"].abs() <= 1e-6).all():
+            last = g[g["metric"] == "eps_n"].sort_values("N").iloc[-1]
+            expected.append(f"tiny B={regime}: {last['estimate']:.2g} [{last['ci_low']:.2g}, "
+                            f"{last['ci_high']:.2g}] at N = {last['N']}")
+    assert "eps_N at the largest N where the sweep's policy is the regime's equilibrium " \
+        f"(eps_mf <= 1e-6): {', '.join(expected) or 'none'}" in text
     assert "not in these" not in text  # no note that eps_N is missing
     # the simulate runs span N = 50 and 200: gap and eps_N against N
     is_png(tmp_path / "out" / "simulate-gap-vs-N.png")
