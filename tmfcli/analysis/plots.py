@@ -200,13 +200,13 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
             if regime in f.index else np.full(3, np.nan)
         slope, lo, hi = (float(v) for v in fitted)
         prefix = "" if metric == "e_max" else f"{SHORT.get(metric, metric)} "
-        label = f"{prefix}B={regime}: {slope:.2f} [{lo:.2f}, {hi:.2f}]"
-        ax.errorbar(N, est, yerr=err, fmt=s["marker"], color=s["color"], capsize=2,
-                    markersize=3.5, linestyle="none", label=label)
         if (est <= ZERO).all():
             why = "no fluctuation" if (np.abs(est) <= ZERO).all() else "nothing on a log axis"
             notes.append(f"B = {regime}: {metric} below {ZERO:g} at every N ({why}), not drawn")
             continue
+        fit = f"{slope:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(slope) else "not fitted"
+        ax.errorbar(N, est, yerr=err, fmt=s["marker"], color=s["color"], capsize=2,
+                    markersize=3.5, linestyle="none", label=f"{prefix}B={regime}: {fit}")
         if math.isfinite(slope) and (est > ZERO).all():
             ax.plot(N, _fit_line(N, est, slope), color=s["color"], linewidth=0.9)
         if ref_anchor is None and est[0] > ZERO:
