@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tmfcli.cli import app
+from tmfcli.io import runs
 
 runner = CliRunner()
 
@@ -332,13 +333,13 @@ def test_policy_synchronous_plays_round_k_of_the_synchronous_equilibrium_in_roun
 
 
 def test_simulate_reuses_a_solve_of_the_same_spec_only(tmp_path: Path, monkeypatch) -> None:
-    """The policy is read from results/<name>/solve: replacing its policy.csv by the uniform
+    """The policy is read from results/<name>/solve/<hash>: replacing its policy.csv by the uniform
     policy makes simulate run the uniform policy. Keys solve does not read may differ; a
     different discount may not."""
     monkeypatch.chdir(tmp_path)
     spec = write_spec(tmp_path)
     assert invoke("solve", str(spec)).exit_code == 0
-    solved = tmp_path / "results" / "demo" / "solve"
+    solved = runs.resolve(Path("results/demo/solve"))  # the latest run of the store
     assert (solved / "manifest.yaml").is_file()
     uniform = invoke("simulate", str(spec), "--policy", "uniform", "--out", str(tmp_path / "u"))
     assert uniform.exit_code == 0, uniform.output
@@ -348,7 +349,7 @@ def test_simulate_reuses_a_solve_of_the_same_spec_only(tmp_path: Path, monkeypat
     reused = invoke("simulate", str(spec), "--out", str(tmp_path / "r"), "--set",
                     "population.activation=bernoulli")
     assert reused.exit_code == 0, reused.output
-    assert f"policy: reusing the solve in {Path('results/demo/solve')} (same equilibrium " \
+    assert f"policy: reusing the solve in {solved} (same equilibrium " \
         "inputs); not solving again" in reused.stderr
     u_summary = pd.read_csv(tmp_path / "u" / "summary.csv").set_index("metric")
     r_summary = pd.read_csv(tmp_path / "r" / "summary.csv").set_index("metric")

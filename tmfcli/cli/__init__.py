@@ -12,6 +12,7 @@ from tmfcli.cli import (  # noqa: F401  (registers commands)
     bound_check,
     games,
     report,
+    runs,
     simulate,
     solve,
     validate,

@@ -7,20 +7,23 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
+    JobsOpt,
     OutOpt,
     PolicyOpt,
+    QuietOpt,
+    SchedulerOpt,
     SetOpt,
     SpecArg,
+    SweepOpt,
     command,
     err,
     fmt,
-    load,
     out,
-    out_dir,
-    progress,
 )
+from tmfcli.commands.jobs import Options
 
 
 @command
@@ -28,8 +31,11 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
                 force: ForceOpt = False,
                 policy: PolicyOpt = None,
                 workers: Annotated[int | None, typer.Option(
-                    help="worker processes [default: CPU count, at most 2]", min=1,
-                    show_default=False)] = None) -> None:
+                    help="worker processes inside one run [default: CPU count, at most 2; "
+                    "1 when cells of a sweep run in parallel]", min=1,
+                    show_default=False)] = None,
+                sweeps: SweepOpt = None, jobs: JobsOpt = None, scheduler: SchedulerOpt = None,
+                quiet: QuietOpt = False) -> None:
     """Measure the O(1/sqrt N) finite-population gap over N and B, fit it, compare with the bound.
 
     Sweeps bound_check.agents x bound_check.batch with bound_check.replicas replicas per cell
@@ -38,16 +44,28 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
 
     Example:  tmf bound-check experiments/resource-bound.yaml --set bound_check.replicas=50
     """
-    from tmfcli.commands.bound_check import default_workers, run_bound_check
+    from tmfcli.commands.bound_check import reuse, sweep_hash
     from tmfcli.commands.solve import warning
+    from tmfcli.io.results import read_manifest
 
-    spec = load(spec_path, overrides)
-    target = out_dir(spec, given_out, "bound-check")
-    with progress("bound-check") as update:
-        report = run_bound_check(spec, target, policy=policy, force=force, on_progress=update,
-                                 workers=workers if workers is not None else default_workers())
-    if report.reused:
-        err.print(f"{target} is up to date (same spec and policy); use --force to recompute")
+    batch = run_command("bound-check", spec_path, overrides, given_out, force,
+                        Options(policy=policy, workers=workers, force=force), sweeps, jobs,
+                        scheduler, quiet)
+    if batch.sweep:
+        for r in batch.rows:
+            data = read_manifest(r.directory) or {}
+            if data.get("policy_converged") is False:
+                err.print(f"{r.cell.label}: {warning(str(data.get('policy_stop_reason')))}",
+                          markup=False)
+        if not all((read_manifest(r.directory) or {}).get("passed", True) for r in batch.rows):
+            raise typer.Exit(3)
+        return
+    spec = batch.rows[0].cell.spec
+    target = batch.top
+    from tmfcli.commands.policy_choice import choose_policy
+
+    report = reuse(sweep_hash(spec, choose_policy(spec, policy).key), target)
+    assert report is not None  # the run just completed or was up to date
     fits = report.fits
     regimes = list(dict.fromkeys(fits["regime"].astype(str)))
     row = {(str(r["regime"]), r["metric"]): r for r in fits.to_dict("records")}
@@ -109,3 +127,4 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
         err.print(warning(report.stop_reason), markup=False)
     if not report.passed:
         raise typer.Exit(3)
+

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +18,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from tmfcli.errors import TmfError
@@ -39,9 +47,20 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="override a spec key, e.g. --set population.batch=1 (repeatable)",
     metavar="KEY=VALUE", show_default=False)]
 OutOpt = Annotated[Path | None, typer.Option(
-    "--out", help="result directory [default: results/<name>/<command>/]", metavar="DIR",
-    show_default=False)]
+    "--out", help="result directory [default: results/<name>/<command>/<hash>/, a sweep "
+    "results/<name>/<command>/sweep-<hash>/]", metavar="DIR", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="recompute even if DIR is up to date")]
+JobsOpt = Annotated[int | None, typer.Option(
+    "--jobs", help="cells run at once on this machine [default: the number of cores]", min=1,
+    show_default=False)]
+SweepOpt = Annotated[list[str] | None, typer.Option(
+    "--sweep", help="sweep a spec key over values, e.g. --sweep population.batch=1,10,100 "
+    "(repeatable; cross product with the spec's sweep:)", metavar="KEY=V1,V2",
+    show_default=False)]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="run the cells on a Dask cluster, e.g. tcp://10.0.0.5:8786 "
+    "[default: executor.scheduler, else local]", metavar="ADDRESS", show_default=False)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")]
 PolicyOpt = Annotated[str | None, typer.Option(
     "--policy", help="a result directory of 'tmf solve' (policy.csv) or a population-aware "
     "policy directory, 'uniform', or 'synchronous' (the equilibrium of the spec with B = N) "
@@ -69,21 +88,63 @@ def fmt(x: Any) -> str:
     return str(x)
 
 
+Update = Callable[[str, int, int], None]
+
+
 @contextmanager
-def progress(label: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar on stderr (shown on terminals only); yields update(phase, done, total)."""
+def progress(label: str, quiet: bool = False) -> Iterator[Update]:
+    """Progress on stderr; yields update(phase, done, total).
+
+    On a terminal, rich bars with elapsed and remaining time; elsewhere (CI, nohup, make) one
+    plain line at most every TMF_LOG_EVERY seconds (default 5): ``label phase: done/total,
+    elapsed``, and a last line when the run took that long; nothing with ``quiet``.
+    """
+    if quiet:
+        yield lambda phase, done, total: None
+        return
+    if not err.is_terminal:
+        with _plain_log(label) as update:
+            yield update
+        return
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"
-                   "/{task.total}"), TimeElapsedColumn(), console=err, transient=True,
-                   disable=not err.is_terminal)
+                   "/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                   transient=True)
     tasks: dict[str, Any] = {}
 
-    def update(phase: str, done: int, total: int) -> None:
+    def advance(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
-            tasks[phase] = bar.add_task(f"{label} {phase}", total=total)
-        bar.update(tasks[phase], completed=done)
+            tasks[phase] = bar.add_task(_name(label, phase), total=total)
+        bar.update(tasks[phase], completed=done, total=total)
 
     with bar:
-        yield update
+        yield advance
+
+
+def _name(label: str, phase: str) -> str:
+    """'tmf solve' and phase 'solve' -> 'tmf solve'; phase 'cells' -> 'tmf solve cells'."""
+    return label if label.split()[-1] == phase else f"{label} {phase}"
+
+
+@contextmanager
+def _plain_log(label: str) -> Iterator[Update]:
+    every = float(os.environ.get("TMF_LOG_EVERY", "5") or 5)
+    start = time.monotonic()
+    state: dict[str, Any] = {"last": start, "line": None, "printed": False}
+
+    def line() -> str:
+        phase, done, total = state["line"]
+        return f"{_name(label, phase)}: {done}/{total}, elapsed {time.monotonic() - start:.0f} s"
+
+    def update(phase: str, done: int, total: int) -> None:
+        state["line"] = (phase, done, total)
+        now = time.monotonic()
+        if now - state["last"] >= every:
+            state["last"], state["printed"] = now, True
+            err.print(line(), markup=False, highlight=False)
+
+    yield update
+    if state["printed"] and state["line"] is not None:
+        err.print(line(), markup=False, highlight=False)
 
 
 def summary(title: str, rows: list[tuple[str, Any]]) -> None:

@@ -7,21 +7,23 @@ from typing import Annotated
 
 import typer
 
+from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
+    JobsOpt,
     OutOpt,
+    QuietOpt,
+    SchedulerOpt,
     SetOpt,
     SpecArg,
+    SweepOpt,
     command,
     err,
     fmt,
-    load,
-    out_dir,
-    progress,
     summary,
 )
+from tmfcli.commands.jobs import Options
 from tmfcli.io import results
-from tmfcli.io.spec import Spec
 
 NOT_CONVERGED = 4  # exit code of a solve that stopped before reaching its tolerance
 
@@ -31,11 +33,15 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
           force: ForceOpt = False,
           restarts: Annotated[int | None, typer.Option(
               help="random restarts for the uniqueness evidence [default: solver.restarts]",
-              min=0, show_default=False)] = None) -> None:
+              min=0, show_default=False)] = None,
+          sweeps: SweepOpt = None, jobs: JobsOpt = None, scheduler: SchedulerOpt = None,
+          quiet: QuietOpt = False) -> None:
     """Solve the mean-field equilibrium and report its exploitability.
 
-    Writes iterations.csv, policy.csv, flow.csv and manifest.yaml. Exit code 4 (with a
-    warning line) when the solver stopped before reaching solver.tolerance.
+    Writes iterations.csv, policy.csv, flow.csv and manifest.yaml; with a sweep, one such
+    directory per cell and sweep.csv with the stacked tables on top. Exit code 4 (with a
+    warning line) when the solver stopped before reaching solver.tolerance (in a sweep: in
+    some cell).
 
     Example:  tmf solve experiments/resource-demo.yaml --set solver.iterations=500
     """
@@ -43,47 +49,19 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     if restarts is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"solver.restarts={restarts}"]
-    spec = load(spec_path, overrides)
-    target = out_dir(spec, out, "solve")
-    if not force and results.is_up_to_date(target, spec, "solve"):
-        err.print(f"{target} is up to date (same spec); use --force to recompute")
-    else:
-        compute(spec, target)
-    show_manifest_summary(target)
-    data = results.read_manifest(target) or {}
-    if data.get("converged") is not True:
-        err.print(warning(str(data.get("stop_reason"))), markup=False)
+    report = run_command("solve", spec_path, overrides, out, force, Options(), sweeps, jobs,
+                         scheduler, quiet)
+    if not report.sweep:
+        show_manifest_summary(report.top)
+    unconverged = False
+    for row in report.rows:
+        data = results.read_manifest(row.directory) or {}
+        if data.get("converged") is not True:
+            where = f"{row.cell.label}: " if report.sweep else ""
+            err.print(where + warning(str(data.get("stop_reason"))), markup=False)
+            unconverged = True
+    if unconverged:
         raise typer.Exit(NOT_CONVERGED)
-
-
-def compute(spec: Spec, target: Path) -> None:
-    """Solve and write the tables, then the manifest."""
-    from tmfcli.commands.solve import solve as solve_equilibrium
-    from tmfcli.io.policy_files import write_policy
-    from tmfcli.model.policy import TabularPolicy
-
-    with progress("solve") as update:
-        eq = solve_equilibrium(spec, on_progress=update)
-    ev = eq.evaluation
-    run = eq.result
-    history = run.history.assign(seed=spec.seed)
-    results.write_csv(history, target / "iterations.csv")
-    game = eq.setting.game
-    write_policy(TabularPolicy(ev.policy), target, game.obs_labels, game.act_labels)
-    results.write_csv(results.flow_table(ev.flow.mu, game.obs_labels), target / "flow.csv")
-    outcome = {
-        "stop_reason": run.stop_reason,
-        "converged": run.converged,
-        "iterations": run.iterations,
-        "exploitability": ev.exploitability,
-        "exploitability_reg": ev.exploitability_reg,
-        "J": ev.J,
-        "steps": eq.setting.T,
-        "uniqueness": eq.evidence(),
-        "timings": {"total_s": round(eq.elapsed_s, 3),
-                    "solve_s": round(float(history["elapsed_s"].iloc[-1]), 3)},
-    }
-    results.write_yaml(results.manifest(spec, "solve", **outcome), target / results.MANIFEST)
 
 
 def show_manifest_summary(target: Path) -> None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from tmfcli.analysis.bound import (
 )
 from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval
 from tmfcli.analysis.plots import bound_check_figure
+from tmfcli.commands.jobs import Options
 from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
 from tmfcli.commands.solve import Progress
 from tmfcli.io import results
@@ -168,6 +169,12 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
     return CellRun(cell=cell, B=B, steps=s.T, J=J, bound_max=float(bound[-1]),
                    bound_mean=float(bound.mean()), values=values, returns=returns,
                    elapsed_s=time.perf_counter() - start)
+
+
+def _run_cell(job: tuple[Spec, Any, int, Constants], cell: Cell) -> CellRun:
+    """``run_cell`` with the sweep's fixed arguments first (picklable with ``partial``)."""
+    spec, policy, T_policy, constants = job
+    return run_cell(spec, policy, T_policy, cell, constants)
 
 
 def boot_rng(cell: Cell) -> np.random.Generator:
@@ -377,8 +384,12 @@ def _sorted(frame: pd.DataFrame, rank: dict[tuple[str, int], int], within: list[
 
 
 def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, workers: int = 1,
-                    force: bool = False, on_progress: Progress | None = None) -> Report:
-    """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last."""
+                    force: bool = False, on_progress: Progress | None = None,
+                    scheduler: str | None = None) -> Report:
+    """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last.
+
+    The cells run in ``workers`` local processes, or on the Dask cluster at ``scheduler``.
+    """
     start = time.perf_counter()
     choice = choose_policy(spec, policy)
     key = sweep_hash(spec, choice.key)
@@ -408,18 +419,18 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
 
     # the longest cells first, so that two workers end together
     todo.sort(key=lambda c: -setting(spec, agents=c.agents, batch=c.batch).T)
-    args = (spec, chosen, T_policy)
-    if workers <= 1 or len(todo) <= 1:
-        for c in todo:
-            finish(run_cell(*args, c, constants))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: set[Future[CellRun]] = {pool.submit(run_cell, *args, c, constants)
-                                             for c in todo}
-            while pending:
-                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    finish(future.result())
+    # cells in this process, a local pool or a Dask cluster (executors.grid_map), each of
+    # which stops its workers at once on an interrupt
+    from functools import partial
+
+    from tmfcli.commands.executors import grid_map
+
+    one = partial(_run_cell, (spec, chosen, T_policy, constants))
+    with closing(grid_map(one, todo, workers, scheduler)) as outcomes:
+        for _, run, error in outcomes:
+            if error is not None:
+                raise error
+            finish(run)
 
     fits = fit_table(spec, store.replicas, store.cells)
     results.write_csv(fits, directory / FITS)
@@ -446,9 +457,18 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
                                                     strict=True)},
         "passed": report.passed,
         "workers": workers,
+        "scheduler": scheduler,
         "resumed_cells": total - len(todo),
         "timings": timings,
     }
     results.write_yaml(results.manifest(spec, COMMAND, **outcome), directory / results.MANIFEST)
     (directory / PROGRESS).unlink(missing_ok=True)
     return report
+
+
+def bound_check_into(spec: Spec, directory: Path, options: Options,
+                     on_progress: Progress | None = None) -> None:
+    """``run_bound_check`` with the command line's options (the entry of ``jobs.COMMANDS``)."""
+    workers = options.workers if options.workers is not None else default_workers()
+    run_bound_check(spec, directory, policy=options.policy, workers=workers,
+                    force=options.force, on_progress=on_progress, scheduler=options.scheduler)

@@ -27,7 +27,7 @@ import numpy as np
 
 from tmfcli.commands.solve import label, same_equilibrium, solve
 from tmfcli.errors import ResultsError
-from tmfcli.io import results
+from tmfcli.io import results, runs
 from tmfcli.io.policy_files import fingerprint, load_policy
 from tmfcli.io.spec import Spec
 from tmfcli.io.spec import setting as setting_of
@@ -145,9 +145,11 @@ def choose_policy(spec: Spec, choice: str | None, solved: Path | None = None) ->
     if choice == "uniform":
         return PolicyChoice("uniform", "uniform", uniform_policy(game.n_obs, game.n_act, own.T),
                             own.T)
-    policy = load_policy(Path(choice), game.n_obs, game.n_act, own.T, game=spec.game.name,
+    # a command directory (results/<name>/solve) stands for its latest run
+    directory = runs.resolve(Path(choice))
+    policy = load_policy(directory, game.n_obs, game.n_act, own.T, game=spec.game.name,
                          obs_labels=game.obs_labels, act_labels=game.act_labels)
-    return PolicyChoice(fingerprint(policy), choice, policy, own.T)
+    return PolicyChoice(fingerprint(policy), str(directory), policy, own.T)
 
 
 def saved_equilibrium(spec: Spec,
@@ -171,3 +173,18 @@ def saved_equilibrium(spec: Spec,
     if not isinstance(policy, TabularPolicy):
         return None
     return policy.pi, converged, float(exploitability), str(data.get("stop_reason", ""))
+
+
+def solved_run(spec: Spec) -> Path | None:
+    """The ``tmf solve`` run of the store that may hold the spec's equilibrium: the run of this
+    very spec (``results/<name>/solve/<hash>``, or that cell of a solve sweep), else the latest
+    solve of the spec's name (``saved_equilibrium`` then checks that its inputs are the same);
+    None when there is none."""
+    root = runs.command_root(spec.name, "solve")
+    name = results.spec_hash(spec, "solve")
+    for own in (root / name, *sorted(root.glob(f"sweep-*/{name}"))):
+        if (own / runs.MANIFEST).is_file():
+            return own
+    latest = runs.resolve(root)
+    data = results.read_manifest(latest) or {}
+    return latest if data.get("kind") != "sweep" else None  # a sweep's tables are stacked

@@ -6,6 +6,7 @@ summary rows of the result."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tmfcli.analysis.fit import normal_interval
+from tmfcli.commands.jobs import Options
 from tmfcli.io.spec import Spec
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.base import Array
@@ -137,6 +139,49 @@ def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
                     "return_deviation": cmp.epsilon.return_deviation},
         "timings": {"total_s": round(cmp.elapsed_s, 3), "epsilon_s": round(cmp.epsilon_s, 3)},
     }
+
+
+def simulate_into(spec: Spec, directory: Path, options: Options,
+                  on_progress: Callable[[str, int, int], None] | None = None) -> None:
+    """Simulate under the ``--policy`` choice and write trajectory.csv, replicas.csv,
+    summary.csv and manifest.yaml (last).
+
+    An equilibrium is read from the run store's solve of the same equilibrium inputs when
+    there is one (``policy_choice.solved_run``; the manifest then names it in
+    ``policy_reused_from``), else solved here.
+    """
+    from tmfcli.commands.policy_choice import choose_policy, solved_run
+    from tmfcli.io import results
+
+    problem = needs_agents(spec)
+    choice = choose_policy(spec, options.policy, solved=solved_run(spec))
+    chosen = choice.get(spec, on_progress=on_progress)
+    on_step = None if on_progress is None else \
+        (lambda done, total: on_progress("steps", done, total))
+    cmp = compare(problem, chosen.on_steps(problem.T), spec.simulate.replicas, spec.seed,
+                  spec.population.activation, spec.population.init, on_step=on_step)
+    frames = tables(cmp, spec.seed, spec.simulate.every)
+    for name, frame in frames.items():
+        results.write_csv(frame, directory / name)
+    extra = outcome(cmp, spec, frames, chosen.description)
+    reused = None if chosen.reused_from is None else str(chosen.reused_from)
+    results.write_yaml(results.manifest(spec, f"simulate --policy {choice.key}", **extra,
+                                        policy_converged=chosen.converged,
+                                        policy_stop_reason=chosen.stop_reason,
+                                        policy_reused_from=reused),
+                       directory / results.MANIFEST)
+
+
+def needs_agents(spec: Spec) -> Setting:
+    """The spec's setting; simulate needs a finite population (``SpecError`` otherwise)."""
+    from tmfcli.errors import SpecError
+    from tmfcli.io.spec import setting
+
+    problem = setting(spec)
+    if problem.agents is None:
+        raise SpecError("population.agents", "missing (simulate needs a finite population)",
+                        "add population.agents and population.batch", spec.source)
+    return problem
 
 
 def summary_rows(directory: Path) -> list[tuple[str, str]]:

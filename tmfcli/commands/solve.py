@@ -10,10 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tmfcli.commands.jobs import Options
+from tmfcli.io import results
 from tmfcli.io.spec import Spec, setting
 from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.setting import Setting
@@ -132,3 +135,32 @@ def solve(spec: Spec, on_progress: Progress | None = None,
                          on_iteration=tick(f"restart {i + 1}/{n_restarts}")))
     return Equilibrium(setting=problem, result=main, probe=probe, restarts=extra,
                        elapsed_s=time.perf_counter() - start)
+
+
+def solve_into(spec: Spec, directory: Path, options: Options | None = None,
+               on_progress: Progress | None = None) -> None:
+    """Solve and write iterations.csv, policy.csv, flow.csv and manifest.yaml (last)."""
+    from tmfcli.io.policy_files import write_policy
+    from tmfcli.model.policy import TabularPolicy
+
+    eq = solve(spec, on_progress=on_progress)
+    ev = eq.evaluation
+    run_ = eq.result
+    history = run_.history.assign(seed=spec.seed)
+    results.write_csv(history, directory / "iterations.csv")
+    game = eq.setting.game
+    write_policy(TabularPolicy(ev.policy), directory, game.obs_labels, game.act_labels)
+    results.write_csv(results.flow_table(ev.flow.mu, game.obs_labels), directory / "flow.csv")
+    outcome = {
+        "stop_reason": run_.stop_reason,
+        "converged": run_.converged,
+        "iterations": run_.iterations,
+        "exploitability": ev.exploitability,
+        "exploitability_reg": ev.exploitability_reg,
+        "J": ev.J,
+        "steps": eq.setting.T,
+        "uniqueness": eq.evidence(),
+        "timings": {"total_s": round(eq.elapsed_s, 3),
+                    "solve_s": round(float(history["elapsed_s"].iloc[-1]), 3)},
+    }
+    results.write_yaml(results.manifest(spec, "solve", **outcome), directory / results.MANIFEST)

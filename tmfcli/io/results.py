@@ -8,10 +8,8 @@ the same spec finds the hash and reuses the results instead of recomputing them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ import pandas as pd
 import yaml
 
 from tmfcli import __version__
+from tmfcli.io import runs
 from tmfcli.io.spec import Spec
 from tmfcli.model.games.base import Array
 
@@ -55,25 +54,32 @@ def write_yaml(data: dict[str, Any], path: Path) -> None:
 
 
 def spec_hash(spec: Spec, command: str) -> str:
-    """Hash of the resolved spec and the command that produced a result directory."""
-    text = yaml.safe_dump({"command": command, "spec": spec.to_dict()}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Hash of the spec blocks ``command`` reads and the command (``runs.run_hash``)."""
+    return runs.run_hash(spec.to_dict(), command)
 
 
-def versions() -> dict[str, str]:
-    return {"tmf": __version__, "python": platform.python_version(), "numpy": np.__version__,
+def versions() -> dict[str, str | None]:
+    return {"tmf": __version__, "git_commit": runs.git_commit(),
+            "python": platform.python_version(), "numpy": np.__version__,
             "pandas": pd.__version__}
 
 
 def manifest(spec: Spec, command: str, **extra: Any) -> dict[str, Any]:
-    """The manifest of a result directory: what ran, on what, with which outcome."""
+    """The manifest of a result directory: what ran, on what, where, when, with which outcome.
+
+    ``status: complete`` is what makes a run done; ``versions`` holds tmf's version and git
+    commit, Python's, numpy's and pandas'; ``runs.provenance`` adds start and end time (UTC)
+    and the host.
+    """
     return {
+        "status": "complete",
         "command": command,
-        "command_line": " ".join(["tmf", *sys.argv[1:]]),
+        "command_line": runs.command_line(),
         "spec_file": spec.source,
         "spec_hash": spec_hash(spec, command),
         "seed": spec.seed,
         "versions": versions(),
+        **runs.provenance(),
         **extra,
         "spec": spec.to_dict(),
     }
@@ -90,7 +96,8 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
 def is_up_to_date(directory: Path, spec: Spec, command: str) -> bool:
     """True when ``directory`` holds a complete result of this very spec and command."""
     data = read_manifest(directory)
-    return data is not None and data.get("spec_hash") == spec_hash(spec, command)
+    return data is not None and data.get("status", "complete") == "complete" and \
+        data.get("spec_hash") == spec_hash(spec, command)
 
 
 # --- tables of arrays ----------------------------------------------------------------------

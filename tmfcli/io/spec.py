@@ -7,6 +7,7 @@ applied to the raw mapping before validation, so they are checked exactly like t
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
@@ -87,6 +88,26 @@ class BoundCheckSpec:
 
 
 @dataclass(frozen=True)
+class SweepSpec:
+    """``sweep:``: dotted keys with lists of values (``axes``) and explicit ``cases`` (each a
+    mapping of dotted keys to values); the cells are their cross product
+    (``tmfcli.commands.sweep``)."""
+
+    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    cases: tuple[tuple[tuple[str, Any], ...], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.axes or self.cases)
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """``executor:``: where the cells of a sweep run (None: on this machine)."""
+
+    scheduler: str | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     game: GameSpec
@@ -99,6 +120,10 @@ class Spec:
     bound_check: BoundCheckSpec = field(default_factory=BoundCheckSpec)
     seed: int = 0
     source: str = ""
+    sweep: SweepSpec = field(default_factory=SweepSpec)
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    # the validated mapping (overrides applied, without sweep/executor): sweeps expand from it
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def build_game(self) -> Game:
         """The game with its validated parameters and initial distribution."""
@@ -127,7 +152,8 @@ class Spec:
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec (defaults filled in) as plain YAML-able data."""
         data = _plain(asdict(self))
-        data.pop("source")
+        for key in ("source", "sweep", "executor", "raw"):
+            data.pop(key)
         return data
 
 
@@ -417,10 +443,19 @@ def from_dict(data: Any, source: str = "") -> Spec:
     b.done()
 
     seed = top.integer("seed", 0, low=0) or 0
+    sweep = _sweep(top.take("sweep"), source)
+    e = top.sub("executor")
+    scheduler = e.take("scheduler")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise e.error("scheduler", f"expected an address, got {_show(scheduler)}",
+                      "write e.g. tcp://10.0.0.5:8786")
+    e.done()
     top.done()
+    raw = {k: v for k, v in data.items() if k not in ("sweep", "executor")}
     spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
                 discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
-                simulate=simulate, bound_check=bound_check, seed=seed, source=source)
+                simulate=simulate, bound_check=bound_check, seed=seed, source=source,
+                sweep=sweep, executor=ExecutorSpec(scheduler=scheduler), raw=copy.deepcopy(raw))
     quick_check(spec.build_game())  # validates the game and solver parameters now, not later
     spec.build_algorithm()
     return spec
@@ -445,6 +480,65 @@ def _build_game(g: GameSpec, source: str) -> Game:
     return make_game(g.name, g.params, source)
 
 
+UNSWEPT = ("name", "sweep", "executor")
+
+
+def _sweep(value: Any, source: str) -> SweepSpec:
+    """Read ``sweep:`` (its shape only; each cell is validated as a spec when it expands)."""
+    if value is None:
+        return SweepSpec()
+    reader = _Reader(value, "sweep", source)
+    axes: list[tuple[str, tuple[Any, ...]]] = []
+    cases: list[tuple[tuple[str, Any], ...]] = []
+    for key in list(reader.data):
+        values = reader.take(key)
+        if key == "cases":
+            if not isinstance(values, list) or not values:
+                raise reader.error("cases", "expected a non-empty list of cases",
+                                   "write cases: [{population.batch: 1, seed: 0}, ...]")
+            for i, case in enumerate(values):
+                if not isinstance(case, dict) or not case:
+                    raise reader.error(f"cases[{i}]", f"expected a mapping, got {_show(case)}",
+                                       "write each case as {dotted.key: value, ...}")
+                for k in case:
+                    sweep_key(str(k), f"sweep.cases[{i}]", source)
+                cases.append(tuple((str(k), v) for k, v in case.items()))
+            continue
+        sweep_key(str(key), "sweep", source)
+        if not isinstance(values, list) or not values:
+            raise reader.error(str(key), f"expected a non-empty list of values, got "
+                               f"{_show(values) if values != [] else 'an empty list'}",
+                               "write e.g. [1, 10, 100]")
+        axes.append((str(key), tuple(values)))
+    return SweepSpec(axes=tuple(axes), cases=tuple(cases))
+
+
+def sweep_key(key: str, where: str, source: str) -> None:
+    """A swept key is a dotted path to a spec key other than name, sweep and executor."""
+    parts = key.split(".")
+    if not all(parts) or parts[0] in UNSWEPT:
+        raise SpecError(f"{where}.{key}", "cannot be swept",
+                        "sweep a dotted key of the spec, e.g. population.batch (not name, "
+                        "sweep or executor)", source)
+
+
+def set_key(data: dict[str, Any], key: str, value: Any, source: str = "--set") -> None:
+    """Set the dotted ``key`` of a raw spec mapping to ``value``, creating mappings on the way."""
+    keys = key.strip().split(".")
+    if not all(keys):
+        raise SpecError(key, "empty key in override", "write --set key.path=value", source)
+    node = data
+    for i, part in enumerate(keys[:-1]):
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise SpecError(".".join(keys[: i + 1]), "is not a mapping",
+                            "override a key that holds key: value pairs", source)
+        node = child
+    node[keys[-1]] = copy.deepcopy(value)
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
     """Apply ``key.path=value`` overrides (values parsed as YAML) to a raw spec mapping."""
     for item in overrides:
@@ -452,25 +546,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
             raise SpecError(item, "override has no '='", "write --set key.path=value",
                             "--set")
         path, _, text = item.partition("=")
-        keys = path.strip().split(".")
-        if not all(keys):
-            raise SpecError(path, "empty key in override", "write --set key.path=value",
-                            "--set")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
             raise SpecError(path, f"value {text!r} is not valid YAML",
                             "quote strings and write lists as [a, b]", "--set") from None
-        node = data
-        for i, key in enumerate(keys[:-1]):
-            child = node.setdefault(key, {})
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                raise SpecError(".".join(keys[: i + 1]), "is not a mapping",
-                                "override a key that holds key: value pairs", "--set")
-            node = child
-        node[keys[-1]] = value
+        set_key(data, path, value)
     return data
 
 

@@ -1,0 +1,172 @@
+"""Executors: a Dask cluster gives the bytes of a local run; an unreachable scheduler or a
+missing Dask fail at once; an interrupted sweep (real process, real signal) keeps its finished
+cells, leaves nothing that looks finished but is not, stops its workers, and resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tmfcli.cli import app
+from tmfcli.io import runs
+
+runner = CliRunner()
+
+BASE: dict[str, Any] = {
+    "name": "demo",
+    "game": {"name": "left_right"},
+    "population": {"agents": 100, "batch": 10},
+    "solver": {"algorithm": "tmf-pg", "iterations": 300, "tolerance": 1e-8, "restarts": 0,
+               "params": {"natural": True}},
+    "simulate": {"replicas": 4},
+    "seed": 3,
+}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), prog_name="tmf")
+
+
+def write(tmp_path: Path, name: str = "spec.yaml", **extra: Any) -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({**BASE, **extra}))
+    return path
+
+
+def tables(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.suffix in (".csv", ".png") and p.name != "sweep.csv"}
+
+
+def test_dask_cluster_gives_the_bytes_of_a_local_run(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    sweep = {"seed": [0, 1], "population.batch": [1, 100]}
+    local = tmp_path / "local"
+    result = invoke("simulate", str(write(tmp_path, sweep=sweep)), "--policy", "uniform",
+                    "--out", str(local), "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    bc = write(tmp_path, "bc.yaml", horizon={"steps": 3},
+               bound_check={"agents": [20, 40], "batch": [1, "all"], "replicas": 3})
+    grid = invoke("bound-check", str(bc), "--policy", "uniform", "--out",
+                  str(tmp_path / "grid"), "--workers", "1")
+    assert grid.exit_code in (0, 3), grid.output
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        remote = tmp_path / "remote"
+        spec = write(tmp_path, "dask.yaml", sweep=sweep,
+                     executor={"scheduler": cluster.scheduler_address})
+        result = invoke("simulate", str(spec), "--policy", "uniform", "--out", str(remote))
+        assert result.exit_code == 0, result.output
+        # one bound-check: it runs here, its N x B cells on the cluster
+        shared = invoke("bound-check", str(bc), "--policy", "uniform", "--out",
+                        str(tmp_path / "shared"), "--scheduler", cluster.scheduler_address)
+        assert shared.exit_code == grid.exit_code, shared.output
+        assert yaml.safe_load((tmp_path / "shared" / "manifest.yaml").read_text())[
+            "scheduler"] == cluster.scheduler_address
+    for name in ("replicas.csv", "cells.csv", "fits.csv"):
+        assert (tmp_path / "grid" / name).read_bytes() == (tmp_path / "shared" / name
+                                                           ).read_bytes()
+    ours, theirs = tables(local), tables(remote)
+    assert len(ours) == 4 * 3 + 3 and ours == theirs
+    a, b = (pd.read_csv(d / "sweep.csv") for d in (local, remote))
+    pd.testing.assert_frame_equal(a.drop(columns="elapsed_s"), b.drop(columns="elapsed_s"))
+    manifests = [yaml.safe_load((remote / d / "manifest.yaml").read_text())
+                 for d in b.directory]
+    assert {m["host"] for m in manifests} == {socket.gethostname()}  # workers on this machine
+    # the command line is the one that asked, not the worker's
+    assert {m["command_line"] for m in manifests} == {runs.this_command_line()}
+
+
+def test_unreachable_scheduler_fails_fast_naming_it(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    spec = write(tmp_path, sweep={"seed": [0, 1]})
+    result = invoke("solve", str(spec), "--scheduler", "tcp://127.0.0.1:9", "--out",
+                    str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot reach the Dask scheduler at "
+                                    "tcp://127.0.0.1:9 ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_dask_the_flag_says_how_to_install_it(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if not installed
+    result = invoke("solve", str(write(tmp_path)), "--scheduler", "tcp://127.0.0.1:8786")
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: --scheduler needs Dask distributed, which is not "
+                             "installed — install it with: pip install 'tmf[dask]'\n")
+
+
+def _alive_with(marker: str) -> list[int]:
+    """Processes whose environment carries ``marker`` (our command and its workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc (Linux)")
+def test_sigterm_keeps_finished_cells_stops_workers_and_rerun_resumes(tmp_path: Path) -> None:
+    spec = write(tmp_path, solver={**BASE["solver"], "iterations": 300, "tolerance": 0.0},
+                 sweep={"seed": list(range(8))})
+    out = tmp_path / "out"
+    marker = f"TMF_TEST_{uuid.uuid4().hex}"
+    env = {**os.environ, marker: "1", "TMF_LOG_EVERY": "0"}
+    tmf = [sys.executable, "-m", "tmfcli", "solve", str(spec), "--out", str(out), "--jobs", "2"]
+    process = subprocess.Popen(tmf, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        sweep = out / "sweep.csv"
+        if sweep.is_file() and "done" in set(pd.read_csv(sweep)["status"]):
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, f"the sweep ended before it could be interrupted: " \
+        f"{process.communicate()[1]}"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    assert "interrupted:" in stderr and "rerun the same command to resume" in stderr
+    assert "Traceback" not in stderr
+    gone = time.monotonic() + 10  # terminated workers may take a moment on a loaded machine
+    while _alive_with(marker) and time.monotonic() < gone:
+        time.sleep(0.1)
+    assert _alive_with(marker) == []  # no worker outlives the command
+    table = pd.read_csv(out / "sweep.csv")
+    done = table[table.status == "done"]
+    assert 1 <= len(done) < 8, stderr
+    for row in table.itertuples():
+        manifest = out / row.directory / "manifest.yaml"
+        if row.status == "done":
+            assert yaml.safe_load(manifest.read_text())["status"] == "complete"
+            assert all((out / row.directory / n).is_file()
+                       for n in ("iterations.csv", "policy.csv", "flow.csv"))
+        else:
+            assert row.status == "pending" and not manifest.exists()
+    assert not (out / "manifest.yaml").exists()  # the sweep is not complete
+    before = {d: (out / d / "policy.csv").read_bytes() for d in done.directory}
+
+    again = subprocess.run(tmf, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 4, again.stderr  # tolerance 0: every cell stops at its maximum
+    table = pd.read_csv(out / "sweep.csv")
+    assert sorted(table.status) == sorted(["reused"] * len(done) + ["done"] * (8 - len(done)))
+    assert set(table[table.status == "reused"].directory) == set(done.directory)
+    assert all((out / d / "policy.csv").read_bytes() == b for d, b in before.items())
+    assert yaml.safe_load((out / "manifest.yaml").read_text())["status"] == "complete"

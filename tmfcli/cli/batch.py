@@ -1,0 +1,85 @@
+"""How every command runs its spec: one run, or a sweep of cells on an executor, with
+progress, the sweep's summary, and the exit codes of a batch.
+
+Exit codes: 0 every cell done; 1 a cell failed (each listed on stderr) or bad input;
+130 interrupted (finished cells kept; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tmfcli.cli.common import err, fmt, load, out, progress
+from tmfcli.commands import sweep
+from tmfcli.commands.executors import DaskCluster, Local, executor
+from tmfcli.commands.jobs import COMMANDS, Options
+from tmfcli.errors import TmfError
+
+INTERRUPTED = 130
+
+
+def run_command(command: str, spec_path: Path, overrides: list[str] | None, given_out: Path | None,
+                force: bool, options: Options, sweeps: list[str] | None, jobs: int | None,
+                scheduler: str | None, quiet: bool) -> sweep.Report:
+    """Load the spec, expand its sweep, run what is not done; exits on interrupt or failure.
+
+    The report's ``sweep`` is False for a plain run, whose directory is ``report.top``.
+    """
+    spec = load(spec_path, overrides)
+    cells = sweep.expand(spec, sweep.parse_cli(sweeps))
+    address = scheduler or spec.executor.scheduler
+    runner = executor(jobs, address)  # connects to a scheduler now: fails fast
+    if isinstance(runner, DaskCluster) and not cells[0].values and COMMANDS[command].grid:
+        runner.client.close()
+        # one run with a grid of its own (bound-check): it runs here, its cells on the cluster
+        runner, options = Local(1), replace(options, scheduler=address)
+    with progress(f"tmf {command}", quiet) as update:
+        report = sweep.run(command, cells, options, runner, given_out, force, update)
+    if report.interrupted and not report.sweep:
+        err.print(f"interrupted: {report.top} is not complete (bound-check keeps its finished "
+                  "cells); rerun the same command to finish it", markup=False)
+        raise typer.Exit(INTERRUPTED)
+    if report.interrupted:
+        finished = report.count("done", "reused")
+        err.print(f"interrupted: {finished} of {len(report.rows)} cells finished and kept in "
+                  f"{report.top}; rerun the same command to resume", markup=False)
+        raise typer.Exit(INTERRUPTED)
+    if not report.sweep:
+        if report.failed:  # a single run on a Dask worker
+            raise TmfError(report.failed[0].error)
+        if report.count("reused"):
+            err.print(f"{report.top} is up to date (same spec); use --force to recompute",
+                      markup=False)
+        return report
+    show_sweep(report)
+    if report.failed:
+        for row in report.failed:
+            err.print(f"failed: {row.cell.label}: {row.error}", markup=False, soft_wrap=True)
+        err.print(f"Error: {len(report.failed)} of {len(report.rows)} cells failed — see "
+                  f"{report.top / sweep.SWEEP_TABLE}; rerun to retry them", markup=False)
+        raise typer.Exit(1)
+    return report
+
+
+def show_sweep(report: sweep.Report) -> None:
+    """A short table of the cells: swept values, status, elapsed."""
+    keys = sweep.columns([r.cell for r in report.rows])
+    table = Table(title=f"tmf {report.command}: sweep of {len(report.rows)} cells "
+                  f"({report.count('done')} run, {report.count('reused')} reused, "
+                  f"{report.count('failed')} failed)", title_justify="left")
+    for key in [*keys, "status", "elapsed_s"]:
+        table.add_column(key)
+    shown = report.rows if len(report.rows) <= 20 else report.rows[:20]
+    for row in shown:
+        values = dict(row.cell.values)
+        elapsed = "" if math.isnan(row.elapsed_s) else fmt(row.elapsed_s)
+        table.add_row(*[sweep.show(values.get(k)) for k in keys], row.status, elapsed)
+    out.print(table)
+    if len(shown) < len(report.rows):
+        out.print(f"... {len(report.rows) - len(shown)} more cells in sweep.csv")
+    out.print(f"results: {report.top} (sweep.csv and stacked tables)")

@@ -1,0 +1,249 @@
+"""The run store: where a run's results go by default, what a manifest says about where and
+when it ran, and the listing of ``tmf runs``.
+
+**Naming.** A run of ``command`` on a spec goes to
+
+    results/<name>/<command>/<hash>/
+
+where ``<hash>`` covers only the spec blocks the command reads (``READS``), plus what the
+command adds to its identity (e.g. simulate's policy). So ``--set simulate.replicas=50`` on
+``solve`` finds the same directory and reuses it, while a key that ``solve`` reads leads to a
+new directory and never overwrites another run. ``results/<name>/<command>/latest`` points to
+the newest run (a symbolic link, or a one-line file naming it where links are not possible).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MANIFEST = "manifest.yaml"
+FAILED = "failed.yaml"
+LATEST = "latest"
+ROOT = Path("results")
+
+# The spec blocks each command reads: the key of its run store. Adding a command is one line.
+SOLVE_READS = ("game", "horizon", "population", "discount", "entropy", "solver", "seed")
+READS: dict[str, tuple[str, ...]] = {
+    "solve": SOLVE_READS,
+    "simulate": (*SOLVE_READS, "simulate"),
+    "bound-check": (*SOLVE_READS, "bound_check"),
+    "train": (*SOLVE_READS, "train"),
+}
+
+
+def read_blocks(spec_dict: dict[str, Any], command: str) -> dict[str, Any]:
+    """The part of a resolved spec (``Spec.to_dict()``) that ``command`` reads; an unknown
+    command reads everything but the name."""
+    blocks = READS.get(command)
+    if blocks is None:
+        return {k: v for k, v in spec_dict.items() if k != "name"}
+    return {k: spec_dict[k] for k in blocks if k in spec_dict}
+
+
+def run_hash(spec_dict: dict[str, Any], key: str) -> str:
+    """16 hex digits identifying a run: ``key`` is the command, possibly followed by what else
+    defines the run ("simulate --policy <fingerprint>"), and only the blocks it reads count."""
+    command = key.split()[0] if key.split() else key
+    text = yaml.safe_dump({"command": key, "spec": read_blocks(spec_dict, command)},
+                          sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def command_root(name: str, command: str, root: Path = ROOT) -> Path:
+    """``results/<name>/<command>``: the parent of every run of this spec name and command."""
+    return root / name / command
+
+
+# --------------------------------------------------------------------------------------------
+# latest
+# --------------------------------------------------------------------------------------------
+def mark_latest(directory: Path) -> None:
+    """Point ``<parent>/latest`` at ``directory`` (relative link; a small file if links fail)."""
+    link = directory.parent / LATEST
+    tmp = directory.parent / f".{LATEST}.{os.getpid()}.part"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.symlink(directory.name, tmp)
+    except OSError:
+        tmp.write_text(directory.name + "\n")
+    os.replace(tmp, link)
+
+
+def resolve(path: Path) -> Path:
+    """``path``, or the run its ``latest`` names when ``path`` is a command directory
+    (``results/<name>/solve``) or the ``latest`` file itself."""
+    path = Path(path)
+    marker = path / LATEST if path.is_dir() and not (path / MANIFEST).exists() else path
+    if marker.name == LATEST and marker.is_file() and not marker.is_symlink():
+        name = marker.read_text().strip()
+        if name and "/" not in name:
+            return marker.parent / name
+    if marker.name == LATEST and marker.is_symlink():
+        target = Path(os.readlink(marker))
+        return target if target.is_absolute() else marker.parent / target
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# provenance: when, where, with what
+# --------------------------------------------------------------------------------------------
+_started: list[dt.datetime] = []
+_command_line: list[str] = []
+
+
+def now_utc() -> str:
+    """The current UTC time as ISO 8601 with seconds, e.g. ``2026-11-26T02:15:07Z``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def this_command_line() -> str:
+    """``tmf ...`` as typed (this process's arguments)."""
+    return " ".join(["tmf", *sys.argv[1:]])
+
+
+def begin(command_line: str | None = None) -> None:
+    """Stamp the start of a run in this process (read by the next manifest), and the command
+    line that asked for it (a worker process was not started by it)."""
+    _started[:] = [dt.datetime.now(dt.UTC)]
+    _command_line[:] = [command_line or this_command_line()]
+
+
+def command_line() -> str:
+    """The command line of the current run (``begin``), else this process's."""
+    return _command_line[0] if _command_line else this_command_line()
+
+
+def started() -> str:
+    """The start of the current run (``begin``), or now when none was stamped."""
+    when = _started[0] if _started else dt.datetime.now(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the tmf source tree (``+dirty`` with local changes), when it is a git
+    checkout and git is installed; None otherwise."""
+    here = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty=+dirty", "--abbrev=40",
+                               "--exclude", "*"], cwd=here, capture_output=True, text=True,
+                              timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = done.stdout.strip()
+    return text if done.returncode == 0 and text else None
+
+
+def provenance() -> dict[str, Any]:
+    """Start and end time (UTC) and host for a manifest (versions: ``results.versions``)."""
+    return {"started": started(), "finished": now_utc(), "host": socket.gethostname()}
+
+
+# --------------------------------------------------------------------------------------------
+# listing
+# --------------------------------------------------------------------------------------------
+COLUMNS = ["name", "command", "game", "agents", "batch", "horizon", "seed", "status", "metric",
+           "value", "when", "directory"]
+
+
+def _headline(command: str, data: dict[str, Any]) -> tuple[str, Any]:
+    """The one number that says how a run went."""
+    if command == "solve":
+        return "exploitability", data.get("exploitability")
+    if command.startswith("simulate"):
+        return "gap_max", (data.get("means") or {}).get("gap_max")
+    if command.startswith("bound-check"):
+        return "passed", data.get("passed")
+    for key in ("exploitability", "passed"):
+        if key in data:
+            return key, data[key]
+    return "", None
+
+
+def _settings(spec: dict[str, Any]) -> dict[str, Any]:
+    pop = spec.get("population") or {}
+    horizon = spec.get("horizon") or {}
+    batch = pop.get("batch")
+    steps, rounds = horizon.get("steps"), horizon.get("rounds")
+    return {
+        "game": (spec.get("game") or {}).get("name"),
+        "agents": pop.get("agents"),
+        "batch": batch if batch is not None else pop.get("alpha"),
+        "horizon": f"{rounds} rounds" if rounds is not None else
+        (f"{steps} steps" if steps is not None else "default"),
+        "seed": spec.get("seed"),
+    }
+
+
+def _when(path: Path) -> str:
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _row(directory: Path) -> dict[str, Any] | None:
+    manifest, failed = directory / MANIFEST, directory / FAILED
+    data: dict[str, Any] = {}
+    if manifest.is_file():
+        try:
+            loaded = yaml.safe_load(manifest.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError):
+            loaded = None
+        if not isinstance(loaded, dict):
+            return {"status": "unreadable", "directory": str(directory),
+                    "when": _when(manifest)}
+        data = loaded
+        status = str(data.get("status", "complete"))
+        when = str(data.get("finished") or _when(manifest))
+    elif failed.is_file():
+        try:
+            loaded = yaml.safe_load(failed.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError):
+            loaded = None
+        data = loaded if isinstance(loaded, dict) else {}
+        status, when = "failed", _when(failed)
+    elif any(directory.glob("*.csv")):
+        status, when = "partial", _when(directory)
+    else:
+        return None
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
+    command = str(data.get("command", ""))
+    kind = command.split()[0] if command else ""
+    if data.get("kind") == "sweep":
+        metric, value = "cells_failed", data.get("failed")
+        kind = f"{kind} (sweep of {data.get('cells')})"
+    else:
+        metric, value = _headline(command, data)
+    return {"name": spec.get("name", data.get("name")), "command": kind, **_settings(spec),
+            "status": status, "metric": metric, "value": value, "when": when,
+            "directory": str(directory)}
+
+
+def list_runs(path: Path) -> list[dict[str, Any]]:
+    """Every run below ``path`` (a directory holding a manifest, a failure record or partial
+    tables), oldest first; ``latest`` links are not followed, so no run is listed twice."""
+    path = Path(path)
+    rows: list[dict[str, Any]] = []
+    if not path.is_dir():
+        return rows
+    for here, dirs, _files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != LATEST)
+        row = _row(Path(here))
+        if row is not None:
+            rows.append({c: row.get(c) for c in COLUMNS})
+    rows.sort(key=lambda r: (str(r["when"]), str(r["directory"])))
+    return rows
+
+
+def as_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, indent=1, default=str)
