@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from tmfcli.cli.common import err, fmt, load, out, progress
+from tmfcli.cli.common import err, fmt, load, out, out_dir, progress
 from tmfcli.commands import sweep
 from tmfcli.commands.executors import DaskCluster, Local, executor
 from tmfcli.commands.jobs import COMMANDS, Options
@@ -31,6 +31,8 @@ def run_command(command: str, spec_path: Path, overrides: list[str] | None, give
     The report's ``sweep`` is False for a plain run, whose directory is ``report.top``.
     """
     spec = load(spec_path, overrides)
+    if given_out is not None:  # the checks of an output path given by the user
+        given_out = out_dir(spec, given_out, command)
     cells = sweep.expand(spec, sweep.parse_cli(sweeps))
     address = scheduler or spec.executor.scheduler
     runner = executor(jobs, address)  # connects to a scheduler now: fails fast

@@ -161,4 +161,6 @@ def load(spec_path: Path, overrides: list[str] | None) -> specs.Spec:
 
 
 def out_dir(spec: specs.Spec, given: Path | None, command: str) -> Path:
+    """``--out`` as given (``cli.batch.run_command`` passes it here first); without it
+    ``results/<name>/<command>``, the parent of the run store's directories (``io.runs``)."""
     return given if given is not None else Path("results") / spec.name / command
