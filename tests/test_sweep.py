@@ -104,6 +104,9 @@ def test_bad_command_line_sweep(tmp_path: Path) -> None:
     assert result.stderr.startswith("Error: --sweep:seed: empty list of values — ")
     result = invoke("solve", str(spec), "--sweep", "seed")
     assert result.exit_code == 1 and "a sweep has no '='" in result.stderr
+    result = invoke("solve", str(spec), "--sweep", "name=a,b")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: --sweep:name: cannot be swept — ")
 
 
 def test_sweep_writes_cells_sweep_csv_and_stacked_tables(tmp_path: Path) -> None:

@@ -517,7 +517,7 @@ def sweep_key(key: str, where: str, source: str) -> None:
     """A swept key is a dotted path to a spec key other than name, sweep and executor."""
     parts = key.split(".")
     if not all(parts) or parts[0] in UNSWEPT:
-        raise SpecError(f"{where}.{key}", "cannot be swept",
+        raise SpecError(f"{where}.{key}" if where else key, "cannot be swept",
                         "sweep a dotted key of the spec, e.g. population.batch (not name, "
                         "sweep or executor)", source)
 
