@@ -52,7 +52,7 @@ OutOpt = Annotated[Path | None, typer.Option(
 ForceOpt = Annotated[bool, typer.Option("--force", help="recompute even if DIR is up to date")]
 JobsOpt = Annotated[int | None, typer.Option(
     "--jobs", help="cells run at once on this machine [default: the number of cores]", min=1,
-    show_default=False)]
+    metavar="N", show_default=False)]
 SweepOpt = Annotated[list[str] | None, typer.Option(
     "--sweep", help="sweep a spec key over values, e.g. --sweep population.batch=1,10,100 "
     "(repeatable; cross product with the spec's sweep:)", metavar="KEY=V1,V2",

@@ -20,7 +20,8 @@ class Format(enum.StrEnum):
 
 @command
 def runs(path: Annotated[Path, typer.Argument(help="directory to search [default: results]",
-                                              show_default=False)] = Path("results"),
+                                              metavar="PATH", show_default=False)
+                         ] = Path("results"),
          format: Annotated[Format, typer.Option(
              "--format", help="table for people, csv or json for scripts")] = Format.table
          ) -> None:
