@@ -9,10 +9,12 @@ from rich.table import Table
 
 from tmfcli.cli.common import (
     ForceOpt,
+    MemoryOpt,
     OutOpt,
     PolicyOpt,
     SetOpt,
     SpecArg,
+    check_size,
     command,
     err,
     fmt,
@@ -25,7 +27,7 @@ from tmfcli.cli.common import (
 
 @command
 def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt = None,
-                force: ForceOpt = False,
+                force: ForceOpt = False, max_memory: MemoryOpt = None,
                 policy: PolicyOpt = None,
                 workers: Annotated[int | None, typer.Option(
                     help="worker processes [default: CPU count, at most 2]", min=1,
@@ -41,11 +43,13 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
     from tmfcli.commands.bound_check import default_workers, run_bound_check
     from tmfcli.commands.solve import warning
 
-    spec = load(spec_path, overrides)
+    spec = load(spec_path, overrides, max_memory)
     target = out_dir(spec, given_out, "bound-check")
+    workers = workers if workers is not None else default_workers()
+    check_size(spec, "bound-check", solve=policy is None, workers=workers)
     with progress("bound-check") as update:
         report = run_bound_check(spec, target, policy=policy, force=force, on_progress=update,
-                                 workers=workers if workers is not None else default_workers())
+                                 workers=workers)
     if report.reused:
         err.print(f"{target} is up to date (same spec and policy); use --force to recompute")
     fits = report.fits

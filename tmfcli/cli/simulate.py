@@ -8,10 +8,12 @@ import typer
 
 from tmfcli.cli.common import (
     ForceOpt,
+    MemoryOpt,
     OutOpt,
     PolicyOpt,
     SetOpt,
     SpecArg,
+    check_size,
     command,
     err,
     load,
@@ -24,7 +26,7 @@ from tmfcli.io import results
 
 @command
 def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
-             force: ForceOpt = False,
+             force: ForceOpt = False, max_memory: MemoryOpt = None,
              policy: PolicyOpt = None,
              replicas: Annotated[int | None, typer.Option(
                  help="independent replicas [default: simulate.replicas]", min=1,
@@ -47,7 +49,8 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     if replicas is not None:
         overrides = [*(overrides or []), f"simulate.replicas={replicas}"]
-    spec = load(spec_path, overrides)
+    spec = load(spec_path, overrides, max_memory)
+    check_size(spec, "simulate", solve=policy is None)
     problem = setting(spec)
     if problem.agents is None:
         raise SpecError("population.agents", "missing (simulate needs a finite population)",
@@ -58,6 +61,7 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     if not force and results.is_up_to_date(target, spec, key):
         err.print(f"{target} is up to date (same spec and policy); use --force to recompute")
     else:
+        results.claim(target, key, results.spec_hash(spec, key), force)
         with progress("simulate") as update:
             chosen = choice.get(spec, on_progress=update)
             if chosen.reused_from is not None:
@@ -68,12 +72,14 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
                               spec.population.activation, spec.population.init,
                               on_step=lambda done, total: update("replicas", done, total))
         frames = sim.tables(cmp, spec.seed, spec.simulate.every)
-        for name, frame in frames.items():
-            results.write_csv(frame, target / name)
         extra = sim.outcome(cmp, spec, frames, chosen.description)
-        results.write_yaml(results.manifest(spec, key, **extra, policy_converged=chosen.converged,
-                                            policy_stop_reason=chosen.stop_reason),
-                           target / results.MANIFEST)
+        with results.new_result(target, key, results.spec_hash(spec, key), force) as stage:
+            for name, frame in frames.items():
+                results.write_csv(frame, stage / name)
+            results.write_yaml(results.manifest(spec, key, **extra,
+                                                policy_converged=chosen.converged,
+                                                policy_stop_reason=chosen.stop_reason),
+                               stage / results.MANIFEST)
     summary(f"tmf simulate: {spec.name}", sim.summary_rows(target))
     data = results.read_manifest(target) or {}
     if data.get("policy_converged") is False:

@@ -9,9 +9,11 @@ import typer
 
 from tmfcli.cli.common import (
     ForceOpt,
+    MemoryOpt,
     OutOpt,
     SetOpt,
     SpecArg,
+    check_size,
     command,
     err,
     fmt,
@@ -28,7 +30,7 @@ NOT_CONVERGED = 4  # exit code of a solve that stopped before reaching its toler
 
 @command
 def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
-          force: ForceOpt = False,
+          force: ForceOpt = False, max_memory: MemoryOpt = None,
           restarts: Annotated[int | None, typer.Option(
               help="random restarts for the uniqueness evidence [default: solver.restarts]",
               min=0, show_default=False)] = None) -> None:
@@ -43,12 +45,14 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     if restarts is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"solver.restarts={restarts}"]
-    spec = load(spec_path, overrides)
+    spec = load(spec_path, overrides, max_memory)
     target = out_dir(spec, out, "solve")
     if not force and results.is_up_to_date(target, spec, "solve"):
         err.print(f"{target} is up to date (same spec); use --force to recompute")
     else:
-        compute(spec, target)
+        results.claim(target, "solve", results.spec_hash(spec, "solve"), force)
+        check_size(spec, "solve")
+        compute(spec, target, force)
     show_manifest_summary(target)
     data = results.read_manifest(target) or {}
     if data.get("converged") is not True:
@@ -56,8 +60,9 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
         raise typer.Exit(NOT_CONVERGED)
 
 
-def compute(spec: Spec, target: Path) -> None:
-    """Solve and write the tables, then the manifest."""
+def compute(spec: Spec, target: Path, force: bool = False) -> None:
+    """Solve and write the tables, then the manifest, into a new directory swapped in whole
+    (``results.new_result``)."""
     from tmfcli.commands.solve import solve as solve_equilibrium
     from tmfcli.io.policy_files import write_policy
     from tmfcli.model.policy import TabularPolicy
@@ -67,10 +72,7 @@ def compute(spec: Spec, target: Path) -> None:
     ev = eq.evaluation
     run = eq.result
     history = run.history.assign(seed=spec.seed)
-    results.write_csv(history, target / "iterations.csv")
     game = eq.setting.game
-    write_policy(TabularPolicy(ev.policy), target, game.obs_labels, game.act_labels)
-    results.write_csv(results.flow_table(ev.flow.mu, game.obs_labels), target / "flow.csv")
     outcome = {
         "stop_reason": run.stop_reason,
         "converged": run.converged,
@@ -83,7 +85,11 @@ def compute(spec: Spec, target: Path) -> None:
         "timings": {"total_s": round(eq.elapsed_s, 3),
                     "solve_s": round(float(history["elapsed_s"].iloc[-1]), 3)},
     }
-    results.write_yaml(results.manifest(spec, "solve", **outcome), target / results.MANIFEST)
+    with results.new_result(target, "solve", results.spec_hash(spec, "solve"), force) as stage:
+        results.write_csv(history, stage / "iterations.csv")
+        write_policy(TabularPolicy(ev.policy), stage, game.obs_labels, game.act_labels)
+        results.write_csv(results.flow_table(ev.flow.mu, game.obs_labels), stage / "flow.csv")
+        results.write_yaml(results.manifest(spec, "solve", **outcome), stage / results.MANIFEST)
 
 
 def show_manifest_summary(target: Path) -> None:

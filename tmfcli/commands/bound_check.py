@@ -31,16 +31,28 @@ With a horizon in steps every cell has T_policy steps and s(t) = t.
 **Files** (in the result directory): ``replicas.csv`` (one row per replica), ``cells.csv`` (one
 row per cell and metric), ``fits.csv`` (one row per regime and metric), ``bound-check.png``
 (e_max against N with the bound), ``progress.yaml`` while the sweep is partial,
-``manifest.yaml`` last. Both per-cell tables are rewritten atomically after every cell, so an
-interrupted sweep keeps its finished cells, and a rerun of the same spec and policy resumes
-from them. A cell's seed depends only on (spec seed, regime
-index, N), so results do not depend on the order of cells, on resuming or on --workers.
+``manifest.yaml`` last. The sweep is written in a stage beside the result directory
+(``results.sweep_stage``: ``.<name>.tmf-sweep-<hash>``) and swapped in whole when complete, so a
+complete result of another spec in the directory stays intact until the new one is whole. Both
+per-cell tables are rewritten atomically after every cell, so an interrupted sweep keeps its
+finished cells, and a rerun of the same spec and policy resumes from them (the stage is locked
+while a sweep runs). A cell's seed depends only on (spec seed, regime index, N), so results do
+not depend on the order of cells, on resuming or on --workers.
+
+**Interrupts.** SIGINT and SIGTERM to the parent stop the sweep at once: worker processes are
+terminated (they ignore SIGINT themselves and die with the parent, even after SIGKILL, through
+the Linux parent-death signal), finished cells are kept, and the rerun resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +75,7 @@ from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval
 from tmfcli.analysis.plots import bound_check_figure
 from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
 from tmfcli.commands.solve import Progress
+from tmfcli.errors import Interrupted, ResultsError
 from tmfcli.io import results
 from tmfcli.io.spec import Spec, setting
 from tmfcli.model.flow import mean_field_flow
@@ -304,44 +317,70 @@ def reuse(key: str, directory: Path) -> Report | None:
         return None
     if data.get("spec_hash") != key:
         return None
-    return Report(directory=directory, cells=pd.read_csv(directory / CELLS, dtype={"regime": str}),
-                  fits=pd.read_csv(directory / FITS, keep_default_na=False, na_values=[""],
-                                   dtype={"regime": str}),
-                  constants=Constants(
-                      **data.get("constants", {})), policy=str(data.get("policy", "")),
-                  timings=dict(data.get("timings", {})), reused=True,
-                  policy_converged=data.get("policy_converged"),
-                  stop_reason=str(data.get("policy_stop_reason", "")))
+    try:
+        return Report(directory=directory,
+                      cells=pd.read_csv(directory / CELLS, dtype={"regime": str}),
+                      fits=pd.read_csv(directory / FITS, keep_default_na=False, na_values=[""],
+                                       dtype={"regime": str}),
+                      constants=Constants(**data.get("constants", {})),
+                      policy=str(data.get("policy", "")),
+                      timings=dict(data.get("timings", {})), reused=True,
+                      policy_converged=data.get("policy_converged"),
+                      stop_reason=str(data.get("policy_stop_reason", "")))
+    except (ValueError, TypeError, OSError) as error:
+        raise ResultsError(f"the result in {directory} cannot be read ({type(error).__name__})",
+                           "rerun with --force to recompute it") from None
 
 
 class Store:
-    """The per-cell tables of a result directory, rewritten atomically after every cell."""
+    """The per-cell tables of a sweep's stage, rewritten atomically after every cell.
 
-    def __init__(self, directory: Path, key: str, fresh: bool) -> None:
+    Resuming reads them back strictly: the progress file must carry this sweep's hash and the
+    tables must hold whole cells of this grid (every replica, every metric), else the rerun
+    stops with a ``ResultsError`` rather than mixing in what it cannot trust.
+    """
+
+    def __init__(self, directory: Path, key: str, fresh: bool,
+                 order: list[Cell] | None = None, replicas: int = 0) -> None:
         self.directory = directory
         self.key = key
         self.replicas = pd.DataFrame()
         self.cells = pd.DataFrame()
         self.elapsed: dict[str, float] = {}
         if not fresh:
-            self._resume()
+            self._resume(order or [], replicas)
 
-    def _resume(self) -> None:
+    def _resume(self, order: list[Cell], replicas: int) -> None:
         path = self.directory / PROGRESS
         rep, cel = self.directory / REPLICAS, self.directory / CELLS
         if not (path.is_file() and rep.is_file() and cel.is_file()):
             return
-        import yaml
-
-        data = yaml.safe_load(path.read_text()) or {}
+        fix = "rerun with --force to start the sweep again"
+        data = results.read_manifest_file(path)
         if data.get("spec_hash") != self.key:
             return
-        replicas = pd.read_csv(rep, dtype={"regime": str})
-        if not set(METRICS) <= set(replicas.columns):  # written before a metric existed
+        try:
+            replica_table = pd.read_csv(rep, dtype={"regime": str})
+            cell_table = pd.read_csv(cel, dtype={"regime": str})
+            elapsed = {str(k): float(v) for k, v in (data.get("elapsed_s") or {}).items()}
+        except (ValueError, TypeError, AttributeError, OSError, pd.errors.ParserError) as error:
+            raise ResultsError(f"the partial sweep in {self.directory} cannot be read "
+                               f"({type(error).__name__})", fix) from None
+        if not set(METRICS) <= set(replica_table.columns):  # written before a metric existed
             return
-        self.replicas = replicas
-        self.cells = pd.read_csv(cel, dtype={"regime": str})
-        self.elapsed = {str(k): float(v) for k, v in (data.get("elapsed_s") or {}).items()}
+        known = {(c.label, c.agents) for c in order}
+        try:
+            counts = replica_table.groupby(["regime", "N"]).size()
+            metrics = cell_table.groupby(["regime", "N"]).size()
+            whole = set(counts.index) == set(metrics.index) <= known and \
+                all(int(v) == replicas for v in counts) and \
+                all(int(v) == len(METRICS) for v in metrics)
+        except (KeyError, TypeError, ValueError):
+            whole = False
+        if not whole:
+            raise ResultsError(f"the partial sweep in {self.directory} holds cells that do not "
+                               "match this spec", fix)
+        self.replicas, self.cells, self.elapsed = replica_table, cell_table, elapsed
 
     def done(self, cell: Cell) -> bool:
         if self.cells.empty:
@@ -376,9 +415,105 @@ def _sorted(frame: pd.DataFrame, rank: dict[tuple[str, int], int], within: list[
     return frame.drop(columns=["_cell", "_within"]).reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def locked(stage: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a sweep's stage (two sweeps of one spec into one directory
+    would interleave their cells); stale ``.part`` files of killed runs are removed."""
+    import fcntl
+
+    path = stage / ".lock"
+    try:
+        handle = open(path, "w")
+    except OSError as error:
+        raise results.write_error(error, path) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsError(f"another tmf bound-check is running this sweep into "
+                               f"{results.display(stage)}",
+                               "wait for it to finish, or choose another --out") from None
+        for part in stage.glob(".*.part"):
+            part.unlink(missing_ok=True)
+        yield
+        path.unlink(missing_ok=True)
+    finally:
+        handle.close()
+
+
+@contextlib.contextmanager
+def terminate_raises() -> Iterator[None]:
+    """Turn SIGTERM into an exception in the main thread, so that the sweep's clean-up runs
+    (workers terminated, finished cells kept) instead of the process vanishing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _worker_init() -> None:
+    """In each worker: ignore SIGINT (the parent decides) and die with the parent (Linux)."""
+    import warnings
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # a worker's numpy warnings would print before the parent's one-line error; a numerical
+    # problem of a cell is raised as a NumericalError and reported by the parent
+    warnings.simplefilter("ignore", RuntimeWarning)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel what has not started, kill what runs, reap the processes."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
+
+
+def _run_cells(args: tuple[Spec, Any, int], todo: list[Cell], constants: Constants, workers: int,
+               finish: Any) -> None:
+    if workers <= 1 or len(todo) <= 1:
+        for c in todo:
+            finish(run_cell(*args, c, constants))
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+    try:
+        pending: set[Future[CellRun]] = {pool.submit(run_cell, *args, c, constants)
+                                         for c in todo}
+        while pending:
+            ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
+                finish(future.result())
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
 def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, workers: int = 1,
                     force: bool = False, on_progress: Progress | None = None) -> Report:
-    """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last."""
+    """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last;
+    the sweep is staged beside ``directory`` and swapped in whole at the end."""
     start = time.perf_counter()
     choice = choose_policy(spec, policy)
     key = sweep_hash(spec, choice.key)
@@ -386,13 +521,30 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
         done = reuse(key, directory)
         if done is not None:
             return done
-    picked = choice.get(spec, on_progress)
+    results.claim(directory, COMMAND, key, force)
+    with terminate_raises():
+        picked = choice.get(spec, on_progress)
+        policy_s = time.perf_counter() - start
+        constants = sweep_constants(spec, picked.policy, picked.steps)
+        order = grid(spec)
+        with results.new_result(directory, COMMAND, key, force,
+                                stage=results.sweep_stage(directory, key)) as stage, \
+                locked(stage):
+            store = Store(stage, key, fresh=force, order=order,
+                          replicas=spec.bound_check.replicas)
+            report = _sweep(spec, store, order, picked, constants, workers, on_progress, start,
+                            policy_s)
+    report.directory = directory
+    return report
+
+
+def _sweep(spec: Spec, store: Store, order: list[Cell], picked: Any, constants: Constants,
+           workers: int, on_progress: Progress | None, start: float,
+           policy_s: float) -> Report:
+    """Run the missing cells into ``store`` and write fits, figure and manifest beside them."""
     chosen, label, T_policy = picked.policy, picked.description, picked.steps
-    policy_s = time.perf_counter() - start
-    constants = sweep_constants(spec, chosen, T_policy)
-    (directory / results.MANIFEST).unlink(missing_ok=True)  # no longer complete
-    store = Store(directory, key, fresh=force)
-    order = grid(spec)
+    stage = store.directory
+    key = store.key
     todo = [c for c in order if not store.done(c)]
     total = len(order)
     finished = total - len(todo)
@@ -408,29 +560,21 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
 
     # the longest cells first, so that two workers end together
     todo.sort(key=lambda c: -setting(spec, agents=c.agents, batch=c.batch).T)
-    args = (spec, chosen, T_policy)
-    if workers <= 1 or len(todo) <= 1:
-        for c in todo:
-            finish(run_cell(*args, c, constants))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: set[Future[CellRun]] = {pool.submit(run_cell, *args, c, constants)
-                                             for c in todo}
-            while pending:
-                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    finish(future.result())
+    _run_cells((spec, chosen, T_policy), todo, constants, workers, finish)
 
     fits = fit_table(spec, store.replicas, store.cells)
-    results.write_csv(fits, directory / FITS)
-    bound_check_figure(store.cells, fits, directory / FIGURE)
+    results.write_csv(fits, stage / FITS)
+    try:
+        bound_check_figure(store.cells, fits, stage / FIGURE)
+    except OSError as error:
+        raise results.write_error(error, stage / FIGURE) from None
     per_regime: dict[str, float] = {}
     for name, seconds in store.elapsed.items():
         regime = name.rsplit("/", 1)[0]
         per_regime[regime] = round(per_regime.get(regime, 0.0) + seconds, 3)
     timings = {"total_s": round(time.perf_counter() - start, 3), "policy_s": round(policy_s, 3),
                **{f"regime_{k}_s": v for k, v in per_regime.items()}}
-    report = Report(directory=directory, cells=store.cells, fits=fits, constants=constants,
+    report = Report(directory=stage, cells=store.cells, fits=fits, constants=constants,
                     policy=label, timings=timings, policy_converged=picked.converged,
                     stop_reason=picked.stop_reason)
     e_max = fits[fits["metric"] == "e_max"]
@@ -449,6 +593,6 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
         "resumed_cells": total - len(todo),
         "timings": timings,
     }
-    results.write_yaml(results.manifest(spec, COMMAND, **outcome), directory / results.MANIFEST)
-    (directory / PROGRESS).unlink(missing_ok=True)
+    results.write_yaml(results.manifest(spec, COMMAND, **outcome), stage / results.MANIFEST)
+    (stage / PROGRESS).unlink(missing_ok=True)
     return report
