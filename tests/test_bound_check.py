@@ -339,15 +339,17 @@ def test_partial_sweep_without_a_metric_column_starts_over(tmp_path: Path,
         return real(*args)
 
     monkeypatch.setattr(bc, "run_cell", flaky)
+    out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        bc.run_bound_check(spec, tmp_path, policy="uniform", workers=1)
-    old = pd.read_csv(tmp_path / "replicas.csv").drop(columns=["eps_n", "eps_mf"])
-    old.to_csv(tmp_path / "replicas.csv", index=False)
+        bc.run_bound_check(spec, out, policy="uniform", workers=1)
+    stage = results.sweep_stage(out, bc.sweep_hash(spec, "uniform"))  # the partial sweep
+    old = pd.read_csv(stage / "replicas.csv").drop(columns=["eps_n", "eps_mf"])
+    old.to_csv(stage / "replicas.csv", index=False)
     monkeypatch.setattr(bc, "run_cell", real)
-    bc.run_bound_check(spec, tmp_path, policy="uniform", workers=1)
-    manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
+    bc.run_bound_check(spec, out, policy="uniform", workers=1)
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
     assert manifest["resumed_cells"] == 0
-    assert pd.read_csv(tmp_path / "replicas.csv")["eps_n"].notna().all()
+    assert pd.read_csv(out / "replicas.csv")["eps_n"].notna().all()
 
 
 def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,

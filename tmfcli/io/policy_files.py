@@ -106,8 +106,8 @@ def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
 
 
 def read_table(path: Path, index: list[str], value: str) -> pd.DataFrame:
-    """Read a policy table strictly: UTF-8 CSV with the columns ``index`` (whole numbers >= 0,
-    each combination once) and ``value`` (finite numbers), at least one row.
+    """Read a policy table strictly: UTF-8 CSV with the columns ``index`` (whole numbers >= 0)
+    and ``value`` (finite numbers), at least one row; label columns (``LABELS``) pass through.
 
     Returns a frame with int64 index columns and a float64 value column; every problem is a
     ``ResultsError`` naming the file, the column and the first bad row.
@@ -152,9 +152,7 @@ def read_table(path: Path, index: list[str], value: str) -> pd.DataFrame:
     for label in LABELS:  # names beside the codes are kept for ``_by_name``
         if label in frame.columns:
             out[label] = frame[label].to_numpy()
-    table = pd.DataFrame(out)
-    no_repeats(table, index, path)
-    return table
+    return pd.DataFrame(out)  # repeats are checked after names are mapped (``no_repeats``)
 
 
 def no_repeats(table: pd.DataFrame, index: list[str], path: Path) -> None:
@@ -232,6 +230,8 @@ def _read_population(directory: Path, n_obs: int, n_act: int, T: int,
                       directory / LOGITS, labels)
     weights = _by_name(_read_table(directory / WEIGHTS, ["obs", "action", "mu_obs", "weight"]),
                        directory / WEIGHTS, labels)
+    no_repeats(logits, ["t", "obs", "action"], directory / LOGITS)
+    no_repeats(weights, ["obs", "action", "mu_obs"], directory / WEIGHTS)
     shape = (int(logits["t"].max()) + 1, int(logits["obs"].max()) + 1,
              int(logits["action"].max()) + 1)
     wshape = (int(weights["obs"].max()) + 1, int(weights["action"].max()) + 1,
