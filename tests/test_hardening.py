@@ -737,6 +737,18 @@ def test_fuzz_near_valid_specs_run_or_fail_cleanly(tmp_path_factory: pytest.Temp
     _clean_outcome(result, time.perf_counter() - start)
 
 
+def test_found_by_fuzzing_a_one_step_static_reward(tmp_path: Path) -> None:
+    """sis in rounds with B = N has one step: its broadcast reward is a contiguous read-only
+    view, which the compiled backward pass once refused with a TypeError."""
+    data = {"name": "nv", "game": {"name": "sis"}, "horizon": {"rounds": 1},
+            "population": {"agents": 18}, "simulate": {"replicas": 2},
+            "bound_check": {"agents": [28, 22, 36], "replicas": 2, "batch": ["all"]}}
+    result = invoke("bound-check", str(write(tmp_path, data)), "--policy", "uniform",
+                    "--workers", "1", "--out", str(tmp_path / "o"))
+    _clean_outcome(result, 0.0)
+    assert result.exit_code in (0, 3)
+
+
 cells = st.one_of(st.integers(-3, 4), st.floats(allow_nan=True, allow_infinity=True),
                   st.sampled_from(["", "x", "1e400", "0.5", " 1", "nan", "-0"]))
 
