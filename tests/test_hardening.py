@@ -108,7 +108,7 @@ def test_unreadable_spec_files(tmp_path: Path, raw: bytes, problem: str) -> None
     start = time.perf_counter()
     line = clean_error(invoke("solve", str(spec), "--out", str(tmp_path / "o")), str(spec))
     assert problem in line
-    assert time.perf_counter() - start < 5  # an alias bomb is refused, not expanded
+    assert time.perf_counter() - start < 20  # refused at once (expanding the bomb took minutes)
     assert not (tmp_path / "o").exists()
 
 
@@ -193,7 +193,7 @@ def test_sizes_are_refused_before_allocation_with_the_size(tmp_path: Path) -> No
                            if command != "solve" else invoke(command, str(spec), *args),
                            f"tmf {command} would need about")
         assert "over the limit of" in line and "--max-memory" in line
-        assert time.perf_counter() - start < 5
+        assert time.perf_counter() - start < 20  # refused before allocation (K = 1e300 ran 50 s before)
     line = clean_error(invoke("solve", str(spec), "--max-memory", "10K"), "over the limit of")
     assert "10.0 KB" in line
     assert invoke("solve", str(spec), "--max-memory", "lots").exit_code == 2
@@ -245,7 +245,7 @@ def test_bad_output_paths_fail_before_any_work(tmp_path: Path, out: str, problem
     line = clean_error(invoke("simulate", str(spec), "--policy", "uniform", "--out", out),
                        problem)
     assert line.startswith("Error: ")
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 20
 
 
 def test_a_foreign_directory_is_never_replaced(tmp_path: Path) -> None:

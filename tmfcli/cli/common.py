@@ -103,7 +103,6 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         with warnings.catch_warnings(record=True) as caught, terminate_interrupts():
-            warnings.simplefilter("default")
             try:
                 fn(*args, **kwargs)
             except TmfError as error:
