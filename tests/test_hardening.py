@@ -193,7 +193,7 @@ def test_sizes_are_refused_before_allocation_with_the_size(tmp_path: Path) -> No
                            if command != "solve" else invoke(command, str(spec), *args),
                            f"tmf {command} would need about")
         assert "over the limit of" in line and "--max-memory" in line
-        assert time.perf_counter() - start < 20  # refused before allocation (K = 1e300 ran 50 s before)
+        assert time.perf_counter() - start < 20  # refused before any allocation
     line = clean_error(invoke("solve", str(spec), "--max-memory", "10K"), "over the limit of")
     assert "10.0 KB" in line
     assert invoke("solve", str(spec), "--max-memory", "lots").exit_code == 2
