@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean paper paper-quick
+.PHONY: install demo test lint bench fuzz clean paper paper-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -q -n 2
+
+# property-based fuzzing of specs and policy tables for a few minutes (a short run is part of
+# `make test`): every outcome must be a result or a one-line error, never a traceback
+fuzz: install
+	TMF_FUZZ_PROFILE=fuzz $(BIN)/pytest -q -n 2 tests/test_hardening.py -k fuzz
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(ONLY)

@@ -28,6 +28,7 @@ from tmfcli.analysis.bound import (
 from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval, loglog_slope
 from tmfcli.cli import app
 from tmfcli.commands import bound_check as bc
+from tmfcli.io import results
 from tmfcli.io import spec as specs
 from tmfcli.io.spec import setting
 from tmfcli.model.games import GAMES
@@ -338,15 +339,17 @@ def test_partial_sweep_without_a_metric_column_starts_over(tmp_path: Path,
         return real(*args)
 
     monkeypatch.setattr(bc, "run_cell", flaky)
+    out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        bc.run_bound_check(spec, tmp_path, policy="uniform", workers=1)
-    old = pd.read_csv(tmp_path / "replicas.csv").drop(columns=["eps_n", "eps_mf"])
-    old.to_csv(tmp_path / "replicas.csv", index=False)
+        bc.run_bound_check(spec, out, policy="uniform", workers=1)
+    stage = results.sweep_stage(out, bc.sweep_hash(spec, "uniform"))  # the partial sweep
+    old = pd.read_csv(stage / "replicas.csv").drop(columns=["eps_n", "eps_mf"])
+    old.to_csv(stage / "replicas.csv", index=False)
     monkeypatch.setattr(bc, "run_cell", real)
-    bc.run_bound_check(spec, tmp_path, policy="uniform", workers=1)
-    manifest = yaml.safe_load((tmp_path / "manifest.yaml").read_text())
+    bc.run_bound_check(spec, out, policy="uniform", workers=1)
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
     assert manifest["resumed_cells"] == 0
-    assert pd.read_csv(tmp_path / "replicas.csv")["eps_n"].notna().all()
+    assert pd.read_csv(out / "replicas.csv")["eps_n"].notna().all()
 
 
 def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,
@@ -368,27 +371,44 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,
     monkeypatch.setattr(bc, "run_cell", flaky)
     with pytest.raises(KeyboardInterrupt):
         bc.run_bound_check(spec, part, policy="uniform", workers=1)
-    assert not (part / "manifest.yaml").exists() and (part / "progress.yaml").exists()
-    assert pd.read_csv(part / "cells.csv")[["regime", "N"]].drop_duplicates().shape[0] == 2
+    stage = results.sweep_stage(part, bc.sweep_hash(spec, "uniform"))
+    assert not part.exists()  # nothing under the result's name until the sweep is whole
+    assert not (stage / "manifest.yaml").exists() and (stage / "progress.yaml").exists()
+    assert pd.read_csv(stage / "cells.csv")[["regime", "N"]].drop_duplicates().shape[0] == 2
 
     monkeypatch.setattr(bc, "run_cell", real)
     report = bc.run_bound_check(spec, part, policy="uniform", workers=1)
-    assert not (part / "progress.yaml").exists()
+    assert not (part / "progress.yaml").exists() and not stage.exists()
     manifest = yaml.safe_load((part / "manifest.yaml").read_text())
     assert manifest["resumed_cells"] == 2 and manifest["passed"] == report.passed
     for name in TABLES:
         assert (part / name).read_bytes() == (whole / name).read_bytes(), name
 
 
-def test_changed_spec_does_not_resume(tmp_path: Path) -> None:
-    bc.run_bound_check(specs.from_dict(SMALL), tmp_path, policy="uniform")
-    (tmp_path / "manifest.yaml").unlink()
+def test_changed_spec_does_not_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = bc.run_cell
+    calls: list[int] = []
+
+    def flaky(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(bc, "run_cell", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        bc.run_bound_check(specs.from_dict(SMALL), tmp_path / "out", policy="uniform")
+    monkeypatch.setattr(bc, "run_cell", real)
     other = {**SMALL, "seed": 6}
     bc.run_bound_check(specs.from_dict(other), tmp_path / "fresh", policy="uniform")
-    bc.run_bound_check(specs.from_dict(other), tmp_path, policy="uniform")
-    assert yaml.safe_load((tmp_path / "manifest.yaml").read_text())["resumed_cells"] == 0
+    bc.run_bound_check(specs.from_dict(other), tmp_path / "out", policy="uniform")
+    out = tmp_path / "out"
+    assert yaml.safe_load((out / "manifest.yaml").read_text())["resumed_cells"] == 0
     for name in TABLES:
-        assert (tmp_path / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+        assert (out / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+    # the first spec's partial sweep is kept (it resumes), its stage is not the result
+    key = bc.sweep_hash(specs.from_dict(SMALL), "uniform")
+    assert (results.sweep_stage(out, key) / "progress.yaml").is_file()
 
 
 def test_cell_seeds_depend_on_seed_regime_and_n_only() -> None:
@@ -457,8 +477,10 @@ def test_passing_sweep_exits_0_and_reuses_its_results(tmp_path: Path) -> None:
         assert (out / name).is_file()
     again = invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform")
     assert again.exit_code == 0 and "is up to date" in again.stderr
-    # another policy is another result
+    # another policy is another result: refused unless --force
     other = invoke("bound-check", str(spec), "--out", str(out))
+    assert other.exit_code == 1 and "holds a result of another spec or policy" in other.stderr
+    other = invoke("bound-check", str(spec), "--out", str(out), "--force")
     assert other.exit_code == 0 and "is up to date" not in other.stderr
 
 

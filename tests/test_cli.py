@@ -67,12 +67,15 @@ def invoke(*args: str):
      'population.batch: invalid batch \'often\' — use an integer >= 1, "all", "sqrt", '
      "{fraction: 0.1} or a list of integers"),
 ])
-def test_bad_spec_values_fail_with_file_key_and_fix(tmp_path: Path, override: str,
-                                                     message: str) -> None:
+def test_bad_spec_values_fail_with_override_key_and_fix(tmp_path: Path, override: str,
+                                                         message: str) -> None:
+    """A bad ``--set`` is blamed on the override (which names the key), not on the file."""
     spec = write_spec(tmp_path)
     result = invoke("solve", str(spec), "--set", override, "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: {spec}:{message}")
+    problem = message.split(": ", 1)[1]
+    assert result.stderr.startswith(f"Error: --set {override}: {problem}")
+    assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 
@@ -163,9 +166,14 @@ def test_same_spec_and_seed_same_bytes_and_rerun_is_up_to_date(tmp_path: Path) -
     again = invoke("solve", str(spec), "--out", str(a))
     assert again.exit_code == 0 and "up to date" in again.stderr
     assert (a / "manifest.yaml").read_bytes() == before
-    changed = invoke("solve", str(spec), "--out", str(a), "--set", "seed=4")
+    refused = invoke("solve", str(spec), "--out", str(a), "--set", "seed=4")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"Error: {a} holds a result of another spec or policy")
+    assert (a / "manifest.yaml").read_bytes() == before
+    changed = invoke("solve", str(spec), "--out", str(a), "--set", "seed=4", "--force")
     assert changed.exit_code == 0 and "up to date" not in changed.stderr
-    fewer = invoke("solve", str(spec), "--out", str(a), "--set", "seed=4", "--restarts", "0")
+    fewer = invoke("solve", str(spec), "--out", str(a), "--set", "seed=4", "--restarts", "0",
+                   "--force")
     assert fewer.exit_code == 0 and "up to date" not in fewer.stderr
     assert yaml.safe_load((a / "manifest.yaml").read_text())["uniqueness"]["restarts"] == 0
 
@@ -174,11 +182,15 @@ def test_incomplete_directory_is_not_taken_for_a_result(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "policy.csv").write_text("t,obs,action,prob\n")  # an interrupted earlier run
+    (out / "policy.csv").write_text("t,obs,action,prob\n")  # files of unknown origin
     result = invoke("solve", str(spec), "--out", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {out} holds files but no manifest.yaml (not a complete " \
+        "tmf result) — choose a new directory with --out, or --force to replace it\n"
+    result = invoke("solve", str(spec), "--out", str(out), "--force")
     assert result.exit_code == 0 and "up to date" not in result.stderr
     assert len(pd.read_csv(out / "policy.csv")) == 2 * 3 * 2
-    assert not list(out.glob("*.part"))
+    assert not list(out.glob("*.part")) and not list(tmp_path.glob(".out.*"))
 
 
 # --- a solve that did not converge, and which policy simulate and bound-check run ----------
@@ -203,7 +215,7 @@ def test_solve_stopped_at_max_iterations_exits_4_with_a_warning(tmp_path: Path) 
     again = invoke("solve", str(spec), "--out", str(out), "--set", "solver.iterations=1")
     assert again.exit_code == 4 and "up to date" in again.stderr
     assert warning_lines(again.stderr) == [line]
-    more = invoke("solve", str(spec), "--out", str(out))
+    more = invoke("solve", str(spec), "--out", str(out), "--force")  # another spec: --force
     assert more.exit_code == 0 and warning_lines(more.stderr) == []
     assert yaml.safe_load((out / "manifest.yaml").read_text())["converged"] is True
     rerun = invoke("solve", str(spec), "--out", str(out))
@@ -404,4 +416,4 @@ def test_simulate_every_keeps_every_kth_step_and_the_last(tmp_path: Path) -> Non
     assert sorted(set(pd.read_csv(tmp_path / "k20" / "trajectory.csv")["t"])) == [0, 10]
     bad = invoke("simulate", str(spec), "--set", "simulate.every=0", "--out", str(tmp_path / "x"))
     assert bad.exit_code == 1
-    assert bad.stderr == f"Error: {spec}:simulate.every: 0 is too small — use an integer >= 1\n"
+    assert bad.stderr == "Error: --set simulate.every=0: 0 is too small — use an integer >= 1\n"

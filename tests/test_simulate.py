@@ -388,7 +388,7 @@ def test_cli_bad_population(tmp_path: Path, override: str, message: str) -> None
     spec = write_spec(tmp_path)
     result = invoke("simulate", str(spec), "--set", override, "--out", str(tmp_path / "o"))
     assert result.exit_code == 1
-    assert result.stderr == f"Error: {spec}:{message}\n"
+    assert result.stderr == f"Error: --set {override}: {message.split(': ', 1)[1]}\n"
     assert not (tmp_path / "o").exists()
 
 
@@ -449,7 +449,7 @@ def test_cli_bad_policy_directories(tmp_path: Path) -> None:
 
 def test_cli_reuses_a_result_only_for_the_same_policy(tmp_path: Path) -> None:
     """The result's hash holds the policy's numbers: the same numbers in another directory
-    reuse it, other numbers in the same directory recompute."""
+    reuse it, other numbers in the same directory are refused unless --force."""
     spec = write_spec(tmp_path)
     own = setting(specs.load(spec))
     T, O, A = own.T, own.game.n_obs, own.game.n_act
@@ -464,4 +464,7 @@ def test_cli_reuses_a_result_only_for_the_same_policy(tmp_path: Path) -> None:
     assert same.exit_code == 0 and "up to date" in same.stderr
     write_policy(TabularPolicy(second), tmp_path / "p")
     other = invoke("simulate", str(spec), "--out", str(out), "--policy", str(tmp_path / "p"))
+    assert other.exit_code == 1 and "holds a result of another spec or policy" in other.stderr
+    other = invoke("simulate", str(spec), "--out", str(out), "--policy", str(tmp_path / "p"),
+                   "--force")
     assert other.exit_code == 0 and "up to date" not in other.stderr

@@ -35,3 +35,13 @@ class ResultsError(TmfError):
 
 class NumericalError(TmfError):
     """A computation produced non-finite numbers or left the simplex."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) received while a command runs: its clean-up runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum

@@ -2,38 +2,40 @@
 progress, the sweep's summary, and the exit codes of a batch.
 
 Exit codes: 0 every cell done; 1 a cell failed (each listed on stderr) or bad input;
-130 interrupted (finished cells kept; rerun to resume).
+128 + the signal when interrupted: 130 Ctrl-C (SIGINT), 143 SIGTERM (finished cells kept;
+rerun to resume).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from tmfcli.cli.common import err, fmt, load, out, out_dir, progress
+from tmfcli.cli.common import check_size, err, fail, fmt, load, out, out_dir, progress
 from tmfcli.commands import sweep
 from tmfcli.commands.executors import DaskCluster, Local, executor
 from tmfcli.commands.jobs import COMMANDS, Options
 from tmfcli.errors import TmfError
+from tmfcli.io import budget
 
-INTERRUPTED = 130
 
-
-def run_command(command: str, spec_path: Path, overrides: list[str] | None, given_out: Path | None,
+def run_command(command: str, spec_path: str, overrides: list[str] | None, given_out: str | None,
                 force: bool, options: Options, sweeps: list[str] | None, jobs: int | None,
-                scheduler: str | None, quiet: bool) -> sweep.Report:
-    """Load the spec, expand its sweep, run what is not done; exits on interrupt or failure.
+                scheduler: str | None, quiet: bool, max_memory: str | None = None
+                ) -> sweep.Report:
+    """Load the spec, expand its sweep, check every cell's size, run what is not done; exits
+    on interrupt or failure.
 
     The report's ``sweep`` is False for a plain run, whose directory is ``report.top``.
     """
-    spec = load(spec_path, overrides)
-    if given_out is not None:  # the checks of an output path given by the user
-        given_out = out_dir(spec, given_out, command)
+    spec = load(spec_path, overrides, max_memory)
+    # the checks of an output path given by the user (--out "" or a file is refused)
+    target = out_dir(spec, given_out, command) if given_out is not None else None
     cells = sweep.expand(spec, sweep.parse_cli(sweeps))
+    check_sizes(command, cells, options)
     address = scheduler or spec.executor.scheduler
     runner = executor(jobs, address)  # connects to a scheduler now: fails fast
     if isinstance(runner, DaskCluster) and not cells[0].values and COMMANDS[command].grid:
@@ -41,16 +43,16 @@ def run_command(command: str, spec_path: Path, overrides: list[str] | None, give
         # one run with a grid of its own (bound-check): it runs here, its cells on the cluster
         runner, options = Local(1), replace(options, scheduler=address)
     with progress(f"tmf {command}", quiet) as update:
-        report = sweep.run(command, cells, options, runner, given_out, force, update)
+        report = sweep.run(command, cells, options, runner, target, force, update)
     if report.interrupted and not report.sweep:
-        err.print(f"interrupted: {report.top} is not complete (bound-check keeps its finished "
-                  "cells); rerun the same command to finish it", markup=False)
-        raise typer.Exit(INTERRUPTED)
+        fail(f"interrupted: {report.top} is left as it was (bound-check keeps its finished "
+             "cells beside it); rerun the same command to finish it")
+        raise typer.Exit(128 + report.signum)
     if report.interrupted:
         finished = report.count("done", "reused")
-        err.print(f"interrupted: {finished} of {len(report.rows)} cells finished and kept in "
-                  f"{report.top}; rerun the same command to resume", markup=False)
-        raise typer.Exit(INTERRUPTED)
+        fail(f"interrupted: {finished} of {len(report.rows)} cells finished and kept in "
+             f"{report.top}; rerun the same command to resume")
+        raise typer.Exit(128 + report.signum)
     if not report.sweep:
         if report.failed:  # a single run on a Dask worker
             raise TmfError(report.failed[0].error)
@@ -66,6 +68,27 @@ def run_command(command: str, spec_path: Path, overrides: list[str] | None, give
                   f"{report.top / sweep.SWEEP_TABLE}; rerun to retry them", markup=False)
         raise typer.Exit(1)
     return report
+
+
+def check_sizes(command: str, cells: list[sweep.Cell], options: Options) -> None:
+    """Refuse a run whose cell is estimated over the memory limit (``--max-memory``), before
+    any work; announce the longest cell when it is long."""
+    workers = 1
+    if command == "bound-check":
+        from tmfcli.commands.bound_check import default_workers
+
+        workers = options.workers if options.workers is not None else default_workers()
+    longest = None
+    for cell in cells:
+        estimate = check_size(cell.spec, command, solve=options.policy is None,
+                              workers=workers, announce=len(cells) == 1)
+        if longest is None or estimate.seconds > longest[0].seconds:
+            longest = (estimate, cell)
+    if longest is not None and len(cells) > 1 and longest[0].seconds > budget.NOTICE_S:
+        estimate, cell = longest
+        err.print(f"tmf {command}: the cell {cell.label} is estimated to take up to about "
+                  f"{budget.duration(estimate.seconds)} ({estimate.what}); Ctrl-C stops the "
+                  "sweep, finished cells are kept", markup=False)
 
 
 def show_sweep(report: sweep.Report) -> None:

@@ -11,6 +11,7 @@ from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
+    MemoryOpt,
     OutOpt,
     PolicyOpt,
     QuietOpt,
@@ -28,7 +29,7 @@ from tmfcli.commands.jobs import Options
 
 @command
 def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt = None,
-                force: ForceOpt = False,
+                force: ForceOpt = False, max_memory: MemoryOpt = None,
                 policy: PolicyOpt = None,
                 workers: Annotated[int | None, typer.Option(
                     help="worker processes inside one run [default: CPU count, at most 2; "
@@ -50,7 +51,7 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
 
     batch = run_command("bound-check", spec_path, overrides, given_out, force,
                         Options(policy=policy, workers=workers, force=force), sweeps, jobs,
-                        scheduler, quiet)
+                        scheduler, quiet, max_memory)
     if batch.sweep:
         for r in batch.rows:
             data = read_manifest(r.directory) or {}

@@ -10,7 +10,10 @@ from __future__ import annotations
 import functools
 import math
 import os
+import signal
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +30,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tmfcli.errors import TmfError
+from tmfcli.errors import Interrupted, TmfError
+from tmfcli.io import budget
+from tmfcli.io import results as result_dirs
 from tmfcli.io import spec as specs
 
 app = typer.Typer(
@@ -38,18 +43,24 @@ app = typer.Typer(
     help="Temporal mean-field games: equilibria, N-agent simulation, finite-population bounds.\n\n"
     "Example:  tmf solve experiments/resource-demo.yaml --set population.batch=1",
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# user text (keys, values, paths) is printed literally: no markup, no :emoji: codes
+out = Console(highlight=False, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+MAX_ERROR = 500  # characters of an error line
 
-SpecArg = Annotated[Path, typer.Argument(help="experiment spec (YAML), see docs/spec.md",
+SpecArg = Annotated[str, typer.Argument(help="experiment spec (YAML), see docs/spec.md",
                                          metavar="SPEC", show_default=False)]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="override a spec key, e.g. --set population.batch=1 (repeatable)",
     metavar="KEY=VALUE", show_default=False)]
-OutOpt = Annotated[Path | None, typer.Option(
+OutOpt = Annotated[str | None, typer.Option(
     "--out", help="result directory [default: results/<name>/<command>/<hash>/, a sweep "
     "results/<name>/<command>/sweep-<hash>/]", metavar="DIR", show_default=False)]
-ForceOpt = Annotated[bool, typer.Option("--force", help="recompute even if DIR is up to date")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="recompute even if DIR is up to date; replace a result of another spec")]
+MemoryOpt = Annotated[str | None, typer.Option(
+    "--max-memory", help="refuse a run estimated to need more memory, e.g. 8G or 500M "
+    "[default: half of the machine's RAM]", metavar="SIZE", show_default=False)]
 JobsOpt = Annotated[int | None, typer.Option(
     "--jobs", help="cells run at once on this machine [default: the number of cores]", min=1,
     metavar="N", show_default=False)]
@@ -67,16 +78,64 @@ PolicyOpt = Annotated[str | None, typer.Option(
     "[default: the spec's equilibrium]", metavar="DIR|uniform|synchronous", show_default=False)]
 
 
+def one_line(text: str, limit: int = MAX_ERROR) -> str:
+    """``text`` as one printable line: control characters escaped, cut to ``limit``."""
+    text = text[: 4 * limit]
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def fail(message: str) -> None:
+    """Print ``Error: message`` as one literal line on stderr."""
+    err.print(one_line(f"Error: {message}"), markup=False, emoji=False, highlight=False,
+              soft_wrap=True)
+
+
+@contextmanager
+def terminate_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``Interrupted`` in the main thread while a command runs, so that its
+    clean-up (temporary directories, bound-check workers) runs as for Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def command(fn: Callable[..., None]) -> Callable[..., None]:
-    """Register a command whose core errors become ``Error: ...`` on stderr and exit code 1."""
+    """Register a command whose core errors become ``Error: ...`` on stderr and exit code 1.
+
+    This is the one boundary where user input enters: every ``TmfError`` (spec, ``--set``,
+    policy files, manifests, output paths, sizes) is printed as one literal line; numpy
+    warnings raised on the way to such an error are dropped (the error says what went wrong);
+    an interrupt ends with one line and exit code 130 (Ctrl-C) or 143 (SIGTERM). Anything else
+    is a bug and keeps its traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        try:
-            fn(*args, **kwargs)
-        except TmfError as error:
-            err.print(f"Error: {error.message()}", markup=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+        with warnings.catch_warnings(record=True) as caught, terminate_interrupts():
+            try:
+                fn(*args, **kwargs)
+            except TmfError as error:
+                fail(error.message())
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt as stop:
+                fail("interrupted — rerun the same command to start again (bound-check "
+                     "resumes from its finished cells)")
+                code = 128 + stop.signum if isinstance(stop, Interrupted) else 130
+                raise typer.Exit(code) from None
+            finally:
+                pending = list(caught)
+        for w in pending:  # a successful run shows its warnings
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
     app.command()(wrapper)
     return wrapper
@@ -156,11 +215,32 @@ def summary(title: str, rows: list[tuple[str, Any]]) -> None:
     out.print(table)
 
 
-def load(spec_path: Path, overrides: list[str] | None) -> specs.Spec:
+def load(spec_path: str | Path, overrides: list[str] | None,
+         max_memory: str | None = None) -> specs.Spec:
+    """Read and validate the spec; ``max_memory`` (``--max-memory``) sets the size limit the
+    spec's games and runs are checked against."""
+    try:
+        budget.set_limit(budget.parse_size(max_memory) if max_memory is not None else None)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--max-memory") from None
     return specs.load(spec_path, overrides or [])
 
 
-def out_dir(spec: specs.Spec, given: Path | None, command: str) -> Path:
-    """``--out`` as given (``cli.batch.run_command`` passes it here first); without it
-    ``results/<name>/<command>``, the parent of the run store's directories (``io.runs``)."""
-    return given if given is not None else Path("results") / spec.name / command
+def check_size(spec: specs.Spec, command: str, solve: bool = True, workers: int = 1,
+               announce: bool = True) -> budget.Estimate:
+    """Refuse a run over the memory limit (``budget.check``); announce a long one on stderr."""
+    estimate = budget.check(spec, command, solve=solve, workers=workers)
+    if announce and estimate.seconds > budget.NOTICE_S:
+        err.print(f"tmf {command}: estimated to take up to about "
+                  f"{budget.duration(estimate.seconds)} ({estimate.what}); Ctrl-C stops it")
+    return estimate
+
+
+def out_dir(spec: specs.Spec, given: str | None, command: str) -> Path:
+    """``--out`` validated (``results.check_out``: not empty, not a file, no over-long name;
+    ``cli.batch.run_command`` passes it here first); without it ``results/<name>/<command>``,
+    the parent of the run store's directories (``io.runs``)."""
+    if given is None:
+        default = Path("results") / spec.name / command
+        return result_dirs.check_out(str(default), "the default result directory")
+    return result_dirs.check_out(given)

@@ -28,7 +28,7 @@ def games() -> None:
         horizon = game.default_horizon
         out.print(f"[bold]{escape(name)}[/bold]{escape(origin)}  (O={game.n_obs}, "
                   f"A={game.n_act}{f', default horizon {horizon}' if horizon else ''}): "
-                  f"{escape(game.summary)}")
+                  f"{escape(game.summary)}", markup=True)  # user text escaped
         rows = describe(kind) if kind is not None else []
         for pname, default, doc in rows or [("(none)", "", "")]:
             out.print(f"    {pname:<10} {default:<14} {doc}", markup=False)

@@ -10,6 +10,7 @@ from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
+    MemoryOpt,
     OutOpt,
     PolicyOpt,
     QuietOpt,
@@ -26,7 +27,7 @@ from tmfcli.commands.jobs import Options
 
 @command
 def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
-             force: ForceOpt = False,
+             force: ForceOpt = False, max_memory: MemoryOpt = None,
              policy: PolicyOpt = None,
              replicas: Annotated[int | None, typer.Option(
                  help="independent replicas [default: simulate.replicas]", min=1,
@@ -52,7 +53,7 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     if replicas is not None:
         overrides = [*(overrides or []), f"simulate.replicas={replicas}"]
     report = run_command("simulate", spec_path, overrides, out, force, Options(policy=policy),
-                         sweeps, jobs, scheduler, quiet)
+                         sweeps, jobs, scheduler, quiet, max_memory)
     for row in report.rows:
         data = results.read_manifest(row.directory) or {}
         where = f"{row.cell.label}: " if report.sweep else ""

@@ -11,6 +11,7 @@ from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
+    MemoryOpt,
     OutOpt,
     QuietOpt,
     SchedulerOpt,
@@ -30,7 +31,7 @@ NOT_CONVERGED = 4  # exit code of a solve that stopped before reaching its toler
 
 @command
 def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
-          force: ForceOpt = False,
+          force: ForceOpt = False, max_memory: MemoryOpt = None,
           restarts: Annotated[int | None, typer.Option(
               help="random restarts for the uniqueness evidence [default: solver.restarts]",
               min=0, show_default=False)] = None,
@@ -50,7 +51,7 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     if restarts is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"solver.restarts={restarts}"]
     report = run_command("solve", spec_path, overrides, out, force, Options(), sweeps, jobs,
-                         scheduler, quiet)
+                         scheduler, quiet, max_memory)
     if not report.sweep:
         show_manifest_summary(report.top)
     unconverged = False

@@ -31,16 +31,25 @@ With a horizon in steps every cell has T_policy steps and s(t) = t.
 **Files** (in the result directory): ``replicas.csv`` (one row per replica), ``cells.csv`` (one
 row per cell and metric), ``fits.csv`` (one row per regime and metric), ``bound-check.png``
 (e_max against N with the bound), ``progress.yaml`` while the sweep is partial,
-``manifest.yaml`` last. Both per-cell tables are rewritten atomically after every cell, so an
-interrupted sweep keeps its finished cells, and a rerun of the same spec and policy resumes
-from them. A cell's seed depends only on (spec seed, regime
-index, N), so results do not depend on the order of cells, on resuming or on --workers.
+``manifest.yaml`` last. The sweep is written in a stage beside the result directory
+(``results.sweep_stage``: ``.<name>.tmf-sweep-<hash>``) and swapped in whole when complete, so a
+complete result of another spec in the directory stays intact until the new one is whole. Both
+per-cell tables are rewritten atomically after every cell, so an interrupted sweep keeps its
+finished cells, and a rerun of the same spec and policy resumes from them (the stage is locked
+while a sweep runs). A cell's seed depends only on (spec seed, regime index, N), so results do
+not depend on the order of cells, on resuming or on --workers.
+
+**Interrupts.** SIGINT and SIGTERM to the parent stop the sweep at once: worker processes are
+terminated (they ignore SIGINT themselves and die with the parent, even after SIGKILL, through
+the Linux parent-death signal), finished cells are kept, and the rerun resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +73,7 @@ from tmfcli.analysis.plots import bound_check_figure
 from tmfcli.commands.jobs import Options
 from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
 from tmfcli.commands.solve import Progress
+from tmfcli.errors import ResultsError
 from tmfcli.io import results
 from tmfcli.io.spec import Spec, setting
 from tmfcli.model.flow import mean_field_flow
@@ -311,44 +321,70 @@ def reuse(key: str, directory: Path) -> Report | None:
         return None
     if data.get("spec_hash") != key:
         return None
-    return Report(directory=directory, cells=pd.read_csv(directory / CELLS, dtype={"regime": str}),
-                  fits=pd.read_csv(directory / FITS, keep_default_na=False, na_values=[""],
-                                   dtype={"regime": str}),
-                  constants=Constants(
-                      **data.get("constants", {})), policy=str(data.get("policy", "")),
-                  timings=dict(data.get("timings", {})), reused=True,
-                  policy_converged=data.get("policy_converged"),
-                  stop_reason=str(data.get("policy_stop_reason", "")))
+    try:
+        return Report(directory=directory,
+                      cells=pd.read_csv(directory / CELLS, dtype={"regime": str}),
+                      fits=pd.read_csv(directory / FITS, keep_default_na=False, na_values=[""],
+                                       dtype={"regime": str}),
+                      constants=Constants(**data.get("constants", {})),
+                      policy=str(data.get("policy", "")),
+                      timings=dict(data.get("timings", {})), reused=True,
+                      policy_converged=data.get("policy_converged"),
+                      stop_reason=str(data.get("policy_stop_reason", "")))
+    except (ValueError, TypeError, OSError) as error:
+        raise ResultsError(f"the result in {directory} cannot be read ({type(error).__name__})",
+                           "rerun with --force to recompute it") from None
 
 
 class Store:
-    """The per-cell tables of a result directory, rewritten atomically after every cell."""
+    """The per-cell tables of a sweep's stage, rewritten atomically after every cell.
 
-    def __init__(self, directory: Path, key: str, fresh: bool) -> None:
+    Resuming reads them back strictly: the progress file must carry this sweep's hash and the
+    tables must hold whole cells of this grid (every replica, every metric), else the rerun
+    stops with a ``ResultsError`` rather than mixing in what it cannot trust.
+    """
+
+    def __init__(self, directory: Path, key: str, fresh: bool,
+                 order: list[Cell] | None = None, replicas: int = 0) -> None:
         self.directory = directory
         self.key = key
         self.replicas = pd.DataFrame()
         self.cells = pd.DataFrame()
         self.elapsed: dict[str, float] = {}
         if not fresh:
-            self._resume()
+            self._resume(order or [], replicas)
 
-    def _resume(self) -> None:
+    def _resume(self, order: list[Cell], replicas: int) -> None:
         path = self.directory / PROGRESS
         rep, cel = self.directory / REPLICAS, self.directory / CELLS
         if not (path.is_file() and rep.is_file() and cel.is_file()):
             return
-        import yaml
-
-        data = yaml.safe_load(path.read_text()) or {}
+        fix = "rerun with --force to start the sweep again"
+        data = results.read_manifest_file(path)
         if data.get("spec_hash") != self.key:
             return
-        replicas = pd.read_csv(rep, dtype={"regime": str})
-        if not set(METRICS) <= set(replicas.columns):  # written before a metric existed
+        try:
+            replica_table = pd.read_csv(rep, dtype={"regime": str})
+            cell_table = pd.read_csv(cel, dtype={"regime": str})
+            elapsed = {str(k): float(v) for k, v in (data.get("elapsed_s") or {}).items()}
+        except (ValueError, TypeError, AttributeError, OSError, pd.errors.ParserError) as error:
+            raise ResultsError(f"the partial sweep in {self.directory} cannot be read "
+                               f"({type(error).__name__})", fix) from None
+        if not set(METRICS) <= set(replica_table.columns):  # written before a metric existed
             return
-        self.replicas = replicas
-        self.cells = pd.read_csv(cel, dtype={"regime": str})
-        self.elapsed = {str(k): float(v) for k, v in (data.get("elapsed_s") or {}).items()}
+        known = {(c.label, c.agents) for c in order}
+        try:
+            counts = replica_table.groupby(["regime", "N"]).size()
+            metrics = cell_table.groupby(["regime", "N"]).size()
+            whole = set(counts.index) == set(metrics.index) <= known and \
+                all(int(v) == replicas for v in counts) and \
+                all(int(v) == len(METRICS) for v in metrics)
+        except (KeyError, TypeError, ValueError):
+            whole = False
+        if not whole:
+            raise ResultsError(f"the partial sweep in {self.directory} holds cells that do not "
+                               "match this spec", fix)
+        self.replicas, self.cells, self.elapsed = replica_table, cell_table, elapsed
 
     def done(self, cell: Cell) -> bool:
         if self.cells.empty:
@@ -383,10 +419,37 @@ def _sorted(frame: pd.DataFrame, rank: dict[tuple[str, int], int], within: list[
     return frame.drop(columns=["_cell", "_within"]).reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def locked(stage: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a sweep's stage (two sweeps of one spec into one directory
+    would interleave their cells); stale ``.part`` files of killed runs are removed."""
+    import fcntl
+
+    path = stage / ".lock"
+    try:
+        handle = open(path, "w")
+    except OSError as error:
+        raise results.write_error(error, path) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsError(f"another tmf bound-check is running this sweep into "
+                               f"{results.display(stage)}",
+                               "wait for it to finish, or choose another --out") from None
+        for part in stage.glob(".*.part"):
+            part.unlink(missing_ok=True)
+        yield
+        path.unlink(missing_ok=True)
+    finally:
+        handle.close()
+
+
 def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, workers: int = 1,
                     force: bool = False, on_progress: Progress | None = None,
                     scheduler: str | None = None) -> Report:
-    """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last.
+    """Sweep the grid (resuming finished cells), fit the slopes, write fits and manifest last;
+    the sweep is staged beside ``directory`` and swapped in whole at the end.
 
     The cells run in ``workers`` local processes, or on the Dask cluster at ``scheduler``.
     """
@@ -397,13 +460,32 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
         done = reuse(key, directory)
         if done is not None:
             return done
-    picked = choice.get(spec, on_progress)
+    results.claim(directory, COMMAND, key, force)
+    from tmfcli.commands.executors import interruptible
+
+    with interruptible():
+        picked = choice.get(spec, on_progress)
+        policy_s = time.perf_counter() - start
+        constants = sweep_constants(spec, picked.policy, picked.steps)
+        order = grid(spec)
+        with results.new_result(directory, COMMAND, key, force,
+                                stage=results.sweep_stage(directory, key)) as stage, \
+                locked(stage):
+            store = Store(stage, key, fresh=force, order=order,
+                          replicas=spec.bound_check.replicas)
+            report = _sweep(spec, store, order, picked, constants, workers, on_progress, start,
+                            policy_s, scheduler)
+    report.directory = directory
+    return report
+
+
+def _sweep(spec: Spec, store: Store, order: list[Cell], picked: Any, constants: Constants,
+           workers: int, on_progress: Progress | None, start: float,
+           policy_s: float, scheduler: str | None = None) -> Report:
+    """Run the missing cells into ``store`` and write fits, figure and manifest beside them."""
     chosen, label, T_policy = picked.policy, picked.description, picked.steps
-    policy_s = time.perf_counter() - start
-    constants = sweep_constants(spec, chosen, T_policy)
-    (directory / results.MANIFEST).unlink(missing_ok=True)  # no longer complete
-    store = Store(directory, key, fresh=force)
-    order = grid(spec)
+    stage = store.directory
+    key = store.key
     todo = [c for c in order if not store.done(c)]
     total = len(order)
     finished = total - len(todo)
@@ -433,15 +515,18 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
             finish(run)
 
     fits = fit_table(spec, store.replicas, store.cells)
-    results.write_csv(fits, directory / FITS)
-    bound_check_figure(store.cells, fits, directory / FIGURE)
+    results.write_csv(fits, stage / FITS)
+    try:
+        bound_check_figure(store.cells, fits, stage / FIGURE)
+    except OSError as error:
+        raise results.write_error(error, stage / FIGURE) from None
     per_regime: dict[str, float] = {}
     for name, seconds in store.elapsed.items():
         regime = name.rsplit("/", 1)[0]
         per_regime[regime] = round(per_regime.get(regime, 0.0) + seconds, 3)
     timings = {"total_s": round(time.perf_counter() - start, 3), "policy_s": round(policy_s, 3),
                **{f"regime_{k}_s": v for k, v in per_regime.items()}}
-    report = Report(directory=directory, cells=store.cells, fits=fits, constants=constants,
+    report = Report(directory=stage, cells=store.cells, fits=fits, constants=constants,
                     policy=label, timings=timings, policy_converged=picked.converged,
                     stop_reason=picked.stop_reason)
     e_max = fits[fits["metric"] == "e_max"]
@@ -461,8 +546,8 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
         "resumed_cells": total - len(todo),
         "timings": timings,
     }
-    results.write_yaml(results.manifest(spec, COMMAND, **outcome), directory / results.MANIFEST)
-    (directory / PROGRESS).unlink(missing_ok=True)
+    results.write_yaml(results.manifest(spec, COMMAND, **outcome), stage / results.MANIFEST)
+    (stage / PROGRESS).unlink(missing_ok=True)
     return report
 
 

@@ -8,16 +8,19 @@ one by ``interruptible``) stops every worker promptly and propagates; outcomes a
 over are kept.
 
 Results do not depend on the executor: a run's tables are computed from its spec alone. Local
-workers write straight into the run's directory (same file system); a Dask worker, which may be
-on another machine, runs into a private temporary directory and ships the files back, and
-``store`` writes them here, manifest last: the bytes are those a local run writes.
+workers write into a stage beside the run's directory and swap it in whole
+(``results.new_result``; same file system); a Dask worker, which may be on another machine,
+runs into a private temporary directory and ships the files back, and ``store`` stages and
+swaps them in here the same way: the bytes are those a local run writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -32,8 +35,8 @@ from types import FrameType
 from typing import Any, Protocol, TypeVar
 
 from tmfcli.commands.jobs import COMMANDS, Options, Progress
-from tmfcli.errors import TmfError
-from tmfcli.io import runs
+from tmfcli.errors import Interrupted, TmfError
+from tmfcli.io import results, runs
 from tmfcli.io.spec import Spec
 
 DASK_HINT = "install it with: pip install 'tmf[dask]'"
@@ -73,9 +76,15 @@ def execute(task: Task, on_progress: Progress | None = None, catch: bool = True)
     """Run one task into its directory; with ``catch`` an error becomes a failed outcome."""
     runs.begin(task.command_line or None)
     start = time.perf_counter()
+    job = COMMANDS[task.command]
     try:
-        task.directory.mkdir(parents=True, exist_ok=True)
-        COMMANDS[task.command].run(task.spec, task.directory, task.options, on_progress)
+        if job.stages:  # stages, locks and resumes its own result (bound-check)
+            job.run(task.spec, task.directory, task.options, on_progress)
+        else:  # written into a stage beside the directory and swapped in whole
+            with results.new_result(task.directory, task.key,
+                                    results.spec_hash(task.spec, task.key),
+                                    task.options.force) as stage:
+                job.run(task.spec, stage, task.options, on_progress)
     except Exception as error:
         if not catch:
             raise
@@ -99,17 +108,16 @@ def execute_shipped(task: Task) -> Outcome:
     return outcome
 
 
-def store(files: dict[str, bytes], directory: Path) -> None:
-    """Write shipped files into ``directory``, each atomically, in order (manifest last)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        tmp = directory / f".{name}.{os.getpid()}.part"
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, directory / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+def store(files: dict[str, bytes], task: Task) -> None:
+    """Write shipped files into a stage beside the task's directory, in order (manifest
+    last), and swap it in whole (``results.new_result``)."""
+    with results.new_result(task.directory, task.key, results.spec_hash(task.spec, task.key),
+                            task.options.force) as stage:
+        for name, data in files.items():
+            try:
+                (stage / name).write_bytes(data)
+            except OSError as error:
+                raise results.write_error(error, stage / name) from None
 
 
 OnDone = Callable[[Outcome], None]
@@ -132,9 +140,24 @@ def default_jobs() -> int:
 
 
 def _worker_init() -> None:
-    # the parent owns Ctrl-C and stops the workers itself (SIGTERM: die at once, quietly)
+    """In each worker: ignore SIGINT (the parent owns Ctrl-C and stops the workers itself),
+    die at once on SIGTERM, and die with the parent even after SIGKILL (Linux parent-death
+    signal)."""
+    import warnings
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # a worker's numpy warnings would print before the parent's one-line error; a numerical
+    # problem is raised as a NumericalError and reported by the parent
+    warnings.simplefilter("ignore", RuntimeWarning)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -290,10 +313,11 @@ def executor(jobs: int | None, scheduler: str | None) -> Executor:
 # --------------------------------------------------------------------------------------------
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Inside, SIGTERM raises KeyboardInterrupt like Ctrl-C does (main thread only)."""
+    """Inside, SIGTERM raises ``Interrupted`` (a KeyboardInterrupt carrying the signal) like
+    Ctrl-C does, so that clean-up runs (main thread only)."""
 
     def terminate(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     try:
         previous = signal.signal(signal.SIGTERM, terminate)

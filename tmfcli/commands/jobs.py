@@ -28,7 +28,7 @@ class Options:
 
     policy: str | None = None  # simulate, bound-check: --policy (part of the run's identity)
     workers: int | None = None  # bound-check: processes inside one run (None: its default)
-    force: bool = False        # bound-check: start afresh instead of resuming finished cells
+    force: bool = False  # replace a result of another spec; bound-check: start afresh
     scheduler: str | None = None  # a run with a grid of its own: send the grid to this cluster
 
 
@@ -41,7 +41,8 @@ class Job:
     part of the run's identity); ``check`` ("module:function" taking the spec) validates a
     spec before any work, e.g. simulate needs a finite population; ``grid``: one run spreads
     cells of its own (bound-check's N x B), so a single run on a cluster stays here and sends
-    them (``Options.scheduler``).
+    them (``Options.scheduler``); ``stages``: the run stages, locks and swaps in its own
+    result directory (else ``executors.execute`` hands it a stage, ``results.new_result``).
     """
 
     name: str
@@ -50,6 +51,7 @@ class Job:
     policy: bool = False
     check: str | None = None
     grid: bool = False
+    stages: bool = False
 
     def key(self, spec: Spec, options: Options) -> str:
         """The run's identity beyond the spec blocks it reads (``runs.READS``): the command,
@@ -82,5 +84,5 @@ COMMANDS: dict[str, Job] = {job.name: job for job in (
         "tmfcli.commands.simulate:simulate_into", policy=True,
         check="tmfcli.commands.simulate:needs_agents"),
     Job("bound-check", ("replicas.csv", "cells.csv", "fits.csv"),
-        "tmfcli.commands.bound_check:bound_check_into", policy=True, grid=True),
+        "tmfcli.commands.bound_check:bound_check_into", policy=True, grid=True, stages=True),
 )}

@@ -157,7 +157,10 @@ def saved_equilibrium(spec: Spec,
     """pi (T, O, A), converged, exploitability and stop reason of a complete ``tmf solve``
     directory of the same equilibrium as ``spec`` (``commands.solve.same_equilibrium``), or
     None when there is none (or it cannot be read: then the spec is solved instead)."""
-    data = results.read_manifest(directory)
+    try:
+        data = results.read_manifest(directory)
+    except ResultsError:  # read strictly; an unreadable manifest is no saved equilibrium
+        return None
     if data is None or data.get("command") != "solve" or not isinstance(data.get("spec"), dict) \
             or not same_equilibrium(data["spec"], spec.to_dict()):
         return None

@@ -27,6 +27,7 @@ import csv
 import hashlib
 import io
 import itertools
+import signal
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,7 +48,7 @@ from tmfcli.commands.executors import (
 from tmfcli.commands.jobs import COMMANDS, Options, Progress
 from tmfcli.errors import SpecError
 from tmfcli.io import results, runs
-from tmfcli.io.spec import Spec, from_dict, set_key, sweep_key
+from tmfcli.io.spec import Spec, from_dict, parse_yaml, set_key, sweep_key
 
 SWEEP_TABLE = "sweep.csv"
 Values = tuple[tuple[str, Any], ...]
@@ -89,9 +90,9 @@ def parse_cli(items: list[str] | None) -> list[tuple[str, tuple[Any, ...]]]:
             raise SpecError(item, "a sweep has no '='", "write --sweep key.path=v1,v2",
                             "--sweep")
         sweep_key(key, "", "--sweep")
-        try:
-            values = yaml.safe_load(f"[{text}]")
-        except yaml.YAMLError:
+        try:  # strict and within limits, as a spec file
+            values = parse_yaml(f"[{text}]", "", "--sweep")
+        except SpecError:
             raise SpecError(key, f"values {text!r} are not valid YAML",
                             "write --sweep key=v1,v2 (lists as [a, b])", "--sweep") from None
         if not values:
@@ -163,6 +164,7 @@ class Report:
     rows: list[Row]
     sweep: bool
     interrupted: bool = False
+    signum: int = int(signal.SIGINT)  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -222,15 +224,17 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
     if bool(cells[0].values) and parallel:  # the cells are the parallelism
         options = replace(options, scheduler=None,
                           workers=1 if options.workers is None else options.workers)
+    options = replace(options, force=options.force or force)
     top, rows, tasks, is_sweep = plan(command, cells, options, out)
     report = Report(command, top, rows, is_sweep)
     reused_ids = set()
     task_of = {t.index: t for t in tasks}
     for task in tasks:
-        if force:
-            (task.directory / runs.MANIFEST).unlink(missing_ok=True)
-        elif results.is_up_to_date(task.directory, task.spec, task.key):
+        if not force and results.is_up_to_date(task.directory, task.spec, task.key):
             reused_ids.add(task.index)
+        else:  # refuse a directory holding what this run must not replace, before any work
+            results.claim(task.directory, task.key, results.spec_hash(task.spec, task.key),
+                          force)
     for row in rows:
         if row.task in reused_ids:
             data = results.read_manifest(row.directory) or {}
@@ -248,7 +252,7 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
         nonlocal done
         task = task_of[outcome.index]
         if outcome.ok and outcome.files is not None:
-            store(outcome.files, task.directory)
+            store(outcome.files, task)
         failed = task.directory / runs.FAILED
         if outcome.ok:
             failed.unlink(missing_ok=True)
@@ -271,8 +275,9 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
                 finish(execute(todo[0], on_progress, catch=False))
             elif todo:
                 executor.run(todo, finish)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         report.interrupted = True
+        report.signum = int(getattr(stop, "signum", signal.SIGINT))
     report.elapsed_s = time.perf_counter() - start
     if is_sweep:
         write_sweep_table(report)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy
 LOGITS = "logits.csv"
 WEIGHTS = "mu_weights.csv"
 TABLE = "policy.csv"
+LABELS = ("obs_label", "action_label", "mu_obs_label")
 
 
 Labels = tuple[str, ...]
@@ -86,8 +89,12 @@ def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
         raise ResultsError(f"policy directory {directory} not found", hint)
     if game is not None:
         data = results.read_manifest(directory) or {}
-        other = data.get("spec", {}).get("game", {}).get("name") if isinstance(
-            data.get("spec"), dict) else None
+        spec = data.get("spec")
+        if spec is not None and not (isinstance(spec, dict)
+                                     and isinstance(spec.get("game", {}), dict)):
+            raise ResultsError(f"{directory / results.MANIFEST}: 'spec' is not a spec mapping",
+                               "point --policy at a directory written by tmf")
+        other = spec.get("game", {}).get("name") if isinstance(spec, dict) else None
         if other is not None and other != game:
             raise ResultsError(f"the policy in {directory} is for game {other!r}, not {game!r}",
                                "solve the same game first, or use --policy uniform")
@@ -96,6 +103,65 @@ def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
     if not (directory / TABLE).is_file():
         raise ResultsError(f"no {TABLE} or {LOGITS} in {directory}", hint)
     return TabularPolicy(_read_tabular(directory, n_obs, n_act, T, obs_labels, act_labels))
+
+
+def read_table(path: Path, index: list[str], value: str) -> pd.DataFrame:
+    """Read a policy table strictly: UTF-8 CSV with the columns ``index`` (whole numbers >= 0)
+    and ``value`` (finite numbers), at least one row; label columns (``LABELS``) pass through.
+
+    Returns a frame with int64 index columns and a float64 value column; every problem is a
+    ``ResultsError`` naming the file, the column and the first bad row.
+    """
+    columns = [*index, value]
+    fix = f"a policy table has columns {', '.join(columns)} (docs/simulate.md)"
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ResultsError(f"cannot read {path}: {error.strerror or error}",
+                           "check the path and its permissions") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path} is not UTF-8 text", fix) from None
+    if "\x00" in text:
+        raise ResultsError(f"{path} holds binary data", fix)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ResultsError(f"{path} is empty", fix) from None
+    except (pd.errors.ParserError, ValueError) as error:
+        raise ResultsError(f"{path} is not a CSV table ({str(error)[:80]})", fix) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ResultsError(f"{path} lacks columns {missing}", fix)
+    if frame.empty:
+        raise ResultsError(f"{path} has a header but no rows", fix)
+    out: dict[str, Any] = {}
+    for column in columns:
+        numbers = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy(float)
+        finite = np.isfinite(numbers)
+        whole = finite & (numbers >= 0) & (np.floor(numbers) == numbers) & (numbers < 2**53) \
+            if column in index else finite
+        if not whole.all():
+            row = int(np.argmin(whole))
+            kind = "a whole number >= 0" if column in index else "a finite number"
+            shown = frame[column].iloc[row][:20]
+            raise ResultsError(f"{path}: column {column!r} at row {row + 2} holds {shown!r}, "
+                               f"not {kind}", fix)
+        out[column] = numbers.astype(np.int64) if column in index else numbers
+    for label in LABELS:  # names beside the codes are kept for ``_by_name``
+        if label in frame.columns:
+            out[label] = frame[label].to_numpy()
+    return pd.DataFrame(out)  # repeats are checked after names are mapped (``no_repeats``)
+
+
+def no_repeats(table: pd.DataFrame, index: list[str], path: Path) -> None:
+    """Refuse a table in which a combination of the ``index`` columns appears twice."""
+    repeated = table.duplicated(index).to_numpy()
+    if repeated.any():
+        row = int(np.argmax(repeated))
+        raise ResultsError(f"{path}: row {row + 2} repeats ({', '.join(index)}) of an earlier "
+                           "row", "give each combination once")
 
 
 def _by_name(frame: pd.DataFrame, path: Path, labels: dict[str, Labels]) -> pd.DataFrame:
@@ -124,25 +190,27 @@ def _read_tabular(directory: Path, n_obs: int, n_act: int, horizon: int,
     """Read a tabular policy (``policy.csv``: t, obs, action, prob, and optionally obs_label,
     action_label) of shape (T, O, A).
 
-    The file must match the game's observations and actions and cover ``horizon`` steps.
+    The file must match the game's observations and actions, cover ``horizon`` steps, and hold
+    probabilities (non-negative, summing to 1 at every (t, obs)).
     """
     path = directory / TABLE
-    frame = pd.read_csv(path)
-    missing = {"t", "obs", "action", "prob"} - set(frame.columns)
-    if missing:
-        raise ResultsError(f"{path} lacks columns {sorted(missing)}",
-                           "a policy file has columns t, obs, action, prob")
+    frame = read_table(path, ["t", "obs", "action"], "prob")
     frame = _by_name(frame, path, {"obs": obs_labels, "action": act_labels})
+    no_repeats(frame, ["t", "obs", "action"], path)
     T = int(frame["t"].max()) + 1
     O, A = int(frame["obs"].max()) + 1, int(frame["action"].max()) + 1
     if (O, A) != (n_obs, n_act) or T != horizon or len(frame) != T * O * A:
         raise ResultsError(f"{path} holds a policy of shape (T={T}, O={O}, A={A}) but the "
                            f"spec needs (T={horizon}, O={n_obs}, A={n_act})",
                            "solve the same game and horizon first, or use --policy uniform")
+    prob = frame["prob"].to_numpy()
+    if (prob < 0).any() or (prob > 1).any():
+        row = int(np.argmax((prob < 0) | (prob > 1)))
+        raise ResultsError(f"{path}: row {row + 2} has probability {prob[row]:g}, outside "
+                           "[0, 1]", "write a policy of probabilities")
     pi = np.zeros((T, O, A))
-    pi[frame["t"].to_numpy(), frame["obs"].to_numpy(), frame["action"].to_numpy()] = \
-        frame["prob"].to_numpy()
-    if np.abs(pi.sum(axis=-1) - 1).max() > 1e-6 or pi.min() < 0:
+    pi[frame["t"].to_numpy(), frame["obs"].to_numpy(), frame["action"].to_numpy()] = prob
+    if np.abs(pi.sum(axis=-1) - 1).max() > 1e-6:
         raise ResultsError(f"{path}: probabilities do not sum to 1 at every (t, obs)",
                            "write a normalised policy")
     return pi
@@ -152,14 +220,7 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise ResultsError(f"{path} not found",
                            f"a population-aware policy needs both {LOGITS} and {WEIGHTS}")
-    frame = pd.read_csv(path)
-    missing = set(columns) - set(frame.columns)
-    if missing:
-        raise ResultsError(f"{path} lacks columns {sorted(missing)}",
-                           f"the file has columns {', '.join(columns)} (docs/simulate.md)")
-    if not np.all(np.isfinite(frame[columns[-1]].to_numpy(dtype=float))):
-        raise ResultsError(f"{path} holds non-finite values", "write finite numbers")
-    return frame
+    return read_table(path, columns[:-1], columns[-1])
 
 
 def _read_population(directory: Path, n_obs: int, n_act: int, T: int,
@@ -169,6 +230,8 @@ def _read_population(directory: Path, n_obs: int, n_act: int, T: int,
                       directory / LOGITS, labels)
     weights = _by_name(_read_table(directory / WEIGHTS, ["obs", "action", "mu_obs", "weight"]),
                        directory / WEIGHTS, labels)
+    no_repeats(logits, ["t", "obs", "action"], directory / LOGITS)
+    no_repeats(weights, ["obs", "action", "mu_obs"], directory / WEIGHTS)
     shape = (int(logits["t"].max()) + 1, int(logits["obs"].max()) + 1,
              int(logits["action"].max()) + 1)
     wshape = (int(weights["obs"].max()) + 1, int(weights["action"].max()) + 1,

@@ -1,15 +1,33 @@
-"""Result directories: tidy CSV tables written atomically, and a manifest written last.
+"""Result directories: tidy CSV tables and a manifest, replaced all or nothing.
 
-A directory is complete when its ``manifest.yaml`` exists: every table is written to a temporary
-file and renamed into place, and the manifest goes last, so an interrupted run never leaves a
-directory that looks complete. The manifest records the resolved spec and its hash; a rerun of
-the same spec finds the hash and reuses the results instead of recomputing them.
+**Write semantics.** A run never writes into its result directory. ``new_result`` gives it a
+fresh *stage* directory beside the target (``.<name>.tmf-new-<pid>-<random>``); every table is
+written there (each file atomically, under its final name only once complete) with the manifest
+last, and on success the stage is swapped in whole: the old directory is renamed aside, the
+stage renamed onto the target, the old one removed. A run that is killed, interrupted or fails
+(a full disk, a read-only file system) leaves the target exactly as it was, so a directory with
+a ``manifest.yaml`` always holds the tables of that manifest's run, and a rerun never calls a
+mixture up to date. Stages of dead processes and stale ``.part`` files are removed by the next
+run into the same target.
+
+A target that holds a result of another spec or another command is refused unless ``--force``
+(then replaced whole); a non-empty directory that is not a tmf result is refused, and with
+sub-directories even with ``--force`` (so that ``--out ~`` cannot erase a home directory).
+
+Files get the user's normal permissions (0666 and directories 0777, minus the umask). Write
+errors (ENOSPC, EROFS, EACCES, ...) become a ``ResultsError`` naming the file.
+
+The manifest records the resolved spec and its hash; a rerun of the same spec finds the hash and
+reuses the results instead of recomputing them.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,25 +39,69 @@ import pandas as pd
 import yaml
 
 from tmfcli import __version__
+from tmfcli.errors import ResultsError
 from tmfcli.io import runs
 from tmfcli.io.spec import Spec
 from tmfcli.model.games.base import Array
 
 MANIFEST = "manifest.yaml"
+NEW, OLD, SWEEP = "tmf-new", "tmf-old", "tmf-sweep"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
+_shown: dict[Path, Path] = {}  # stage directory -> the target it will become (for messages)
+
+
+def display(path: Path) -> Path:
+    """``path`` as the user will know it: inside a stage, the path in the target."""
+    for stage, target in _shown.items():
+        if path == stage or stage in path.parents:
+            return target / path.relative_to(stage)
+    return path
+
+
+def write_error(error: OSError, path: Path, verb: str = "write") -> ResultsError:
+    """An OSError while writing ``path`` as a one-line error saying what to do."""
+    fixes = {errno.ENOSPC: "free disk space or write elsewhere with --out",
+             errno.EDQUOT: "free disk space or write elsewhere with --out",
+             errno.EROFS: "the file system is read-only: choose another --out",
+             errno.EACCES: "check the permissions, or choose another --out",
+             errno.EPERM: "check the permissions, or choose another --out",
+             errno.ENAMETOOLONG: "use shorter names (see --out)"}
+    fix = fixes.get(error.errno or 0, "check the path, or choose another --out")
+    reason = error.strerror or str(error)
+    return ResultsError(f"cannot {verb} {display(path)}: {reason}", fix)
 
 
 @contextmanager
 def atomic(path: Path) -> Iterator[IO[str]]:
-    """Open a temporary file beside ``path``; rename it onto ``path`` only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    """Open a temporary file beside ``path``; rename it onto ``path`` only on success.
+
+    The file gets the user's normal permissions; an OSError becomes a ``ResultsError`` naming
+    the file, and no partial file is left under any name.
+    """
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~UMASK)
         with os.fdopen(fd, "w", newline="") as handle:
             yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+    except OSError as error:
+        raise write_error(error, path) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -85,17 +147,47 @@ def manifest(spec: Spec, command: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def read_manifest_file(path: Path) -> dict[str, Any]:
+    """A YAML mapping written by tmf (manifest, progress file), read strictly: unreadable, not
+    UTF-8, not YAML or not a mapping is a ``ResultsError``."""
+    fix = "remove the directory or rerun the command that wrote it with --force"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ResultsError(f"cannot read {path}: {reason}", fix) from None
+    from tmfcli.errors import SpecError
+    from tmfcli.io.spec import parse_yaml
+
+    try:
+        data = parse_yaml(text, "", str(path))
+    except SpecError as error:
+        raise ResultsError(f"{path}: {error.problem}", fix) from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path} is not a manifest (expected a mapping, got "
+                           f"{type(data).__name__})", fix)
+    return data
+
+
 def read_manifest(directory: Path) -> dict[str, Any] | None:
+    """The manifest of ``directory`` (None when there is none), read strictly."""
     path = directory / MANIFEST
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            return None
+    except OSError:
         return None
-    data = yaml.safe_load(path.read_text())
-    return data if isinstance(data, dict) else None
+    return read_manifest_file(path)
 
 
 def is_up_to_date(directory: Path, spec: Spec, command: str) -> bool:
-    """True when ``directory`` holds a complete result of this very spec and command."""
-    data = read_manifest(directory)
+    """True when ``directory`` holds a complete result (``status: complete``) of this very
+    spec and command (a damaged manifest is not; ``claim`` then refuses the directory unless
+    ``--force``)."""
+    try:
+        data = read_manifest(directory)
+    except ResultsError:
+        return False
     return data is not None and data.get("status", "complete") == "complete" and \
         data.get("spec_hash") == spec_hash(spec, command)
 
@@ -108,3 +200,166 @@ def flow_table(mu: Array, obs_labels: tuple[str, ...] = ()) -> pd.DataFrame:
     labels = {"obs_label": np.asarray(obs_labels, dtype=object)[o.ravel()]} if obs_labels \
         else {}
     return pd.DataFrame({"t": t.ravel(), "obs": o.ravel(), **labels, "mu": mu.ravel()})
+
+
+# --- result directories, all or nothing ------------------------------------------------------
+def check_out(text: str, option: str = "--out") -> Path:
+    """Validate a user's output path before any work: not empty, no over-long component, not a
+    file, not below a file. Returns it as a Path."""
+    if text == "" or text.strip() == "":
+        raise ResultsError(f"{option} is empty", f"give a directory, e.g. {option} results/run1")
+    path = Path(text)
+    limit = 255
+    for part in path.parts:
+        if len(part.encode()) > limit:
+            raise ResultsError(f"{option} {text}: the name {part[:40]}... has {len(part)} "
+                               f"characters, more than the file system allows ({limit})",
+                               "use shorter directory names")
+    probe = path
+    while True:
+        try:
+            if probe.exists() or probe.is_symlink():
+                if not probe.is_dir():
+                    where = "is a file" if probe == path else f"lies below the file {probe}"
+                    raise ResultsError(f"{option} {text} {where}, not a directory",
+                                       "give a directory path")
+                break
+        except OSError as error:
+            raise write_error(error, probe, "use") from None
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _siblings(target: Path, kind: str) -> list[Path]:
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    prefix = f".{target.name}.{kind}-"
+    return [p for p in parent.iterdir() if p.name.startswith(prefix)]
+
+
+def clean_stale(target: Path) -> None:
+    """Remove what killed runs left beside ``target``: stages of dead processes and old
+    directories whose removal was interrupted (partial sweeps are kept: they resume)."""
+    for path in _siblings(target, NEW) + _siblings(target, OLD):
+        pid = path.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif pid == "probe" or pid.isdigit():
+            path.unlink(missing_ok=True)
+
+
+def claim(target: Path, command: str, key: str, force: bool) -> None:
+    """Refuse ``target`` when it holds something this run must not replace.
+
+    ``command`` is the manifest's command (e.g. "solve"), ``key`` the run's spec hash. Allowed:
+    a missing or empty directory, a result of the same command and hash (a recomputation), and
+    with ``force`` any tmf result or a directory of plain files only.
+    """
+    try:  # the parent must take a new directory: find out now, not after the work
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.{NEW}-probe-", dir=target.parent)
+        os.close(fd)
+        Path(probe).unlink(missing_ok=True)
+    except OSError as error:
+        raise write_error(error, target, "create") from None
+    try:
+        if not target.exists():
+            return
+        entries = list(target.iterdir())
+    except OSError as error:
+        raise write_error(error, target, "use") from None
+    entries = [p for p in entries if p.name != runs.FAILED]  # a failed run's record
+    if not entries:
+        return
+    try:
+        data = read_manifest(target)
+    except ResultsError:
+        if not force:
+            raise
+        data = None  # a damaged manifest: replaced like plain files with --force
+    if data is None or "command" not in data:
+        if any(p.is_dir() and not p.is_symlink() for p in entries):
+            raise ResultsError(f"{target} is not a tmf result directory (it holds "
+                               "sub-directories and no manifest.yaml)",
+                               "choose a new or empty directory with --out")
+        if not force:
+            raise ResultsError(f"{target} holds files but no manifest.yaml (not a complete "
+                               "tmf result)",
+                               "choose a new directory with --out, or --force to replace it")
+        return
+    theirs = str(data.get("command", "")).split(" ")[0]
+    if force or (theirs == command.split(" ")[0] and data.get("spec_hash") == key):
+        return
+    what = f"a result of 'tmf {theirs}'" if theirs != command.split(" ")[0] else \
+        f"a result of another spec or policy (hash {data.get('spec_hash')})"
+    raise ResultsError(f"{target} holds {what}",
+                       "choose another --out, or --force to replace it")
+
+
+def sweep_stage(target: Path, key: str) -> Path:
+    """The stage of a resumable sweep of hash ``key`` into ``target`` (kept across runs)."""
+    return target.parent / f".{target.name}.{SWEEP}-{key}"
+
+
+@contextmanager
+def new_result(target: Path, command: str, key: str, force: bool = False,
+               stage: Path | None = None) -> Iterator[Path]:
+    """Write a result into a stage beside ``target`` and swap it in whole on success.
+
+    Yields the stage directory: write every file there, the manifest last. Refuses ``target``
+    as ``claim`` says. A fresh stage is removed when the body fails; a given ``stage`` (a
+    resumable sweep, ``sweep_stage``) is kept for the next run.
+    """
+    claim(target, command, key, force)
+    try:
+        clean_stale(target)
+        if stage is None:
+            fresh = True
+            stage = Path(tempfile.mkdtemp(
+                prefix=f".{target.name}.{NEW}-{os.getpid()}-", dir=target.parent))
+        else:
+            fresh = False
+            stage.mkdir(exist_ok=True)
+        os.chmod(stage, 0o777 & ~UMASK)
+    except OSError as error:
+        raise write_error(error, target, "create") from None
+    _shown[stage] = target
+    try:
+        yield stage
+        swap(stage, target)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
+    finally:
+        _shown.pop(stage, None)
+
+
+def swap(stage: Path, target: Path) -> None:
+    """Replace ``target`` by the complete directory ``stage``: two renames, so that ``target``
+    is at every moment either the old result, absent, or the new result, never a mixture."""
+    old = None
+    try:
+        if target.exists() or target.is_symlink():
+            old = target.parent / f".{target.name}.{OLD}-{os.getpid()}-{secrets.token_hex(4)}"
+            os.rename(target, old)
+        os.rename(stage, target)
+    except OSError as error:
+        raise write_error(error, target, "replace") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -25,9 +25,11 @@ from tmfcli.model.games.checks import quick_check
 from tmfcli.model.games.data import DataGame
 from tmfcli.model.params import build
 from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
+from tmfcli.simulation.counts import MAX_AGENTS
 from tmfcli.solvers.algorithms import ALGORITHMS
 
 ACTIVATIONS = ("subset", "bernoulli")
+MAX_COUNT = 10**12  # steps, rounds, iterations, restarts, replicas: what a size check can see
 INITS = ("iid", "rounded")
 
 
@@ -187,27 +189,35 @@ class _Reader:
         return SpecError(self.key(name), problem, fix, self.source)
 
     def take(self, name: str, default: Any = None) -> Any:
+        """The value of ``name`` (``default`` when absent). An explicit null is an error: an
+        empty value never silently means "use the default"."""
         self.known.append(name)
+        if name in self.data and self.data[name] is None:
+            raise self.error(name, "is empty (null)",
+                             "give a value, or remove the key to use the default")
         return self.data.pop(name, default)
 
     def has(self, name: str) -> bool:
         return name in self.data
 
     def sub(self, name: str) -> _Reader:
-        return _Reader(self.take(name, {}) or {}, self.key(name), self.source)
+        return _Reader(self.take(name, {}), self.key(name), self.source)
 
-    def integer(self, name: str, default: int | None, low: int | None = None) -> int | None:
+    def integer(self, name: str, default: int | None, low: int | None = None,
+                high: int | None = None) -> int | None:
         value = self.take(name, default)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
                 value = int(value)
             else:
                 raise self.error(name, f"expected a whole number, got {_show(value)}",
                                  "write an integer, e.g. 10")
         if low is not None and value < low:
             raise self.error(name, f"{value} is too small", f"use an integer >= {low}")
+        if high is not None and value > high:
+            raise self.error(name, f"{_show(value)} is too large", f"use an integer <= {high}")
         return value
 
     def number(self, name: str, default: float | None, low: float | None = None,
@@ -235,7 +245,7 @@ class _Reader:
         return str(value)
 
     def mapping(self, name: str) -> dict[str, Any]:
-        value = self.take(name, {}) or {}
+        value = self.take(name, {})
         if not isinstance(value, dict):
             raise self.error(name, f"expected a mapping, got {_show(value)}",
                              "write key: value pairs, e.g. {K: 3}")
@@ -251,21 +261,25 @@ class _Reader:
 
 
 def _show(value: Any) -> str:
-    return repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    """A user value for an error message: short, and never the whole of a big structure."""
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_batch(value: Any, key: str, source: str) -> Batch:
     """Validate one batch form: int >= 1, "all", "sqrt", {fraction: f} or a list of ints."""
     fix = 'use an integer >= 1, "all", "sqrt", {fraction: 0.1} or a list of integers'
     if isinstance(value, bool):
-        raise SpecError(key, f"invalid batch {value!r}", fix, source)
+        raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
     if isinstance(value, int):
         if value < 1:
             raise SpecError(key, f"batch {value} is less than 1", fix, source)
         return value
     if isinstance(value, str):
         if value not in ("all", "sqrt"):
-            raise SpecError(key, f"invalid batch {value!r}", fix, source)
+            raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
         return value
     if isinstance(value, dict):
         reader = _Reader(value, key, source)
@@ -277,14 +291,14 @@ def parse_batch(value: Any, key: str, source: str) -> Batch:
     if isinstance(value, list) and value:
         for i, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-                raise SpecError(f"{key}[{i}]", f"invalid batch {item!r} in schedule", fix,
+                raise SpecError(f"{key}[{i}]", f"invalid batch {_show(item)} in schedule", fix,
                                 source)
         return tuple(value)
     raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
 
 
 def _population(reader: _Reader) -> Population:
-    agents = reader.integer("agents", None, low=1)
+    agents = reader.integer("agents", None, low=1, high=MAX_AGENTS - 1)
     raw_batch = reader.take("batch")
     alpha = reader.number("alpha", None, low=0.0, high=1.0, low_open=True)
     activation = reader.choice("activation", "subset", ACTIVATIONS)
@@ -376,8 +390,8 @@ def from_dict(data: Any, source: str = "") -> Spec:
                          module=module, factory=factory)
 
     h = top.sub("horizon")
-    steps = h.integer("steps", None, low=1)
-    rounds = h.integer("rounds", None, low=1)
+    steps = h.integer("steps", None, low=1, high=MAX_COUNT)
+    rounds = h.integer("rounds", None, low=1, high=MAX_COUNT)
     h.done()
     if steps is not None and rounds is not None:
         raise h.error("rounds", "both steps and rounds are given", "keep one of them")
@@ -393,16 +407,16 @@ def from_dict(data: Any, source: str = "") -> Spec:
     s = top.sub("solver")
     solver = SolverSpec(
         algorithm=s.choice("algorithm", "mirror-descent", tuple(ALGORITHMS)),
-        iterations=s.integer("iterations", 1000, low=1) or 1000,
+        iterations=s.integer("iterations", 1000, low=1, high=MAX_COUNT) or 1000,
         tolerance=s.number("tolerance", 1e-8, low=0.0) or 0.0,
-        restarts=s.integer("restarts", 3, low=0) or 0,
+        restarts=s.integer("restarts", 3, low=0, high=MAX_COUNT) or 0,
         params=s.mapping("params"),
     )
     s.done()
 
     sim = top.sub("simulate")
-    simulate = SimulateSpec(replicas=sim.integer("replicas", 100, low=1) or 1,
-                            every=sim.integer("every", 1, low=1) or 1)
+    simulate = SimulateSpec(replicas=sim.integer("replicas", 100, low=1, high=MAX_COUNT) or 1,
+                            every=sim.integer("every", 1, low=1, high=MAX_COUNT) or 1)
     sim.done()
 
     b = top.sub("bound_check")
@@ -414,6 +428,9 @@ def from_dict(data: Any, source: str = "") -> Spec:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise b.error(f"agents[{i}]", f"invalid number of agents {_show(n)}",
                           "use integers >= 1")
+        if n >= MAX_AGENTS:
+            raise b.error(f"agents[{i}]", f"{n} agents is beyond the exact sampler",
+                          f"use at most {MAX_AGENTS - 1} agents")
     batch_raw = b.take("batch", list(BoundCheckSpec.batch))
     if not isinstance(batch_raw, list) or not batch_raw:
         raise b.error("batch", "expected a non-empty list of batch forms (regimes)",
@@ -439,7 +456,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
                               f"{n} agents", f"use batches of at most {min(agents_raw)} or "
                               "a relative form (sqrt, all, fraction)")
     bound_check = BoundCheckSpec(agents=tuple(agents_raw), batch=regimes,
-                                 replicas=b.integer("replicas", 200, low=2) or 2)
+                                 replicas=b.integer("replicas", 200, low=2, high=MAX_COUNT) or 2)
     b.done()
 
     seed = top.integer("seed", 0, low=0) or 0
@@ -456,7 +473,14 @@ def from_dict(data: Any, source: str = "") -> Spec:
                 discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
                 simulate=simulate, bound_check=bound_check, seed=seed, source=source,
                 sweep=sweep, executor=ExecutorSpec(scheduler=scheduler), raw=copy.deepcopy(raw))
-    quick_check(spec.build_game())  # validates the game and solver parameters now, not later
+    from tmfcli.io import budget
+
+    budget.check_game(game_spec, source)  # before any array of the game exists
+    try:
+        quick_check(spec.build_game())  # validates the game and solver parameters now
+    except MemoryError:
+        raise SpecError("game.params", "the game is too large to build in memory",
+                        "use a smaller game", source) from None
     spec.build_algorithm()
     return spec
 
@@ -539,38 +563,180 @@ def set_key(data: dict[str, Any], key: str, value: Any, source: str = "--set") -
     node[keys[-1]] = copy.deepcopy(value)
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
-    """Apply ``key.path=value`` overrides (values parsed as YAML) to a raw spec mapping."""
-    for item in overrides:
-        if "=" not in item:
-            raise SpecError(item, "override has no '='", "write --set key.path=value",
-                            "--set")
-        path, _, text = item.partition("=")
+MAX_SPEC_BYTES = 1 << 20  # a spec is a few hundred bytes; more is not a spec
+MAX_DEPTH = 32            # nesting levels of a YAML document
+MAX_NODES = 100_000       # YAML nodes after alias expansion (a "billion laughs" has 10^9)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting beyond ``MAX_DEPTH`` while composing (no
+    RecursionError) and documents that expand to more than ``MAX_NODES`` nodes through aliases,
+    before anything is constructed (no alias bomb is ever expanded)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise SpecError(path, f"value {text!r} is not valid YAML",
-                            "quote strings and write lists as [a, b]", "--set") from None
-        set_key(data, path, value)
+            if self.depth > MAX_DEPTH:
+                raise _YamlLimit(f"nested deeper than {MAX_DEPTH} levels",
+                                 self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _YamlLimit(Exception):
+    def __init__(self, problem: str, mark: Any = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.mark = mark
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of the document with every alias expanded, counted without expanding (memoised
+    over the node graph; a recursive alias counts as too many)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise _YamlLimit("an alias refers to itself (a recursive structure)")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        active.discard(key)
+        sizes[key] = min(total, MAX_NODES + 1)
+        return sizes[key]
+
+    return size(root)
+
+
+def parse_yaml(text: str, where: str, source: str) -> Any:
+    """Parse one YAML document safely and within limits; problems are ``SpecError`` at
+    ``where`` (a line number is added when known)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_NODES:
+            raise _YamlLimit(f"expands to more than {MAX_NODES} values through aliases")
+        return loader.construct_document(node)
+    except _YamlLimit as err:
+        line = f"line {err.mark.line + 1}" if err.mark is not None else ""
+        raise SpecError(":".join(p for p in (where, line) if p), err.problem,
+                        "write the values out plainly (no deep nesting or alias chains)",
+                        source) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(":".join(p for p in (where, line) if p), "not valid YAML",
+                        "fix the syntax at that line" if line else
+                        "quote strings and write lists as [a, b]", source) from None
+    finally:
+        loader.dispose()
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to a raw spec mapping.
+
+    Errors name the override (``--set key.path=value``), not the spec file.
+    """
+    for item in overrides:
+        where = _override(item)
+        if "=" not in item:
+            raise SpecError("", "override has no '='", "write --set key.path=value", where)
+        path, _, text = item.partition("=")
+        keys = path.strip().split(".")
+        if not all(keys):
+            raise SpecError("", "empty key in override", "write --set key.path=value", where)
+        value = parse_yaml(text, "", where)
+        if value is None:
+            raise SpecError("", "the value is empty",
+                            "give a value after '=', or leave the key out to use its default",
+                            where)
+        try:
+            set_key(data, path, value, where)
+        except SpecError as error:  # blame the override, not the spec file
+            raise SpecError("", f"{error.key} {error.problem}", error.fix, where) from None
     return data
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
-    """Read, override and validate a spec file."""
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise SpecError("", "spec file not found", "check the path", source)
+def _override(item: str) -> str:
+    """How an override is named in messages: ``--set key=value``, a long value cut short."""
+    return f"--set {item}" if len(item) <= 80 else f"--set {item[:77]}..."
+
+
+def _blame_override(error: SpecError, overrides: list[str]) -> SpecError:
+    """The error re-addressed to the last override that set the failing key (or a key above
+    or below it), so that ``--set`` mistakes are not reported as mistakes of the file."""
+    key = error.key
+    for item in reversed(overrides):
+        path = item.partition("=")[0].strip()
+        if key == path or key.startswith((path + ".", path + "[")) or \
+                path.startswith(key + "."):
+            rest = "" if key == path or path.startswith(key + ".") else key
+            return SpecError(rest, error.problem, error.fix, _override(item))
+    return error
+
+
+def read_text(path: Path, source: str, what: str = "spec file") -> str:
+    """The UTF-8 text of a small user file, or a ``SpecError`` saying what is wrong with it."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise SpecError(where, "not valid YAML", "fix the syntax at that line", source) from None
+        if not path.is_file():
+            problem = "is a directory, not a file" if path.is_dir() else f"{what} not found"
+            raise SpecError("", problem, "check the path", source)
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError("", f"is larger than {MAX_SPEC_BYTES >> 10} KiB, too large for a "
+                            f"{what}", "check the path", source)
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpecError("", f"cannot be read ({err.strerror or err})",
+                        "check the path and its permissions", source) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError("", "is UTF-16 text", "save the file as UTF-8", source)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SpecError("", f"is not UTF-8 text (byte {err.start})",
+                        "save the file as UTF-8 text", source) from None
+    if "\x00" in text:
+        raise SpecError("", "holds binary data (NUL bytes)", "give a YAML text file", source)
+    return text
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
+    """Read, override and validate a spec file.
+
+    Every problem is a ``SpecError`` naming the file (or the ``--set`` override) and the key.
+    """
+    overrides = list(overrides or [])
+    source = str(path)
+    if source == "":
+        raise SpecError("", "the spec path is empty", "give the path of a YAML spec", "SPEC")
+    if source.endswith(("/", "\\")):
+        raise SpecError("", "ends with a path separator, so it names a directory",
+                        "give the path of a YAML file (no trailing '/')", source)
+    text = read_text(Path(path), source)
+    data = parse_yaml(text, "", source)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise SpecError("", "expected a mapping of keys", "start with 'name: ...'", source)
-    data = apply_overrides(data, overrides or [], source)
-    return from_dict(data, source)
+    data = apply_overrides(data, overrides, source)
+    try:
+        return from_dict(data, source)
+    except SpecError as error:
+        raise _blame_override(error, overrides) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,6 +755,23 @@ def _steps(spec: Spec, game: Game, alpha_value: float, agents: int | None,
         raise SpecError("horizon", f"missing, and {game.name} has no default horizon",
                         "add horizon: {steps: 30} or horizon: {rounds: 10}", spec.source)
     return game.default_horizon
+
+
+def steps_of(spec: Spec, game: Game, agents: int | None = None,
+             batch: Batch | None = None) -> int:
+    """T of ``setting(spec, agents, batch)`` for the spec's built ``game``, without building
+    any array of the run (for the size checks of ``tmfcli.io.budget``)."""
+    pop = spec.population
+    agents = agents if agents is not None else pop.agents
+    batch = batch if batch is not None else pop.batch
+    if agents is None:
+        value = pop.alpha if pop.alpha is not None else \
+            (batch if isinstance(batch, float) else 1.0)
+        return _steps(spec, game, value, None, None)
+    sizes = batch_size("all" if batch is None else batch, agents)
+    if isinstance(sizes, tuple):
+        return _steps(spec, game, 1.0, None, None)
+    return _steps(spec, game, sizes / agents, agents, sizes)
 
 
 def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -> Setting:

@@ -180,8 +180,8 @@ def flow(game: Game, pi: Array, alpha: Array) -> tuple[Array, SparseKernels]:
     T, O, A = pi.shape
     mu = np.empty((T + 1, O))
     mu[0] = game.mu0
-    pi = np.ascontiguousarray(pi, dtype=np.float64)
-    alpha = np.ascontiguousarray(alpha, dtype=np.float64)
+    pi = _contiguous(pi)
+    alpha = _contiguous(alpha)
     if game.static_dynamics:
         k = static_kernels(game)
         flow_loop(no_kernel, np.zeros(0), False, pi, alpha, k.indptr, k.indices, k.values,
@@ -196,6 +196,14 @@ def flow(game: Game, pi: Array, alpha: Array) -> tuple[Array, SparseKernels]:
     return mu, k
 
 
+def _contiguous(a: Array) -> Array:
+    """A C-contiguous float64 array the compiled loops accept: a read-only view (e.g. a
+    broadcast reward with one step, which is contiguous) is copied, since the loops' signatures
+    take writeable arrays."""
+    out = np.ascontiguousarray(a, dtype=np.float64)
+    return out if out.flags.writeable else out.copy()
+
+
 def backward(k: SparseKernels, r: Array, r0: Array, alpha: Array, gamma: float,
              policy: Array | None, tau: float) -> tuple[Array, Array]:
     """Q (T, O, A) and V (T+1, O) of ``policy`` (or of the best response when None)."""
@@ -203,11 +211,8 @@ def backward(k: SparseKernels, r: Array, r0: Array, alpha: Array, gamma: float,
     Q = np.empty((T, O, A))
     V = np.empty((T + 1, O))
     mode = BEST if policy is None else POLICY
-    pol = np.zeros((1, 1, 1)) if policy is None else np.ascontiguousarray(policy,
-                                                                          dtype=np.float64)
-    backward_loop(np.ascontiguousarray(r, dtype=np.float64),
-                  np.ascontiguousarray(r0, dtype=np.float64),
-                  np.ascontiguousarray(alpha, dtype=np.float64), float(gamma), k.indptr,
+    pol = np.zeros((1, 1, 1)) if policy is None else _contiguous(policy)
+    backward_loop(_contiguous(r), _contiguous(r0), _contiguous(alpha), float(gamma), k.indptr,
                   k.indices, k.values, k.indptr0, k.indices0, k.values0, pol, mode,
                   float(tau), Q, V)
     return Q, V

@@ -103,6 +103,9 @@ def _number(value: Any, kind: type, key: str, source: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecError(key, f"expected a number, got {value!r}",
                         f"write a {kind.__name__}, e.g. {kind(1)!r}", source)
+    if not math.isfinite(value):
+        raise SpecError(key, f"{value!r} is not a finite number", "write a finite number",
+                        source)
     if kind is int:
         if float(value) != int(value):
             raise SpecError(key, f"expected a whole number, got {value!r}",

@@ -1,0 +1,771 @@
+"""Hardening: every bad input a clean one-line error, every failure loud, no result that lies.
+
+Each case asserts the exit code, exactly one line on stderr that starts with ``Error:`` and
+names the place (file, key, ``--set`` override, path), and no traceback. Then: results all or
+nothing (a fake full disk, a real SIGKILL while tables are replaced), interrupts that stop
+bound-check's workers, and property-based fuzzing of specs and policy tables (hypothesis; a
+short run here, a long one in ``make fuzz``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from tmfcli.cli import app
+from tmfcli.errors import TmfError
+from tmfcli.io import budget, results
+from tmfcli.io import spec as specs
+from tmfcli.io.policy_files import policy_table
+
+runner = CliRunner()
+
+# the short run inside `make test` does not shrink a failure (that can take minutes): rerun
+# `make fuzz` or the printed seed to get a minimal example
+settings.register_profile("ci", max_examples=100, deadline=None,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile("fuzz", max_examples=1500, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+PROFILE = os.environ.get("TMF_FUZZ_PROFILE", "ci")
+settings.load_profile(PROFILE)
+RUNS = 12 if PROFILE == "ci" else 300  # examples of the tests that run whole commands
+
+SPEC = {"name": "h", "game": {"name": "left_right"}, "population": {"agents": 100, "batch": 10},
+        "solver": {"algorithm": "tmf-pg", "iterations": 30, "restarts": 0},
+        "simulate": {"replicas": 5},
+        "bound_check": {"agents": [20, 40], "batch": [1, "all"], "replicas": 4}}
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args), prog_name="tmf")
+
+
+def write(tmp_path: Path, data: Any = None, raw: bytes | None = None,
+          name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_bytes(raw if raw is not None else yaml.safe_dump(data or SPEC).encode())
+    return path
+
+
+def clean_error(result: Any, where: str, code: int = 1) -> str:
+    """Exit ``code``, exactly one stderr line ``Error: ...`` naming ``where``, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and where in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert len(lines[0]) <= 500
+    return lines[0]
+
+
+# --------------------------------------------------------------------------------------------
+# 1. spec files that are not readable YAML text
+# --------------------------------------------------------------------------------------------
+BOMB = b"""name: h
+game: {name: left_right}
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+bound_check: {batch: *g}
+"""
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    (b"name: h\n\xff\xfe\x00\x01binary", "is not UTF-8 text"),
+    ("name: h\ngame: {name: caf\u00e9}\n".encode("latin-1"), "is not UTF-8 text"),
+    ("name: h\n".encode("utf-16"), "is UTF-16 text"),
+    (b"name: h\x00\n", "holds binary data"),
+    (b"x: " + b"[" * 5000 + b"]" * 5000, "nested deeper than 32 levels"),
+    (BOMB, "expands to more than 100000 values through aliases"),
+    (b"a: &a [*a]\n", "an alias refers to itself"),
+    (b"- a\n- b\n", "expected a mapping of keys"),
+    (b"name: h\ngame: [unclosed\n", "not valid YAML"),
+])
+def test_unreadable_spec_files(tmp_path: Path, raw: bytes, problem: str) -> None:
+    spec = write(tmp_path, raw=raw)
+    start = time.perf_counter()
+    line = clean_error(invoke("solve", str(spec), "--out", str(tmp_path / "o")), str(spec))
+    assert problem in line
+    assert time.perf_counter() - start < 20  # refused at once (expanding the bomb took minutes)
+    assert not (tmp_path / "o").exists()
+
+
+def test_spec_paths(tmp_path: Path) -> None:
+    spec = write(tmp_path)
+    line = clean_error(invoke("solve", f"{spec}/"), f"{spec}/")
+    assert "ends with a path separator" in line
+    clean_error(invoke("solve", str(tmp_path)), "is a directory")
+    clean_error(invoke("solve", str(tmp_path / ("x" * 300 + ".yaml"))), "cannot be read")
+    clean_error(invoke("solve", str(tmp_path / "absent.yaml")), "spec file not found")
+    clean_error(invoke("solve", ""), "the spec path is empty")
+
+
+# --------------------------------------------------------------------------------------------
+# 1-2. values: NaN/inf, empty lists, null blocks, sizes, overrides
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("overrides", "where", "problem"), [
+    (["game.name=resource_selection", "game.params.K=.nan"], "--set game.params.K=.nan",
+     "is not a finite number"),
+    (["game.name=beach_bar", "game.params.n=.inf"], "--set game.params.n=.inf",
+     "is not a finite number"),
+    (["solver.algorithm=tmf-pg", "solver.params.inner_steps=.inf"],
+     "--set solver.params.inner_steps=.inf", "is not a finite number"),
+    (["horizon.steps=.nan"], "--set horizon.steps=.nan", "expected a whole number"),
+    (["game.mu0=[]"], "--set game.mu0=[]", "expected a list of probabilities"),
+    (["game.mu0=[.nan, 0.5, 0.5]"], "--set game.mu0=[.nan, 0.5, 0.5]",
+     "is not a distribution (entries sum to nan"),
+    (["population=0"], "--set population=0", "expected a mapping, got 0"),
+    (["solver=false"], "--set solver=false", "expected a mapping, got False"),
+    (["simulate=''"], "--set simulate=''", "expected a mapping, got ''"),
+    (["bound_check=0"], "--set bound_check=0", "expected a mapping"),
+    (["game.params=0"], "--set game.params=0", "expected a mapping"),
+    (["discount=null"], "--set discount=null", "the value is empty"),
+    (["discount="], "--set discount=", "the value is empty"),
+    (["seed=~"], "--set seed=~", "the value is empty"),
+    (["populaton.batch=5"], "--set populaton.batch=5", "unknown key — did you mean"),
+    (["game.name=resource_selection", "game.params.K=1000000"], "--set game.params.K=1000000",
+     "needs about"),
+    (["game.name=resource_selection", "game.params.K=1.0e+300"],
+     "--set game.params.K=1.0e+300", "needs about"),
+    (["game.name=beach_bar", "game.params.n=1000000"], "--set game.params.n=1000000",
+     "needs about"),
+    (["bound_check.agents=[10, 1000000000]"], "bound_check.agents[1]",
+     "beyond the exact sampler"),
+    (["population.agents=1000000000000"], "population.agents", "is too large"),
+    (["population.batch=[" + ",".join(["0"] * 5000) + "]"], "--set population.batch=",
+     "invalid batch"),
+])
+def test_bad_values_blame_the_override(tmp_path: Path, overrides: list[str], where: str,
+                                       problem: str) -> None:
+    sets = [x for o in overrides for x in ("--set", o)]
+    line = clean_error(invoke("solve", str(write(tmp_path)), *sets, "--out",
+                              str(tmp_path / "o")), where)
+    assert problem in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("block", "problem"), [
+    ({"population": None}, "population: is empty (null)"),
+    ({"population": 0}, "population: expected a mapping, got 0"),
+    ({"simulate": ""}, "simulate: expected a mapping, got ''"),
+    ({"discount": None}, "discount: is empty (null)"),
+    ({"seed": None}, "seed: is empty (null)"),
+    ({"game": {"name": "left_right", "params": 0}}, "game.params: expected a mapping"),
+])
+def test_null_or_empty_blocks_in_the_file_are_errors(tmp_path: Path, block: dict[str, Any],
+                                                     problem: str) -> None:
+    spec = write(tmp_path, {**SPEC, **block})
+    line = clean_error(invoke("solve", str(spec)), str(spec))
+    assert problem in line
+
+
+def test_sizes_are_refused_before_allocation_with_the_size(tmp_path: Path) -> None:
+    spec = write(tmp_path)
+    for command, sets in (("solve", ["solver.restarts=1000000000"]),
+                          ("solve", ["horizon.steps=100000000"]),
+                          ("simulate", ["horizon.steps=10000000", "simulate.replicas=1000"]),
+                          ("bound-check", ["horizon.rounds=1000000"])):
+        args = [x for s in sets for x in ("--set", s)]
+        start = time.perf_counter()
+        line = clean_error(invoke(command, str(spec), *args, "--policy", "uniform")
+                           if command != "solve" else invoke(command, str(spec), *args),
+                           f"tmf {command} would need about")
+        assert "over the limit of" in line and "--max-memory" in line
+        assert time.perf_counter() - start < 20  # refused before any allocation
+    line = clean_error(invoke("solve", str(spec), "--max-memory", "10K"), "over the limit of")
+    assert "10.0 KB" in line
+    assert invoke("solve", str(spec), "--max-memory", "lots").exit_code == 2
+    assert invoke("solve", str(spec), "--restarts", "1e9").exit_code == 2
+
+
+def test_budget_parses_sizes_and_estimates_grow_with_the_request() -> None:
+    assert budget.parse_size("8G") == 8 << 30 and budget.parse_size("500M") == 500 << 20
+    assert budget.parse_size("1e9") == 10**9 and budget.parse_size("1.5KB") == 1536
+    budget.set_limit(None)
+    data = {**SPEC, "horizon": {"steps": 200}}
+    small = budget.check(specs.from_dict({**data, "simulate": {"replicas": 100}}), "simulate",
+                         solve=False).total
+    big = budget.check(specs.from_dict({**data, "simulate": {"replicas": 1000}}), "simulate",
+                       solve=False).total
+    # the trajectory table dominates: ten times the replicas, close to ten times the bytes
+    assert 8 * small < big <= 10 * small
+
+
+# --------------------------------------------------------------------------------------------
+# 6. messages: literal user text, cut to a sane length
+# --------------------------------------------------------------------------------------------
+def test_user_text_is_printed_literally(tmp_path: Path) -> None:
+    line = clean_error(invoke("solve", str(write(tmp_path)), "--set", "ok=1"), "--set ok=1")
+    assert ":ok:" not in line or "\U0001f197" not in line
+    assert "\U0001f197" not in line and "--set ok=1: unknown key" in line
+    smile = write(tmp_path, {**SPEC, "populaton": {"fire": 1}}, name="x:smile:[bold].yaml")
+    line = clean_error(invoke("solve", str(smile)), "x:smile:[bold].yaml:populaton")
+    assert "\U0001f604" not in line
+    line = clean_error(invoke("solve", str(write(tmp_path)), "--set", "name=a\nb"), "--set")
+    assert "\\n" in line
+
+
+# --------------------------------------------------------------------------------------------
+# 1. output paths
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("out", "problem"), [
+    ("", "--out is empty"),
+    ("{spec}", "is a file, not a directory"),
+    ("{spec}/below", "lies below the file"),
+    ("/dev/null", "is a file, not a directory"),
+    ("{tmp}/" + "d" * 300, "more than the file system allows"),
+    ("/proc/tmf-out", "cannot create /proc/tmf-out"),
+])
+def test_bad_output_paths_fail_before_any_work(tmp_path: Path, out: str, problem: str) -> None:
+    spec = write(tmp_path)
+    out = out.format(spec=spec, tmp=tmp_path)
+    start = time.perf_counter()
+    line = clean_error(invoke("simulate", str(spec), "--policy", "uniform", "--out", out),
+                       problem)
+    assert line.startswith("Error: ")
+    assert time.perf_counter() - start < 20
+
+
+def test_a_foreign_directory_is_never_replaced(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "documents").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    for force in ([], ["--force"]):
+        clean_error(invoke("solve", str(write(tmp_path)), "--out", str(home), *force),
+                    "is not a tmf result directory")
+    assert (home / "notes.txt").read_text() == "mine"
+
+
+def test_a_damaged_manifest_is_refused_then_replaced_with_force(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "o"
+    args = ["simulate", str(spec), "--policy", "uniform", "--out", str(out)]
+    assert invoke(*args).exit_code == 0
+    (out / "manifest.yaml").write_bytes(b"spec_hash: [unclosed\n")
+    line = clean_error(invoke(*args), f"{out / 'manifest.yaml'}: not valid YAML")
+    assert "--force" in line
+    assert invoke(*args, "--force").exit_code == 0
+    assert invoke(*args).exit_code == 0
+
+
+def test_files_get_the_users_permissions(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert invoke("simulate", str(write(tmp_path)), "--policy", "uniform", "--out",
+                  str(out)).exit_code == 0
+    mask = results.UMASK
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~mask
+    for path in out.iterdir():
+        assert (path.stat().st_mode & 0o777) == 0o666 & ~mask, path
+
+
+# --------------------------------------------------------------------------------------------
+# 1-2. policy directories and manifests
+# --------------------------------------------------------------------------------------------
+def good_policy() -> pd.DataFrame:
+    pi = np.full((2, 3, 2), 0.5)
+    return policy_table(pi)
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def _negative() -> bytes:
+    frame = good_policy()
+    frame.loc[0, "prob"], frame.loc[1, "prob"] = -0.5, 1.5
+    return _csv(frame)
+
+
+def _with(column: str, value: Any) -> bytes:
+    frame = good_policy().astype({column: object})
+    frame.loc[3, column] = value
+    return _csv(frame)
+
+
+@pytest.mark.parametrize(("files", "problem"), [
+    ({"policy.csv": b""}, "policy.csv is empty"),
+    ({"policy.csv": b"t,obs,action,prob\n"}, "has a header but no rows"),
+    ({"policy.csv": _with("t", "zero")}, "column 't' at row 5 holds 'zero'"),
+    ({"policy.csv": _with("t", 0.5)}, "column 't' at row 5 holds '0.5'"),
+    ({"policy.csv": _with("t", "")}, "column 't' at row 5 holds ''"),
+    ({"policy.csv": _with("obs", -1)}, "not a whole number >= 0"),
+    ({"policy.csv": _with("prob", "half")}, "column 'prob' at row 5 holds 'half'"),
+    ({"policy.csv": _with("prob", "nan")}, "not a finite number"),
+    ({"policy.csv": b"t,obs,action,prob\n\x00\x01\xff\n"}, "is not UTF-8 text"),
+    ({"policy.csv": _negative()}, "row 2 has probability -0.5, outside [0, 1]"),
+    ({"policy.csv": _csv(pd.concat([good_policy(), good_policy().iloc[:1]]))},
+     "repeats (t, obs, action)"),
+    ({"policy.csv": b"a,b\n1,2\n"}, "lacks columns"),
+    ({"policy.csv": _csv(good_policy()), "manifest.yaml": b"- a\n- b\n"},
+     "is not a manifest (expected a mapping, got list)"),
+    ({"policy.csv": _csv(good_policy()), "manifest.yaml": b"spec: [unclosed\n"},
+     "not valid YAML"),
+    ({"policy.csv": _csv(good_policy()), "manifest.yaml": b"spec: 3\n"},
+     "'spec' is not a spec mapping"),
+    ({"logits.csv": b"t,obs,action,theta\n0,0,0,1\n"}, "mu_weights.csv not found"),
+])
+def test_bad_policy_directories(tmp_path: Path, files: dict[str, bytes], problem: str) -> None:
+    policy = tmp_path / "p"
+    policy.mkdir()
+    for name, raw in files.items():
+        (policy / name).write_bytes(raw)
+    spec = write(tmp_path, {**SPEC, "horizon": {"steps": 2}})
+    for command in ("simulate", "bound-check"):
+        line = clean_error(invoke(command, str(spec), "--policy", str(policy), "--out",
+                                  str(tmp_path / "o")), str(policy))
+        assert problem in line
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# 3. results all or nothing
+# --------------------------------------------------------------------------------------------
+def _snapshot(directory: Path) -> dict[str, Any]:
+    """The tables' bytes and the manifest's spec hash (its timings vary between runs)."""
+    tables: dict[str, Any] = {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    tables["manifest.yaml"] = yaml.safe_load(tables["manifest.yaml"])["spec_hash"]
+    return tables
+
+
+def test_a_full_disk_fails_the_run_and_leaves_the_old_result_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, out = write(tmp_path), tmp_path / "o"
+    assert invoke("simulate", str(spec), "--policy", "uniform", "--out", str(out)).exit_code == 0
+    before = _snapshot(out)
+    real, calls = os.fsync, []
+
+    def full(fd: int) -> None:  # the disk fills up while the second table is written
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = invoke("simulate", str(spec), "--policy", "uniform", "--out", str(out),
+                    "--set", "seed=9", "--force")
+    line = clean_error(result, f"cannot write {out / 'replicas.csv'}: No space left on device")
+    assert "free disk space" in line
+    assert _snapshot(out) == before  # the old result, whole
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    monkeypatch.setattr(os, "fsync", real)
+    again = invoke("simulate", str(spec), "--policy", "uniform", "--out", str(out))
+    assert again.exit_code == 0 and "up to date" in again.stderr
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Any:
+    """A 1 MiB tmpfs (needs the right to mount: skipped elsewhere; the fake full disk above
+    runs everywhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_real_full_disk_leaves_the_old_result_up_to_date(tmp_path: Path,
+                                                           small_tmpfs: Path) -> None:
+    """The issue's reproducer: a solve fills a 1 MiB file system while replacing a complete
+    result; the run fails naming the file, and the old result is still whole and up to date."""
+    spec, out = write(tmp_path), small_tmpfs / "D"
+    first = invoke("solve", str(spec), "--out", str(out))
+    assert first.exit_code in (0, 4)
+    before = _snapshot(out)
+    big = invoke("solve", str(spec), "--set", "horizon.steps=20000", "--out", str(out),
+                 "--force")
+    line = clean_error(big, "No space left on device")
+    assert f"cannot write {out}/" in line
+    assert _snapshot(out) == before
+    assert [p.name for p in small_tmpfs.iterdir()] == ["D"]
+    again = invoke("solve", str(spec), "--out", str(out))
+    assert again.exit_code in (0, 4) and "up to date" in again.stderr
+
+
+KILLER = """
+import os, signal, sys
+from tmfcli.io import results
+mode, n = sys.argv[1], int(sys.argv[2])
+calls = []
+if mode == "table":
+    real = results.write_csv
+    def write_csv(frame, path):
+        real(frame, path)
+        calls.append(path)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+    results.write_csv = write_csv
+else:
+    real_rename = os.rename
+    def rename(a, b):
+        real_rename(a, b)
+        calls.append(b)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.rename = rename
+from tmfcli.cli import app
+app(sys.argv[3:], prog_name="tmf")
+"""
+
+
+@pytest.mark.parametrize(("mode", "n"), [("table", 1), ("table", 2), ("rename", 1)])
+def test_sigkill_while_replacing_tables_never_leaves_a_mixture(tmp_path: Path, mode: str,
+                                                                n: int) -> None:
+    """A real process SIGKILLed after writing table n of run B into a complete result of run A
+    (or between the two renames of the swap): a rerun of A is either up to date with A's own
+    bytes or recomputes them; B rerun gives the same bytes as B uninterrupted."""
+    spec = write(tmp_path)
+    out, ref_a, ref_b = tmp_path / "o", tmp_path / "a", tmp_path / "b"
+    common = [str(spec), "--policy", "uniform"]
+    assert invoke("simulate", *common, "--out", str(ref_a)).exit_code == 0
+    assert invoke("simulate", *common, "--set", "seed=9", "--out", str(ref_b)).exit_code == 0
+    assert invoke("simulate", *common, "--out", str(out)).exit_code == 0
+    killed = subprocess.run([sys.executable, "-c", KILLER, mode, str(n), "simulate", *common,
+                             "--set", "seed=9", "--force", "--out", str(out)],
+                            capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    if out.exists():
+        assert _snapshot(out) == _snapshot(ref_a)  # A whole, never A's manifest over B's tables
+    rerun = invoke("simulate", *common, "--out", str(out))
+    assert rerun.exit_code == 0
+    assert _snapshot(out) == _snapshot(ref_a)
+    assert invoke("simulate", *common, "--set", "seed=9", "--force", "--out",
+                  str(out)).exit_code == 0
+    assert _snapshot(out) == _snapshot(ref_b)  # interrupted then rerun: identical bytes
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.")] == []
+
+
+def test_solve_killed_and_rerun_gives_identical_bytes(tmp_path: Path) -> None:
+    spec = write(tmp_path)
+    out, ref = tmp_path / "o", tmp_path / "ref"
+    assert invoke("solve", str(spec), "--out", str(ref)).exit_code in (0, 4)  # 4: 30 iterations
+    killed = subprocess.run([sys.executable, "-c", KILLER, "table", "2", "solve", str(spec),
+                             "--out", str(out)], capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert not out.exists()
+    assert invoke("solve", str(spec), "--out", str(out)).exit_code in (0, 4)
+    for name in ("policy.csv", "flow.csv"):
+        assert (out / name).read_bytes() == (ref / name).read_bytes()
+
+
+def test_bound_check_in_a_directory_of_another_spec_keeps_it(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "o"
+    assert invoke("bound-check", str(spec), "--policy", "uniform", "--out",
+                  str(out)).exit_code in (0, 3)
+    before = _snapshot(out)
+    clean_error(invoke("bound-check", str(spec), "--policy", "uniform", "--set", "seed=4",
+                       "--out", str(out)), "holds a result of another spec or policy")
+    clean_error(invoke("solve", str(spec), "--out", str(out)), "holds a result of 'tmf "
+                "bound-check'")
+    assert _snapshot(out) == before
+
+
+def _partial_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Path, Path]:
+    """A bound-check sweep interrupted after its second cell: (spec, target, stage)."""
+    from tmfcli.commands import bound_check as bc
+
+    spec = specs.from_dict(SPEC)
+    real, calls = bc.run_cell, []
+
+    def flaky(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(bc, "run_cell", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        bc.run_bound_check(spec, tmp_path / "o", policy="uniform")
+    monkeypatch.setattr(bc, "run_cell", real)
+    return spec, tmp_path / "o", results.sweep_stage(tmp_path / "o", bc.sweep_hash(spec,
+                                                                                    "uniform"))
+
+
+def test_a_damaged_partial_sweep_is_refused_not_mixed_in(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    _, out, stage = _partial_sweep(tmp_path, monkeypatch)
+    cells = (stage / "cells.csv").read_text().splitlines()
+    (stage / "cells.csv").write_text("\n".join(cells[:-1]) + "\n")  # a metric row lost
+    spec = write(tmp_path)
+    args = ["bound-check", str(spec), "--policy", "uniform", "--out", str(out)]
+    line = clean_error(invoke(*args), f"the partial sweep in {stage} holds cells that do not")
+    assert "rerun with --force" in line
+    assert invoke(*args, "--force").exit_code in (0, 3)
+    assert not stage.exists() and (out / "manifest.yaml").is_file()
+
+
+def test_a_running_sweep_is_locked_and_stale_parts_are_removed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    _, out, stage = _partial_sweep(tmp_path, monkeypatch)
+    (stage / ".cells.csv.abc.part").write_text("half a table")
+    spec = write(tmp_path)
+    args = ["bound-check", str(spec), "--policy", "uniform", "--out", str(out)]
+    with open(stage / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        clean_error(invoke(*args), "another tmf bound-check is running this sweep")
+    result = invoke(*args)
+    assert result.exit_code in (0, 3)
+    assert yaml.safe_load((out / "manifest.yaml").read_text())["resumed_cells"] == 2
+    assert not list(out.glob(".*")) and not stage.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# 4. interrupts: no bound-check worker survives its parent
+# --------------------------------------------------------------------------------------------
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    task_dir = Path(f"/proc/{pid}/task")
+    for task in task_dir.iterdir() if task_dir.is_dir() else []:
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        found |= {int(x) for x in text.split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_no_worker_survives_a_signal_to_the_parent(tmp_path: Path, sig: int) -> None:
+    data = {**SPEC, "game": {"name": "resource_selection"}, "horizon": {"rounds": 400},
+            "bound_check": {"agents": [300, 600, 900, 1200], "batch": [1],
+                            "replicas": 25}}
+    spec, out = write(tmp_path, data), tmp_path / "o"
+    tmf = [sys.executable, "-c", "from tmfcli.cli import main; main()"]
+    parent = subprocess.Popen([*tmf, "bound-check", str(spec),
+                               "--policy", "uniform", "--workers", "2", "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        workers: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = {p for p in _children(parent.pid) if _alive(p)}
+            time.sleep(0.05)
+        assert len(workers) >= 2, "the workers did not start"
+        time.sleep(0.3)
+        parent.send_signal(sig)
+        _, stderr = parent.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in workers)
+        assert parent.returncode != 0
+        if sig != signal.SIGKILL:
+            last = stderr.decode().strip().splitlines()[-1]
+            assert last.startswith("Error: interrupted"), stderr.decode()
+            assert "Traceback" not in stderr.decode()
+            assert parent.returncode == 128 + sig if sig == signal.SIGTERM else 130
+        assert not out.exists()  # nothing under the result's name
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# 6. property-based: random specs and random policy tables
+# --------------------------------------------------------------------------------------------
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10), st.integers(-2**70, 2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(
+        ["", "all", "sqrt", ":ok:", "[bold]x", "mirror-descent", "tmf-pg", "subset", "iid",
+         "rounded", "bernoulli", "left_right", "sis", "queueing", "beach_bar",
+         "resource_selection", "rock_paper_scissors"]),
+    st.text(max_size=8))
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4),
+    st.dictionaries(st.sampled_from(["K", "n", "fraction", "steps", "x", "c", "s"]), inner,
+                    max_size=3)), max_leaves=8)
+small_ints = st.integers(1, 12)
+blocks = {
+    "name": st.one_of(st.just("fz"), values),
+    "game": st.one_of(st.fixed_dictionaries(
+        {"name": st.sampled_from(["left_right", "sis", "queueing", "beach_bar",
+                                  "resource_selection", "rock_paper_scissors", "chess"])},
+        optional={"params": st.dictionaries(st.sampled_from(["K", "n", "bar", "c", "s", "p",
+                                                             "kappa", "infection"]),
+                                            st.one_of(small_ints, values), max_size=2),
+                  "mu0": st.one_of(values, st.lists(st.floats(0, 1), max_size=5))}), values),
+    "horizon": st.one_of(st.fixed_dictionaries({}, optional={
+        "steps": st.one_of(small_ints, values), "rounds": st.one_of(small_ints, values)}),
+        values),
+    "discount": st.one_of(st.floats(0, 1), values),
+    "entropy": st.one_of(st.floats(0, 1), values),
+    "population": st.one_of(st.fixed_dictionaries({}, optional={
+        "agents": st.one_of(st.integers(1, 50), values),
+        "batch": st.one_of(st.integers(1, 50), st.sampled_from(["all", "sqrt"]), values),
+        "alpha": st.one_of(st.floats(0, 1), values),
+        "activation": st.one_of(st.sampled_from(["subset", "bernoulli"]), values),
+        "init": st.one_of(st.sampled_from(["iid", "rounded"]), values)}), values),
+    "solver": st.one_of(st.fixed_dictionaries({}, optional={
+        "algorithm": st.sampled_from(["fixed-point", "fictitious-play", "mirror-descent",
+                                      "tmf-pg", "x"]),
+        "iterations": st.one_of(st.integers(1, 5), values),
+        "restarts": st.one_of(st.integers(0, 1), values),
+        "tolerance": st.one_of(st.floats(0, 1), values),
+        "params": st.one_of(st.just({}), values)}), values),
+    "simulate": st.one_of(st.fixed_dictionaries({}, optional={
+        "replicas": st.one_of(st.integers(1, 4), values)}), values),
+    "seed": st.one_of(st.integers(0, 2**64), values),
+    "extra": values,
+}
+random_specs = st.fixed_dictionaries({}, optional=blocks)
+
+
+def _clean_outcome(result: Any, seconds: float) -> None:
+    """Success (0), a verdict (3: a bound-check regime failed, 4: not converged), a clean
+    one-line error (1) or a usage error (2); never a traceback, never over the time limit."""
+    assert seconds < 30, seconds
+    assert "Traceback" not in result.output
+    if result.exit_code in (0, 3, 4):
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (1, 2), result.output
+    if result.exit_code == 1:
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+
+
+@given(data=random_specs)
+def test_fuzz_random_specs_are_read_or_refused_cleanly(data: dict[str, Any]) -> None:
+    start = time.perf_counter()
+    try:
+        spec = specs.from_dict(data, "fuzz.yaml")
+        budget.check(spec, "solve")
+        specs.setting(spec)
+    except TmfError:
+        pass
+    assert time.perf_counter() - start < 10
+
+
+@given(data=random_specs, command=st.sampled_from(["solve", "simulate"]))
+def test_fuzz_random_specs_run_or_fail_cleanly(tmp_path_factory: pytest.TempPathFactory,
+                                               data: dict[str, Any], command: str) -> None:
+    tmp = tmp_path_factory.mktemp("fz")
+    spec = tmp / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    start = time.perf_counter()
+    args = [command, str(spec), "--out", str(tmp / "o"), "--max-memory", "200M"]
+    if command == "simulate":
+        args += ["--policy", "uniform"]
+    _clean_outcome(invoke(*args), time.perf_counter() - start)
+
+
+finite = st.one_of(st.floats(0, 1), st.floats(0, 1e6), st.sampled_from([1e-300, 1e300, 0.0]))
+near_valid_specs = st.fixed_dictionaries({
+    "name": st.just("nv"),
+    "game": st.one_of(
+        st.fixed_dictionaries({"name": st.sampled_from(
+            ["left_right", "rock_paper_scissors", "sis"])}, optional={
+            "params": st.dictionaries(st.sampled_from(["infection", "recovery",
+                                                       "cost_distance"]), finite, max_size=2)}),
+        st.fixed_dictionaries({"name": st.sampled_from(["resource_selection", "queueing"]),
+                               "params": st.fixed_dictionaries({"K": st.integers(1, 3)}, optional={
+                                   "kappa": finite, "lam": finite, "h": finite})}),
+        st.fixed_dictionaries({"name": st.just("beach_bar"), "params": st.fixed_dictionaries(
+            {"n": st.integers(2, 6)}, optional={"bar": st.integers(0, 5), "eps": finite})})),
+    "horizon": st.one_of(st.fixed_dictionaries({"steps": st.integers(1, 12)}),
+                         st.fixed_dictionaries({"rounds": st.integers(1, 4)})),
+    "population": st.fixed_dictionaries({"agents": st.integers(1, 60)}, optional={
+        "batch": st.one_of(st.integers(1, 60), st.sampled_from(["all", "sqrt"]),
+                           st.fixed_dictionaries({"fraction": st.floats(0.01, 1)})),
+        "activation": st.sampled_from(["subset", "bernoulli"]),
+        "init": st.sampled_from(["iid", "rounded"])}),
+    "solver": st.fixed_dictionaries({
+        "algorithm": st.sampled_from(["fixed-point", "fictitious-play", "mirror-descent",
+                                      "tmf-pg"]),
+        "iterations": st.integers(1, 15), "restarts": st.integers(0, 1)}),
+    "simulate": st.fixed_dictionaries({"replicas": st.integers(1, 6)}),
+    "bound_check": st.fixed_dictionaries({
+        "agents": st.lists(st.integers(1, 40), min_size=2, max_size=3, unique=True),
+        "batch": st.lists(st.sampled_from([1, "sqrt", "all"]), min_size=1, max_size=2,
+                          unique=True),
+        "replicas": st.integers(2, 4)}),
+}, optional={"discount": st.floats(0.01, 1), "entropy": finite, "seed": st.integers(0, 2**64)})
+
+
+@settings(max_examples=RUNS)
+@given(data=near_valid_specs, command=st.sampled_from(["solve", "simulate", "bound-check"]),
+       uniform=st.booleans())
+def test_fuzz_near_valid_specs_run_or_fail_cleanly(tmp_path_factory: pytest.TempPathFactory,
+                                                   data: dict[str, Any], command: str,
+                                                   uniform: bool) -> None:
+    tmp = tmp_path_factory.mktemp("nv")
+    spec = tmp / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    args = [command, str(spec), "--out", str(tmp / "o"), "--max-memory", "200M"]
+    if command != "solve" and uniform:
+        args += ["--policy", "uniform"]
+    if command == "bound-check":
+        args += ["--workers", "1"]
+    start = time.perf_counter()
+    result = invoke(*args)
+    _clean_outcome(result, time.perf_counter() - start)
+
+
+def test_found_by_fuzzing_a_one_step_static_reward(tmp_path: Path) -> None:
+    """sis in rounds with B = N has one step: its broadcast reward is a contiguous read-only
+    view, which the compiled backward pass once refused with a TypeError."""
+    data = {"name": "nv", "game": {"name": "sis"}, "horizon": {"rounds": 1},
+            "population": {"agents": 18}, "simulate": {"replicas": 2},
+            "bound_check": {"agents": [28, 22, 36], "replicas": 2, "batch": ["all"]}}
+    result = invoke("bound-check", str(write(tmp_path, data)), "--policy", "uniform",
+                    "--workers", "1", "--out", str(tmp_path / "o"))
+    _clean_outcome(result, 0.0)
+    assert result.exit_code in (0, 3)
+
+
+cells = st.one_of(st.integers(-3, 4), st.floats(allow_nan=True, allow_infinity=True),
+                  st.sampled_from(["", "x", "1e400", "0.5", " 1", "nan", "-0"]))
+
+
+@given(rows=st.lists(st.tuples(cells, cells, cells, cells), max_size=14),
+       header=st.sampled_from(["t,obs,action,prob", "t,obs,action", "t,obs,action,prob,x"]),
+       use_good=st.booleans())
+def test_fuzz_random_policy_tables(tmp_path_factory: pytest.TempPathFactory,
+                                   rows: list[tuple[Any, ...]], header: str,
+                                   use_good: bool) -> None:
+    tmp = tmp_path_factory.mktemp("pz")
+    policy = tmp / "p"
+    policy.mkdir()
+    body = good_policy().to_csv(index=False, lineterminator="\n") if use_good else header + "\n"
+    body += "".join(",".join(str(v) for v in row) + "\n" for row in rows)
+    (policy / "policy.csv").write_text(body)
+    spec = write(tmp, {**SPEC, "horizon": {"steps": 2}})
+    start = time.perf_counter()
+    result = invoke("simulate", str(spec), "--policy", str(policy), "--out", str(tmp / "o"))
+    _clean_outcome(result, time.perf_counter() - start)

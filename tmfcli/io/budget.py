@@ -1,0 +1,233 @@
+"""Up-front size checks: the memory a spec asks for, estimated before anything is allocated.
+
+A spec can ask for sizes no machine holds (``K: 1000000``, ``horizon.steps: 10^7`` x 100
+replicas, ``solver.restarts: 10^9``); numpy would fail deep inside a run, or the kernel's OOM
+killer would end it. Each command calls ``check`` after the spec is read and before any work;
+the game's own arrays are checked by ``check_game`` before the game is built. A run whose
+estimate exceeds the limit is refused with the size it would take; the limit is ``--max-memory``
+(default: half of the machine's RAM, ``default_limit``).
+
+Time is estimated too, from the counts of Python-level steps the run makes (iterations x steps
+per solve, steps x blocks of replicas per simulation) times per-step costs measured on a small
+game (``SOLVE_STEP_S``, ``SIM_STEP_S``); commands print the estimate before a run longer than a
+minute. It is an order of magnitude (an upper one for solves that stop at their tolerance).
+
+The estimates count float64 arrays (8 bytes) of the shapes the code allocates (glossary of
+STYLE.md: mu (T+1, O), pi and Q (T, O, A), P (T, O, A, O)); they are upper estimates within a
+small factor, not measurements. O = observations, A = actions, T = steps, R = replicas.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from tmfcli.errors import SpecError
+from tmfcli.io.spec import GameSpec, Spec, steps_of
+from tmfcli.model.games import Game
+from tmfcli.model.setting import batch_size
+from tmfcli.simulation.counts import BLOCK
+
+F = 8  # bytes per float64
+SIM_BLOCK = BLOCK  # replicas per block in the simulator
+TABLE_FACTOR = 16  # trajectory.csv: 6 columns of R (T+1) O rows, index grids, copies (measured)
+
+SOLVE_STEP_S = 5e-6  # one solver iteration over one step of a small game (measured: 2-3e-6 s)
+SIM_STEP_S = 1e-3    # one step of one block of 25 replicas (measured: ~8e-4 s)
+NOTICE_S = 60.0      # announce runs estimated to take longer than this
+
+_limit: int | None = None
+
+
+def default_limit() -> int:
+    """Half of the machine's physical memory (4 GiB when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def set_limit(limit: int | None) -> None:
+    """Set the limit (``--max-memory``); None restores the default."""
+    global _limit
+    _limit = limit
+
+
+def limit() -> int:
+    return _limit if _limit is not None else default_limit()
+
+
+def parse_size(text: str, option: str = "--max-memory") -> int:
+    """'8G', '500M', '1.5GB', '1e9' (bytes) -> bytes; ValueError when it is not a size."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)i?[bB]?\s*",
+                         text)
+    if not match:
+        raise ValueError(f"{option} {text!r} is not a size; write e.g. 8G, 500M or 2e9")
+    value = float(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " ")
+    if not 1 <= value < 2**63:
+        raise ValueError(f"{option} {text!r} is out of range; write e.g. 8G")
+    return int(value)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a short human duration: 45 s, 12 min, 3.5 h, 40 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.3g} days"
+
+
+def human(n: float) -> str:
+    """Bytes as a short human size: 512 B, 3.2 MB, 7.5 GB, 1.2e+06 TB."""
+    try:
+        n = float(n)
+    except OverflowError:
+        return "more than 1e+300 TB"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB" if n < 1e5 else f"{n:.1e} TB"
+
+
+# --- the game ---------------------------------------------------------------------------------
+def game_dims(game: GameSpec) -> tuple[int, int] | None:
+    """(O, A) of a registered game from its parameters, without building it (None when the
+    game's size does not follow from its parameters in a known way)."""
+    params = game.params
+    if game.file is not None or game.define is not None or game.module is not None:
+        return None  # a game defined by the user: checked when built
+    if game.name == "resource_selection":
+        K = _int(params.get("K", 3))
+        return (K, K) if K is not None else None
+    if game.name == "queueing":
+        K = _int(params.get("K", 3))
+        return (K + 1, K + 1) if K is not None else None
+    if game.name == "beach_bar":
+        n = _int(params.get("n", 10))
+        return (n, 3) if n is not None else None
+    return None  # fixed small sizes, or sizes the game's own checks bound
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return int(value)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _count(n: int) -> str:
+    if n < 10**9:
+        return str(n)
+    try:
+        return f"{float(n):.3g}"
+    except OverflowError:
+        return "more than 1e+308"
+
+
+def game_bytes(O: int, A: int) -> int:
+    """The arrays a game builds: a few (O, A, O) kernels."""
+    return 3 * F * O * A * O
+
+
+def check_game(game: GameSpec, source: str) -> None:
+    """Refuse a game whose own arrays exceed the limit, before it is built."""
+    dims = game_dims(game)
+    if dims is None:
+        return
+    O, A = dims
+    need = game_bytes(O, A)
+    if need > limit():
+        raise SpecError("game.params", f"{game.name} with {_count(O)} observations and "
+                        f"{_count(A)} actions "
+                        f"needs about {human(need)} for its kernels, over the limit of "
+                        f"{human(limit())}", "use a smaller game, or raise --max-memory",
+                        source)
+
+
+# --- the runs ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """What a run would hold in memory at its peak, in bytes, and what dominates."""
+
+    total: int
+    what: str
+    seconds: float = 0.0
+
+
+def _flow_bytes(O: int, A: int, T: int, static: bool) -> int:
+    """One evaluated policy: flow, kernels along it (stacked unless static), values, policy."""
+    kernels = T * O * A * O + T * O * O if not static else O * A * O
+    return F * (kernels + 8 * T * O * A + 4 * (T + 1) * O)
+
+
+def solve_bytes(spec: Spec, game: Game, restarts: int) -> Estimate:
+    O, A, T = game.n_obs, game.n_act, steps_of(spec, game)
+    per_run = _flow_bytes(O, A, T, game.static_dynamics) + F * 12 * spec.solver.iterations
+    work = max(1.0, O * A * O / 50)  # the kernels' size slows each step of larger games
+    seconds = SOLVE_STEP_S * (1 + restarts) * spec.solver.iterations * T * work
+    return Estimate((3 + restarts) * per_run + game_bytes(O, A),
+                    f"{1 + restarts} solve(s) of {T} steps, {O} observations, {A} actions",
+                    seconds)
+
+
+def simulate_bytes(spec: Spec, game: Game, solve: bool) -> Estimate:
+    O, A, T = game.n_obs, game.n_act, steps_of(spec, game)
+    R = spec.simulate.replicas
+    kept = T // spec.simulate.every + 2  # rows of trajectory.csv per replica and observation
+    sim = F * (TABLE_FACTOR - 3) * R * kept * O + F * 3 * R * (T + 1) * O \
+        + F * SIM_BLOCK * O * A * O * 3
+    solved = solve_bytes(spec, game, 0)
+    policy = solved.total if solve else _flow_bytes(O, A, T, game.static_dynamics)
+    seconds = SIM_STEP_S * -(-R // SIM_BLOCK) * T + (solved.seconds if solve else 0.0)
+    return Estimate(sim + policy, f"{R} replicas x {T + 1} steps x {O} observations", seconds)
+
+
+def bound_check_bytes(spec: Spec, game: Game, solve: bool, workers: int) -> Estimate:
+    O, A, static = game.n_obs, game.n_act, game.static_dynamics
+    R = spec.bound_check.replicas
+    cells = []
+    for batch in spec.bound_check.batch:
+        for n in spec.bound_check.agents:
+            T = steps_of(spec, game, agents=n, batch=batch)
+            sizes = batch_size(batch, n)
+            label = f"N={n}, B={sizes if not isinstance(sizes, tuple) else 'schedule'}"
+            cells.append((F * 4 * R * (T + 1) * O + _flow_bytes(O, A, T, static), T, label))
+    cells.sort(reverse=True)
+    seconds = SIM_STEP_S * -(-R // SIM_BLOCK) * sum(c[1] for c in cells) / max(1, workers)
+    concurrent = sum(c[0] for c in cells[:max(1, workers)])
+    solved = solve_bytes(spec, game, 0)
+    policy = solved.total if solve else _flow_bytes(O, A, steps_of(spec, game), static)
+    biggest = cells[0]
+    return Estimate(concurrent + policy, f"the cell {biggest[2]}: {R} replicas x "
+                    f"{biggest[1] + 1} steps x {O} observations",
+                    seconds + (solved.seconds if solve else 0.0))
+
+
+def check(spec: Spec, command: str, restarts: int | None = None, solve: bool = True,
+          workers: int = 1) -> Estimate:
+    """Refuse ``command`` on ``spec`` when its estimated memory exceeds the limit.
+
+    ``command`` is "solve", "simulate" or "bound-check"; ``solve`` says whether the policy is
+    the spec's equilibrium (solved first); ``workers`` cells of bound-check run at once.
+    """
+    game = spec.build_game()
+    if command == "solve":
+        estimate = solve_bytes(spec, game, spec.solver.restarts if restarts is None
+                               else restarts)
+    elif command == "simulate":
+        estimate = simulate_bytes(spec, game, solve)
+    else:
+        estimate = bound_check_bytes(spec, game, solve, workers)
+    if estimate.total > limit():
+        raise SpecError("", f"tmf {command} would need about {human(estimate.total)} of "
+                        f"memory ({estimate.what}), over the limit of {human(limit())}",
+                        "ask for fewer steps, replicas, restarts or agents, or raise "
+                        "--max-memory", spec.source)
+    return estimate
