@@ -156,3 +156,17 @@ def test_runs_of_a_missing_directory_is_an_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr == (f"Error: {tmp_path / 'nowhere'}: no such directory — give a "
                              "directory of results, e.g. results (the default)\n")
+
+
+def test_runs_skips_the_stage_a_killed_run_left_and_the_next_run_removes_it(
+        spec_file: Path) -> None:
+    import shutil
+
+    assert invoke("solve", str(spec_file)).exit_code == 0
+    done = runs.resolve(Path("results/demo/solve"))
+    stage = done.parent / f".{done.name}.tmf-new-999999999-abcd1234"  # no such process
+    shutil.copytree(done, stage)  # a whole-looking stage, manifest included
+    table = invoke("runs", "results", "--format", "json")
+    assert [Path(r["directory"]) for r in json.loads(table.stdout)] == [done]
+    assert invoke("solve", str(spec_file), "--force").exit_code == 0
+    assert not stage.exists() and (done / "manifest.yaml").is_file()

@@ -107,6 +107,10 @@ def test_bad_command_line_sweep(tmp_path: Path) -> None:
     result = invoke("solve", str(spec), "--sweep", "name=a,b")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: --sweep:name: cannot be swept — ")
+    result = invoke("solve", str(spec), "--sweep", "populaton.batch=1,2")  # blames --sweep
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: --sweep:populaton: unknown key (in the cell "
+                                    "populaton.batch=1) — did you mean 'population'?")
 
 
 def test_sweep_writes_cells_sweep_csv_and_stacked_tables(tmp_path: Path) -> None:

@@ -45,8 +45,9 @@ def run_command(command: str, spec_path: str, overrides: list[str] | None, given
     with progress(f"tmf {command}", quiet) as update:
         report = sweep.run(command, cells, options, runner, target, force, update)
     if report.interrupted and not report.sweep:
-        fail(f"interrupted: {report.top} is left as it was (bound-check keeps its finished "
-             "cells beside it); rerun the same command to finish it")
+        kept = " (its finished cells are kept beside it)" if COMMANDS[command].stages else ""
+        fail(f"interrupted: {report.top} is left as it was{kept}; rerun the same command to "
+             "finish it")
         raise typer.Exit(128 + report.signum)
     if report.interrupted:
         finished = report.count("done", "reused")

@@ -119,11 +119,13 @@ def expand(spec: Spec, cli_axes: list[tuple[str, tuple[Any, ...]]] | None = None
     cells = []
     for combo in itertools.product(*dims):
         chosen: Values = tuple(itertools.chain.from_iterable(combo))
-        cells.append(Cell(chosen, _cell_spec(spec, chosen)))
+        cells.append(Cell(chosen, _cell_spec(spec, chosen, [k for k, _ in cli_axes or []])))
     return cells
 
 
-def _cell_spec(spec: Spec, values: Values) -> Spec:
+def _cell_spec(spec: Spec, values: Values, cli_keys: list[str] | None = None) -> Spec:
+    """The spec of one cell; an error names ``sweep.<key>`` of the spec, or ``--sweep`` when
+    the failing key was swept on the command line."""
     raw = copy.deepcopy(spec.raw)
     label = ", ".join(f"{k}={show(v)}" for k, v in values)
     try:
@@ -131,6 +133,11 @@ def _cell_spec(spec: Spec, values: Values) -> Spec:
             set_key(raw, key, value, spec.source)
         return from_dict(raw, spec.source)
     except SpecError as error:
+        mine = [k for k in cli_keys or [] if error.key and (
+            k == error.key or k.startswith(error.key + ".") or error.key.startswith(k + "."))]
+        if mine:
+            raise SpecError(error.key, f"{error.problem} (in the cell {label})", error.fix,
+                            "--sweep") from None
         raise SpecError(f"sweep.{error.key}", f"{error.problem} (in the cell {label})",
                         error.fix, spec.source) from None
 
