@@ -266,3 +266,26 @@ def test_progress_off_a_terminal_is_plain_lines_and_quiet_is_silent(
     assert "\x1b" not in result.stderr  # no terminal codes in a log
     quiet = invoke("solve", str(spec), "--out", str(tmp_path / "out"), "--force", "--quiet")
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_max_memory_counts_the_cells_that_run_at_once(tmp_path: Path) -> None:
+    """Each cell fits the limit, two at once do not: --jobs 2 is refused before any work,
+    --jobs 1 runs."""
+    from tmfcli.io import budget
+
+    spec = write(tmp_path)
+    one = budget.check(specs.load(spec, []), "solve").total
+    limit = str(int(1.5 * one))
+    out = tmp_path / "out"
+    refused = invoke("solve", str(spec), "--sweep", "seed=1,2", "--jobs", "2",
+                     "--max-memory", limit, "--out", str(out))
+    assert refused.exit_code == 1, refused.output
+    assert "2 cells at once (--jobs) would need about" in refused.stderr
+    assert not out.exists()
+    try:
+        ran = invoke("solve", str(spec), "--sweep", "seed=1,2", "--jobs", "1",
+                     "--max-memory", limit, "--out", str(out))
+    finally:
+        budget.set_limit(None)  # the limit is process-wide: leave the default for other tests
+    assert ran.exit_code in (0, 4), ran.output
+    assert set(pd.read_csv(out / "sweep.csv")["status"]) == {"done"}
