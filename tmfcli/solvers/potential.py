@@ -34,6 +34,11 @@ phi along dx (concave, so monotone). beta shrinks by ``shrink`` after each step 
 decrement g . dx is below 1 (the iterate is near the central point of beta, where the
 exploitability is at most beta times the number of variables).
 
+Precision: as beta falls the weights x^2 / beta of the Newton system spread over many orders of
+magnitude, and below an exploitability of about 1e-7 to 1e-6 (relative to values of order 1 to
+100) the steps stop improving it. When an iterate's exploitability exceeds ``GUARD`` times the
+best one, the solver returns to the best iterate and stays there (the loop then reports it).
+
 Each iterate is feasible: the policy pi = x / sum_a x is evaluated by the loop and the next step
 starts from the occupation measure of that policy on its own flow. Observations no policy can
 reach (zero mass under the uniform policy) have no variables; their policy stays uniform (it
@@ -202,7 +207,7 @@ class PotentialState:
     beta: float            # barrier weight; nan before the first step
     structure: Structure
     best: tuple[float, Array, float] = (np.inf, np.empty(0), np.nan)  # exploitability, pi, beta
-    lowest: float = 0.0    # beta never shrinks below this (raised when precision runs out)
+    stalled: bool = False  # precision ran out: the iterate stays at the best one
 
 
 @dataclass(frozen=True)
@@ -222,7 +227,7 @@ class PotentialNewton:
     CENTRAL = 1.0    # Newton decrement below which the iterate counts as central
     FLOOR = 1e-300   # smallest barrier weight
     REFINE = 1       # rounds of iterative refinement of the Newton system
-    GUARD = 10.0     # an exploitability this many times the best sends back to the best iterate
+    GUARD = 3.0      # an exploitability this many times the best sends back to the best iterate
 
     def init(self, setting: Setting, policy0: Array) -> PotentialState:
         st = structure(setting)
@@ -244,14 +249,15 @@ class PotentialNewton:
         beta = state.beta
         if not np.isfinite(beta):
             beta = max(self.start * ev.exploitability / count, self.FLOOR)
-        best, lowest = state.best, state.lowest
+        best = state.best
+        if state.stalled:
+            return state
         if ev.exploitability < best[0]:
             best = (ev.exploitability, pi, beta)
         elif ev.exploitability > self.GUARD * best[0]:
-            # the Newton system lost its precision at this beta: back to the best iterate, with
-            # the barrier weight it had, which stays the lowest from now on
-            lowest = max(lowest, best[2])
-            return PotentialState(best[1], best[2], st, best, lowest)
+            # the Newton steps lost their precision at this beta (docs/solvers.md): return to
+            # the best iterate and stay there (the same step from it would fail again)
+            return PotentialState(best[1], best[2], st, best, stalled=True)
         grad = self._gradient(st, ev.flow.r, ev.flow.r0, alpha)
         safe = np.where(live, x, 1.0)
         g = np.where(live, grad + beta / safe, 0.0)
@@ -283,15 +289,15 @@ class PotentialNewton:
                 dx = np.full(x.shape, np.nan)
         dx = np.where(live, dx, 0.0)
         if not np.isfinite(dx).all():  # beta too small for this precision: back off
-            return PotentialState(pi, beta / self.shrink, st, best, beta / self.shrink)
+            return PotentialState(best[1], best[2], st, best, stalled=True)
         decrement = float((g * dx).sum())
         s = self._line_search(setting, st, x, dx, live, beta, alpha, decrement)
         new = np.where(live, x + s * dx, 0.0)
         mass = new.sum(axis=-1, keepdims=True)
         policy = np.where(reach & (mass > 0), new / np.where(mass > 0, mass, 1.0), pi)
         if s == 1.0 and decrement < self.CENTRAL:
-            beta = max(beta * self.shrink, self.FLOOR, lowest)
-        return PotentialState(policy, beta, st, best, lowest)
+            beta = max(beta * self.shrink, self.FLOOR)
+        return PotentialState(policy, beta, st, best)
 
     @staticmethod
     def _gradient(st: Structure, r: Array, r0: Array, alpha: Array) -> Array:
