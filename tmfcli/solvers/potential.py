@@ -1,45 +1,41 @@
 """Interior-point Newton on the potential of a potential game (the ``potential`` solver).
 
-With mu-independent dynamics, write the policy as its occupation measure: the active mass
-x_t(o,a) = alpha_t mu_t(o) pi_t(a|o) (T, O, A). The flow is linear in x,
+With mu-independent dynamics, write the policy as its joint mass z_t(o,a) = mu_t(o) pi_t(a|o)
+(T, O, A). The flow is linear in z,
 
-    mu_t(o) = sum_a x_t(o,a) / alpha_t,      mu_0 = mu0,
-    mu_{t+1}(o') = sum_{o,a} x_t(o,a) K_t(o'|o,a),
-    K_t(o'|o,a) = P(o'|o,a) + (1 - alpha_t)/alpha_t P0(o'|o)
+    mu_t(o) = sum_a z_t(o,a),      mu_0 = mu0,
+    mu_{t+1}(o') = sum_{o,a} z_t(o,a) K_t(o'|o,a),  K_t = alpha_t P(o'|o,a) + (1 - alpha_t) P0(o'|o)
 
-(the idle mass (1 - alpha_t) mu_t(o) = (1 - alpha_t)/alpha_t sum_a x_t(o,a) moves under P0), so
-the feasible x form a polytope {x >= 0, A x = b} with one row per (t, o). When the game declares
-a separable concave potential (``Game.potential``: r = g(o,a) + f(o, mu(o)),
+so the feasible z form a polytope {z >= 0, A z = b} with one row per (t, o). When the game
+declares a separable concave potential (``Game.potential``: r = g(o,a) + f(o, mu(o)),
 r0 = g0(o) + f0(o, mu(o)), f and f0 non-increasing, f = grad F, f0 = grad F0), the function
 
-    Phi(x) = sum_t gamma^t [ x_t . g + (1 - alpha_t) mu_t . g0 + alpha_t F(mu_t)
-                             + (1 - alpha_t) F0(mu_t) ]
+    Phi(z) = sum_t gamma^t [ alpha_t (z_t . g + F(mu_t)) + (1 - alpha_t) (mu_t . g0 + F0(mu_t)) ]
 
-is concave, with gradient dPhi/dx_t(o,a) = gamma^t [r(o,a,mu_t) + (1 - alpha_t)/alpha_t
-r0(o,mu_t)]: the rewards of section 3 on the frozen flow, weighted by the discount. Hence for
-any feasible x' (the occupation measure of a policy pi'), grad Phi(x) . (x' - x) =
-J(pi'; mu^x) - J(pi; mu^x), and its maximum over x' is the exploitability of pi: the
-exploitability is the Frank-Wolfe gap of Phi, a maximiser of Phi is an equilibrium, and
-exploitability >= max Phi - Phi(x).
+is concave, with gradient dPhi/dz_t(o,a) = gamma^t [alpha_t r(o,a,mu_t) + (1 - alpha_t)
+r0(o,mu_t)]: the rewards of MODEL.md section 3 on the frozen flow. Hence for the joint mass z'
+of any policy pi', grad Phi(z) . (z' - z) = J(pi'; mu^z) - J(pi; mu^z), and its maximum over
+z' is the exploitability of pi: the exploitability is the Frank-Wolfe gap of Phi, a maximiser
+of Phi is an equilibrium, and exploitability >= max Phi - Phi(z).
 
 The solver maximises Phi by a primal barrier method: Newton steps on
-phi = Phi + beta sum log x restricted to A dx = 0, one per iteration. The Hessian of -phi is
-block diagonal, one A x A block diag(beta / x^2) + w 1 1^T per (t, o) with
-w = -gamma^t [f'(o)/alpha_t + (1 - alpha_t) f0'(o)/alpha_t^2] >= 0 (its inverse N by
-Sherman-Morrison), and the Newton system reduces to M y = -A N g with M = A N A^T, which is
-block tridiagonal in t with O x O blocks (constraint rows of steps t and t+1 share x_t); it is
-solved by block cyclic reduction, log2 T batched levels. The step is
-dx = N (g + A^T y), shortened to stay inside x > 0 and by a line search on the derivative of
-phi along dx (concave, so monotone). beta shrinks by ``shrink`` after each step whose Newton
-decrement g . dx is below 1 (the iterate is near the central point of beta, where the
-exploitability is at most beta times the number of variables).
+phi = Phi + beta sum log z restricted to A dz = 0, one per iteration. The Hessian of -phi is
+block diagonal, one A x A block diag(beta / z^2) + w 1 1^T per (t, o) with
+w = -gamma^t [alpha_t f'(o) + (1 - alpha_t) f0'(o)] >= 0 (its inverse N in closed form), and
+the Newton system reduces to M y = -A N g with M = A N A^T, which is block tridiagonal in t with
+O x O blocks (constraint rows of steps t and t+1 share z_t); it is solved by block cyclic
+reduction (log2 T batched levels) or, for large blocks, by sequential block elimination. The
+step is dz = N (g + A^T y), shortened to stay inside z > 0 and by a line search on the
+derivative of phi along dz (concave, so monotone). beta shrinks by ``shrink`` after each full
+step whose Newton decrement g . dz is below 1 (the iterate is near the central point of beta,
+where the exploitability is at most beta times the number of variables).
 
 Precision: as beta falls the weights x^2 / beta of the Newton system spread over many orders of
 magnitude, and below an exploitability of about 1e-7 to 1e-6 (relative to values of order 1 to
 100) the steps stop improving it. When an iterate's exploitability exceeds ``GUARD`` times the
 best one, the solver returns to the best iterate and stays there (the loop then reports it).
 
-Each iterate is feasible: the policy pi = x / sum_a x is evaluated by the loop and the next step
+Each iterate is feasible: the policy pi = z / sum_a z is evaluated by the loop and the next step
 starts from the occupation measure of that policy on its own flow. Observations no policy can
 reach (zero mass under the uniform policy) have no variables; their policy stays uniform (it
 changes neither J nor J*).
@@ -67,16 +63,16 @@ LARGE_BLOCKS = 16  # from this block size on, factor sequentially (BLAS) instead
 class Structure:
     """What the Newton system needs about the flow constraints (built once per setting).
 
-    The kernel K_t(j|i) over i = (o, a) flattened (O*A) and j in O is stored on the union of
-    the non-zero patterns of P and P0: K_t = P + c_t P0 on entries (rows[e], cols[e]), with
-    c_t = (1 - alpha_t) / alpha_t; ``wpairs`` lists the (o, j1, j2) with K(j1|o,.) and
+    The kernel of the joint mass, K_t(j|i) = alpha_t P(j|i) + (1 - alpha_t) P0(j|o(i)) over
+    i = (o, a) flattened (O*A) and j in O, is stored on the union of the non-zero patterns of P
+    and P0 (entries (rows[e], cols[e])); ``wpairs`` lists the (o, j1, j2) with K(j1|o,.) and
     K(j2|o,.) both non-zero (the entries of K N K^T that observation o feeds).
     """
 
     reach: NDArray[np.bool_]  # (T, O): observations with mass under the uniform policy
     P: Array              # (O*A, O) dense active kernel
     P0: Array             # (O, O) dense idle kernel
-    c: Array              # (T,) (1 - alpha_t) / alpha_t
+    alpha: Array          # (T,) alpha_t
     rows: NDArray[np.intp]  # (E,)
     cols: NDArray[np.intp]  # (E,)
     val: Array            # (T, E) K_t on the entries
@@ -109,8 +105,8 @@ def structure(setting: Setting) -> Structure:
     pattern = (P != 0) | ((P0rep != 0) & bool(idle.any()))
     rows, cols = np.nonzero(pattern)
     alpha = setting.alpha
-    c = (1.0 - alpha) / alpha
-    val = P[rows, cols][None, :] + c[:, None] * P0rep[rows, cols][None, :]
+    val = alpha[:, None] * P[rows, cols][None, :] \
+        + (1.0 - alpha)[:, None] * P0rep[rows, cols][None, :]
     # (o, j1, j2) with j1, j2 both reachable from o
     wo, wj1, wj2 = [], [], []
     for o in range(O):
@@ -118,7 +114,7 @@ def structure(setting: Setting) -> Structure:
         wo.append(np.full(support.size ** 2, o))
         wj1.append(np.repeat(support, support.size))
         wj2.append(np.tile(support, support.size))
-    return Structure(reach=reach, P=P, P0=P0, c=c, rows=rows, cols=cols, val=val,
+    return Structure(reach=reach, P=P, P0=P0, alpha=alpha, rows=rows, cols=cols, val=val,
                      wpairs=(np.concatenate(wo), np.concatenate(wj1), np.concatenate(wj2)),
                      potential=potential,
                      discount=setting.gamma ** np.arange(T, dtype=float))
@@ -128,14 +124,16 @@ def kernel_times(st: Structure, v: Array) -> Array:
     """The flow of the active mass, out[t, j] = sum_i K_t(j|i) v[t, i], for v (T', O, A) with
     T' <= T (steps 0..T'-1) -> (T', O)."""
     T, O, A = v.shape
-    return v.reshape(T, O * A) @ st.P + st.c[:T, None] * (v.sum(axis=-1) @ st.P0)
+    a = st.alpha[:T, None]
+    return a * (v.reshape(T, O * A) @ st.P) + (1.0 - a) * (v.sum(axis=-1) @ st.P0)
 
 
 def kernel_transpose(st: Structure, y: Array, A: int) -> Array:
     """out[t, o, a] = sum_j K_t(j|o,a) y[t, j] for y (T', O) (steps 0..T'-1) -> (T', O, A)."""
     T, O = y.shape
-    moved = (y @ st.P.T).reshape(T, O, A)
-    return moved + (st.c[:T, None] * (y @ st.P0.T))[..., None]
+    a = st.alpha[:T, None]
+    moved = (a * (y @ st.P.T)).reshape(T, O, A)
+    return moved + ((1.0 - a) * (y @ st.P0.T))[..., None]
 
 
 def block_tridiagonal_solve(D: Array, L: Array, U: Array, r: Array) -> Array:
@@ -243,7 +241,7 @@ class PotentialNewton:
         alpha = setting.alpha
         reach = st.reach[..., None]
         mu = ev.flow.mu[:T]
-        x = np.where(reach, alpha[:, None, None] * mu[..., None] * pi, 0.0)
+        x = np.where(reach, mu[..., None] * pi, 0.0)  # the joint mass z_t(o,a)
         live = reach & (x > 0)
         count = int(live.sum())
         beta = state.beta
@@ -262,9 +260,8 @@ class PotentialNewton:
         safe = np.where(live, x, 1.0)
         g = np.where(live, grad + beta / safe, 0.0)
         n = np.where(live, safe * safe / beta, 0.0)            # (T, O, A) = x^2 / beta
-        w = -st.discount[:, None] * (st.potential.curvature(mu) / alpha[:, None]
-                                     + st.potential.idle_curvature(mu)
-                                     * ((1 - alpha) / alpha ** 2)[:, None])
+        w = -st.discount[:, None] * (alpha[:, None] * st.potential.curvature(mu)
+                                     + (1 - alpha)[:, None] * st.potential.idle_curvature(mu))
         S = n.sum(axis=-1)
 
         prob = n / np.where(S > 0, S, 1.0)[..., None]
@@ -301,20 +298,21 @@ class PotentialNewton:
 
     @staticmethod
     def _gradient(st: Structure, r: Array, r0: Array, alpha: Array) -> Array:
-        """dPhi/dx_t(o,a) = gamma^t [r + (1 - alpha_t)/alpha_t r0] (T, O, A)."""
-        return st.discount[:, None, None] * (r + (st.c[:, None] * r0)[..., None])
+        """dPhi/dz_t(o,a) = gamma^t [alpha_t r + (1 - alpha_t) r0] (T, O, A)."""
+        a = alpha[:, None]
+        return st.discount[:, None, None] * (a[..., None] * r + ((1 - a) * r0)[..., None])
 
     @staticmethod
     def _constraints(st: Structure, v: Array, alpha: Array) -> Array:
-        """(A v)[t, o] = sum_a v_t(o,a) / alpha_t - sum_{o2,a} K_{t-1}(o|o2,a) v_{t-1}(o2,a)."""
-        out = v.sum(axis=-1) / alpha[:, None]
+        """(A v)[t, o] = sum_a v_t(o,a) - sum_{o2,a} K_{t-1}(o|o2,a) v_{t-1}(o2,a)."""
+        out = v.sum(axis=-1)
         out[1:] -= kernel_times(st, v[:-1])
         return out
 
     @staticmethod
     def _constraints_transpose(st: Structure, y: Array, alpha: Array, A: int) -> Array:
-        """(A^T y)[t, o, a] = y_t(o) / alpha_t - sum_j K_t(j|o,a) y_{t+1}(j)."""
-        out = np.repeat((y / alpha[:, None])[..., None], A, axis=-1)
+        """(A^T y)[t, o, a] = y_t(o) - sum_j K_t(j|o,a) y_{t+1}(j)."""
+        out = np.repeat(y[..., None], A, axis=-1)
         out[:-1] -= kernel_transpose(st, y[1:], A)
         return out
 
@@ -328,9 +326,9 @@ class PotentialNewton:
         ratio = 1.0 / (1.0 + w * S)                                 # (T, O)
         n1 = (n * ratio[..., None]).reshape(T, O * A)                # N 1
         offset = (np.arange(T) * O * O)[:, None]
-        # C_t[j, o] = -(1/alpha_t) sum_a K_t(j|o,a) (N 1)_{t,o,a}, coupling rows t+1 and t
+        # C_t[j, o] = -sum_a K_t(j|o,a) (N 1)_{t,o,a}, coupling rows t+1 and t
         C = -np.bincount((offset + st.cols * O + o_of).ravel(),
-                         (st.val * n1[:, st.rows] / alpha[:, None]).ravel(),
+                         (st.val * n1[:, st.rows]).ravel(),
                          minlength=T * O * O).reshape(T, O, O)
         # G_t = K_t N_t K_t^T. With p = n / S (per (t, o)), N = S (diag(p) - p p^T)
         # + S / (1 + w S) p p^T: both terms positive semidefinite, so G is summed without the
@@ -347,8 +345,8 @@ class PotentialNewton:
         P3 = st.P.reshape(O, A, O)
 
         def deviation(j: NDArray[np.intp]) -> Array:                         # (T, pairs, A)
-            K = P3[wo[:, None], acts, j[:, None]][None] \
-                + st.c[:, None, None] * st.P0[wo, j][None, :, None]
+            K = st.alpha[:, None, None] * P3[wo[:, None], acts, j[:, None]][None] \
+                + (1.0 - st.alpha)[:, None, None] * st.P0[wo, j][None, :, None]
             return K - kbar[:, wo, j][..., None]
 
         spread = (prob[:, wo, :] * deviation(j1) * deviation(j2)).sum(axis=-1)
@@ -357,7 +355,7 @@ class PotentialNewton:
                          + (S * ratio)[:, wo] * kbar[:, wo, j1] * kbar[:, wo, j2]).ravel(),
                         minlength=T * O * O)
         G = G.reshape(T, O, O)
-        diag = S * ratio / alpha[:, None] ** 2                       # 1^T N 1 / alpha^2
+        diag = S * ratio                                             # 1^T N 1
         diag = np.where(st.reach, diag, 1.0)                        # unreachable rows: y = 0
         D = np.zeros((T, O, O))
         D[:, np.arange(O), np.arange(O)] = diag
@@ -384,7 +382,7 @@ class PotentialNewton:
         def slope(s: float) -> float:
             z = x + s * dx
             mu = np.zeros((setting.T + 1, x.shape[1]))
-            mu[:-1] = z.sum(axis=-1) / alpha[:, None]
+            mu[:-1] = z.sum(axis=-1)
             r, r0 = frozen_rewards(setting, mu)
             g = self._gradient(st, r, r0, alpha)
             safe = np.where(live, z, 1.0)
