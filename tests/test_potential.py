@@ -102,3 +102,14 @@ def test_potential_reaches_tight_exploitability(game: str, alpha: float) -> None
     s = make_setting(game, alpha, steps=30)
     result = run(s, ALGORITHMS["potential"](), 80, 1e-6)
     assert result.converged, result.stop_reason
+
+
+@pytest.mark.parametrize("game", ["beach_bar", "resource_selection"])
+def test_potential_history_never_rises_beyond_its_guard(game: str) -> None:
+    """Asked for more than its precision allows (tolerance 0), the solver stays at its best
+    iterate: no iterate's exploitability exceeds GUARD times the best before it."""
+    s = make_setting(game, 1.0, steps=30)
+    solver = ALGORITHMS["potential"]()
+    h = run(s, solver, 80, 0.0).history["exploitability"].to_numpy()
+    assert h.min() <= 1e-6
+    assert (h[1:] / np.minimum.accumulate(h)[:-1]).max() <= solver.GUARD
