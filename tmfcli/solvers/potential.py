@@ -46,7 +46,8 @@ changes neither J nor J*).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,6 +58,9 @@ from tmfcli.model.flow import frozen_rewards, mean_field_flow
 from tmfcli.model.games.base import Array, Potential
 from tmfcli.model.params import param
 from tmfcli.model.setting import Setting
+
+if TYPE_CHECKING:
+    from tmfcli.solvers.algorithms import MirrorState
 
 LARGE_BLOCKS = 16  # from this block size on, factor sequentially (BLAS) instead of by levels
 
@@ -208,6 +212,7 @@ class PotentialState:
     structure: Structure
     best: tuple[float, Array, float] = (np.inf, np.empty(0), np.nan)  # exploitability, pi, beta
     stalled: bool = False  # precision ran out: the iterate stays at the best one
+    polishing: MirrorState | None = None  # mirror-descent from the best iterate, once stalled
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,9 @@ class PotentialNewton:
                           low=0, high=1, low_open=True)
     start: float = param(1.0, "initial barrier weight, times the initial exploitability over "
                          "the number of variables", low=0, low_open=True)
+
+    polish: bool = param(True, "once the Newton steps stall, continue with mirror-descent "
+                         "(defaults) from the best iterate")
 
     INTERIOR = 0.99  # fraction of the way to the boundary x = 0 a step may go
     CENTRAL = 1.0    # Newton decrement below which the iterate counts as central
@@ -251,7 +259,14 @@ class PotentialNewton:
             beta = max(self.start * ev.exploitability / count, self.FLOOR)
         best = state.best
         if state.stalled:
-            return state
+            if not self.polish:
+                return state
+            from tmfcli.solvers.algorithms import MirrorDescent
+
+            mirror = MirrorDescent()
+            inner = state.polishing or mirror.init(setting, state.policy)
+            inner = mirror.step(setting, inner, ev, k)
+            return replace(state, policy=inner.policy, polishing=inner)
         if ev.exploitability < best[0]:
             best = (ev.exploitability, pi, beta)
         elif ev.exploitability > self.GUARD * best[0]:
