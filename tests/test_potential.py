@@ -107,7 +107,7 @@ def test_potential_reaches_tight_exploitability(game: str, alpha: float) -> None
 @pytest.mark.parametrize("game", ["beach_bar", "resource_selection"])
 def test_potential_history_never_rises_beyond_its_guard(game: str) -> None:
     """Asked for more than its precision allows (tolerance 0) and without the mirror-descent
-    polish, the solver stays at its best iterate: no iterate's exploitability exceeds GUARD
+    polish (the default), the solver stays at its best iterate: no iterate's exploitability exceeds GUARD
     times the best before it."""
     s = make_setting(game, 1.0, steps=30)
     solver = ALGORITHMS["potential"](polish=False)
@@ -120,5 +120,5 @@ def test_potential_polish_goes_below_the_newton_floor() -> None:
     """beach_bar (30 steps) stops near 4e-7 by Newton steps alone (the test above); the
     mirror-descent polish from the best iterate continues to 1e-8."""
     s = make_setting("beach_bar", 1.0, steps=30)
-    result = run(s, ALGORITHMS["potential"](), 2000, 1e-8)
+    result = run(s, ALGORITHMS["potential"](polish=True), 2000, 1e-8)
     assert result.converged, result.stop_reason

@@ -228,7 +228,7 @@ class PotentialNewton:
     start: float = param(1.0, "initial barrier weight, times the initial exploitability over "
                          "the number of variables", low=0, low_open=True)
 
-    polish: bool = param(True, "once the Newton steps stall, continue with mirror-descent "
+    polish: bool = param(False, "once the Newton steps stall, continue with mirror-descent "
                          "(defaults) from the best iterate")
 
     INTERIOR = 0.99  # fraction of the way to the boundary x = 0 a step may go
