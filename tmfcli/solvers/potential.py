@@ -35,7 +35,8 @@ magnitude, and below an exploitability of about 1e-7 to 1e-6 (relative to values
 100) the steps stop improving it. Each step therefore evaluates its result once more (about 1%
 of the cost of a Newton step): when its exploitability exceeds ``GUARD`` times the best one,
 the solver returns to the best iterate and stays there (the loop then reports it), so the
-history never rises by more than ``GUARD``.
+history never rises by more than ``GUARD``; with ``polish`` it continues from there with
+mirror-descent steps instead.
 
 Each iterate is feasible: the policy pi = z / sum_a z is evaluated by the loop and the next step
 starts from the occupation measure of that policy on its own flow. Observations no policy can
