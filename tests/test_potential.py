@@ -107,8 +107,8 @@ def test_potential_reaches_tight_exploitability(game: str, alpha: float) -> None
 @pytest.mark.parametrize("game", ["beach_bar", "resource_selection"])
 def test_potential_history_never_rises_beyond_its_guard(game: str) -> None:
     """Asked for more than its precision allows (tolerance 0) and without the mirror-descent
-    polish (the default), the solver stays at its best iterate: no iterate's exploitability exceeds GUARD
-    times the best before it."""
+    polish (the default), the solver stays at its best iterate: no iterate's exploitability
+    exceeds GUARD times the best before it."""
     s = make_setting(game, 1.0, steps=30)
     solver = ALGORITHMS["potential"](polish=False)
     h = run(s, solver, 80, 0.0).history["exploitability"].to_numpy()
