@@ -236,6 +236,7 @@ class PotentialNewton:
     CENTRAL = 1.0    # Newton decrement below which the iterate counts as central
     FLOOR = 1e-300   # smallest barrier weight
     REFINE = 1       # rounds of iterative refinement of the Newton system
+    PROJECT = 2      # rounds of projection of the step onto A dz = 0
     GUARD = 3.0      # an exploitability this many times the best sends back to the best iterate
 
     def init(self, setting: Setting, policy0: Array) -> PotentialState:
@@ -300,6 +301,9 @@ class PotentialNewton:
                         st, apply_n(self._constraints_transpose(st, y, alpha, A)), alpha)
                     y = y + solve(residual)
                 dx = apply_n(g + self._constraints_transpose(st, y, alpha, A))
+                for _ in range(self.PROJECT):  # make A dz = 0 exact: dz -= N A^T M^-1 A dz
+                    correction = solve(self._constraints(st, np.where(live, dx, 0.0), alpha))
+                    dx = dx - apply_n(self._constraints_transpose(st, correction, alpha, A))
             except np.linalg.LinAlgError:
                 dx = np.full(x.shape, np.nan)
         dx = np.where(live, dx, 0.0)
