@@ -31,12 +31,13 @@ step whose Newton decrement g . dz is below 1 (the iterate is near the central p
 where the exploitability is at most beta times the number of variables).
 
 Precision: as beta falls the weights z^2 / beta of the Newton system spread over many orders of
-magnitude, and below an exploitability of about 1e-7 to 1e-6 (relative to values of order 1 to
-100) the steps stop improving it. Each step therefore evaluates its result once more (about 1%
-of the cost of a Newton step): when its exploitability exceeds ``GUARD`` times the best one,
-the solver returns to the best iterate and stays there (the loop then reports it), so the
-history never rises by more than ``GUARD``; with ``polish`` it continues from there with
-mirror-descent steps instead.
+magnitude and dz = N (g + A^T y) is the small difference of large terms; its flow residual
+A dz is therefore removed by projection (dz <- dz - N A^T M^-1 A dz, ``PROJECT`` times), without
+which the exploitability stopped at 5e-7 to 2e-4 (docs/solvers.md); with it, near 1e-10. Each
+step evaluates its result once more (about 1% of the cost of a Newton step): when its
+exploitability exceeds ``GUARD`` times the best one, the solver returns to the best iterate and
+stays there (the loop then reports it), so the history never rises by more than ``GUARD``; with
+``polish`` it continues from there with mirror-descent steps instead.
 
 Each iterate is feasible: the policy pi = z / sum_a z is evaluated by the loop and the next step
 starts from the occupation measure of that policy on its own flow. Observations no policy can
