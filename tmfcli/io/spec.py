@@ -87,6 +87,52 @@ class BoundCheckSpec:
     replicas: int = 200
 
 
+# --- train block (tmf train, docs/train.md) -------------------------------------------------
+TRAIN_ALGORITHMS = ("tmf-pg", "tmf-pg-exact", "mf-q", "independent-pg")
+OPTIMIZERS = ("adam", "sgd")
+TIME_INDICES = ("auto", "step", "round", "none")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
+
+    ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
+    """
+
+    algorithm: str = "tmf-pg"
+    iterations: int = 200
+    inner_steps: int = 10
+    rollouts: int = 8
+    lr: float = 0.1
+    optimizer: str = "adam"
+    entropy_bonus: float = 0.0
+    time_index: str = "auto"
+    temperature: float = 0.1
+    seed: int | None = None
+
+
+def _train(reader: _Reader, rounds: bool) -> TrainSpec:
+    """Read the ``train`` block; a round time index needs a horizon in rounds."""
+    spec = TrainSpec(
+        algorithm=reader.choice("algorithm", "tmf-pg", TRAIN_ALGORITHMS),
+        iterations=reader.integer("iterations", 200, low=1) or 1,
+        inner_steps=reader.integer("inner_steps", 10, low=1) or 1,
+        rollouts=reader.integer("rollouts", 8, low=1) or 1,
+        lr=reader.number("lr", 0.1, low=0.0, low_open=True) or 0.1,
+        optimizer=reader.choice("optimizer", "adam", OPTIMIZERS),
+        entropy_bonus=reader.number("entropy_bonus", 0.0, low=0.0) or 0.0,
+        time_index=reader.choice("time_index", "auto", TIME_INDICES),
+        temperature=reader.number("temperature", 0.1, low=0.0, low_open=True) or 0.1,
+        seed=reader.integer("seed", None, low=0),
+    )
+    reader.done()
+    if spec.time_index == "round" and not rounds:
+        raise reader.error("time_index", "a time index per round needs a horizon in rounds",
+                           "give horizon: {rounds: H}, or use time_index: step or none")
+    return spec
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """``sweep:``: dotted keys with lists of values (``axes``) and explicit ``cases`` (each a
@@ -118,6 +164,7 @@ class Spec:
     solver: SolverSpec = field(default_factory=SolverSpec)
     simulate: SimulateSpec = field(default_factory=SimulateSpec)
     bound_check: BoundCheckSpec = field(default_factory=BoundCheckSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
     seed: int = 0
     source: str = ""
     sweep: SweepSpec = field(default_factory=SweepSpec)
@@ -442,6 +489,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
                                  replicas=b.integer("replicas", 200, low=2) or 2)
     b.done()
 
+    train = _train(top.sub("train"), rounds is not None)
     seed = top.integer("seed", 0, low=0) or 0
     sweep = _sweep(top.take("sweep"), source)
     e = top.sub("executor")
@@ -454,8 +502,9 @@ def from_dict(data: Any, source: str = "") -> Spec:
     raw = {k: v for k, v in data.items() if k not in ("sweep", "executor")}
     spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
                 discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
-                simulate=simulate, bound_check=bound_check, seed=seed, source=source,
-                sweep=sweep, executor=ExecutorSpec(scheduler=scheduler), raw=copy.deepcopy(raw))
+                simulate=simulate, bound_check=bound_check, train=train, seed=seed,
+                source=source, sweep=sweep, executor=ExecutorSpec(scheduler=scheduler),
+                raw=copy.deepcopy(raw))
     quick_check(spec.build_game())  # validates the game and solver parameters now, not later
     spec.build_algorithm()
     return spec
