@@ -11,7 +11,8 @@ from tmfcli.learning.policy_class import Params
 
 @dataclass
 class Ascent:
-    """theta <- theta + lr * step(g): g itself (sgd) or Adam's m_hat / (sqrt(v_hat) + eps).
+    """theta <- theta + lr_j * step(g): g itself (sgd) or Adam's m_hat / (sqrt(v_hat) + eps),
+    with lr_j = lr / (1 + decay j) at outer iteration j (``outer``, set by the training loop).
 
     ``frozen_W`` keeps W at its value (independent-pg: no population input).
     """
@@ -19,6 +20,8 @@ class Ascent:
     kind: str
     lr: float
     frozen_W: bool = False
+    decay: float = 0.0
+    outer: int = 0
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -42,4 +45,5 @@ class Ascent:
                 m_hat = self.m[i] / (1 - self.beta1 ** self.count)
                 v_hat = self.v[i] / (1 - self.beta2 ** self.count)
                 moves.append(m_hat / (np.sqrt(v_hat) + self.eps))
-        return Params(params.theta + self.lr * moves[0], params.W + self.lr * moves[1])
+        lr = self.lr / (1.0 + self.decay * self.outer)
+        return Params(params.theta + lr * moves[0], params.W + lr * moves[1])

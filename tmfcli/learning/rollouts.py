@@ -16,6 +16,11 @@ c r(o, a, mu_hat_t) and ``idle_reward`` (R, T, O) = (n - m) r0(o, mu_hat_t); the
 policy pi (R, T, O, A); the mean action a_bar (R, T, A + 1): the action shares of all N agents
 with idle agents counted as the no-op action A (MODEL.md section 6, used by mf-q only).
 
+Sequential path (every B_t = 1, subset activation): the one active agent is at o with
+probability n_t(o) / N, then a ~ pi(. | o, mu_hat_t) and o' ~ P(. | o, a, mu_hat_t), three
+categorical draws by inverse CDF from streams drawn up front (the same law, fewer operations;
+it consumes randomness differently from the general path).
+
 Nothing here follows an agent: every array is a count or a total, so memory and time are
 O(R T |O|^2 |A|), whatever N is.
 """
@@ -88,15 +93,6 @@ def _mvhg(rng: np.random.Generator, n: np.ndarray, B: int) -> np.ndarray:
     return m
 
 
-def _one(rng: np.random.Generator, n: np.ndarray, N: int) -> np.ndarray:
-    """m for B = 1: one agent, uniform among N, so at o with probability n(o) / N."""
-    k = np.asarray(rng.integers(0, N, size=n.shape[0]))
-    o = (np.cumsum(n, axis=1) <= k[:, None]).sum(axis=1)
-    m = np.zeros_like(n)
-    m[np.arange(n.shape[0]), o] = 1
-    return m
-
-
 def sample(setting: Setting, decide: Decide, replicas: int, rng: np.random.Generator,
            activation: str = "subset", init: str = "iid", mean_action: bool = False) -> Batch:
     """R rollouts of the N-agent system under ``decide``, with the counts a critic needs.
@@ -125,14 +121,51 @@ def sample(setting: Setting, decide: Decide, replicas: int, rng: np.random.Gener
     if game.static_dynamics:
         P_static = np.broadcast_to(_stochastic(game.transition(game.mu0, 0)), (R, O, A, O))
         P0_static = np.broadcast_to(_stochastic(game.idle_transition(game.mu0, 0)), (R, O, O))
+    sequential = activation == "subset" and bool(np.all(batches == 1))
+    if sequential:  # one agent acts per step: categorical draws from pre-drawn streams
+        who = rng.integers(0, N, size=(T, R))
+        u_act, u_next = rng.random((T, R)), rng.random((T, R))
+        rows = np.arange(R)
+        m[...] = 0
+        c[...] = 0
+        X[...] = 0
     for t in range(T):
         now = n[:, t]
         mu = now / N
+        if sequential:
+            o = (np.cumsum(now, axis=1) <= who[t, :, None]).sum(axis=1)
+            pi = decide(t, mu, prev)
+            pi_all[:, t] = pi
+            a = np.minimum((np.cumsum(pi[rows, o], axis=1) <= u_act[t, :, None]).sum(axis=1),
+                           A - 1)
+            P = P_static if game.static_dynamics else game.transition(mu, t)
+            o2 = np.minimum((np.cumsum(P[rows, o, a], axis=1) <= u_next[t, :, None]).sum(
+                axis=1), O - 1)
+            m[rows, t, o] = 1
+            c[rows, t, o, a] = 1
+            X[rows, t, o, a, o2] = 1
+            r = game.reward(mu, t)
+            reward[:, t] = 0.0
+            reward[rows, t, o, a] = r[rows, o, a]
+            idle = now - m[:, t]
+            nxt = idle.copy()
+            nxt[rows, o2] += 1
+            if Y is not None:
+                P0 = P0_static if game.static_dynamics else \
+                    _stochastic(game.idle_transition(mu, t))
+                Yt = rng.multinomial(idle, P0)
+                Y[:, t] = Yt
+                nxt = nxt - idle + Yt.sum(axis=1)
+            n[:, t + 1] = nxt
+            idle_reward[:, t] = idle * game.idle_reward(mu, t)
+            if mean_action:
+                prev = np.zeros((R, A + 1))
+                prev[rows, a] = 1.0 / N
+                prev[:, A] = (N - 1) / N
+            continue
         B = int(batches[t])
         if B == N:
             active = now
-        elif B == 1 and activation == "subset":
-            active = _one(rng, now, N)
         elif activation == "subset":
             active = _mvhg(rng, now, B)
         else:

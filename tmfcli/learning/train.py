@@ -42,7 +42,8 @@ class TrainConfig:
     inner_steps: int = 10
     rollouts: int = 8
     lr: float = 0.1
-    optimizer: str = "adam"
+    lr_decay: float = 0.0
+    optimizer: str = "sgd"
     entropy_bonus: float = 0.0
     time_index: str = "step"
     temperature: float = 0.1
@@ -80,7 +81,7 @@ class _Learner:
             else None
         self.params = self.mfq.zeros() if self.mfq is not None else self.cls.zeros()
         self.opt = Ascent(config.optimizer, config.lr,
-                          frozen_W=config.algorithm == "independent-pg")
+                          frozen_W=config.algorithm == "independent-pg", decay=config.lr_decay)
 
     def decide(self) -> Decide:
         if self.mfq is not None:
@@ -148,6 +149,7 @@ def train(setting: Setting, config: TrainConfig,
         ev = evaluate(setting, pi_bar)
         if i == I:
             break
+        learner.opt.outer = i
         if config.algorithm == "tmf-pg-exact":
             ret, norm = ev.J, learner.update_exact(ev)
         else:
