@@ -28,11 +28,21 @@ def config_of(spec: Spec) -> TrainConfig:
     if time_index == "auto":
         time_index = "round" if spec.horizon.rounds is not None else "step"
     return TrainConfig(algorithm=t.algorithm, iterations=t.iterations,
-                       inner_steps=t.inner_steps, rollouts=t.rollouts, lr=t.lr,
+                       inner_steps=t.inner_steps, rollouts=t.rollouts, lr=t.lr, lr_decay=t.lr_decay,
                        optimizer=t.optimizer, entropy_bonus=t.entropy_bonus,
                        time_index=time_index, temperature=t.temperature,
                        seed=spec.seed if t.seed is None else t.seed,
-                       activation=spec.population.activation, init=spec.population.init)
+                       activation=spec.population.activation, init=spec.population.init,
+                       per_round=per_round(spec) if t.per_round is None else t.per_round)
+
+
+def per_round(spec: Spec) -> bool:
+    """Auto ``per_round``: a horizon in rounds, and idle agents paid at mu0 (r0 != 0), so that
+    the return grows like N / B steps per round (docs/train.md)."""
+    if spec.horizon.rounds is None:
+        return False
+    game = spec.build_game()
+    return bool(np.any(game.idle_reward(np.asarray(game.mu0, dtype=float), 0) != 0))
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,10 @@ def tables(training: Training, spec: Spec) -> dict[str, pd.DataFrame]:
     if training.exact is not None:
         x = training.exact.evaluation.exploitability
         rows.append(("exploitability_exact", x, x, x))
+    if c.per_round:  # rewards accrue per step: in rounds compare B through B / N x the value
+        alpha = float(np.mean(s.alpha))
+        rows += [(f"{name}_per_round", alpha * mean, alpha * low, alpha * high)
+                 for name, mean, low, high in list(rows) if name.startswith("exploitability")]
     # eps_n (MODEL.md section 8, tmfcli/simulation/epsilon.py) is added here by the integrator
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
     summary["seed"] = c.seed

@@ -98,6 +98,7 @@ class TrainSpec:
     """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
 
     ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
+    ``per_round`` None (auto) is true for a horizon in rounds in a game that pays idle agents.
     """
 
     algorithm: str = "tmf-pg"
@@ -105,10 +106,12 @@ class TrainSpec:
     inner_steps: int = 10
     rollouts: int = 8
     lr: float = 0.1
-    optimizer: str = "adam"
+    lr_decay: float = 0.0
+    optimizer: str = "sgd"
     entropy_bonus: float = 0.0
     time_index: str = "auto"
     temperature: float = 0.1
+    per_round: bool | None = None
     seed: int | None = None
 
 
@@ -120,12 +123,17 @@ def _train(reader: _Reader, rounds: bool) -> TrainSpec:
         inner_steps=reader.integer("inner_steps", 10, low=1) or 1,
         rollouts=reader.integer("rollouts", 8, low=1) or 1,
         lr=reader.number("lr", 0.1, low=0.0, low_open=True) or 0.1,
-        optimizer=reader.choice("optimizer", "adam", OPTIMIZERS),
+        lr_decay=reader.number("lr_decay", 0.0, low=0.0) or 0.0,
+        optimizer=reader.choice("optimizer", "sgd", OPTIMIZERS),
         entropy_bonus=reader.number("entropy_bonus", 0.0, low=0.0) or 0.0,
         time_index=reader.choice("time_index", "auto", TIME_INDICES),
         temperature=reader.number("temperature", 0.1, low=0.0, low_open=True) or 0.1,
+        per_round=reader.take("per_round", None),
         seed=reader.integer("seed", None, low=0),
     )
+    if spec.per_round not in (None, True, False):
+        raise reader.error("per_round", f"expected true, false or null, got {spec.per_round!r}",
+                           "write true, false, or leave it out (auto)")
     reader.done()
     if spec.time_index == "round" and not rounds:
         raise reader.error("time_index", "a time index per round needs a horizon in rounds",

@@ -35,7 +35,13 @@ COLUMNS = ["iteration", "exploitability", "return_avg", "samples", "grad_norm", 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The settings of one run (``TrainSpec`` resolved; the time index is step/round/none)."""
+    """The settings of one run (``TrainSpec`` resolved; the time index is step/round/none).
+
+    ``per_round`` (a horizon in rounds): the policy gradients are multiplied by the mean
+    alpha = B / N, i.e. taken on the return per round. Rewards accrue at every step, so in
+    rounds the return, the advantages and the gradient grow like N / B; without this factor one
+    step size cannot serve B = 1 and B = N.
+    """
 
     algorithm: str = "tmf-pg"
     iterations: int = 200
@@ -50,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     activation: str = "subset"
     init: str = "iid"
+    per_round: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class _Learner:
         self.mfq = MeanFieldQ(self.cls, config.temperature) if config.algorithm == "mf-q" \
             else None
         self.params = self.mfq.zeros() if self.mfq is not None else self.cls.zeros()
+        self.scale = float(setting.alpha.mean()) if config.per_round else 1.0
         self.opt = Ascent(config.optimizer, config.lr,
                           frozen_W=config.algorithm == "independent-pg", decay=config.lr_decay)
 
@@ -114,7 +122,8 @@ class _Learner:
                 grad = self.mfq.td_gradient(self.params, batch, self.setting.alpha)
             else:
                 assert critic is not None
-                grad = sampled_gradient(self.cls, self.params, batch, critic, c.entropy_bonus)
+                grad = sampled_gradient(self.cls, self.params, batch, critic,
+                                        c.entropy_bonus).scale(self.scale)
             if j == 0:
                 first = grad.norm()
             self.params = self.opt.step(self.params, grad)
@@ -125,7 +134,7 @@ class _Learner:
         first = math.nan
         for j in range(self.config.inner_steps):
             grad = exact_gradient(self.cls, self.params, self.setting, ev.flow,
-                                  self.config.entropy_bonus)
+                                  self.config.entropy_bonus).scale(self.scale)
             if j == 0:
                 first = grad.norm()
             self.params = self.opt.step(self.params, grad)
