@@ -154,7 +154,7 @@ def test_resource_selection_sampled_tracks_the_exact_yardstick(batch: Any) -> No
     rounds the raw number grows like N / B) is within 0.02 of tmf-pg-exact's."""
     s = setting(spec_of("resource_selection", 1000, batch, 2))
     alpha = float(s.alpha[0])
-    kwargs: dict[str, Any] = {"iterations": 8, "rollouts": 2, "lr": 0.5, "seed": 0,
+    kwargs: dict[str, Any] = {"iterations": 10, "rollouts": 4, "lr": 0.5, "seed": 0,
                               "per_round": True}
     sampled = run(s, algorithm="tmf-pg", **kwargs)["exploitability"]
     exact = run(s, algorithm="tmf-pg-exact", **kwargs)["exploitability"]
