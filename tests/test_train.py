@@ -18,7 +18,7 @@ from tmfcli.io import spec as specs
 from tmfcli.io.policy_files import load_policy, write_policy
 from tmfcli.io.spec import setting
 from tmfcli.learning.critic import aggregate
-from tmfcli.learning.policy_class import Params, PolicyClass
+from tmfcli.learning.policy_class import Params, PolicyClass, on_flow_fast
 from tmfcli.learning.rollouts import sample
 from tmfcli.learning.tmf_pg import exact_gradient, sampled_gradient
 from tmfcli.learning.train import TrainConfig, child, train
@@ -199,3 +199,14 @@ def test_round_indexed_policy_files_round_trip(tmp_path: Path) -> None:
     for t in (0, 9, 10, 39):
         np.testing.assert_array_equal(back.probs(mu, t), policy.probs(mu, t))
     np.testing.assert_array_equal(on_flow(s, back), on_flow(s, policy))
+
+
+@pytest.mark.parametrize(("game", "batch"), [("resource_selection", 1), ("queueing", 7)])
+def test_fast_on_flow_equals_the_reference(game: str, batch: int) -> None:
+    s = setting(spec_of(game, 20, batch, 2))
+    cls = PolicyClass.of(s, "round")
+    rng = np.random.default_rng(1)
+    zero = cls.zeros()
+    params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
+    np.testing.assert_allclose(on_flow_fast(cls, params, s), on_flow(s, cls.policy(params)),
+                               rtol=0, atol=1e-14)

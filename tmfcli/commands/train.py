@@ -72,7 +72,7 @@ def run(spec: Spec, on_progress: Progress | None = None) -> Training:
 
     result = train(problem, config, tick(config.algorithm))
     exact = None
-    if config.algorithm == "tmf-pg":
+    if config.algorithm == "tmf-pg" and spec.train.yardstick:
         exact = train(problem, replace(config, algorithm="tmf-pg-exact"), tick("tmf-pg-exact"))
     return Training(setting=problem, config=config, result=result, exact=exact,
                     elapsed_s=time.perf_counter() - start)

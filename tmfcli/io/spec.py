@@ -99,6 +99,7 @@ class TrainSpec:
 
     ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
     ``per_round`` None (auto) is true for a horizon in rounds in a game that pays idle agents.
+    ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
     """
 
     algorithm: str = "tmf-pg"
@@ -112,6 +113,7 @@ class TrainSpec:
     time_index: str = "auto"
     temperature: float = 0.1
     per_round: bool | None = None
+    yardstick: bool = True
     seed: int | None = None
 
 
@@ -129,8 +131,12 @@ def _train(reader: _Reader, rounds: bool) -> TrainSpec:
         time_index=reader.choice("time_index", "auto", TIME_INDICES),
         temperature=reader.number("temperature", 0.1, low=0.0, low_open=True) or 0.1,
         per_round=reader.take("per_round", None),
+        yardstick=reader.take("yardstick", True),
         seed=reader.integer("seed", None, low=0),
     )
+    if not isinstance(spec.yardstick, bool):
+        raise reader.error("yardstick", f"expected true or false, got {spec.yardstick!r}",
+                           "write true or false")
     if spec.per_round not in (None, True, False):
         raise reader.error("per_round", f"expected true, false or null, got {spec.per_round!r}",
                            "write true, false, or leave it out (auto)")

@@ -55,24 +55,25 @@ def aggregate(batch: Batch, index: np.ndarray | None = None) -> Critic:
     turns on the leave-one-rollout-out centring per (k, o)."""
     R, T, O, A = batch.c.shape
     gamma = batch.gamma
-    Q = np.full((R, T, O, A), np.nan)
+    CQ = np.empty((R, T, O, A))                 # totals over the agents at (t, o, a)
     S = np.empty((R, T, O))
-    V_next = np.zeros((R, O))
+    idle = batch.n[:, :T] - batch.m
+    n = batch.n[:, :T]
+    inv_n = np.divide(1.0, n, out=np.zeros((R, T, O)), where=n > 0)
+    X = batch.X.reshape(R, T, O * A, O)
+    V_next = np.zeros((R, O, 1))
     for t in range(T - 1, -1, -1):
-        cQ = batch.reward[:, t] + gamma * np.einsum("roap,rp->roa", batch.X[:, t], V_next)
-        idle = batch.n[:, t] - batch.m[:, t]
+        cQ = batch.reward[:, t] + gamma * np.matmul(X[:, t], V_next).reshape(R, O, A)
         if batch.Y is None:
-            rest = batch.idle_reward[:, t] + gamma * idle * V_next
+            rest = batch.idle_reward[:, t] + gamma * idle[:, t] * V_next[..., 0]
         else:
-            rest = batch.idle_reward[:, t] + gamma * np.einsum("rop,rp->ro", batch.Y[:, t],
-                                                               V_next)
+            rest = batch.idle_reward[:, t] + gamma * np.matmul(batch.Y[:, t], V_next)[..., 0]
+        CQ[:, t] = cQ
         S[:, t] = cQ.sum(axis=-1) + rest
-        ct = batch.c[:, t]
-        np.divide(cQ, ct, out=Q[:, t], where=ct > 0)
-        nt = batch.n[:, t]
-        V_next = np.divide(S[:, t], nt, out=np.zeros((R, O)), where=nt > 0)
-    n = batch.n[:, :T, :, None]
-    others = np.where(n > 1, (S[..., None] - np.nan_to_num(Q)) / np.maximum(n - 1, 1), 0.0)
+        V_next = (S[:, t] * inv_n[:, t])[..., None]
+    Q = np.divide(CQ, batch.c, out=np.full((R, T, O, A), np.nan), where=batch.c > 0)
+    n4 = n[..., None]
+    others = np.where(n4 > 1, (S[..., None] - np.nan_to_num(Q)) / np.maximum(n4 - 1, 1), 0.0)
     advantage = np.where(batch.c > 0, np.nan_to_num(Q) - others, 0.0)
     if index is not None and R > 1:
         K = int(index.max()) + 1

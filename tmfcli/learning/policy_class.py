@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import PopulationPolicy, time_rows
+from tmfcli.model.policy import PopulationPolicy, on_flow, time_rows
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import softmax
 
@@ -90,3 +90,25 @@ def entropy_gradient(pi: Array, weight: Array) -> Array:
     logp = np.log(np.maximum(pi, 1e-300))
     H = -(pi * logp).sum(axis=-1, keepdims=True)
     return weight[..., None] * (-pi * (logp + H))
+
+
+def on_flow_fast(cls: PolicyClass, params: Params, setting: Setting) -> Array:
+    """``policy.on_flow`` of the class's policy, with static kernels evaluated once and the
+    logits as one matrix-vector product per step: pi (T, O, A) along its own flow."""
+    from tmfcli.model.flow import step
+
+    game, T = setting.game, setting.T
+    O, A = cls.n_obs, cls.n_act
+    if not game.static_dynamics:
+        return on_flow(setting, cls.policy(params))
+    P = game.transition(game.mu0, 0)
+    P0 = game.idle_transition(game.mu0, 0)
+    W = params.W.reshape(O * A, O)
+    pi = np.empty((T, O, A))
+    mu = np.asarray(game.mu0, dtype=float)
+    for t in range(T):
+        z = params.theta[cls.index[t]] + (W @ mu).reshape(O, A)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        pi[t] = z / z.sum(axis=-1, keepdims=True)
+        mu = step(mu, pi[t], P, P0, float(setting.alpha[t]))
+    return pi

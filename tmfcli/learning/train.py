@@ -21,12 +21,12 @@ import pandas as pd
 from tmfcli.learning.critic import aggregate
 from tmfcli.learning.mf_q import MeanFieldQ
 from tmfcli.learning.optim import Ascent
-from tmfcli.learning.policy_class import PolicyClass
+from tmfcli.learning.policy_class import PolicyClass, on_flow_fast
 from tmfcli.learning.rollouts import Batch, Decide, sample
 from tmfcli.learning.tmf_pg import exact_gradient, sampled_gradient
 from tmfcli.model.exploitability import Evaluation, evaluate
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import Policy, TabularPolicy, on_flow
+from tmfcli.model.policy import Policy, TabularPolicy
 from tmfcli.model.setting import Setting
 
 ALGORITHMS = ("tmf-pg", "tmf-pg-exact", "mf-q", "independent-pg")
@@ -111,7 +111,7 @@ class _Learner:
     def on_flow(self) -> Array:
         if self.mfq is not None:
             return self.mfq.on_flow(self.params, self.setting)
-        return on_flow(self.setting, self.cls.policy(self.params))
+        return on_flow_fast(self.cls, self.params, self.setting)
 
     def update_sampled(self, batch: Batch) -> float:
         """inner_steps steps on one batch; the norm of the first gradient."""
