@@ -1,7 +1,8 @@
 """tmf train: one default run (resource selection, N = 1000, B = N, the spec
-experiments/train-resource.yaml with its 40 iterations), the same at B = 1 side by side, samples
-(agent decisions) per second, and how the cost of one outer iteration grows with N (at B = N,
-should be flat) and with T (steps; at B = 1 in rounds T = H N). One core; nothing asserted.
+experiments/train-resource.yaml with its 40 iterations), the same at B = sqrt N and 1 side by
+side (in rounds, so T = H N / B steps), then at a common T in steps; samples (agent decisions)
+per second; how the cost of one outer iteration grows with N (at B = N, should be flat) and
+with T. One core; nothing asserted.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def main() -> None:
         base = base or sec
         print(f"  {batch:>5} {T:>6} {sec:>8.2f} {sec / base:>6.1f} {samples / sec:>10.3g} "
               f"{expl:>10.4f}")
+    print("the same with the horizon in steps (T = 200 for every B): cost per step against B")
+    print(f"  {'B':>5} {'steps':>6} {'seconds':>8} {'ratio':>6} {'samples/s':>10}")
+    base = None
+    for batch in ("all", "sqrt", "1"):
+        sec, T, samples, _ = timed_run([f"population.batch={batch}", "horizon={steps: 200}"],
+                                       time_index="step", per_round=False, iterations=10)
+        base = base or sec
+        print(f"  {batch:>5} {T:>6} {sec:>8.2f} {sec / base:>6.1f} {samples / sec:>10.3g}")
     print("one outer iteration (rollouts + critic + 10 inner steps + exact evaluation) against N,"
           " B = N, 2 rounds")
     print(f"  {'N':>9} {'ms/iteration':>13}")

@@ -210,3 +210,54 @@ def test_fast_on_flow_equals_the_reference(game: str, batch: int) -> None:
     params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
     np.testing.assert_allclose(on_flow_fast(cls, params, s), on_flow(s, cls.policy(params)),
                                rtol=0, atol=1e-14)
+
+
+def followed_returns(s: Setting, policy: Any, rng: np.random.Generator) -> np.ndarray:
+    """Reference: N agents followed one by one; per (t, o, a), the sum over the active agents
+    at (o, a) at step t of their own return-to-go G^i_t (gamma = 1), divided by N."""
+    game, T, N = s.game, s.T, int(s.agents or 0)
+    O, A = game.n_obs, game.n_act
+    obs = rng.choice(O, size=N, p=game.mu0)
+    rewards = np.zeros((T, N))
+    decisions = []
+    for t in range(T):
+        mu = np.bincount(obs, minlength=O) / N
+        active = rng.choice(N, size=int(s.batches[t]), replace=False)  # type: ignore[index]
+        o = obs[active]
+        pi, P = policy.probs(mu, t), game.transition(mu, t)
+        a = np.array([rng.choice(A, p=pi[k]) for k in o])
+        rewards[t] = game.idle_reward(mu, t)[obs]
+        rewards[t, active] = game.reward(mu, t)[o, a]
+        decisions.append((t, active, o, a))
+        obs = obs.copy()
+        obs[active] = [rng.choice(O, p=P[k, b]) for k, b in zip(o, a, strict=True)]
+    togo = np.cumsum(rewards[::-1], axis=0)[::-1]
+    out = np.zeros((T, O, A))
+    for t, active, o, a in decisions:
+        np.add.at(out[t], (o, a), togo[t, active] / N)
+    return out
+
+
+def test_count_critic_equals_followed_agents_in_expectation() -> None:
+    """Rao-Blackwellisation check: sum_a c_t(o,a) Q_t(o,a) e_a (the count critic's totals per
+    (t, o, a)) has the expectation of the sum of the followed agents' returns-to-go over the
+    active agents at (t, o, a); N = 6, B = 2, resource_selection, W != 0."""
+    s = setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection",
+                                                       "mu0": [0.5, 0.3, 0.2]},
+                                 "horizon": {"steps": 4},
+                                 "population": {"agents": 6, "batch": 2}}))
+    cls = PolicyClass.of(s, "step")
+    rng = np.random.default_rng(5)
+    zero = cls.zeros()
+    params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
+    policy = cls.policy(params)
+    M = 800
+    counts = np.array([
+        np.nan_to_num(b.c * aggregate(b).Q)[0] / 6
+        for b in (sample(s, lambda t, mu, prev: policy.probs(mu, t), 1, child(11, i))
+                  for i in range(M))])
+    agents = np.array([followed_returns(s, policy, np.random.default_rng(i)) for i in range(M)])
+    diff = counts.mean(axis=0) - agents.mean(axis=0)
+    se = np.sqrt(counts.var(axis=0, ddof=1) / M + agents.var(axis=0, ddof=1) / M)
+    assert np.abs(agents.mean(axis=0)).max() > 0.1
+    assert np.all(np.abs(diff) <= 4.5 * se + 1e-12)
