@@ -10,7 +10,9 @@ own "action", so Q has A + 1 columns:
 
 (tabular in the time index and observation, linear in the mean action, as the policy class is
 linear in mu_hat). Behaviour: Boltzmann, pi_t(a | o) = softmax_a(Q(t, o, a, a_bar_{t-1}) / temp)
-over the real actions, with the last observed mean action (a_bar_{-1} = all no-op). Learning:
+over the real actions, with the last observed mean action (a_bar_{-1} = all no-op); with
+``scale`` = B / N (training ``per_round``) the temperature applies to Q per round, since in
+rounds Q grows like N / B and a fixed temperature would make only the B = 1 policy greedy. Learning:
 semi-gradient TD(0) on the aggregated counts of a batch, the target of the agents at (t, o, b)
 
     y = [total reward at (t, o, b) + gamma sum_o' (transitions to o') v_{t+1}(o')] / count,
@@ -45,6 +47,7 @@ class MeanFieldQ:
 
     cls: PolicyClass
     temperature: float
+    scale: float = 1.0
 
     def zeros(self) -> Params:
         O, A = self.cls.n_obs, self.cls.n_act
@@ -55,8 +58,8 @@ class MeanFieldQ:
         return params.theta[rows] + np.einsum("obl,...l->...ob", params.W, a_bar)
 
     def probs(self, Q: Array) -> Array:
-        """Boltzmann policy over the real actions (..., O, A)."""
-        return softmax(Q[..., :-1] / self.temperature)
+        """Boltzmann policy over the real actions (..., O, A): softmax(scale Q / temperature)."""
+        return softmax(self.scale * Q[..., :-1] / self.temperature)
 
     def decide(self, params: Params) -> Decide:
         index = self.cls.index

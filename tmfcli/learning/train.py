@@ -84,10 +84,10 @@ class _Learner:
     def __init__(self, setting: Setting, config: TrainConfig) -> None:
         self.setting, self.config = setting, config
         self.cls = PolicyClass.of(setting, config.time_index)
-        self.mfq = MeanFieldQ(self.cls, config.temperature) if config.algorithm == "mf-q" \
-            else None
-        self.params = self.mfq.zeros() if self.mfq is not None else self.cls.zeros()
         self.scale = float(setting.alpha.mean()) if config.per_round else 1.0
+        self.mfq = MeanFieldQ(self.cls, config.temperature, self.scale) \
+            if config.algorithm == "mf-q" else None
+        self.params = self.mfq.zeros() if self.mfq is not None else self.cls.zeros()
         self.opt = Ascent(config.optimizer, config.lr,
                           frozen_W=config.algorithm == "independent-pg", decay=config.lr_decay)
 
