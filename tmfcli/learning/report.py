@@ -1,5 +1,6 @@
-"""The table of ``make train-experiments``: final exploitability (per round) and return per
-(game, algorithm, B), mean and across-seed standard deviation, read from result directories.
+"""The table of ``make train-experiments``: final exploitability and population-average return,
+both per round (x B / N), per (game, algorithm, B): mean and across-seed standard deviation,
+read from result directories.
 
     python -m tmfcli.learning.report results/train-resource results/train-queue
 """
@@ -21,10 +22,11 @@ def collect(roots: list[Path]) -> pd.DataFrame:
             summary = pd.read_csv(run).set_index("metric")["mean"]
             last = history.iloc[-1]
             per_round = summary.get("exploitability_per_round", summary["exploitability"])
+            alpha = int(last["batch"]) / int(last["agents"])  # returns per round: x B / N
             rows.append({"game": root.name.removeprefix("train-"), "algorithm": last["algorithm"],
                          "B": int(last["batch"]), "seed": int(last["seed"]),
                          "exploitability_per_round": float(per_round),
-                         "return_avg": float(summary["return_avg"]),
+                         "return_per_round": alpha * float(summary["return_avg"]),
                          "time_s": float(last["elapsed_s"])})
     return pd.DataFrame(rows)
 
@@ -35,7 +37,8 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
     out = grouped.agg(seeds=("seed", "count"),
                       expl_mean=("exploitability_per_round", "mean"),
                       expl_sd=("exploitability_per_round", "std"),
-                      return_mean=("return_avg", "mean"), return_sd=("return_avg", "std"),
+                      return_mean=("return_per_round", "mean"),
+                      return_sd=("return_per_round", "std"),
                       time_s=("time_s", "mean"))
     return out.reset_index()
 
