@@ -33,16 +33,7 @@ def config_of(spec: Spec) -> TrainConfig:
                        time_index=time_index, temperature=t.temperature,
                        seed=spec.seed if t.seed is None else t.seed,
                        activation=spec.population.activation, init=spec.population.init,
-                       per_round=per_round(spec) if t.per_round is None else t.per_round)
-
-
-def per_round(spec: Spec) -> bool:
-    """Auto ``per_round``: a horizon in rounds, and idle agents paid at mu0 (r0 != 0), so that
-    the return grows like N / B steps per round (docs/train.md)."""
-    if spec.horizon.rounds is None:
-        return False
-    game = spec.build_game()
-    return bool(np.any(game.idle_reward(np.asarray(game.mu0, dtype=float), 0) != 0))
+                       per_round=t.per_round)
 
 
 @dataclass(frozen=True)

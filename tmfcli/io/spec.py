@@ -98,7 +98,7 @@ class TrainSpec:
     """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
 
     ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
-    ``per_round`` None (auto) is true for a horizon in rounds in a game that pays idle agents.
+    ``per_round``: gradients (and mf-q's temperature) per round, x B / N (docs/train.md).
     ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
     """
 
@@ -112,7 +112,7 @@ class TrainSpec:
     entropy_bonus: float = 0.0
     time_index: str = "auto"
     temperature: float = 0.1
-    per_round: bool | None = None
+    per_round: bool = False
     yardstick: bool = True
     seed: int | None = None
 
@@ -130,16 +130,16 @@ def _train(reader: _Reader, rounds: bool) -> TrainSpec:
         entropy_bonus=reader.number("entropy_bonus", 0.0, low=0.0) or 0.0,
         time_index=reader.choice("time_index", "auto", TIME_INDICES),
         temperature=reader.number("temperature", 0.1, low=0.0, low_open=True) or 0.1,
-        per_round=reader.take("per_round", None),
+        per_round=reader.take("per_round", False),
         yardstick=reader.take("yardstick", True),
         seed=reader.integer("seed", None, low=0),
     )
     if not isinstance(spec.yardstick, bool):
         raise reader.error("yardstick", f"expected true or false, got {spec.yardstick!r}",
                            "write true or false")
-    if spec.per_round not in (None, True, False):
-        raise reader.error("per_round", f"expected true, false or null, got {spec.per_round!r}",
-                           "write true, false, or leave it out (auto)")
+    if not isinstance(spec.per_round, bool):
+        raise reader.error("per_round", f"expected true or false, got {spec.per_round!r}",
+                           "write true or false")
     reader.done()
     if spec.time_index == "round" and not rounds:
         raise reader.error("time_index", "a time index per round needs a horizon in rounds",

@@ -1,6 +1,6 @@
-"""The table of ``make train-experiments``: final exploitability and population-average return,
-both per round (x B / N), per (game, algorithm, B): mean and across-seed standard deviation,
-read from result directories.
+"""The table of ``make train-experiments``: final exploitability and population-average return
+(both x B / N, per round, for runs with ``train.per_round``), per (game, algorithm, B): mean and
+across-seed standard deviation, read from result directories.
 
     python -m tmfcli.learning.report results/train-resource results/train-queue
 """
@@ -21,8 +21,9 @@ def collect(roots: list[Path]) -> pd.DataFrame:
             history = pd.read_csv(run.parent / "iterations.csv")
             summary = pd.read_csv(run).set_index("metric")["mean"]
             last = history.iloc[-1]
+            scaled = "exploitability_per_round" in summary.index  # train.per_round: x B / N
             per_round = summary.get("exploitability_per_round", summary["exploitability"])
-            alpha = int(last["batch"]) / int(last["agents"])  # returns per round: x B / N
+            alpha = int(last["batch"]) / int(last["agents"]) if scaled else 1.0
             rows.append({"game": root.name.removeprefix("train-"), "algorithm": last["algorithm"],
                          "B": int(last["batch"]), "seed": int(last["seed"]),
                          "exploitability_per_round": float(per_round),
