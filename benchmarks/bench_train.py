@@ -45,7 +45,8 @@ def main() -> None:
     print(f"  {'B':>5} {'steps':>6} {'seconds':>8} {'ratio':>6} {'samples/s':>10}")
     base = None
     for batch in ("all", "sqrt", "1"):
-        sec, T, samples, _ = timed_run([f"population.batch={batch}", "horizon={steps: 200}"],
+        sec, T, samples, _ = timed_run([f"population.batch={batch}", "horizon={steps: 200}",
+                                        "train.time_index=step"],
                                        time_index="step", per_round=False, iterations=10)
         base = base or sec
         print(f"  {batch:>5} {T:>6} {sec:>8.2f} {sec / base:>6.1f} {samples / sec:>10.3g}")
