@@ -49,7 +49,8 @@ def train(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
         frames = training.tables(run, spec)
         for name, frame in frames.items():
             results.write_csv(frame, target / name)
-        write_policy(run.result.policy, target)
+        game = run.setting.game
+        write_policy(run.result.policy, target, game.obs_labels, game.act_labels)
         extra = training.outcome(run, frames)
         results.write_yaml(results.manifest(spec, "train", **extra), target / results.MANIFEST)
     summary(f"tmf train: {spec.name}", training.summary_rows(target))
