@@ -31,6 +31,8 @@ def timed_run(overrides: list[str], **change: Any) -> tuple[float, int, int, flo
 
 
 def main() -> None:
+    timed_run(["population.batch=1", "horizon.rounds=1", "population.agents=50"],
+              iterations=2)  # warm-up: the first evaluation compiles the model's kernels
     print(f"default run ({SPEC}: tmf-pg, N = 1000, 2 rounds, 40 iterations x 4 rollouts), "
           "B = N against B = 1, side by side")
     print(f"  {'B':>5} {'steps':>6} {'seconds':>8} {'ratio':>6} {'samples/s':>10} "
