@@ -135,6 +135,11 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
     if "exploitability_exact" in frame.index:
         rows.append(("exploitability (tmf-pg-exact, same class)",
                      f"{float(frame.at['exploitability_exact', 'mean']):.4g}"))  # type: ignore[arg-type]
+    for metric, label in (("exploitability_per_round", "per round (x B / N)"),
+                          ("exploitability_exact_per_round", "exact, per round (x B / N)")):
+        if metric in frame.index:
+            rows.append((f"exploitability {label}",
+                         f"{float(frame.at[metric, 'mean']):.4g}"))  # type: ignore[arg-type]
     mean, low, high = (float(frame.at["return_avg", k])  # type: ignore[arg-type]
                        for k in ("mean", "ci_low", "ci_high"))
     rows.append(("return (N agents), 95% CI", f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
