@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench fuzz clean paper paper-quick
+.PHONY: install demo test lint bench fuzz clean paper paper-quick train-experiments
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ fuzz: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(ONLY)
+
+# tmf train on resource selection and queueing (N = 1000, 2 rounds): B in {1, sqrt, all} x 5 seeds
+# x 4 algorithms, two runs at a time (tmf-pg without its built-in yardstick: tmf-pg-exact runs on
+# its own); then one table (docs/train.md). TRAIN_SEEDS=0 for a quick look.
+TRAIN_SEEDS ?= 0 1 2 3 4
+train-experiments: install
+	@for g in resource queue; do for b in 1 sqrt all; do for s in $(TRAIN_SEEDS); do \
+	  for a in tmf-pg tmf-pg-exact mf-q independent-pg; do \
+	    echo "experiments/train-$$g.yaml --algorithm $$a --set population.batch=$$b --set seed=$$s --set train.yardstick=false --out results/train-$$g/$$a-B$$b-s$$s"; \
+	done; done; done; done | xargs -P 2 -L 1 sh -c '$(BIN)/tmf train "$$@" > /dev/null' tmf
+	$(BIN)/python -m tmfcli.learning.report results/train-resource results/train-queue
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from tmfcli.cli import (  # noqa: F401  (registers commands)
     runs,
     simulate,
     solve,
+    train,
     validate,
 )
 from tmfcli.cli.common import app, out

@@ -148,7 +148,8 @@ def choose_policy(spec: Spec, choice: str | None, solved: Path | None = None) ->
     # a command directory (results/<name>/solve) stands for its latest run
     directory = runs.resolve(Path(choice))
     policy = load_policy(directory, game.n_obs, game.n_act, own.T, game=spec.game.name,
-                         obs_labels=game.obs_labels, act_labels=game.act_labels)
+                         obs_labels=game.obs_labels, act_labels=game.act_labels,
+                         alpha=own.alpha)
     return PolicyChoice(fingerprint(policy), str(directory), policy, own.T)
 
 

@@ -1,5 +1,11 @@
 """Policy files: ``policy.csv`` (tabular) and ``logits.csv`` + ``mu_weights.csv``
-(population-aware), written atomically and read back strictly (docs/simulate.md)."""
+(population-aware), written atomically and read back strictly (docs/simulate.md).
+
+``logits.csv`` of a policy indexed by step has columns t, obs, action, theta (one row per step);
+one indexed per round or not at all (``time_index`` round / none) has columns k, obs, action,
+theta, time_index, with k the round (or 0). A file without a time_index column is step-indexed,
+so files written before the time index existed read as before.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import pandas as pd
 from tmfcli.errors import ResultsError
 from tmfcli.io import results
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy
+from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, time_rows
 
 LOGITS = "logits.csv"
 WEIGHTS = "mu_weights.csv"
@@ -61,9 +67,12 @@ def write_policy(policy: Policy, directory: Path, obs_labels: Labels = (),
     if isinstance(policy, PopulationPolicy):
         T, O, A = policy.theta.shape
         t, o, a = np.meshgrid(np.arange(T), np.arange(O), np.arange(A), indexing="ij")
-        results.write_csv(pd.DataFrame({"t": t.ravel(),
+        index = {"t": t.ravel()} if policy.index is None else {"k": t.ravel()}
+        extra = {} if policy.index is None else {"time_index": policy.time_index}
+        results.write_csv(pd.DataFrame({**index,
                                         **_columns({"obs": o, "action": a}, labels),
-                                        "theta": policy.theta.ravel()}), directory / LOGITS)
+                                        "theta": policy.theta.ravel(), **extra}),
+                          directory / LOGITS)
         o, a, j = np.meshgrid(np.arange(O), np.arange(A), np.arange(O), indexing="ij")
         results.write_csv(pd.DataFrame({**_columns({"obs": o, "action": a, "mu_obs": j},
                                                    labels),
@@ -74,11 +83,12 @@ def write_policy(policy: Policy, directory: Path, obs_labels: Labels = (),
 
 def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
                 game: str | None = None, obs_labels: Labels = (),
-                act_labels: Labels = ()) -> Policy:
+                act_labels: Labels = (), alpha: Array | None = None) -> Policy:
     """Read the policy in ``directory``: ``logits.csv`` + ``mu_weights.csv`` if present, else
     ``policy.csv``. With ``game``, a manifest beside the files must name the same game. With
     the game's labels, files that carry label columns are read by name, and names that are not
     the game's are refused (a policy of another game); files without labels are read by code.
+    ``alpha`` (T,) gives the rounds of a policy indexed per round (``policy.time_rows``).
 
     Raises ``ResultsError`` for a missing directory or file, another game, or a wrong shape.
     """
@@ -99,7 +109,7 @@ def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
             raise ResultsError(f"the policy in {directory} is for game {other!r}, not {game!r}",
                                "solve the same game first, or use --policy uniform")
     if (directory / LOGITS).is_file():
-        return _read_population(directory, n_obs, n_act, T, obs_labels, act_labels)
+        return _read_population(directory, n_obs, n_act, T, obs_labels, act_labels, alpha)
     if not (directory / TABLE).is_file():
         raise ResultsError(f"no {TABLE} or {LOGITS} in {directory}", hint)
     return TabularPolicy(_read_tabular(directory, n_obs, n_act, T, obs_labels, act_labels))
@@ -223,41 +233,63 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return read_table(path, columns[:-1], columns[-1])
 
 
+def _time_index(directory: Path, T: int, alpha: Array | None) -> tuple[str, np.ndarray | None]:
+    """The time index of ``logits.csv`` and k(t) (T,) (None for a step index)."""
+    header = pd.read_csv(directory / LOGITS, nrows=1)
+    if "time_index" not in header.columns:
+        return "step", None
+    rule = str(header["time_index"].iloc[0]) if len(header) else "none"
+    if rule not in ("round", "none"):
+        raise ResultsError(f"{directory / LOGITS}: unknown time_index {rule!r}",
+                           "write round or none (or a file with a t column for steps)")
+    if rule == "round" and alpha is None:
+        raise ResultsError(f"{directory / LOGITS} is indexed per round but the setting has no "
+                           "active fractions", "give the spec's population")
+    return rule, time_rows(rule, alpha if alpha is not None else np.ones(T))
+
+
 def _read_population(directory: Path, n_obs: int, n_act: int, T: int,
-                     obs_labels: Labels = (), act_labels: Labels = ()) -> PopulationPolicy:
+                     obs_labels: Labels = (), act_labels: Labels = (),
+                     alpha: Array | None = None) -> PopulationPolicy:
     labels = {"obs": obs_labels, "action": act_labels, "mu_obs": obs_labels}
-    logits = _by_name(_read_table(directory / LOGITS, ["t", "obs", "action", "theta"]),
+    rule, index = _time_index(directory, T, alpha) if (directory / LOGITS).is_file() else \
+        ("step", None)
+    key = "t" if index is None else "k"
+    logits = _by_name(_read_table(directory / LOGITS, [key, "obs", "action", "theta"]),
                       directory / LOGITS, labels)
     weights = _by_name(_read_table(directory / WEIGHTS, ["obs", "action", "mu_obs", "weight"]),
                        directory / WEIGHTS, labels)
-    no_repeats(logits, ["t", "obs", "action"], directory / LOGITS)
+    no_repeats(logits, [key, "obs", "action"], directory / LOGITS)
     no_repeats(weights, ["obs", "action", "mu_obs"], directory / WEIGHTS)
-    shape = (int(logits["t"].max()) + 1, int(logits["obs"].max()) + 1,
+    shape = (int(logits[key].max()) + 1, int(logits["obs"].max()) + 1,
              int(logits["action"].max()) + 1)
     wshape = (int(weights["obs"].max()) + 1, int(weights["action"].max()) + 1,
               int(weights["mu_obs"].max()) + 1)
-    need = (T, n_obs, n_act)
-    if shape != need or len(logits) != T * n_obs * n_act or \
+    K = T if index is None else int(index.max()) + 1
+    need = (K, n_obs, n_act)
+    if shape != need or len(logits) != K * n_obs * n_act or \
             wshape != (n_obs, n_act, n_obs) or len(weights) != n_obs * n_act * n_obs:
-        raise ResultsError(f"{directory} holds a policy of shape (T={shape[0]}, O={shape[1]}, "
-                           f"A={shape[2]}) with weights {wshape} but the spec needs "
-                           f"(T={T}, O={n_obs}, A={n_act}) with weights "
+        unit = "T" if index is None else "rounds" if rule == "round" else "K"
+        raise ResultsError(f"{directory} holds a policy of shape ({unit}={shape[0]}, "
+                           f"O={shape[1]}, A={shape[2]}) with weights {wshape} but the spec "
+                           f"needs ({unit}={K}, O={n_obs}, A={n_act}) with weights "
                            f"{(n_obs, n_act, n_obs)}",
                            "train the same game and horizon first, or use --policy uniform")
     theta = np.zeros(need)
-    theta[logits["t"].to_numpy(), logits["obs"].to_numpy(), logits["action"].to_numpy()] = \
+    theta[logits[key].to_numpy(), logits["obs"].to_numpy(), logits["action"].to_numpy()] = \
         logits["theta"].to_numpy(dtype=float)
     W = np.zeros((n_obs, n_act, n_obs))
     W[weights["obs"].to_numpy(), weights["action"].to_numpy(), weights["mu_obs"].to_numpy()] = \
         weights["weight"].to_numpy(dtype=float)
-    return PopulationPolicy(theta=theta, W=W)
+    return PopulationPolicy(theta=theta, W=W, index=index, time_index=rule)
 
 
 def fingerprint(policy: Policy) -> str:
     """A short hash of the policy's numbers (decides whether a result is up to date)."""
     digest = hashlib.sha256()
     arrays = [policy.pi] if isinstance(policy, TabularPolicy) else \
-        [policy.theta, policy.W] if isinstance(policy, PopulationPolicy) else []
+        [policy.theta, policy.W] + ([] if policy.index is None else [policy.index]) \
+        if isinstance(policy, PopulationPolicy) else []
     if not arrays:
         digest.update(repr(policy).encode())
     for array in arrays:

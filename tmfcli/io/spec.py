@@ -89,6 +89,66 @@ class BoundCheckSpec:
     replicas: int = 200
 
 
+# --- train block (tmf train, docs/train.md) -------------------------------------------------
+TRAIN_ALGORITHMS = ("tmf-pg", "tmf-pg-exact", "mf-q", "independent-pg")
+OPTIMIZERS = ("adam", "sgd")
+TIME_INDICES = ("auto", "step", "round", "none")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
+
+    ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
+    ``per_round``: gradients (and mf-q's temperature) per round, x B / N (docs/train.md).
+    ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
+    """
+
+    algorithm: str = "tmf-pg"
+    iterations: int = 200
+    inner_steps: int = 10
+    rollouts: int = 8
+    lr: float = 0.1
+    lr_decay: float = 0.0
+    optimizer: str = "sgd"
+    entropy_bonus: float = 0.0
+    time_index: str = "auto"
+    temperature: float = 0.1
+    per_round: bool = False
+    yardstick: bool = True
+    seed: int | None = None
+
+
+def _train(reader: _Reader, rounds: bool) -> TrainSpec:
+    """Read the ``train`` block; a round time index needs a horizon in rounds."""
+    spec = TrainSpec(
+        algorithm=reader.choice("algorithm", "tmf-pg", TRAIN_ALGORITHMS),
+        iterations=reader.integer("iterations", 200, low=1) or 1,
+        inner_steps=reader.integer("inner_steps", 10, low=1) or 1,
+        rollouts=reader.integer("rollouts", 8, low=1) or 1,
+        lr=reader.number("lr", 0.1, low=0.0, low_open=True) or 0.1,
+        lr_decay=reader.number("lr_decay", 0.0, low=0.0) or 0.0,
+        optimizer=reader.choice("optimizer", "sgd", OPTIMIZERS),
+        entropy_bonus=reader.number("entropy_bonus", 0.0, low=0.0) or 0.0,
+        time_index=reader.choice("time_index", "auto", TIME_INDICES),
+        temperature=reader.number("temperature", 0.1, low=0.0, low_open=True) or 0.1,
+        per_round=reader.take("per_round", False),
+        yardstick=reader.take("yardstick", True),
+        seed=reader.integer("seed", None, low=0),
+    )
+    if not isinstance(spec.yardstick, bool):
+        raise reader.error("yardstick", f"expected true or false, got {spec.yardstick!r}",
+                           "write true or false")
+    if not isinstance(spec.per_round, bool):
+        raise reader.error("per_round", f"expected true or false, got {spec.per_round!r}",
+                           "write true or false")
+    reader.done()
+    if spec.time_index == "round" and not rounds:
+        raise reader.error("time_index", "a time index per round needs a horizon in rounds",
+                           "give horizon: {rounds: H}, or use time_index: step or none")
+    return spec
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """``sweep:``: dotted keys with lists of values (``axes``) and explicit ``cases`` (each a
@@ -120,6 +180,7 @@ class Spec:
     solver: SolverSpec = field(default_factory=SolverSpec)
     simulate: SimulateSpec = field(default_factory=SimulateSpec)
     bound_check: BoundCheckSpec = field(default_factory=BoundCheckSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
     seed: int = 0
     source: str = ""
     sweep: SweepSpec = field(default_factory=SweepSpec)
@@ -459,6 +520,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
                                  replicas=b.integer("replicas", 200, low=2, high=MAX_COUNT) or 2)
     b.done()
 
+    train = _train(top.sub("train"), rounds is not None)
     seed = top.integer("seed", 0, low=0) or 0
     sweep = _sweep(top.take("sweep"), source)
     e = top.sub("executor")
@@ -471,8 +533,9 @@ def from_dict(data: Any, source: str = "") -> Spec:
     raw = {k: v for k, v in data.items() if k not in ("sweep", "executor")}
     spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
                 discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
-                simulate=simulate, bound_check=bound_check, seed=seed, source=source,
-                sweep=sweep, executor=ExecutorSpec(scheduler=scheduler), raw=copy.deepcopy(raw))
+                simulate=simulate, bound_check=bound_check, train=train, seed=seed,
+                source=source, sweep=sweep, executor=ExecutorSpec(scheduler=scheduler),
+                raw=copy.deepcopy(raw))
     from tmfcli.io import budget
 
     budget.check_game(game_spec, source)  # before any array of the game exists

@@ -9,7 +9,9 @@ A policy maps the empirical distribution to action probabilities, batched over l
 
       pi_theta(a | o, mu_hat) = softmax_a( theta[t, o, a] + sum_j W[o, a, j] mu_hat(j) )
 
-  with theta (T, O, A) and W (O, A, O); files: ``tmfcli.io.policy_files``.
+  with theta (K, O, A) and W (O, A, O); files: ``tmfcli.io.policy_files``. The time index
+  k(t) is the step t (K = T, the default), the round floor(sum_{s<t} alpha_s) (K = rounds), or
+  none (K = 1, stationary): ``time_rows``.
 
 On the deterministic mean-field flow a population-aware policy is evaluated at mu_bar_t, which
 gives a time-indexed policy (``on_flow``); every exact metric of the mean field applies to it.
@@ -27,8 +29,8 @@ from tmfcli.model.flow import step
 from tmfcli.model.games.base import Array
 from tmfcli.model.setting import Setting
 
-__all__ = ["Policy", "PopulationPolicy", "TabularPolicy", "check_shape", "on_flow", "shape_of",
-           "uniform_policy"]
+__all__ = ["TIME_INDICES", "Policy", "PopulationPolicy", "TabularPolicy", "check_shape",
+           "on_flow", "shape_of", "time_rows", "uniform_policy"]
 
 
 @runtime_checkable
@@ -51,16 +53,50 @@ class TabularPolicy:
         return np.broadcast_to(row, mu_hat.shape[:-1] + row.shape)
 
 
+TIME_INDICES = ("step", "round", "none")
+
+
+def time_rows(time_index: str, alpha: Array) -> np.ndarray:
+    """k(t) (T,) int: the row of theta used at step t, for alpha_t (T,).
+
+    step: k = t; round: k = floor(sum_{s<t} alpha_s) (floor(t alpha) for a constant alpha, with
+    a 1e-9 allowance for round-off); none: k = 0.
+    """
+    T = int(alpha.shape[0])
+    if time_index == "step":
+        return np.arange(T)
+    if time_index == "round":
+        elapsed = np.concatenate([[0.0], np.cumsum(alpha)[:-1]])
+        return np.floor(elapsed + 1e-9).astype(np.int64)
+    if time_index == "none":
+        return np.zeros(T, dtype=np.int64)
+    raise ValueError(f"unknown time index {time_index!r}")
+
+
 @dataclass(frozen=True)
 class PopulationPolicy:
-    """softmax_a(theta[t,o,a] + sum_j W[o,a,j] mu_hat(j)); theta (T, O, A), W (O, A, O)."""
+    """softmax_a(theta[k(t),o,a] + sum_j W[o,a,j] mu_hat(j)); theta (K, O, A), W (O, A, O).
+
+    ``index`` (T,) holds k(t) (``time_rows``); None means k(t) = t (theta has T rows).
+    ``time_index`` names the rule ("step", "round" or "none") for files and summaries.
+    """
 
     theta: Array
     W: Array
+    index: np.ndarray | None = None
+    time_index: str = "step"
+
+    @property
+    def steps(self) -> int:
+        """T, the number of steps the policy covers."""
+        return int(self.theta.shape[0] if self.index is None else self.index.shape[0])
+
+    def row(self, t: int) -> int:
+        return t if self.index is None else int(self.index[t])
 
     def logits(self, mu_hat: Array, t: int) -> Array:
-        """theta[t] + W mu_hat, shape (..., O, A)."""
-        return self.theta[t] + np.einsum("oaj,...j->...oa", self.W, mu_hat)
+        """theta[k(t)] + W mu_hat, shape (..., O, A)."""
+        return self.theta[self.row(t)] + np.einsum("oaj,...j->...oa", self.W, mu_hat)
 
     def probs(self, mu_hat: Array, t: int) -> Array:
         z = self.logits(mu_hat, t)
@@ -74,8 +110,8 @@ def shape_of(policy: Policy) -> tuple[int, int, int] | None:
         T, O, A = policy.pi.shape
         return int(T), int(O), int(A)
     if isinstance(policy, PopulationPolicy):
-        T, O, A = policy.theta.shape
-        return int(T), int(O), int(A)
+        _, O, A = policy.theta.shape
+        return policy.steps, int(O), int(A)
     return None
 
 

@@ -17,6 +17,7 @@ from tmfcli.model.games.base import Array
 from tmfcli.model.params import param
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import backward, rowmax, rowsum, softmax
+from tmfcli.solvers.potential import PotentialNewton
 
 
 def _logits(policy: Array) -> Array:
@@ -319,4 +320,5 @@ ALGORITHMS: dict[str, type] = {
     "mirror-descent": MirrorDescent,
     "tmf-pg": TmfPG,
     "anderson": Anderson,
+    "potential": PotentialNewton,
 }

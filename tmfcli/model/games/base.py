@@ -14,12 +14,14 @@ them once. ``idle_stays`` declares that P0 is the identity, which the simulator 
 ``time_homogeneous`` declares that nothing depends on t: the engine then evaluates rewards along
 a flow in one batched call. ``compiled_dynamics`` (optional) gives a compiled kernel for
 mu-dependent dynamics, which the accelerated evaluation needs (``tmfcli.model.compiled``);
-without it such a game is evaluated by the pure-numpy reference loops.
+without it such a game is evaluated by the pure-numpy reference loops. ``potential``
+(optional) declares a separable concave potential, which the ``potential`` solver needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,7 +32,8 @@ from tmfcli.model.params import ParamError, fields_of, param
 
 Array = NDArray[np.float64]
 
-__all__ = ["Array", "Game", "Lipschitz", "ParamError", "internal", "one_hot", "param", "static"]
+__all__ = ["Array", "Game", "Lipschitz", "ParamError", "Potential", "internal", "one_hot", "param",
+           "static"]
 
 
 def internal() -> Any:
@@ -47,6 +50,23 @@ class Lipschitz:
 
     L_P: float
     L_0: float
+
+
+@dataclass(frozen=True)
+class Potential:
+    """A game whose crowd terms are the gradient of a separable concave potential.
+
+    The game declares r(o,a,mu) = g(o,a) + f(o, mu(o)) and r0(o,mu) = g0(o) + f0(o, mu(o)):
+    the dependence on mu is through the agent's own observation only, and f, f0 are
+    non-increasing in mu(o). Then f = grad F and f0 = grad F0 with the concave potentials
+    F(mu) = sum_o int_0^mu(o) f(o, m) dm (and F0 alike), and with mu-independent dynamics the
+    equilibrium flows maximise a concave function of the occupation measure
+    (``tmfcli.solvers.potential``). The two functions give the curvatures
+    d f(o, mu(o)) / d mu(o) and d f0(o, mu(o)) / d mu(o) (<= 0), each (..., O) from mu (..., O).
+    """
+
+    curvature: Callable[[Array], Array]
+    idle_curvature: Callable[[Array], Array]
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,11 @@ class Game:
         P(.|.,.,mu) and P0(.|.,mu) (C order), with its ``params`` (k,); None when the game has
         none (then the engine calls ``transition`` at every step). Needed only when the
         dynamics depend on mu; the signature is ``tmfcli.model.compiled.KERNEL_SIGNATURE``."""
+        return None
+
+    def potential(self) -> Potential | None:
+        """The game's separable concave potential (``Potential``), or None when it declares
+        none (then the ``potential`` solver refuses it)."""
         return None
 
     def lipschitz(self) -> Lipschitz | None:

@@ -12,6 +12,7 @@ from tmfcli.model.games.base import (
     Game,
     Lipschitz,
     ParamError,
+    Potential,
     internal,
     one_hot,
     param,
@@ -48,6 +49,13 @@ class LeftRight(Game):
     def reward(self, mu: Array, t: int) -> Array:
         cost = np.stack([np.zeros(mu.shape[:-1]), -mu[..., 1], -2.0 * mu[..., 2]], axis=-1)
         return np.repeat(cost[..., None], 2, axis=-1)
+
+    def potential(self) -> Potential:
+        """f(o, mu) = -mu(left) at left, -2 mu(right) at right: curvatures 0, -1, -2; idle
+        agents earn 0."""
+        slope = np.array([0.0, -1.0, -2.0])
+        return Potential(curvature=lambda mu: static(slope, mu),
+                         idle_curvature=lambda mu: np.zeros(mu.shape))
 
     def lipschitz(self) -> Lipschitz:
         return Lipschitz(L_P=0.0, L_0=0.0)
@@ -123,6 +131,11 @@ class BeachBar(Game):
 
     def reward(self, mu: Array, t: int) -> Array:
         return self._base - np.log(mu + self.eps)[..., None]
+
+    def potential(self) -> Potential:
+        """f(o, mu) = -log(mu(o) + eps), curvature -1 / (mu(o) + eps); idle agents earn 0."""
+        return Potential(curvature=lambda mu: -1.0 / (mu + self.eps),
+                         idle_curvature=lambda mu: np.zeros(mu.shape))
 
     def lipschitz(self) -> Lipschitz:
         return Lipschitz(L_P=0.0, L_0=0.0)

@@ -12,6 +12,7 @@ from tmfcli.model.games.base import (
     Game,
     Lipschitz,
     ParamError,
+    Potential,
     internal,
     one_hot,
     param,
@@ -66,6 +67,14 @@ class ResourceSelection(Game):
 
     def reward(self, mu: Array, t: int) -> Array:
         return self.idle_reward(mu, t)[..., None] - self._switch
+
+    def potential(self) -> Potential:
+        """f(o, mu) = -kappa mu(o) for active and idle agents alike: curvature -kappa (the
+        potential -kappa/2 sum_o mu(o)^2)."""
+        def slope(mu: Array) -> Array:
+            return np.full(mu.shape, -self.kappa)
+
+        return Potential(curvature=slope, idle_curvature=slope)
 
     def lipschitz(self) -> Lipschitz:
         return Lipschitz(L_P=0.0, L_0=0.0)

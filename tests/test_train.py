@@ -1,0 +1,294 @@
+"""tmf train: the spec block, the sampled gradient against the exact one, convergence on
+left_right, the exact yardstick on resource_selection, reproducible outputs, policy files and
+the CLI errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tmfcli.cli import app
+from tmfcli.io import spec as specs
+from tmfcli.io.policy_files import load_policy, write_policy
+from tmfcli.io.spec import setting
+from tmfcli.learning.critic import aggregate
+from tmfcli.learning.policy_class import Params, PolicyClass, on_flow_fast
+from tmfcli.learning.rollouts import sample
+from tmfcli.learning.tmf_pg import exact_gradient, sampled_gradient
+from tmfcli.learning.train import TrainConfig, child, train
+from tmfcli.model.exploitability import evaluate
+from tmfcli.model.policy import on_flow
+from tmfcli.model.setting import Setting
+
+runner = CliRunner()
+
+
+def spec_of(game: str, agents: int, batch: Any, rounds: int, **train_block: Any) -> specs.Spec:
+    return specs.from_dict({"name": "t", "game": {"name": game}, "horizon": {"rounds": rounds},
+                            "population": {"agents": agents, "batch": batch},
+                            "train": train_block})
+
+
+def run(s: Setting, **config: Any) -> pd.DataFrame:
+    return train(s, TrainConfig(time_index="round", **config)).history
+
+
+# --- spec block -------------------------------------------------------------------------------
+def test_the_issue_example_block_is_read_with_documented_defaults() -> None:
+    spec = spec_of("left_right", 10, 1, 2, algorithm="tmf-pg", iterations=200, inner_steps=10,
+                   rollouts=8, lr=0.1, time_index="round", seed=0)
+    t = spec.train
+    assert (t.algorithm, t.iterations, t.inner_steps, t.rollouts, t.lr, t.time_index, t.seed) \
+        == ("tmf-pg", 200, 10, 8, 0.1, "round", 0)
+    assert (t.optimizer, t.entropy_bonus, t.lr_decay, t.per_round) == ("sgd", 0.0, 0.0, False)
+    assert specs.from_dict({"name": "t", "game": {"name": "sis"}}).train.seed is None
+
+
+BASE = {"name": "demo", "game": {"name": "left_right"}, "horizon": {"rounds": 2},
+        "population": {"agents": 20, "batch": 1},
+        "train": {"iterations": 3, "rollouts": 2, "inner_steps": 2}, "seed": 1}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), prog_name="tmf")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.algorithm=ppo",
+     "train.algorithm: unknown value 'ppo' — use one of: tmf-pg, tmf-pg-exact, mf-q, "
+     "independent-pg"),
+    ("train.lr=-0.1", "train.lr: -0.1 is out of range — use a number > 0"),
+    ("train.rollouts=0", "train.rollouts: 0 is too small — use an integer >= 1"),
+    ("train.optimizer=lbfgs", "train.optimizer: unknown value 'lbfgs' — use one of: adam, sgd"),
+    ("train.iterations=0", "train.iterations: 0 is too small — use an integer >= 1"),
+    ("train.rollout=1", "train.rollout: unknown key — did you mean 'rollouts'?"),
+])
+def test_bad_train_block_fails_with_one_line(tmp_path: Path, override: str, message: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    result = invoke("train", str(path), "--set", override, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    # a bad --set is blamed on the override, the same mistake in the file on the file
+    assert result.output.strip() == f"Error: --set {override}: {message.split(': ', 1)[1]}"
+    assert not (tmp_path / "out").exists()
+    key, value = override.split("=")
+    written = {**BASE, "train": {**BASE["train"], key.split(".")[1]: yaml.safe_load(value)}}
+    path.write_text(yaml.safe_dump(written))
+    result = invoke("train", str(path), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {path}:{message}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_round_time_index_needs_a_horizon_in_rounds(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "horizon": {"steps": 4}}))
+    result = invoke("train", str(path), "--set", "train.time_index=round")
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: --set train.time_index=round: a time index per round needs a horizon in "
+        "rounds — give horizon: {rounds: H}, or use time_index: step or none")
+
+
+def test_train_needs_a_finite_population(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "population": {"alpha": 0.5}}))
+    result = invoke("train", str(path), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "population.agents: missing" in result.output
+
+
+# --- the gradient -----------------------------------------------------------------------------
+@pytest.mark.parametrize(("game", "batch"), [("left_right", 2500), ("resource_selection", "all")])
+def test_sampled_gradient_is_the_exact_gradient_in_expectation(game: str, batch: Any) -> None:
+    """Mean of M sampled gradients (N = 10^4, B = N/4 or N, round index, W != 0) against the
+    exact TMF-PG gradient on the flow of the same policy: within 4.5 standard errors per
+    coordinate (plus 2e-3 for the O(1/N) finite-population terms)."""
+    s = setting(spec_of(game, 10_000, batch, 2))
+    cls = PolicyClass.of(s, "round")
+    rng = np.random.default_rng(7)
+    zero = cls.zeros()
+    params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
+    policy = cls.policy(params)
+    flow = evaluate(s, on_flow(s, policy)).flow
+    exact = exact_gradient(cls, params, s, flow)
+    M = 60
+    draws = []
+    for i in range(M):
+        batch_ = sample(s, lambda t, mu, prev: policy.probs(mu, t), 4, child(3, i))
+        g = sampled_gradient(cls, params, batch_, aggregate(batch_, cls.index))
+        draws.append(np.concatenate([g.theta.ravel(), g.W.ravel()]))
+    draws_ = np.array(draws)
+    want = np.concatenate([exact.theta.ravel(), exact.W.ravel()])
+    se = draws_.std(axis=0, ddof=1) / np.sqrt(M)
+    assert np.abs(want).max() > 0.02  # the comparison is not between zeros
+    assert np.all(np.abs(draws_.mean(axis=0) - want) <= 4.5 * se + 2e-3)
+
+
+def test_independent_pg_keeps_w_at_zero_and_mf_q_runs_on_the_same_rollouts() -> None:
+    s = setting(spec_of("left_right", 50, 5, 2))
+    for algorithm in ("independent-pg", "mf-q"):
+        result = train(s, TrainConfig(algorithm=algorithm, iterations=3, rollouts=2,
+                                      time_index="round"))
+        # 2 rollouts x 20 steps x 5 active agents per iteration
+        assert list(result.history["samples"]) == [200, 400, 600, 600]
+        if algorithm == "independent-pg":
+            assert np.all(result.policy.W == 0)  # type: ignore[union-attr]
+
+
+# --- learning ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("agents", "batch"), [(10_000, "all"), (100, 1)])
+def test_left_right_tmf_pg_from_samples_reaches_the_equilibrium(agents: int, batch: Any) -> None:
+    """Exploitability <= 0.01 (closed form: equilibrium sends 2/3 left) from samples only, in
+    rounds, at B = N (N = 10^4, cost independent of N) and B = 1 (N = 100, 200 steps). The
+    N-agent game's own equilibrium is O(1/N) away from the mean field's (an agent counts itself
+    in mu_hat): at N = 100, B = N it alone leaves an exploitability of about 0.007."""
+    s = setting(spec_of("left_right", agents, batch, 2))
+    history = run(s, iterations=60, rollouts=16, lr=0.4, lr_decay=0.05, seed=0)
+    assert history["exploitability"].iloc[0] > 0.15  # the uniform start is far from it
+    assert history["exploitability"].iloc[-1] <= 0.01
+
+
+@pytest.mark.parametrize("batch", ["all", 1])
+def test_resource_selection_sampled_tracks_the_exact_yardstick(batch: Any) -> None:
+    """N = 1000, two rounds: after the same iterations with the same steps, sampled TMF-PG's
+    exploitability per round (exploitability x B / N: rewards accrue at every step, so in
+    rounds the raw number grows like N / B) is within 0.02 of tmf-pg-exact's."""
+    s = setting(spec_of("resource_selection", 1000, batch, 2))
+    alpha = float(s.alpha[0])
+    kwargs: dict[str, Any] = {"iterations": 10, "rollouts": 4, "lr": 0.5, "seed": 0,
+                              "per_round": True}
+    sampled = run(s, algorithm="tmf-pg", **kwargs)["exploitability"]
+    exact = run(s, algorithm="tmf-pg-exact", **kwargs)["exploitability"]
+    assert alpha * exact.iloc[-1] < alpha * exact.iloc[0] - 0.05  # learning happened
+    assert alpha * abs(sampled.iloc[-1] - exact.iloc[-1]) <= 0.02
+
+
+# --- outputs ----------------------------------------------------------------------------------
+def test_same_spec_and_seed_same_iterations_bytes_and_simulate_reads_the_policy(
+        tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    frames = []
+    for name in ("a", "b"):
+        result = invoke("train", str(path), "--out", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+        frame = pd.read_csv(tmp_path / name / "iterations.csv")
+        assert list(frame.columns) == ["iteration", "exploitability", "return_avg", "samples",
+                                       "grad_norm", "elapsed_s", "algorithm", "agents",
+                                       "batch", "seed"]
+        frames.append(frame.drop(columns="elapsed_s").to_csv(index=False))
+    assert frames[0] == frames[1]
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv")
+    assert {"exploitability", "return_avg", "exploitability_exact"} <= set(summary["metric"])
+    manifest = yaml.safe_load((tmp_path / "a" / "manifest.yaml").read_text())
+    assert (manifest["algorithm"], manifest["agents"], manifest["batch"]) == ("tmf-pg", 20, 1)
+    sim = invoke("simulate", str(path), "--policy", str(tmp_path / "a"), "--replicas", "3",
+                 "--out", str(tmp_path / "sim"))
+    assert sim.exit_code == 0, sim.output
+
+
+def test_round_indexed_policy_files_round_trip(tmp_path: Path) -> None:
+    s = setting(spec_of("resource_selection", 30, 3, 4))
+    cls = PolicyClass.of(s, "round")
+    assert cls.rows == 4 and s.T == 40
+    rng = np.random.default_rng(0)
+    zero = cls.zeros()
+    policy = cls.policy(Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape)))
+    write_policy(policy, tmp_path)
+    back = load_policy(tmp_path, 3, 3, s.T, alpha=s.alpha)
+    mu = rng.dirichlet(np.ones(3), size=5)
+    for t in (0, 9, 10, 39):
+        np.testing.assert_array_equal(back.probs(mu, t), policy.probs(mu, t))
+    np.testing.assert_array_equal(on_flow(s, back), on_flow(s, policy))
+
+
+@pytest.mark.parametrize(("game", "batch"), [("resource_selection", 1), ("queueing", 7)])
+def test_fast_on_flow_equals_the_reference(game: str, batch: int) -> None:
+    s = setting(spec_of(game, 20, batch, 2))
+    cls = PolicyClass.of(s, "round")
+    rng = np.random.default_rng(1)
+    zero = cls.zeros()
+    params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
+    np.testing.assert_allclose(on_flow_fast(cls, params, s), on_flow(s, cls.policy(params)),
+                               rtol=0, atol=1e-14)
+
+
+def followed_returns(s: Setting, policy: Any, rng: np.random.Generator) -> np.ndarray:
+    """Reference: N agents followed one by one; per (t, o, a), the sum over the active agents
+    at (o, a) at step t of their own return-to-go G^i_t (gamma = 1), divided by N."""
+    game, T, N = s.game, s.T, int(s.agents or 0)
+    O, A = game.n_obs, game.n_act
+    obs = rng.choice(O, size=N, p=game.mu0)
+    rewards = np.zeros((T, N))
+    decisions = []
+    for t in range(T):
+        mu = np.bincount(obs, minlength=O) / N
+        active = rng.choice(N, size=int(s.batches[t]), replace=False)  # type: ignore[index]
+        o = obs[active]
+        pi, P = policy.probs(mu, t), game.transition(mu, t)
+        a = np.array([rng.choice(A, p=pi[k]) for k in o])
+        rewards[t] = game.idle_reward(mu, t)[obs]
+        rewards[t, active] = game.reward(mu, t)[o, a]
+        decisions.append((t, active, o, a))
+        obs = obs.copy()
+        obs[active] = [rng.choice(O, p=P[k, b]) for k, b in zip(o, a, strict=True)]
+    togo = np.cumsum(rewards[::-1], axis=0)[::-1]
+    out = np.zeros((T, O, A))
+    for t, active, o, a in decisions:
+        np.add.at(out[t], (o, a), togo[t, active] / N)
+    return out
+
+
+def test_count_critic_equals_followed_agents_in_expectation() -> None:
+    """Rao-Blackwellisation check: sum_a c_t(o,a) Q_t(o,a) e_a (the count critic's totals per
+    (t, o, a)) has the expectation of the sum of the followed agents' returns-to-go over the
+    active agents at (t, o, a); N = 6, B = 2, resource_selection, W != 0."""
+    s = setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection",
+                                                       "mu0": [0.5, 0.3, 0.2]},
+                                 "horizon": {"steps": 4},
+                                 "population": {"agents": 6, "batch": 2}}))
+    cls = PolicyClass.of(s, "step")
+    rng = np.random.default_rng(5)
+    zero = cls.zeros()
+    params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
+    policy = cls.policy(params)
+    M = 800
+    counts = np.array([
+        np.nan_to_num(b.c * aggregate(b).Q)[0] / 6
+        for b in (sample(s, lambda t, mu, prev: policy.probs(mu, t), 1, child(11, i))
+                  for i in range(M))])
+    agents = np.array([followed_returns(s, policy, np.random.default_rng(i)) for i in range(M)])
+    diff = counts.mean(axis=0) - agents.mean(axis=0)
+    se = np.sqrt(counts.var(axis=0, ddof=1) / M + agents.var(axis=0, ddof=1) / M)
+    assert np.abs(agents.mean(axis=0)).max() > 0.1
+    assert np.all(np.abs(diff) <= 4.5 * se + 1e-12)
+
+
+@pytest.mark.parametrize(("game", "batch"), [("resource_selection", 1), ("queueing", 1),
+                                             ("queueing", 4)])
+def test_rollouts_have_the_law_of_the_simulator(game: str, batch: int) -> None:
+    """Learning rollouts (sequential path at B = 1, general otherwise) against
+    ``simulation.counts.simulate``: mean of mu_hat_T and of the return within 4.5 standard
+    errors, 400 replicas each, a population-aware policy."""
+    from tmfcli.simulation.counts import simulate
+
+    s = setting(specs.from_dict({"name": "t", "game": {"name": game},
+                                 "horizon": {"steps": 30},
+                                 "population": {"agents": 10, "batch": batch}}))
+    cls = PolicyClass.of(s, "step")
+    rng = np.random.default_rng(2)
+    zero = cls.zeros()
+    policy = cls.policy(Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape)))
+    ours = sample(s, lambda t, mu, prev: policy.probs(mu, t), 400, child(4, 0))
+    ref = simulate(s, policy, 400, 9)
+    for x, y in ((ours.mu_hat[:, -1], ref.mu_hat[:, -1]), (ours.returns, ref.returns)):
+        se = np.sqrt(x.var(axis=0, ddof=1) / 400 + y.var(axis=0, ddof=1) / 400)
+        assert np.all(np.abs(x.mean(axis=0) - y.mean(axis=0)) <= 4.5 * se + 1e-12)
+    assert ours.decisions == 400 * 30 * batch

@@ -1,0 +1,148 @@
+"""What ``tmf train`` runs: TMF-PG (or a baseline) learned from N-agent rollouts, the exact
+TMF-PG yardstick in the same policy class, and the tables, manifest entries and summary rows of
+the result (docs/train.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tmfcli.analysis.fit import normal_interval
+from tmfcli.errors import SpecError
+from tmfcli.io.spec import Spec, setting
+from tmfcli.learning.train import TrainConfig, TrainResult, train
+from tmfcli.model.setting import Setting, batch_label
+
+Progress = Callable[[str, int, int], None]  # (phase, iteration, total)
+
+
+def config_of(spec: Spec) -> TrainConfig:
+    """The run's settings: the spec's train block, time index "auto" resolved, seed filled."""
+    t = spec.train
+    time_index = t.time_index
+    if time_index == "auto":
+        time_index = "round" if spec.horizon.rounds is not None else "step"
+    return TrainConfig(algorithm=t.algorithm, iterations=t.iterations,
+                       inner_steps=t.inner_steps, rollouts=t.rollouts, lr=t.lr, lr_decay=t.lr_decay,
+                       optimizer=t.optimizer, entropy_bonus=t.entropy_bonus,
+                       time_index=time_index, temperature=t.temperature,
+                       seed=spec.seed if t.seed is None else t.seed,
+                       activation=spec.population.activation, init=spec.population.init,
+                       per_round=t.per_round)
+
+
+@dataclass(frozen=True)
+class Training:
+    """A training run and, for tmf-pg, the exact TMF-PG yardstick of the same spec."""
+
+    setting: Setting
+    config: TrainConfig
+    result: TrainResult
+    exact: TrainResult | None
+    elapsed_s: float
+
+
+def run(spec: Spec, on_progress: Progress | None = None) -> Training:
+    """Train as the spec says; for tmf-pg also run tmf-pg-exact (same class, same settings)."""
+    start = time.perf_counter()
+    problem = setting(spec)
+    if problem.agents is None:
+        raise SpecError("population.agents", "missing (train learns from N-agent rollouts)",
+                        "add population.agents and population.batch", spec.source)
+    config = config_of(spec)
+
+    def tick(phase: str) -> Callable[[int, int, float], None] | None:
+        if on_progress is None:
+            return None
+        return lambda i, total, _: on_progress(phase, i, total)
+
+    result = train(problem, config, tick(config.algorithm))
+    exact = None
+    if config.algorithm == "tmf-pg" and spec.train.yardstick:
+        exact = train(problem, replace(config, algorithm="tmf-pg-exact"), tick("tmf-pg-exact"))
+    return Training(setting=problem, config=config, result=result, exact=exact,
+                    elapsed_s=time.perf_counter() - start)
+
+
+def batch_of(spec: Spec, s: Setting) -> str:
+    """B as written in the tables: the number of agents acting per step, or the schedule."""
+    batches = np.asarray(s.batches)
+    if batches.min() == batches.max():
+        return str(int(batches[0]))
+    return batch_label(spec.population.batch or "all")
+
+
+def tables(training: Training, spec: Spec) -> dict[str, pd.DataFrame]:
+    """``iterations.csv`` and ``summary.csv`` (docs/train.md), each with a seed column."""
+    c, s, r = training.config, training.setting, training.result
+    history = r.history.assign(algorithm=c.algorithm, agents=s.agents,
+                               batch=batch_of(spec, s), seed=c.seed)
+    ev = r.evaluation
+    rows = [("exploitability", ev.exploitability, ev.exploitability, ev.exploitability),
+            ("J", ev.J, ev.J, ev.J),
+            ("return_avg", *normal_interval(r.returns))]
+    if training.exact is not None:
+        x = training.exact.evaluation.exploitability
+        rows.append(("exploitability_exact", x, x, x))
+    if c.per_round:  # rewards accrue per step: in rounds compare B through B / N x the value
+        alpha = float(np.mean(s.alpha))
+        rows += [(f"{name}_per_round", alpha * mean, alpha * low, alpha * high)
+                 for name, mean, low, high in list(rows) if name.startswith("exploitability")]
+    # eps_n (MODEL.md section 8, tmfcli/simulation/epsilon.py) is added here by the integrator
+    summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
+    summary["seed"] = c.seed
+    return {"iterations.csv": history, "summary.csv": summary}
+
+
+def outcome(training: Training, frames: dict[str, pd.DataFrame]) -> dict[str, object]:
+    """What the manifest of ``tmf train`` records besides the spec."""
+    c, s, r = training.config, training.setting, training.result
+    batches = np.asarray(s.batches)
+    means = frames["summary.csv"].set_index("metric")["mean"]
+    data: dict[str, object] = {
+        "algorithm": c.algorithm, "agents": s.agents, "batch": int(batches.max())
+        if batches.min() == batches.max() else [int(b) for b in batches[:10]],
+        "steps": s.T, "time_index": c.time_index, "seed": c.seed,
+        "iterations": c.iterations, "samples": r.samples,
+        "exploitability": r.evaluation.exploitability, "J": r.evaluation.J,
+        "means": {str(k): float(v) for k, v in means.items()},
+        "timings": {"total_s": round(training.elapsed_s, 3),
+                    "train_s": round(r.elapsed_s, 3)},
+    }
+    if training.exact is not None:
+        data["exploitability_exact"] = training.exact.evaluation.exploitability
+    return data
+
+
+def summary_rows(directory: Path) -> list[tuple[str, str]]:
+    """The rows of the summary shown by ``tmf train``, read back from its result files."""
+    from tmfcli.io.results import read_manifest
+
+    data = read_manifest(directory) or {}
+    frame = pd.read_csv(directory / "summary.csv").set_index("metric")
+    rows = [("algorithm", str(data.get("algorithm"))), ("agents N", str(data.get("agents"))),
+            ("batch B", str(data.get("batch"))), ("steps", str(data.get("steps"))),
+            ("time index", str(data.get("time_index"))),
+            ("iterations", str(data.get("iterations"))),
+            ("samples (decisions)", str(data.get("samples")))]
+    label = f"exploitability ({data.get('algorithm')})"
+    rows.append((label, f"{float(frame.at['exploitability', 'mean']):.4g}"))  # type: ignore[arg-type]
+    if "exploitability_exact" in frame.index:
+        rows.append(("exploitability (tmf-pg-exact, same class)",
+                     f"{float(frame.at['exploitability_exact', 'mean']):.4g}"))  # type: ignore[arg-type]
+    for metric, label in (("exploitability_per_round", "per round (x B / N)"),
+                          ("exploitability_exact_per_round", "exact, per round (x B / N)")):
+        if metric in frame.index:
+            rows.append((f"exploitability {label}",
+                         f"{float(frame.at[metric, 'mean']):.4g}"))  # type: ignore[arg-type]
+    mean, low, high = (float(frame.at["return_avg", k])  # type: ignore[arg-type]
+                       for k in ("mean", "ci_low", "ci_high"))
+    rows.append(("return (N agents), 95% CI", f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
+    rows.append(("J (mean field)", f"{float(frame.at['J', 'mean']):.4g}"))  # type: ignore[arg-type]
+    rows.append(("results", str(directory)))
+    return rows

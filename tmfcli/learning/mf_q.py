@@ -1,0 +1,115 @@
+"""Mean-field Q-learning with the mean action (Yang et al. 2018), under asynchrony.
+
+Yang et al. condition an agent's Q on the mean action a_bar of the others. When only B of N
+act, a_bar is undefined; the practitioners' fix, used here (MODEL.md section 6), pads the
+idle agents with a no-op action: a_bar_t (A + 1,) is the share of all N agents that took each
+action at step t, the last entry the idle share 1 - alpha_t. The no-op is also the idle agent's
+own "action", so Q has A + 1 columns:
+
+    Q(t, o, b, a_bar) = q[k(t), o, b] + sum_l U[o, b, l] a_bar(l),   b in {0..A-1, no-op}
+
+(tabular in the time index and observation, linear in the mean action, as the policy class is
+linear in mu_hat). Behaviour: Boltzmann, pi_t(a | o) = softmax_a(Q(t, o, a, a_bar_{t-1}) / temp)
+over the real actions, with the last observed mean action (a_bar_{-1} = all no-op); with
+``scale`` = B / N (training ``per_round``) the temperature applies to Q per round, since in
+rounds Q grows like N / B and a fixed temperature would make only the B = 1 policy greedy. Learning:
+semi-gradient TD(0) on the aggregated counts of a batch, the target of the agents at (t, o, b)
+
+    y = [total reward at (t, o, b) + gamma sum_o' (transitions to o') v_{t+1}(o')] / count,
+    v_{t+1}(o') = alpha_{t+1} sum_a pi(a | o', a_bar_t) Q(t+1, o', a, a_bar_t)
+                  + (1 - alpha_{t+1}) Q(t+1, o', no-op, a_bar_t),   v_T = 0,
+
+minimising sum count (y - Q)^2 / (N R) by ``inner_steps`` optimiser steps per batch.
+
+What the padding costs: at B = 1 the mean action is (0, ..., 1/N, ..., 1 - 1/N): it carries no
+information about what the population does, so the U weights learn nothing and mf-q is a
+population-blind tabular learner; and Q mixes acting and idling only through alpha. At B = N it
+is Yang's method. docs/train.md has the measurements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tmfcli.learning.policy_class import Params, PolicyClass
+from tmfcli.learning.rollouts import Batch, Decide
+from tmfcli.model.flow import step
+from tmfcli.model.games.base import Array
+from tmfcli.model.setting import Setting
+from tmfcli.model.values import softmax
+
+
+@dataclass(frozen=True)
+class MeanFieldQ:
+    """Q-values q (K, O, A+1) and U (O, A+1, A+1), held in ``Params`` (theta=q, W=U)."""
+
+    cls: PolicyClass
+    temperature: float
+    scale: float = 1.0
+
+    def zeros(self) -> Params:
+        O, A = self.cls.n_obs, self.cls.n_act
+        return Params(np.zeros((self.cls.rows, O, A + 1)), np.zeros((O, A + 1, A + 1)))
+
+    def values(self, params: Params, rows: np.ndarray, a_bar: Array) -> Array:
+        """Q (..., O, A+1) at time rows (...) and mean actions a_bar (..., A+1)."""
+        return params.theta[rows] + np.einsum("obl,...l->...ob", params.W, a_bar)
+
+    def probs(self, Q: Array) -> Array:
+        """Boltzmann policy over the real actions (..., O, A): softmax(scale Q / temperature)."""
+        return softmax(self.scale * Q[..., :-1] / self.temperature)
+
+    def decide(self, params: Params) -> Decide:
+        index = self.cls.index
+
+        def decide(t: int, mu: Array, prev: Array) -> Array:
+            return self.probs(self.values(params, np.full(prev.shape[0], index[t]), prev))
+
+        return decide
+
+    def td_gradient(self, params: Params, batch: Batch, alpha: Array) -> Params:
+        """Semi-gradient of -sum count (y - Q)^2 / (2 N R) (module docstring)."""
+        R, T = batch.c.shape[:2]
+        index = self.cls.index
+        rows = np.broadcast_to(index, (R, T))
+        Q = self.values(params, rows, batch.a_bar)                       # (R, T, O, A+1)
+        # v_{t+1} at a_bar_t; v_T = 0
+        nxt_rows = np.broadcast_to(np.append(index[1:], index[-1]), (R, T))
+        Qn = self.values(params, nxt_rows, batch.a_bar)
+        a_next = np.append(alpha[1:], 0.0)[None, :, None]
+        v = a_next * (self.probs(Qn) * Qn[..., :-1]).sum(axis=-1) + \
+            (1 - a_next) * Qn[..., -1]
+        v[:, -1] = 0.0                                                    # (R, T, O)
+        gamma = batch.gamma
+        cy = batch.reward + gamma * np.einsum("rtoap,rtp->rtoa", batch.X, v)
+        idle = batch.n[:, :T] - batch.m
+        if batch.Y is None:
+            iy = batch.idle_reward + gamma * idle * v
+        else:
+            iy = batch.idle_reward + gamma * np.einsum("rtop,rtp->rto", batch.Y, v)
+        # count * (y - Q) = count y - count Q, per (r, t, o, b)
+        w = np.concatenate([batch.c, idle[..., None]], axis=-1)
+        wy = np.concatenate([cy, iy[..., None]], axis=-1)
+        delta = (wy - w * Q) / (batch.agents * R)
+        q = np.zeros_like(params.theta)
+        np.add.at(q, index, delta.sum(axis=0))
+        U = np.einsum("rtob,rtl->obl", delta, batch.a_bar)
+        return Params(q, U)
+
+    def on_flow(self, params: Params, setting: Setting) -> Array:
+        """The time-indexed policy (T, O, A) that mf-q plays on its own mean-field flow, where
+        a_bar_t = (alpha_t sum_o mu_t(o) pi_t(. | o), 1 - alpha_t) is deterministic."""
+        game, T = setting.game, setting.T
+        A = game.n_act
+        pi = np.empty((T, game.n_obs, A))
+        mu = np.asarray(game.mu0, dtype=float)
+        prev = np.zeros(A + 1)
+        prev[A] = 1.0
+        for t in range(T):
+            pi[t] = self.probs(self.values(params, np.asarray(self.cls.index[t]), prev))
+            a = float(setting.alpha[t])
+            prev = np.append(a * (mu @ pi[t]), 1.0 - a)
+            mu = step(mu, pi[t], game.transition(mu, t), game.idle_transition(mu, t), a)
+        return pi

@@ -1,0 +1,67 @@
+"""TMF-PG gradients in the population-aware class (MODEL.md section 6): sampled from rollouts
+of the N-agent system, and exact on the mean-field flow (the yardstick).
+
+Sampled (``sampled_gradient``). For softmax logits z, grad_z log pi(a) = e_a - pi, so the
+REINFORCE sum over active (agent i, step t) of grad log pi(a^i_t | o^i_t, mu_hat_t) A^i_t,
+divided by N and averaged over R rollouts, is, per step t and observation o, in the logits:
+
+    g_t(o, .) = (1 / (N R)) sum_a c_t(o, a) rho_t(o, a) A_t(o, a) (e_a - pi_t(. | o, mu_hat_t))
+
+with A the advantage of the aggregated critic (``critic.aggregate``: the Rao-Blackwellised
+return of the agents at (t, o, a) minus the leave-one-out baseline). rho = pi_theta / pi_behaviour
+is the per-decision importance ratio: 1 at the first inner step, and what lets the later inner
+steps reuse the same rollouts. The model (P, r) is never read: only counts and the rewards the
+agents received. Then ``PolicyClass.chain`` maps g to (theta, W).
+
+Exact (``exact_gradient``). On a frozen flow mu (T+1, O) with the policy evaluated on it,
+
+    g_t(o, a) = mu_t(o) alpha_t pi_t(a | o) (Q_t(o, a) - sum_b pi_t(b | o) Q_t(o, b)),
+
+Q the Q-function of the policy on that flow (``values.backward``). The sampled g has this
+expectation up to the finite-N terms (docs/train.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tmfcli.learning.critic import Critic
+from tmfcli.learning.policy_class import Params, PolicyClass, entropy_gradient
+from tmfcli.learning.rollouts import Batch
+from tmfcli.model.flow import Flow
+from tmfcli.model.games.base import Array
+from tmfcli.model.setting import Setting
+from tmfcli.model.values import backward
+
+
+def sampled_gradient(cls: PolicyClass, params: Params, batch: Batch, critic: Critic,
+                     entropy_bonus: float = 0.0) -> Params:
+    """The sampled TMF-PG gradient (module docstring) at ``params`` from one batch."""
+    R, T = batch.c.shape[:2]
+    mu = batch.mu_hat[:, :T]
+    pi = cls.probs(params, mu)                                            # (R, T, O, A)
+    scale = 1.0 / (batch.agents * R)
+    rho = np.divide(pi, batch.pi, out=np.ones_like(pi), where=batch.pi > 0)
+    u = scale * batch.c * rho * critic.advantage
+    g = u - pi * u.sum(axis=-1, keepdims=True)
+    if entropy_bonus > 0:
+        g = g + entropy_bonus * entropy_gradient(pi, scale * batch.m)
+    return cls.chain(g, mu)
+
+
+def flow_probs(cls: PolicyClass, params: Params, mu: Array) -> Array:
+    """pi (T, O, A) of the class on a flow mu (T+1, O)."""
+    return cls.probs(params, mu[None])[0]
+
+
+def exact_gradient(cls: PolicyClass, params: Params, setting: Setting, flow: Flow,
+                   entropy_bonus: float = 0.0) -> Params:
+    """The exact TMF-PG gradient on the frozen ``flow`` (module docstring)."""
+    pi = flow_probs(cls, params, flow.mu)
+    Q = backward(flow, setting.gamma, pi).Q
+    T = setting.T
+    weight = flow.mu[:T] * setting.alpha[:, None]                         # (T, O)
+    g = weight[..., None] * pi * (Q - (pi * Q).sum(axis=-1, keepdims=True))
+    if entropy_bonus > 0:
+        g = g + entropy_bonus * entropy_gradient(pi, weight)
+    return cls.chain(g, flow.mu)
