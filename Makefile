@@ -18,7 +18,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/tmf solve experiments/resource-demo.yaml --force
-	$(BIN)/tmf simulate experiments/resource-demo.yaml --policy results/resource-demo/solve --force
+	$(BIN)/tmf simulate experiments/resource-demo.yaml --force   # reuses the solve above
 
 # The paper's claims on our games (experiments/paper/, docs/report.md): results/paper/REPORT.md.
 # Claim 3 needs `tmf train`; without it the report marks claim 3 not measurable.

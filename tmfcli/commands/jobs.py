@@ -85,4 +85,5 @@ COMMANDS: dict[str, Job] = {job.name: job for job in (
         check="tmfcli.commands.simulate:needs_agents"),
     Job("bound-check", ("replicas.csv", "cells.csv", "fits.csv"),
         "tmfcli.commands.bound_check:bound_check_into", policy=True, grid=True, stages=True),
+    Job("train", ("iterations.csv", "summary.csv"), "tmfcli.commands.train:train_into"),
 )}

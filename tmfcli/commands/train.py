@@ -17,6 +17,7 @@ from tmfcli.errors import SpecError
 from tmfcli.io.spec import Spec, setting
 from tmfcli.learning.train import TrainConfig, TrainResult, train
 from tmfcli.model.setting import Setting, batch_label
+from tmfcli.simulation.epsilon import EpsilonEstimate, epsilon_n
 
 Progress = Callable[[str, int, int], None]  # (phase, iteration, total)
 
@@ -36,14 +37,20 @@ def config_of(spec: Spec) -> TrainConfig:
                        per_round=t.per_round)
 
 
+EPS_STREAM = 1 << 30  # the child of the run's seed that drives the epsilon replicas
+
+
 @dataclass(frozen=True)
 class Training:
-    """A training run and, for tmf-pg, the exact TMF-PG yardstick of the same spec."""
+    """A training run, for tmf-pg the exact TMF-PG yardstick of the same spec, and the N-agent
+    epsilon of the final policy (MODEL.md section 8) over ``simulate.replicas`` paired
+    replicas."""
 
     setting: Setting
     config: TrainConfig
     result: TrainResult
     exact: TrainResult | None
+    epsilon: EpsilonEstimate
     elapsed_s: float
 
 
@@ -65,8 +72,30 @@ def run(spec: Spec, on_progress: Progress | None = None) -> Training:
     exact = None
     if config.algorithm == "tmf-pg" and spec.train.yardstick:
         exact = train(problem, replace(config, algorithm="tmf-pg-exact"), tick("tmf-pg-exact"))
-    return Training(setting=problem, config=config, result=result, exact=exact,
+    root = np.random.SeedSequence(config.seed)
+    eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(EPS_STREAM,))
+    eps = epsilon_n(problem, result.policy, spec.simulate.replicas, eps_seed,
+                    activation=config.activation, init=config.init,
+                    on_step=None if on_progress is None else
+                    lambda done, total: on_progress("eps_N", done, total))
+    return Training(setting=problem, config=config, result=result, exact=exact, epsilon=eps,
                     elapsed_s=time.perf_counter() - start)
+
+
+def train_into(spec: Spec, directory: Path, options: object = None,
+               on_progress: Progress | None = None) -> None:
+    """Train and write iterations.csv, summary.csv, the policy files and manifest.yaml (last)."""
+    from tmfcli.io import results
+    from tmfcli.io.policy_files import write_policy
+
+    training = run(spec, on_progress=on_progress)
+    frames = tables(training, spec)
+    for name, frame in frames.items():
+        results.write_csv(frame, directory / name)
+    game = training.setting.game
+    write_policy(training.result.policy, directory, game.obs_labels, game.act_labels)
+    results.write_yaml(results.manifest(spec, "train", **outcome(training, frames)),
+                       directory / results.MANIFEST)
 
 
 def batch_of(spec: Spec, s: Setting) -> str:
@@ -93,7 +122,8 @@ def tables(training: Training, spec: Spec) -> dict[str, pd.DataFrame]:
         alpha = float(np.mean(s.alpha))
         rows += [(f"{name}_per_round", alpha * mean, alpha * low, alpha * high)
                  for name, mean, low, high in list(rows) if name.startswith("exploitability")]
-    # eps_n (MODEL.md section 8, tmfcli/simulation/epsilon.py) is added here by the integrator
+    eps = training.epsilon
+    rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
     summary["seed"] = c.seed
     return {"iterations.csv": history, "summary.csv": summary}
@@ -111,6 +141,10 @@ def outcome(training: Training, frames: dict[str, pd.DataFrame]) -> dict[str, ob
         "iterations": c.iterations, "samples": r.samples,
         "exploitability": r.evaluation.exploitability, "J": r.evaluation.J,
         "means": {str(k): float(v) for k, v in means.items()},
+        "epsilon": {"deviation": "mean-field best response to the flow of the policy",
+                    "replicas": training.epsilon.replicas,
+                    "return_policy": training.epsilon.return_policy,
+                    "return_deviation": training.epsilon.return_deviation},
         "timings": {"total_s": round(training.elapsed_s, 3),
                     "train_s": round(r.elapsed_s, 3)},
     }
@@ -144,5 +178,10 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
                        for k in ("mean", "ci_low", "ci_high"))
     rows.append(("return (N agents), 95% CI", f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
     rows.append(("J (mean field)", f"{float(frame.at['J', 'mean']):.4g}"))  # type: ignore[arg-type]
+    if "eps_n" in frame.index:
+        mean, low, high = (float(frame.at["eps_n", k])  # type: ignore[arg-type]
+                           for k in ("mean", "ci_low", "ci_high"))
+        rows.append(("eps_N, 95% CI", f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
+        rows.append(("  deviation gain of", "a mean-field best response"))
     rows.append(("results", str(directory)))
     return rows

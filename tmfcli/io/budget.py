@@ -210,6 +210,9 @@ def bound_check_bytes(spec: Spec, game: Game, solve: bool, workers: int) -> Esti
                     seconds + (solved.seconds if solve else 0.0))
 
 
+COMMANDS = ("solve", "simulate", "bound-check")  # the commands ``check`` estimates
+
+
 def check(spec: Spec, command: str, restarts: int | None = None, solve: bool = True,
           workers: int = 1) -> Estimate:
     """Refuse ``command`` on ``spec`` when its estimated memory exceeds the limit.

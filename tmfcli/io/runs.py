@@ -38,7 +38,7 @@ READS: dict[str, tuple[str, ...]] = {
     "solve": SOLVE_READS,
     "simulate": (*SOLVE_READS, "simulate"),
     "bound-check": (*SOLVE_READS, "bound_check"),
-    "train": (*SOLVE_READS, "train"),
+    "train": (*SOLVE_READS, "train", "simulate"),  # simulate.replicas: eps_N replicas
 }
 
 
