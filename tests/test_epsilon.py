@@ -383,3 +383,39 @@ def test_simulate_reports_eps_n_from_its_own_seed_stream(tmp_path: Path) -> None
         (est.mean, est.ci_low, est.ci_high), abs=1e-12)
     assert row["seed"] == 3
     assert shown == f"{est.mean:.4g}  [{est.ci_low:.4g}, {est.ci_high:.4g}]"
+
+
+def test_simulate_epsilon_false_skips_the_estimate_and_keeps_the_simulation(
+        tmp_path: Path) -> None:
+    """simulate.epsilon: false drops the eps_n row and nothing else: the other tables are the
+    same bytes as with the estimate (its replicas use their own seed stream)."""
+    data = {"name": "e", "game": {"name": "sis"}, "horizon": {"steps": 12},
+            "population": {"agents": 50, "batch": 5}, "simulate": {"replicas": 20}, "seed": 3}
+    outputs = {}
+    for flag in (True, False):
+        path = tmp_path / f"spec-{flag}.yaml"
+        path.write_text(yaml.safe_dump({**data, "simulate": {"replicas": 20, "epsilon": flag}}))
+        out = tmp_path / f"out-{flag}"
+        result = CliRunner().invoke(app, ["simulate", str(path), "--out", str(out),
+                                          "--policy", "uniform"], prog_name="tmf")
+        assert result.exit_code == 0, result.output
+        outputs[flag] = out
+    with_eps = pd.read_csv(outputs[True] / "summary.csv")
+    without = pd.read_csv(outputs[False] / "summary.csv")
+    assert "eps_n" in set(with_eps["metric"]) and "eps_n" not in set(without["metric"])
+    pd.testing.assert_frame_equal(with_eps[with_eps["metric"] != "eps_n"].reset_index(drop=True),
+                                  without)
+    for name in ("trajectory.csv", "replicas.csv"):
+        assert (outputs[True] / name).read_bytes() == (outputs[False] / name).read_bytes()
+    manifest = yaml.safe_load((outputs[False] / "manifest.yaml").read_text())
+    assert manifest["epsilon"] is None
+
+
+def test_simulate_epsilon_must_be_true_or_false(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"name": "e", "game": {"name": "sis"},
+                                    "population": {"agents": 50, "batch": 5},
+                                    "simulate": {"epsilon": "no"}}))
+    result = CliRunner().invoke(app, ["simulate", str(path)], prog_name="tmf")
+    assert result.exit_code == 1
+    assert "simulate.epsilon: expected true or false, got 'no'" in result.output

@@ -48,7 +48,7 @@ class Comparison:
     mu_bar: Array
     J: float
     exploitability: float
-    epsilon: EpsilonEstimate
+    epsilon: EpsilonEstimate | None  # None when simulate.epsilon is false
     method: str
     elapsed_s: float
     epsilon_s: float
@@ -56,20 +56,23 @@ class Comparison:
 
 def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
             activation: str = "subset", init: str = "iid",
-            on_step: OnStep | None = None) -> Comparison:
-    """Simulate ``replicas`` replicas, evaluate the policy on the mean field, and estimate its
-    N-agent epsilon over as many paired replicas (from child ``EPS_STREAM`` of the seed)."""
+            on_step: OnStep | None = None, epsilon: bool = True) -> Comparison:
+    """Simulate ``replicas`` replicas, evaluate the policy on the mean field, and (with
+    ``epsilon``) estimate its N-agent epsilon over as many paired replicas (from child
+    ``EPS_STREAM`` of the seed)."""
     start = time.perf_counter()
     check_inputs(setting, policy, replicas, activation, init)
     pi_bar = on_flow(setting, policy)
     ev = evaluate(setting, pi_bar)
     rollouts = simulate(setting, policy, replicas, seed, activation, init,
-                        _share(on_step, 0.0, 1 / 3))
+                        _share(on_step, 0.0, 1 / 3 if epsilon else 1.0))
     middle = time.perf_counter()
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, EPS_STREAM))
-    eps = epsilon_n(setting, policy, replicas, eps_seed, activation=activation, init=init,
-                    on_step=_share(on_step, 1 / 3, 2 / 3))
+    eps = None
+    if epsilon:
+        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, EPS_STREAM))
+        eps = epsilon_n(setting, policy, replicas, eps_seed, activation=activation, init=init,
+                        on_step=_share(on_step, 1 / 3, 2 / 3))
     end = time.perf_counter()
     return Comparison(setting=setting, rollouts=rollouts, pi_bar=pi_bar, mu_bar=ev.flow.mu,
                       J=ev.J, exploitability=ev.exploitability, epsilon=eps,
@@ -114,7 +117,8 @@ def tables(cmp: Comparison, seed: int, every: int = 1) -> dict[str, pd.DataFrame
     rows.append(("return_minus_J", *normal_interval(cmp.rollouts.returns - cmp.J)))
     rows.append(("J", cmp.J, cmp.J, cmp.J))
     eps = cmp.epsilon
-    rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
+    if eps is not None:
+        rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
     summary["seed"] = seed
     return {"trajectory.csv": trajectory, "replicas.csv": per_replica, "summary.csv": summary}
@@ -133,10 +137,10 @@ def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
         "activation": spec.population.activation, "init": spec.population.init,
         "J": cmp.J, "exploitability": cmp.exploitability,
         "means": {str(k): float(v) for k, v in means.items()},
-        "epsilon": {"deviation": "mean-field best response to the flow of the policy",
-                    "replicas": cmp.epsilon.replicas,
-                    "return_policy": cmp.epsilon.return_policy,
-                    "return_deviation": cmp.epsilon.return_deviation},
+        "epsilon": None if cmp.epsilon is None else {
+            "deviation": "mean-field best response to the flow of the policy",
+            "replicas": cmp.epsilon.replicas, "return_policy": cmp.epsilon.return_policy,
+            "return_deviation": cmp.epsilon.return_deviation},
         "timings": {"total_s": round(cmp.elapsed_s, 3), "epsilon_s": round(cmp.epsilon_s, 3)},
     }
 
@@ -159,7 +163,8 @@ def simulate_into(spec: Spec, directory: Path, options: Options,
     on_step = None if on_progress is None else \
         (lambda done, total: on_progress("steps", done, total))
     cmp = compare(problem, chosen.on_steps(problem.T), spec.simulate.replicas, spec.seed,
-                  spec.population.activation, spec.population.init, on_step=on_step)
+                  spec.population.activation, spec.population.init, on_step=on_step,
+                  epsilon=spec.simulate.epsilon)
     frames = tables(cmp, spec.seed, spec.simulate.every)
     for name, frame in frames.items():
         results.write_csv(frame, directory / name)

@@ -80,6 +80,7 @@ class SolverSpec:
 class SimulateSpec:
     replicas: int = 100
     every: int = 1  # trajectory.csv keeps steps 0, k, 2k, ... and the last
+    epsilon: bool = True  # estimate the N-agent epsilon (about as costly as the simulation)
 
 
 @dataclass(frozen=True)
@@ -476,8 +477,13 @@ def from_dict(data: Any, source: str = "") -> Spec:
     s.done()
 
     sim = top.sub("simulate")
+    epsilon = sim.take("epsilon", True)
+    if not isinstance(epsilon, bool):
+        raise sim.error("epsilon", f"expected true or false, got {_show(epsilon)}",
+                        "write true (estimate eps_N) or false (skip it)")
     simulate = SimulateSpec(replicas=sim.integer("replicas", 100, low=1, high=MAX_COUNT) or 1,
-                            every=sim.integer("every", 1, low=1, high=MAX_COUNT) or 1)
+                            every=sim.integer("every", 1, low=1, high=MAX_COUNT) or 1,
+                            epsilon=epsilon)
     sim.done()
 
     b = top.sub("bound_check")
