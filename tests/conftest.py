@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,3 +31,21 @@ def random_policy(rng: np.random.Generator, s: Setting) -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def interrupt_cells(monkeypatch: pytest.MonkeyPatch, after: int = 2) -> Callable[..., Any]:
+    """Make bound-check's ``run_cell`` raise KeyboardInterrupt at call ``after + 1`` (as a
+    Ctrl-C during a sweep would); returns the real function, to restore it."""
+    from tmfcli.commands import bound_check as bc
+
+    real = bc.run_cell
+    calls: list[int] = []
+
+    def flaky(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == after + 1:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(bc, "run_cell", flaky)
+    return real

@@ -37,6 +37,8 @@ from tmfcli.model.games.classic import SIS
 from tmfcli.model.policy import PopulationPolicy, TabularPolicy
 from tmfcli.simulation.counts import simulate
 
+from .conftest import interrupt_cells
+
 runner = CliRunner()
 
 
@@ -329,16 +331,7 @@ def test_partial_sweep_without_a_metric_column_starts_over(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Cells written before eps_n existed are not resumed (their rows would lack the metric)."""
     spec = specs.from_dict(SMALL)
-    real = bc.run_cell
-    calls: list[int] = []
-
-    def flaky(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(bc, "run_cell", flaky)
+    real = interrupt_cells(monkeypatch)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         bc.run_bound_check(spec, out, policy="uniform", workers=1)
@@ -359,16 +352,7 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,
     bc.run_bound_check(spec, whole, policy="uniform", workers=2)
 
     part = tmp_path / "part"
-    real = bc.run_cell
-    calls: list[int] = []
-
-    def flaky(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(bc, "run_cell", flaky)
+    real = interrupt_cells(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         bc.run_bound_check(spec, part, policy="uniform", workers=1)
     stage = results.sweep_stage(part, bc.sweep_hash(spec, "uniform"))
@@ -386,16 +370,7 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,
 
 
 def test_changed_spec_does_not_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bc.run_cell
-    calls: list[int] = []
-
-    def flaky(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(bc, "run_cell", flaky)
+    real = interrupt_cells(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         bc.run_bound_check(specs.from_dict(SMALL), tmp_path / "out", policy="uniform")
     monkeypatch.setattr(bc, "run_cell", real)

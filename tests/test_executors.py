@@ -12,37 +12,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from tmfcli.cli import app
 from tmfcli.io import runs
 
-runner = CliRunner()
-
-BASE: dict[str, Any] = {
-    "name": "demo",
-    "game": {"name": "left_right"},
-    "population": {"agents": 100, "batch": 10},
-    "solver": {"algorithm": "tmf-pg", "iterations": 300, "tolerance": 1e-8, "restarts": 0,
-               "params": {"natural": True}},
-    "simulate": {"replicas": 4},
-    "seed": 3,
-}
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), prog_name="tmf")
-
-
-def write(tmp_path: Path, name: str = "spec.yaml", **extra: Any) -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump({**BASE, **extra}))
-    return path
+from .test_sweep import BASE, invoke, write
 
 
 def tables(directory: Path) -> dict[str, bytes]:

@@ -32,6 +32,8 @@ from tmfcli.io import budget, results
 from tmfcli.io import spec as specs
 from tmfcli.io.policy_files import policy_table
 
+from .conftest import interrupt_cells
+
 runner = CliRunner()
 
 # the short run inside `make test` does not shrink a failure (that can take minutes): rerun
@@ -490,15 +492,7 @@ def _partial_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any
     from tmfcli.commands import bound_check as bc
 
     spec = specs.from_dict(SPEC)
-    real, calls = bc.run_cell, []
-
-    def flaky(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(bc, "run_cell", flaky)
+    real = interrupt_cells(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         bc.run_bound_check(spec, tmp_path / "o", policy="uniform")
     monkeypatch.setattr(bc, "run_cell", real)

@@ -37,8 +37,8 @@ def invoke(*args: str):
     return runner.invoke(app, list(args), prog_name="tmf")
 
 
-def write(tmp_path: Path, **extra: Any) -> Path:
-    path = tmp_path / "spec.yaml"
+def write(tmp_path: Path, name: str = "spec.yaml", **extra: Any) -> Path:
+    path = tmp_path / name
     path.write_text(yaml.safe_dump({**BASE, **extra}))
     return path
 

@@ -20,6 +20,8 @@ import yaml
 
 from tmfcli.errors import SpecError
 from tmfcli.io import game_files
+from tmfcli.learning.train import ALGORITHMS as LEARNERS
+from tmfcli.learning.train import TrainConfig
 from tmfcli.model.games import GAMES, Game, available_games, from_module, make_game
 from tmfcli.model.games.checks import quick_check
 from tmfcli.model.games.data import DataGame
@@ -91,9 +93,12 @@ class BoundCheckSpec:
 
 
 # --- train block (tmf train, docs/train.md) -------------------------------------------------
-TRAIN_ALGORITHMS = ("tmf-pg", "tmf-pg-exact", "mf-q", "independent-pg")
+TRAIN_ALGORITHMS = LEARNERS  # the names tmfcli.learning.train knows
 OPTIMIZERS = ("adam", "sgd")
 TIME_INDICES = ("auto", "step", "round", "none")
+
+
+_LEARNER = TrainConfig()
 
 
 @dataclass(frozen=True)
@@ -105,36 +110,39 @@ class TrainSpec:
     ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
     """
 
-    algorithm: str = "tmf-pg"
-    iterations: int = 200
-    inner_steps: int = 10
-    rollouts: int = 8
-    lr: float = 0.1
-    lr_decay: float = 0.0
-    optimizer: str = "sgd"
-    entropy_bonus: float = 0.0
+    # the learner's own defaults (``TrainConfig``), written once
+    algorithm: str = _LEARNER.algorithm
+    iterations: int = _LEARNER.iterations
+    inner_steps: int = _LEARNER.inner_steps
+    rollouts: int = _LEARNER.rollouts
+    lr: float = _LEARNER.lr
+    lr_decay: float = _LEARNER.lr_decay
+    optimizer: str = _LEARNER.optimizer
+    entropy_bonus: float = _LEARNER.entropy_bonus
     time_index: str = "auto"
-    temperature: float = 0.1
-    per_round: bool = False
+    temperature: float = _LEARNER.temperature
+    per_round: bool = _LEARNER.per_round
     yardstick: bool = True
     seed: int | None = None
 
 
 def _train(reader: _Reader, rounds: bool) -> TrainSpec:
     """Read the ``train`` block; a round time index needs a horizon in rounds."""
+    d = TrainSpec()
     spec = TrainSpec(
-        algorithm=reader.choice("algorithm", "tmf-pg", TRAIN_ALGORITHMS),
-        iterations=reader.integer("iterations", 200, low=1) or 1,
-        inner_steps=reader.integer("inner_steps", 10, low=1) or 1,
-        rollouts=reader.integer("rollouts", 8, low=1) or 1,
-        lr=reader.number("lr", 0.1, low=0.0, low_open=True) or 0.1,
-        lr_decay=reader.number("lr_decay", 0.0, low=0.0) or 0.0,
-        optimizer=reader.choice("optimizer", "sgd", OPTIMIZERS),
-        entropy_bonus=reader.number("entropy_bonus", 0.0, low=0.0) or 0.0,
-        time_index=reader.choice("time_index", "auto", TIME_INDICES),
-        temperature=reader.number("temperature", 0.1, low=0.0, low_open=True) or 0.1,
-        per_round=reader.take("per_round", False),
-        yardstick=reader.take("yardstick", True),
+        algorithm=reader.choice("algorithm", d.algorithm, TRAIN_ALGORITHMS),
+        iterations=reader.integer("iterations", d.iterations, low=1) or 1,
+        inner_steps=reader.integer("inner_steps", d.inner_steps, low=1) or 1,
+        rollouts=reader.integer("rollouts", d.rollouts, low=1) or 1,
+        lr=reader.number("lr", d.lr, low=0.0, low_open=True) or d.lr,
+        lr_decay=reader.number("lr_decay", d.lr_decay, low=0.0) or 0.0,
+        optimizer=reader.choice("optimizer", d.optimizer, OPTIMIZERS),
+        entropy_bonus=reader.number("entropy_bonus", d.entropy_bonus, low=0.0) or 0.0,
+        time_index=reader.choice("time_index", d.time_index, TIME_INDICES),
+        temperature=reader.number("temperature", d.temperature, low=0.0,
+                                  low_open=True) or d.temperature,
+        per_round=reader.take("per_round", d.per_round),
+        yardstick=reader.take("yardstick", d.yardstick),
         seed=reader.integer("seed", None, low=0),
     )
     if not isinstance(spec.yardstick, bool):
