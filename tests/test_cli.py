@@ -53,7 +53,7 @@ def invoke(*args: str):
      "game.name: unknown game 'chess' — use one of: resource_selection, queueing, left_right, "
      "rock_paper_scissors, beach_bar, sis"),
     ("solver.algorithm=newton",
-     "solver.algorithm: unknown value 'newton' — use one of: fixed-point, fictitious-play, "
+     "solver.algorithm: unknown value 'newton' — use one of: auto, fixed-point, fictitious-play, "
      "mirror-descent, tmf-pg, anderson"),
     ("solver.iterations=many",
      "solver.iterations: expected a whole number, got 'many' — write an integer, e.g. 10"),

@@ -31,6 +31,7 @@ from tmfcli.errors import TmfError
 from tmfcli.io import budget, results
 from tmfcli.io import spec as specs
 from tmfcli.io.policy_files import policy_table
+from tmfcli.model.games import make_game
 
 from .conftest import interrupt_cells
 
@@ -200,6 +201,20 @@ def test_sizes_are_refused_before_allocation_with_the_size(tmp_path: Path) -> No
     assert "10.0 KB" in line
     assert invoke("solve", str(spec), "--max-memory", "lots").exit_code == 2
     assert invoke("solve", str(spec), "--restarts", "1e9").exit_code == 2
+
+
+def test_potential_counts_its_newton_band(tmp_path: Path) -> None:
+    """beach_bar with n = 3000 over 200 steps: the potential solver's band (bandwidth n + 2,
+    T n rows, 8 bytes: 14.4 GB) is refused up front; mirror-descent needs no band."""
+    spec = write(tmp_path, {**SPEC, "game": {"name": "beach_bar", "params": {"n": 3000}},
+                            "horizon": {"steps": 200}})
+    line = clean_error(invoke("solve", str(spec), "--set", "solver.algorithm=potential",
+                              "--max-memory", "12G"), "over the limit of")
+    assert "potential's Newton system 13.4 GB" in line  # 3003 x 600000 x 8 bytes = 13.4 GiB
+    assert budget.newton_bytes(make_game("beach_bar", {"n": 3000}), 200, idle=True) \
+        == 8 * 3003 * 200 * 3000
+    mirror = specs.load(str(spec), ["solver.algorithm=mirror-descent"])
+    assert budget.check(mirror, "solve").total < 12 * 2**30
 
 
 def test_budget_parses_sizes_and_estimates_grow_with_the_request() -> None:

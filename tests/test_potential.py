@@ -7,39 +7,92 @@ import numpy as np
 import pytest
 
 from tmfcli.errors import SpecError
+from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games import make_game
-from tmfcli.solvers import ALGORITHMS, run
-from tmfcli.solvers.potential import block_tridiagonal_factor, block_tridiagonal_solve
+from tmfcli.solvers import ALGORITHMS, potential, run
 
 from .conftest import make_setting
 from .test_equilibria import wardrop
 
 
-def _block_tridiagonal(rng: np.random.Generator, n: int, O: int):
-    """A random symmetric positive definite block tridiagonal matrix, dense and as blocks."""
-    B = rng.normal(size=(n * O, n * O))
-    M = B @ B.T + n * O * np.eye(n * O)
-    for i in range(n):
-        for j in range(n):
-            if abs(i - j) > 1:
-                M[i * O:(i + 1) * O, j * O:(j + 1) * O] = 0.0
-    block = lambda i, j: M[i * O:(i + 1) * O, j * O:(j + 1) * O]  # noqa: E731
-    D = np.stack([block(i, i) for i in range(n)])
-    L, U = np.zeros_like(D), np.zeros_like(D)
-    for i in range(1, n):
-        L[i] = block(i, i - 1)
-        U[i - 1] = block(i - 1, i)
-    return M, D, L, U
+def _dense(st, O: int, A: int, T: int, fn) -> np.ndarray:
+    """The matrix of a linear map on (T, O, A) or (T, O) arrays, column by column."""
+    shape = (T, O, A) if fn is not potential.constraints_transpose else (T, O)
+    size = int(np.prod(shape))
+    cols = []
+    for k in range(size):
+        e = np.zeros(size)
+        e[k] = 1.0
+        out = fn(st, e.reshape(shape)) if fn is potential.constraints \
+            else fn(st, e.reshape(shape), A)
+        cols.append(out.ravel())
+    return np.stack(cols, axis=1)
 
 
-@pytest.mark.parametrize(("n", "O"), [(1, 2), (2, 3), (7, 2), (16, 3), (9, 20)])
-def test_block_tridiagonal_solvers_agree_with_a_dense_solve(n: int, O: int) -> None:
-    rng = np.random.default_rng(n * 100 + O)
-    M, D, L, U = _block_tridiagonal(rng, n, O)
-    r = rng.normal(size=(n, O))
-    exact = np.linalg.solve(M, r.ravel())
-    np.testing.assert_allclose(block_tridiagonal_solve(D, L, U, r).ravel(), exact, atol=1e-12)
-    np.testing.assert_allclose(block_tridiagonal_factor(D, L, U)(r).ravel(), exact, atol=1e-12)
+@pytest.mark.parametrize(("game", "alpha", "params"), [
+    ("beach_bar", 1.0, {"n": 7}), ("beach_bar", 0.5, {"n": 7}), ("left_right", 0.5, {}),
+    ("resource_selection", 0.1, {}), ("resource_selection", 1.0, {})])
+def test_band_assembly_equals_the_dense_newton_matrix(game: str, alpha: float,
+                                                     params: dict) -> None:
+    """M = A N A^T assembled in band storage equals the product of the explicit matrices, with
+    N = (diag(1/n) + w 1 1^T)^-1 per (t, o) block; A^T is A's transpose; a band solve equals
+    a dense one. Random weights, with some variables absent (n = 0)."""
+    s = make_setting(game, alpha, steps=5, params=params)
+    st = potential.structure(s)
+    T, O, A = s.T, s.game.n_obs, s.game.n_act
+    rng = np.random.default_rng(7)
+    n = rng.random((T, O, A)) * (rng.random((T, O, A)) > 0.2)
+    w = rng.random((T, O))
+    Amat = _dense(st, O, A, T, potential.constraints)
+    np.testing.assert_allclose(_dense(st, O, A, T, potential.constraints_transpose), Amat.T,
+                               atol=1e-15)
+    blocks = []
+    for t in range(T):
+        for o in range(O):
+            live = n[t, o] > 0
+            block = np.zeros((A, A))
+            if live.any():
+                inner = np.diag(1.0 / n[t, o, live]) + w[t, o]
+                block[np.ix_(live, live)] = np.linalg.inv(inner)
+            blocks.append(block)
+    N = np.zeros((T * O * A, T * O * A))
+    for k, block in enumerate(blocks):
+        N[k * A:(k + 1) * A, k * A:(k + 1) * A] = block
+    M = Amat @ N @ Amat.T
+    empty = n.sum(axis=-1).ravel() == 0
+    M[empty, empty] = 1.0  # a row with no variables: y = 0
+    band = potential.newton_matrix(st, n, w)
+    dense = np.zeros_like(M)
+    for d in range(band.shape[0]):
+        idx = np.arange(T * O - d)
+        dense[idx + d, idx] = band[d, :T * O - d]
+    np.testing.assert_allclose(np.tril(M), dense, atol=1e-13)
+    assert np.abs(np.triu(M, st.bandwidth + 1)).max(initial=0.0) == 0.0  # the band holds M
+    r = rng.normal(size=(T, O))
+    np.testing.assert_allclose(potential.band_solver(band)(r).ravel(),
+                               np.linalg.solve(M, r.ravel()), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("game", "alpha"), [("beach_bar", 1.0), ("resource_selection", 0.5)])
+def test_best_response_is_a_dual_point_whose_gap_is_the_exploitability(game: str,
+                                                                      alpha: float) -> None:
+    """y = gamma^t V*, s = gamma^t alpha_t (max Q* - Q*) solve grad Phi - A^T y + s = 0 exactly,
+    with s >= 0, and z . s is the exploitability (the solver's dual start)."""
+    s = make_setting(game, alpha, steps=6, discount=0.9)
+    st = potential.structure(s)
+    T, O, A = s.T, s.game.n_obs, s.game.n_act
+    pi = np.random.default_rng(3).dirichlet(np.ones(A), size=(T, O))
+    ev = evaluate(s, pi)
+    d = st.discount
+    grad = d[:, None, None] * (s.alpha[:, None, None] * ev.flow.r
+                               + ((1 - s.alpha)[:, None] * ev.flow.r0)[..., None])
+    y = d[:, None] * ev.best.V[:T]
+    Q = ev.best.Q
+    slack = (d * s.alpha)[:, None, None] * (Q.max(axis=-1, keepdims=True) - Q)
+    np.testing.assert_allclose(grad - potential.constraints_transpose(st, y, A) + slack, 0.0,
+                               atol=1e-12)
+    z = ev.flow.mu[:T, :, None] * pi
+    assert (z * slack).sum() == pytest.approx(ev.exploitability, rel=1e-10)
 
 
 @pytest.mark.parametrize("name", ["beach_bar", "left_right", "resource_selection"])

@@ -101,3 +101,26 @@ def test_remaining_rounds(gamma: float) -> None:
         left = T - np.arange(T)
         geometric = left if gamma == 1.0 else (1 - gamma**left) / (1 - gamma)
         np.testing.assert_allclose(H, alpha * geometric, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("game", "entropy", "chosen"), [
+    ("resource_selection", 0.0, "potential"), ("beach_bar", 0.0, "potential"),
+    ("left_right", 0.0, "potential"), ("left_right", 0.1, "mirror-descent"),
+    ("queueing", 0.0, "mirror-descent"), ("sis", 0.0, "mirror-descent"),
+    ("rock_paper_scissors", 0.0, "anderson"), ("rock_paper_scissors", 1.0, "mirror-descent")])
+def test_auto_names_the_solver_it_picks(game: str, entropy: float, chosen: str) -> None:
+    """The default ``solver.algorithm: auto`` resolves, in the spec and so in the manifest, to
+    potential for a game with a potential, static dynamics and no entropy, anderson for rewards
+    the Lasry-Lions probe finds not monotone, else mirror-descent; the same spec with that
+    name written out is the same spec."""
+    data: dict[str, Any] = {"name": "t", "game": {"name": game}, "entropy": entropy}
+    spec = specs.from_dict(data)
+    assert spec.solver.algorithm == chosen
+    assert spec.to_dict() == specs.from_dict({**data, "solver": {"algorithm": chosen}}).to_dict()
+
+
+def test_auto_with_solver_params_asks_for_a_name() -> None:
+    with pytest.raises(specs.SpecError, match="belong to a named solver") as error:
+        specs.from_dict({"name": "t", "game": {"name": "beach_bar"},
+                         "solver": {"params": {"polish": True}}})
+    assert "solver.algorithm: potential" in str(error.value.fix)

@@ -72,6 +72,7 @@ def show_manifest_summary(target: Path) -> None:
     rows = [
         ("game", data.get("spec", {}).get("game", {}).get("name")),
         ("steps", data.get("steps")),
+        ("solver", data.get("spec", {}).get("solver", {}).get("algorithm")),
         ("exploitability", data.get("exploitability")),
         ("J", data.get("J")),
         ("stop reason", data.get("stop_reason")),
@@ -84,5 +85,5 @@ def show_manifest_summary(target: Path) -> None:
         ("results", str(target)),
     ]
     if data.get("spec", {}).get("entropy", 0) > 0:
-        rows.insert(3, ("exploitability (regularised)", data.get("exploitability_reg")))
+        rows.insert(4, ("exploitability (regularised)", data.get("exploitability_reg")))
     summary(f"tmf solve: {data.get('spec', {}).get('name')}", rows)

@@ -28,6 +28,7 @@ from tmfcli.io.spec import GameSpec, Spec, steps_of
 from tmfcli.model.games import Game
 from tmfcli.model.setting import batch_size
 from tmfcli.simulation.counts import BLOCK
+from tmfcli.solvers.potential import newton_bytes
 
 F = 8  # bytes per float64
 SIM_BLOCK = BLOCK  # replicas per block in the simulator
@@ -172,8 +173,10 @@ def solve_bytes(spec: Spec, game: Game, restarts: int) -> Estimate:
     per_run = _flow_bytes(O, A, T, game.static_dynamics) + F * 12 * spec.solver.iterations
     work = max(1.0, O * A * O / 50)  # the kernels' size slows each step of larger games
     seconds = SOLVE_STEP_S * (1 + restarts) * spec.solver.iterations * T * work
-    return Estimate((3 + restarts) * per_run + game_bytes(O, A),
-                    f"{1 + restarts} solve(s) of {T} steps, {O} observations, {A} actions",
+    newton = newton_bytes(game, T, idle=True) if spec.solver.algorithm == "potential" else 0
+    return Estimate((3 + restarts) * per_run + game_bytes(O, A) + newton,
+                    f"{1 + restarts} solve(s) of {T} steps, {O} observations, {A} actions"
+                    + (f"; potential's Newton system {human(newton)}" if newton else ""),
                     seconds)
 
 

@@ -11,7 +11,7 @@ import copy
 import difflib
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from tmfcli.model.games.data import DataGame
 from tmfcli.model.params import build
 from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
 from tmfcli.simulation.counts import MAX_AGENTS
-from tmfcli.solvers.algorithms import ALGORITHMS
+from tmfcli.solvers.algorithms import ALGORITHMS, AUTO, choose
 
 ACTIVATIONS = ("subset", "bernoulli")
 MAX_COUNT = 10**12  # steps, rounds, iterations, restarts, replicas: what a size check can see
@@ -71,7 +71,7 @@ class Population:
 
 @dataclass(frozen=True)
 class SolverSpec:
-    algorithm: str = "mirror-descent"
+    algorithm: str = AUTO  # ``from_dict`` resolves auto to the solver it picks (``choose``)
     iterations: int = 1000
     tolerance: float = 1e-8
     restarts: int = 3
@@ -476,7 +476,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
 
     s = top.sub("solver")
     solver = SolverSpec(
-        algorithm=s.choice("algorithm", "mirror-descent", tuple(ALGORITHMS)),
+        algorithm=s.choice("algorithm", AUTO, (AUTO, *ALGORITHMS)),
         iterations=s.integer("iterations", 1000, low=1, high=MAX_COUNT) or 1000,
         tolerance=s.number("tolerance", 1e-8, low=0.0) or 0.0,
         restarts=s.integer("restarts", 3, low=0, high=MAX_COUNT) or 0,
@@ -554,11 +554,19 @@ def from_dict(data: Any, source: str = "") -> Spec:
 
     budget.check_game(game_spec, source)  # before any array of the game exists
     try:
-        quick_check(spec.build_game())  # validates the game and solver parameters now
+        game = spec.build_game()
+        quick_check(game)  # validates the game now
     except MemoryError:
         raise SpecError("game.params", "the game is too large to build in memory",
                         "use a smaller game", source) from None
-    spec.build_algorithm()
+    if solver.algorithm == AUTO:
+        chosen = choose(game, spec.entropy)
+        if solver.params:
+            raise SpecError("solver.params", "solver parameters belong to a named solver, and "
+                            "solver.algorithm is auto", f"name it: solver.algorithm: {chosen} "
+                            "(what auto picks for this spec)", source)
+        spec = replace(spec, solver=replace(solver, algorithm=chosen))
+    spec.build_algorithm()  # validates the solver parameters now
     return spec
 
 

@@ -5,6 +5,9 @@ An algorithm supplies ``init(setting, policy0) -> state`` and
 the iteration count, the tolerance, the stop reason and the history, which *is* the tidy
 ``iterations.csv`` table. Iteration 0 is the initial policy. The reported policy is the best
 iterate (lowest target exploitability), which is the last one when the loop converged.
+A step that had to evaluate its new policy anyway (to reject a step that would raise the
+exploitability) leaves that evaluation in ``state.evaluation``, and the loop uses it instead
+of evaluating the same policy again.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def run(setting: Setting, algorithm: Algorithm, iterations: int, tolerance: floa
     k = 0
     best: Evaluation | None = None
     while True:
-        ev = evaluate(setting, state.policy)
+        ev = getattr(state, "evaluation", None) or evaluate(setting, state.policy)
         if best is None or ev.target < best.target:  # a NaN target never is the best
             best = ev
         rows.append((k, ev.exploitability, ev.exploitability_reg, ev.J,

@@ -1,4 +1,4 @@
-"""Interior-point Newton on the potential of a potential game (the ``potential`` solver).
+"""Primal-dual interior point on the potential of a potential game (the ``potential`` solver).
 
 With mu-independent dynamics, write the policy as its joint mass z_t(o,a) = mu_t(o) pi_t(a|o)
 (T, O, A). The flow is linear in z,
@@ -18,31 +18,43 @@ of any policy pi', grad Phi(z) . (z' - z) = J(pi'; mu^z) - J(pi; mu^z), and its 
 z' is the exploitability of pi: the exploitability is the Frank-Wolfe gap of Phi, a maximiser
 of Phi is an equilibrium, and exploitability >= max Phi - Phi(z).
 
-The solver maximises Phi by a primal barrier method: Newton steps on
-phi = Phi + beta sum log z restricted to A dz = 0, one per iteration. The Hessian of -phi is
-block diagonal, one A x A block diag(beta / z^2) + w 1 1^T per (t, o) with
-w = -gamma^t [alpha_t f'(o) + (1 - alpha_t) f0'(o)] >= 0 (its inverse N in closed form), and
-the Newton system reduces to M y = -A N g with M = A N A^T, which is block tridiagonal in t with
-O x O blocks (constraint rows of steps t and t+1 share z_t); it is solved by block cyclic
-reduction (log2 T batched levels) or, for large blocks, by sequential block elimination. The
-step is dz = N (g + A^T y), shortened to stay inside z > 0 and by a line search on the
-derivative of phi along dz (concave, so monotone). beta shrinks by ``shrink`` after each full
-step whose Newton decrement g . dz is below 1 (the iterate is near the central point of beta,
-where the exploitability is at most beta times the number of variables).
+Duality. The optimality conditions of max Phi over the polytope are
 
-Precision: as beta falls the weights z^2 / beta of the Newton system spread over many orders of
-magnitude and dz = N (g + A^T y) is the small difference of large terms; its flow residual
-A dz is therefore removed by projection (dz <- dz - N A^T M^-1 A dz, ``PROJECT`` times), without
-which the exploitability stopped at 5e-7 to 2e-4 (docs/solvers.md); with it, near 1e-10. Each
-step evaluates its result once more (about 1% of the cost of a Newton step): when its
-exploitability exceeds ``GUARD`` times the best one, the solver returns to the best iterate and
-stays there (the loop then reports it), so the history never rises by more than ``GUARD``; with
-``polish`` it continues from there with mirror-descent steps instead.
+    grad Phi(z) - A^T y + s = 0,    A z = b,    z s = 0,    z, s >= 0
+
+with multipliers y (T, O) of the flow equations and s (T, O, A). The values of the best
+response give a dual point: y_t(o) = gamma^t V*_t(o) and s = gamma^t alpha_t (max_a Q*_t(o,.) -
+Q*_t(o,a)) satisfy the first equation exactly, and then z . s is the exploitability
+(performance difference); the best response is the dual of the frozen-flow problem.
+
+The solver follows Mehrotra's predictor-corrector: one Newton system on these conditions with
+z s = sigma m (m = z . s / count) per iteration, solved twice with one factorisation (the
+predictor sigma = 0 gives sigma = (m_aff / m)^3, the corrector adds the second-order term), and
+one step along it of length 0.99 of the way to the boundary of z > 0, s > 0 (capped at 1). It
+starts from the uniform policy's mass, its best-response dual, and s lifted by
+``start`` x (exploitability / count) / z so that the start is interior. Eliminating s, with
+Q = -Hess Phi + diag(s / z) (block diagonal: diag(s / z) + w 1 1^T per (t, o), where
+w = -gamma^t [alpha_t f'(o) + (1 - alpha_t) f0'(o)] >= 0, inverted in closed form as N), the
+system reduces to M dy = A N h with M = A N A^T, and dz = N (h - A^T dy),
+ds = (r_c - s dz) / z. In the order (t, o), M is a band matrix: the rows of step t meet those of
+step t + 1 only through the kernel (bandwidth O + the kernel's reach, e.g. 102 for beach_bar
+with n = 100), and within step t through K N K^T. It is assembled in band storage by a compiled
+loop over (t, o) and factored by LAPACK's banded Cholesky (``scipy.linalg.cholesky_banded``):
+n bw^2 flops for n = T O rows, against T O^3 for block elimination in t.
+
+Precision: as m falls, the weights z / s of the Newton system spread over many orders of
+magnitude and dz = N (h - A^T dy) is the small difference of large terms. One round of
+iterative refinement of M dy = A N h is kept, and the flow residual A dz is removed by
+projection (dz <- dz - N A^T M^-1 A dz, ``PROJECT`` times, with the same factor). Each step
+evaluates its result (and hands that evaluation to the loop): when its exploitability
+exceeds ``GUARD`` times the best one, the solver returns to the best iterate and stays there
+(the loop then reports it), so the history never rises by more than ``GUARD``; with ``polish``
+it continues from there with mirror-descent steps instead.
 
 Each iterate is feasible: the policy pi = z / sum_a z is evaluated by the loop and the next step
-starts from the occupation measure of that policy on its own flow. Observations no policy can
-reach (zero mass under the uniform policy) have no variables; their policy stays uniform (it
-changes neither J nor J*).
+starts from the occupation measure of that policy on its own flow (y and s carry over).
+Observations no policy can reach (zero mass under the uniform policy) have no variables; their
+policy stays uniform (it changes neither J nor J*).
 """
 
 from __future__ import annotations
@@ -51,20 +63,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numba as nb
 import numpy as np
+import scipy.linalg
+from numba import types
 from numpy.typing import NDArray
 
 from tmfcli.errors import SpecError
 from tmfcli.model.exploitability import Evaluation, evaluate
-from tmfcli.model.flow import frozen_rewards, mean_field_flow
-from tmfcli.model.games.base import Array, Potential
+from tmfcli.model.flow import mean_field_flow
+from tmfcli.model.games.base import Array, Game, Potential
 from tmfcli.model.params import param
 from tmfcli.model.setting import Setting
 
 if TYPE_CHECKING:
     from tmfcli.solvers.algorithms import MirrorState
 
-LARGE_BLOCKS = 16  # from this block size on, factor sequentially (BLAS) instead of by levels
+Ints = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -72,19 +87,24 @@ class Structure:
     """What the Newton system needs about the flow constraints (built once per setting).
 
     The kernel of the joint mass, K_t(j|i) = alpha_t P(j|i) + (1 - alpha_t) P0(j|o(i)) over
-    i = (o, a) flattened (O*A) and j in O, is stored on the union of the non-zero patterns of P
-    and P0 (entries (rows[e], cols[e])); ``wpairs`` lists the (o, j1, j2) with K(j1|o,.) and
-    K(j2|o,.) both non-zero (the entries of K N K^T that observation o feeds).
+    i = (o, a) flattened (O*A) and j in O, is stored as CSR rows on the union of the non-zero
+    patterns of P and P0: entries ``indptr[i]:indptr[i + 1]`` with columns ``cols`` and values
+    ``val`` (T, E). ``support`` lists, per observation o (``supptr[o]:supptr[o + 1]``), the
+    sorted j that any action of o reaches, and ``slot[e]`` is entry e's place in that list.
+    ``bandwidth`` is the number of sub-diagonals of M = A N A^T in the order (t, o).
     """
 
     reach: NDArray[np.bool_]  # (T, O): observations with mass under the uniform policy
     P: Array              # (O*A, O) dense active kernel
     P0: Array             # (O, O) dense idle kernel
     alpha: Array          # (T,) alpha_t
-    rows: NDArray[np.intp]  # (E,)
-    cols: NDArray[np.intp]  # (E,)
+    indptr: Ints          # (O*A + 1,)
+    cols: Ints            # (E,)
     val: Array            # (T, E) K_t on the entries
-    wpairs: tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]
+    supptr: Ints          # (O + 1,)
+    support: Ints         # (sum of the supports,)
+    slot: Ints            # (E,)
+    bandwidth: int
     potential: Potential
     discount: Array       # (T,) gamma^t
 
@@ -106,26 +126,49 @@ def structure(setting: Setting) -> Structure:
     O, A = game.n_obs, game.n_act
     uniform = np.full((T, O, A), 1.0 / A)
     reach = mean_field_flow(setting, uniform, check=False).mu[:T] > 0
-    P = np.ascontiguousarray(game.transition(game.mu0, 0)).reshape(O * A, O)
-    P0 = np.ascontiguousarray(game.idle_transition(game.mu0, 0))
-    P0rep = np.repeat(P0, A, axis=0)  # (O*A, O): P0(j | o(i))
-    idle = setting.alpha < 1
-    pattern = (P != 0) | ((P0rep != 0) & bool(idle.any()))
-    rows, cols = np.nonzero(pattern)
     alpha = setting.alpha
+    P, P0, rows, cols = _pattern(game, bool((alpha < 1).any()))
+    P0rep = np.repeat(P0, A, axis=0)  # (O*A, O): P0(j | o(i))
     val = alpha[:, None] * P[rows, cols][None, :] \
         + (1.0 - alpha)[:, None] * P0rep[rows, cols][None, :]
-    # (o, j1, j2) with j1, j2 both reachable from o
-    wo, wj1, wj2 = [], [], []
-    for o in range(O):
-        support = np.unique(cols[(rows // A) == o])
-        wo.append(np.full(support.size ** 2, o))
-        wj1.append(np.repeat(support, support.size))
-        wj2.append(np.tile(support, support.size))
-    return Structure(reach=reach, P=P, P0=P0, alpha=alpha, rows=rows, cols=cols, val=val,
-                     wpairs=(np.concatenate(wo), np.concatenate(wj1), np.concatenate(wj2)),
-                     potential=potential,
+    indptr = np.searchsorted(rows, np.arange(O * A + 1)).astype(np.int64)
+    supports = [np.unique(cols[rows // A == o]) for o in range(O)]
+    supptr = np.concatenate([[0], np.cumsum([s.size for s in supports])]).astype(np.int64)
+    slot = np.concatenate([np.searchsorted(supports[o], cols[indptr[o * A]:indptr[(o + 1) * A]])
+                           for o in range(O)]).astype(np.int64)
+    return Structure(reach=reach, P=P, P0=P0, alpha=alpha, indptr=indptr,
+                     cols=cols.astype(np.int64), val=np.ascontiguousarray(val),
+                     supptr=supptr, support=np.concatenate(supports).astype(np.int64),
+                     slot=slot, bandwidth=_bandwidth(rows // A, cols, O, T), potential=potential,
                      discount=setting.gamma ** np.arange(T, dtype=float))
+
+
+def _pattern(game: Game, idle: bool) -> tuple[Array, Array, Ints, Ints]:
+    """P (O*A, O), P0 (O, O) and the (row, column) entries of K: the non-zeros of P, and of
+    P0 (repeated over actions) when some agents are idle."""
+    O, A = game.n_obs, game.n_act
+    P = np.ascontiguousarray(game.transition(game.mu0, 0)).reshape(O * A, O)
+    P0 = np.ascontiguousarray(game.idle_transition(game.mu0, 0))
+    rows, cols = np.nonzero((P != 0) | ((np.repeat(P0, A, axis=0) != 0) & idle))
+    return P, P0, rows, cols  # sorted by row: CSR order
+
+
+def _bandwidth(origin: Ints, cols: Ints, O: int, T: int) -> int:
+    """Sub-diagonals of M in the order (t, o): K N K^T joins j1, j2 reached from one o, and
+    rows t + 1 and t meet at distance O + j - o."""
+    width = 0
+    for o in np.unique(origin):
+        reached = cols[origin == o]
+        width = max(width, int(reached.max() - reached.min()))
+    if T > 1 and cols.size:
+        width = max(width, O + int((cols - origin).max()))
+    return width
+
+
+def newton_bytes(game: Game, T: int, idle: bool) -> int:
+    """Memory of the Newton system's band (8 bytes per entry, factored in place)."""
+    _, _, rows, cols = _pattern(game, idle)
+    return 8 * (_bandwidth(rows // game.n_act, cols, game.n_obs, T) + 1) * T * game.n_obs
 
 
 def kernel_times(st: Structure, v: Array) -> Array:
@@ -144,98 +187,131 @@ def kernel_transpose(st: Structure, y: Array, A: int) -> Array:
     return moved + ((1.0 - a) * (y @ st.P0.T))[..., None]
 
 
-def block_tridiagonal_solve(D: Array, L: Array, U: Array, r: Array) -> Array:
-    """Solve L_i y_{i-1} + D_i y_i + U_i y_{i+1} = r_i (i < n) by block cyclic reduction.
+def constraints(st: Structure, v: Array) -> Array:
+    """(A v)[t, o] = sum_a v_t(o,a) - sum_{o2,a} K_{t-1}(o|o2,a) v_{t-1}(o2,a)."""
+    out = v.sum(axis=-1)
+    out[1:] -= kernel_times(st, v[:-1])
+    return out
 
-    D, L, U (n, O, O) (L_0 and U_{n-1} unused), r (n, O). The odd-indexed blocks are
-    eliminated in one batched solve, which leaves a block tridiagonal system on the even ones
-    (half the size); log2 n levels. For a symmetric positive definite matrix every D_i met is
-    positive definite (a Schur complement), so no pivoting across blocks is needed.
+
+def constraints_transpose(st: Structure, y: Array, A: int) -> Array:
+    """(A^T y)[t, o, a] = y_t(o) - sum_j K_t(j|o,a) y_{t+1}(j)."""
+    out = np.repeat(y[..., None], A, axis=-1)
+    out[:-1] -= kernel_transpose(st, y[1:], A)
+    return out
+
+
+_f2, _f3, _i1 = types.float64[:, ::1], types.float64[:, :, ::1], types.int64[::1]
+_band = types.Array(types.float64, 2, "F")  # LAPACK's order: factored in place, no copy
+
+
+@nb.njit(types.void(_f2, _i1, _i1, _i1, _i1, _i1, _f3, _f2, _band), cache=True)
+def _assemble(val: Array, indptr: Ints, cols: Ints, supptr: Ints, support: Ints, slot: Ints,
+              n: Array, w: Array, band: Array) -> None:  # pragma: no cover - compiled
+    """Add M = A N A^T into ``band`` (lower band storage: band[i - j, j] = M[i, j], i >= j,
+    rows and columns in the order (t, o)).
+
+    Per (t, o) with S = sum_a n_a and N = (diag(1/n) + w 1 1^T)^-1 (so N 1 = n / (1 + w S)):
+    the diagonal 1^T N 1 = S / (1 + w S) (1 where S = 0: a row with no variables, y = 0); the
+    coupling of row (t+1, j) with (t, o), -sum_a K_t(j|o,a) (N 1)_a; and K N K^T into the rows
+    of step t + 1, summed as sum_a n_a (K_a - kbar)(K_a - kbar)^T + S / (1 + w S) kbar kbar^T
+    with kbar = sum_a n_a K_a / S (both terms positive semidefinite: no cancellation when the
+    policy is nearly deterministic or w S is large).
     """
-    n, O = r.shape
-    if n == 1:
-        return np.linalg.solve(D[0], r[0])[None]
-    Do, Lo, Uo, ro = D[1::2], L[1::2], U[1::2], r[1::2]
-    m = Do.shape[0]
-    X = np.linalg.solve(Do, np.concatenate([Lo, Uo, ro[..., None]], axis=-1))
-    iL, iU, ir = X[..., :O], X[..., O:2 * O], X[..., 2 * O]
-    De, Le, Ue, re = D[::2], L[::2], U[::2], r[::2]
-    ne = De.shape[0]
-    newD, newr = De.copy(), re.copy()
-    newL, newU = np.zeros_like(De), np.zeros_like(De)
-    k = np.arange(1, ne)                     # even block 2k has odd left neighbour 2k - 1
-    newD[k] -= Le[k] @ iU[k - 1]
-    newL[k] = -Le[k] @ iL[k - 1]
-    newr[k] -= (Le[k] @ ir[k - 1][..., None])[..., 0]
-    k = np.arange(m)                         # even block 2k has odd right neighbour 2k + 1
-    newD[k] -= Ue[k] @ iL[k]
-    newU[k] = -Ue[k] @ iU[k]
-    newr[k] -= (Ue[k] @ ir[k][..., None])[..., 0]
-    ye = block_tridiagonal_solve(newD, newL, newU, newr)
-    yo = ir - (iL @ ye[:m][..., None])[..., 0]
-    right = np.arange(m) + 1 < ne
-    yo[right] -= (iU[right] @ ye[1:m + 1][..., None])[..., 0]
-    y = np.empty_like(r)
-    y[::2], y[1::2] = ye, yo
-    return y
+    T, O, A = n.shape
+    width = 0
+    for o in range(O):
+        width = max(width, supptr[o + 1] - supptr[o])
+    kbar = np.empty(width)
+    dev = np.empty(width)
+    for t in range(T):
+        for o in range(O):
+            col = t * O + o
+            S = 0.0
+            for a in range(A):
+                S += n[t, o, a]
+            if S <= 0.0:
+                band[0, col] += 1.0
+                continue
+            ratio = 1.0 / (1.0 + w[t, o] * S)
+            band[0, col] += S * ratio
+            if t + 1 == T:
+                continue
+            base = supptr[o]
+            m = supptr[o + 1] - base
+            kbar[:m] = 0.0
+            for a in range(A):
+                row = o * A + a
+                for e in range(indptr[row], indptr[row + 1]):
+                    band[O + cols[e] - o, col] -= val[t, e] * n[t, o, a] * ratio
+                    kbar[slot[e]] += n[t, o, a] * val[t, e]
+            kbar[:m] /= S
+            nxt = (t + 1) * O
+            for a in range(A):
+                na = n[t, o, a]
+                if na == 0.0:
+                    continue
+                dev[:m] = -kbar[:m]
+                row = o * A + a
+                for e in range(indptr[row], indptr[row + 1]):
+                    dev[slot[e]] += val[t, e]
+                for p in range(m):
+                    for q in range(p + 1):
+                        band[support[base + p] - support[base + q], nxt + support[base + q]] += \
+                            na * dev[p] * dev[q]
+            c = S * ratio
+            for p in range(m):
+                for q in range(p + 1):
+                    band[support[base + p] - support[base + q], nxt + support[base + q]] += \
+                        c * kbar[p] * kbar[q]
 
 
-def block_tridiagonal_factor(D: Array, L: Array, U: Array) -> Callable[[Array], Array]:
-    """The same system factored once by sequential block elimination (block LDL^T with the
-    inverted pivots S_t = D_t - L_t S_{t-1}^{-1} U_{t-1} kept), returned as a solver r -> y.
+def newton_matrix(st: Structure, n: Array, w: Array) -> Array:
+    """M = A N A^T (module docstring) in lower band storage, (bandwidth + 1, T O)."""
+    T, O, _ = n.shape
+    band = np.zeros((st.bandwidth + 1, T * O), order="F")
+    _assemble(st.val, st.indptr, st.cols, st.supptr, st.support, st.slot,
+              np.ascontiguousarray(n), np.ascontiguousarray(w), band)
+    return band
 
-    One Python iteration per block: for few large blocks (beach_bar, O = n) the work is in
-    BLAS and the factor is reused by the refinement; ``block_tridiagonal_solve`` suits many
-    small blocks.
-    """
-    n = D.shape[0]
-    inverse = np.empty_like(D)
-    inverse[0] = np.linalg.inv(D[0])
-    for t in range(1, n):
-        inverse[t] = np.linalg.inv(D[t] - L[t] @ inverse[t - 1] @ U[t - 1])
 
-    def solve(r: Array) -> Array:
-        z = r.copy()
-        for t in range(1, n):
-            z[t] -= L[t] @ (inverse[t - 1] @ z[t - 1])
-        y = np.empty_like(r)
-        y[-1] = inverse[-1] @ z[-1]
-        for t in range(n - 2, -1, -1):
-            y[t] = inverse[t] @ (z[t] - U[t] @ y[t + 1])
-        return y
-
-    return solve
+def band_solver(band: Array) -> Callable[[Array], Array]:
+    """Factor the symmetric positive definite band matrix once (LAPACK pbtrf); r -> M^-1 r
+    for r (T, O). Raises numpy's LinAlgError when M is not numerically positive definite."""
+    factor = scipy.linalg.cholesky_banded(band, lower=True, overwrite_ab=True,
+                                          check_finite=False)
+    return lambda r: scipy.linalg.cho_solve_banded((factor, True), r.ravel(),
+                                                   check_finite=False).reshape(r.shape)
 
 
 @dataclass(frozen=True)
 class PotentialState:
     policy: Array
-    beta: float            # barrier weight; nan before the first step
+    dual: tuple[Array, Array] | None  # multipliers y (T, O) of A z = b and s (T, O, A) of
+    #                                   z >= 0; None before the first step
     structure: Structure
-    best: tuple[float, Array, float] = (np.inf, np.empty(0), np.nan)  # exploitability, pi, beta
+    best: tuple[float, Array] = (np.inf, np.empty(0))  # exploitability, pi
     stalled: bool = False  # precision ran out: the iterate stays at the best one
     polishing: MirrorState | None = None  # mirror-descent from the best iterate, once stalled
+    evaluation: Evaluation | None = None  # of ``policy``, for the loop (the guard made it)
 
 
 @dataclass(frozen=True)
 class PotentialNewton:
-    """Interior-point Newton on the concave potential of a potential game (module docstring).
+    """Primal-dual interior point on the concave potential of a potential game (module
+    docstring).
 
     Needs a game that declares a potential (``Game.potential``: beach_bar, left_right,
     resource_selection), mu-independent dynamics and tau = 0; refuses others with a SpecError.
     """
 
-    shrink: float = param(0.1, "factor on the barrier weight after a near-central step",
-                          low=0, high=1, low_open=True)
-    start: float = param(1.0, "initial barrier weight, times the initial exploitability over "
-                         "the number of variables", low=0, low_open=True)
-
+    start: float = param(0.1, "how far the start is lifted off the boundary s = 0: the dual "
+                         "slack added is start x exploitability / (count z)", low=0,
+                         low_open=True)
     polish: bool = param(False, "once the Newton steps stall, continue with mirror-descent "
                          "(defaults) from the best iterate")
 
-    INTERIOR = 0.99  # fraction of the way to the boundary x = 0 a step may go
-    CENTRAL = 1.0    # Newton decrement below which the iterate counts as central
-    FLOOR = 1e-300   # smallest barrier weight
+    INTERIOR = 0.99  # fraction of the way to the boundary z = 0 or s = 0 a step may go
     REFINE = 1       # rounds of iterative refinement of the Newton system
     PROJECT = 2      # rounds of projection of the step onto A dz = 0
     GUARD = 3.0      # an exploitability this many times the best sends back to the best iterate
@@ -244,23 +320,13 @@ class PotentialNewton:
         st = structure(setting)
         A = policy0.shape[-1]
         policy = np.where(policy0.min(axis=-1, keepdims=True) > 0, policy0,
-                          0.99 * policy0 + 0.01 / A)  # the barrier needs pi > 0
-        return PotentialState(policy, float("nan"), st)
+                          0.99 * policy0 + 0.01 / A)  # the interior needs pi > 0
+        return PotentialState(policy, None, st)
 
     def step(self, setting: Setting, state: PotentialState, ev: Evaluation,
              k: int) -> PotentialState:
         st, pi = state.structure, state.policy
         T, _, A = pi.shape
-        alpha = setting.alpha
-        reach = st.reach[..., None]
-        mu = ev.flow.mu[:T]
-        x = np.where(reach, mu[..., None] * pi, 0.0)  # the joint mass z_t(o,a)
-        live = reach & (x > 0)
-        count = int(live.sum())
-        beta = state.beta
-        if not np.isfinite(beta):
-            beta = max(self.start * ev.exploitability / count, self.FLOOR)
-        best = state.best
         if state.stalled:
             if not self.polish:
                 return state
@@ -269,21 +335,33 @@ class PotentialNewton:
             mirror = MirrorDescent()
             inner = state.polishing or mirror.init(setting, state.policy)
             inner = mirror.step(setting, inner, ev, k)
-            return replace(state, policy=inner.policy, polishing=inner)
+            return replace(state, policy=inner.policy, polishing=inner, evaluation=None)
+        best = state.best
         if ev.exploitability < best[0]:
-            best = (ev.exploitability, pi, beta)
-        elif ev.exploitability > self.GUARD * best[0]:
-            # the Newton steps lost their precision at this beta (docs/solvers.md): return to
-            # the best iterate and stay there (the same step from it would fail again)
-            return PotentialState(best[1], best[2], st, best, stalled=True)
-        grad = self._gradient(st, ev.flow.r, ev.flow.r0, alpha)
-        safe = np.where(live, x, 1.0)
-        g = np.where(live, grad + beta / safe, 0.0)
-        n = np.where(live, safe * safe / beta, 0.0)            # (T, O, A) = x^2 / beta
+            best = (ev.exploitability, pi)
+        stall = PotentialState(best[1], None, st, best, stalled=True)
+        reach = st.reach[..., None]
+        mu = ev.flow.mu[:T]
+        z = np.where(reach, mu[..., None] * pi, 0.0)  # the joint mass z_t(o,a)
+        live = reach & (z > 0)
+        count = int(live.sum())
+        safe = np.where(live, z, 1.0)
+        alpha = setting.alpha
+        grad = st.discount[:, None, None] * (alpha[:, None, None] * ev.flow.r
+                                             + ((1 - alpha)[:, None] * ev.flow.r0)[..., None])
+        if state.dual is None:  # the best response's dual, lifted off s = 0
+            Q = ev.best.Q
+            y = st.discount[:, None] * ev.best.V[:T]
+            gap = (st.discount * alpha)[:, None, None] * (Q.max(axis=-1, keepdims=True) - Q)
+            lift = self.start * ev.exploitability / count
+            s = np.where(live, gap + lift / safe, 1.0)
+        else:
+            y, s = state.dual
+        residual = np.where(live, grad - constraints_transpose(st, y, A) + s, 0.0)
+        n = np.where(live, safe / s, 0.0)                   # (diag of Q)^-1 = z / s
         w = -st.discount[:, None] * (alpha[:, None] * st.potential.curvature(mu)
                                      + (1 - alpha)[:, None] * st.potential.idle_curvature(mu))
         S = n.sum(axis=-1)
-
         prob = n / np.where(S > 0, S, 1.0)[..., None]
 
         def apply_n(v: Array) -> Array:
@@ -292,136 +370,49 @@ class PotentialNewton:
             mean = (prob * v).sum(axis=-1)[..., None]
             return S[..., None] * prob * (v - mean) + (S / (1.0 + w * S))[..., None] * prob * mean
 
+        def newton(rc: Array) -> tuple[Array, Array, Array]:
+            """(dz, dy, ds) for the complementarity target z s + rc (module docstring)."""
+            h = residual + rc / safe
+            rhs = constraints(st, apply_n(h))
+            dy = solve(rhs)
+            for _ in range(self.REFINE):  # iterative refinement of M dy = rhs
+                dy = dy + solve(rhs - constraints(st, apply_n(constraints_transpose(st, dy, A))))
+            dz = apply_n(h - constraints_transpose(st, dy, A))
+            for _ in range(self.PROJECT):  # make A dz = 0 exact: dz -= N A^T M^-1 A dz
+                correction = solve(constraints(st, np.where(live, dz, 0.0)))
+                dz = dz - apply_n(constraints_transpose(st, correction, A))
+            dz = np.where(live, dz, 0.0)
+            return dz, dy, np.where(live, (rc - s * dz) / safe, 0.0)
+
+        def longest(dz: Array, ds: Array) -> float:
+            """The longest step in (0, 1] that keeps z >= 0 and s >= 0."""
+            top = 1.0
+            for v, dv in ((z, dz), (s, ds)):
+                neg = live & (dv < 0)
+                if neg.any():
+                    top = min(top, float((v[neg] / -dv[neg]).min()))
+            return top
+
         with np.errstate(all="ignore"):
             try:
-                rhs = -self._constraints(st, apply_n(g), alpha)
-                solve = self._factor(st, n, S, w, alpha)
-                y = solve(rhs)
-                for _ in range(self.REFINE):  # iterative refinement of M y = rhs
-                    residual = rhs - self._constraints(
-                        st, apply_n(self._constraints_transpose(st, y, alpha, A)), alpha)
-                    y = y + solve(residual)
-                dx = apply_n(g + self._constraints_transpose(st, y, alpha, A))
-                for _ in range(self.PROJECT):  # make A dz = 0 exact: dz -= N A^T M^-1 A dz
-                    correction = solve(self._constraints(st, np.where(live, dx, 0.0), alpha))
-                    dx = dx - apply_n(self._constraints_transpose(st, correction, alpha, A))
+                solve = band_solver(newton_matrix(st, n, w))
+                m = float((z * s)[live].sum()) / count
+                dz, dy, ds = newton(np.where(live, -z * s, 0.0))          # predictor
+                a = longest(dz, ds)
+                sigma = (float(((z + a * dz) * (s + a * ds))[live].sum()) / count / m) ** 3
+                dz, dy, ds = newton(np.where(live, sigma * m - z * s - dz * ds, 0.0))
             except np.linalg.LinAlgError:
-                dx = np.full(x.shape, np.nan)
-        dx = np.where(live, dx, 0.0)
-        if not np.isfinite(dx).all():  # beta too small for this precision: back off
-            return PotentialState(best[1], best[2], st, best, stalled=True)
-        decrement = float((g * dx).sum())
-        s = self._line_search(setting, st, x, dx, live, beta, alpha, decrement)
-        new = np.where(live, x + s * dx, 0.0)
+                return stall  # m too small for this precision
+        if not (np.isfinite(dz).all() and np.isfinite(dy).all() and np.isfinite(ds).all()):
+            return stall
+        a = min(1.0, self.INTERIOR * longest(dz, ds))
+        new = np.where(live, z + a * dz, 0.0)
         mass = new.sum(axis=-1, keepdims=True)
         policy = np.where(reach & (mass > 0), new / np.where(mass > 0, mass, 1.0), pi)
-        if evaluate(setting, policy).exploitability > self.GUARD * best[0]:
+        trial = evaluate(setting, policy)
+        if trial.exploitability > self.GUARD * best[0]:
             # the Newton step lost its precision (module docstring): stay at the best iterate
-            # rather than let the loop record a rise (one extra evaluation, ~1% of a step)
-            return PotentialState(best[1], best[2], st, best, stalled=True)
-        if s == 1.0 and decrement < self.CENTRAL:
-            beta = max(beta * self.shrink, self.FLOOR)
-        return PotentialState(policy, beta, st, best)
-
-    @staticmethod
-    def _gradient(st: Structure, r: Array, r0: Array, alpha: Array) -> Array:
-        """dPhi/dz_t(o,a) = gamma^t [alpha_t r + (1 - alpha_t) r0] (T, O, A)."""
-        a = alpha[:, None]
-        return st.discount[:, None, None] * (a[..., None] * r + ((1 - a) * r0)[..., None])
-
-    @staticmethod
-    def _constraints(st: Structure, v: Array, alpha: Array) -> Array:
-        """(A v)[t, o] = sum_a v_t(o,a) - sum_{o2,a} K_{t-1}(o|o2,a) v_{t-1}(o2,a)."""
-        out = v.sum(axis=-1)
-        out[1:] -= kernel_times(st, v[:-1])
-        return out
-
-    @staticmethod
-    def _constraints_transpose(st: Structure, y: Array, alpha: Array, A: int) -> Array:
-        """(A^T y)[t, o, a] = y_t(o) - sum_j K_t(j|o,a) y_{t+1}(j)."""
-        out = np.repeat(y[..., None], A, axis=-1)
-        out[:-1] -= kernel_transpose(st, y[1:], A)
-        return out
-
-    @staticmethod
-    def _factor(st: Structure, n: Array, S: Array, w: Array,
-                alpha: Array) -> Callable[[Array], Array]:
-        """A solver of (A N A^T) y = rhs, N = (diag(1/n) + w 1 1^T)^-1 per (t, o) block."""
-        T, O, A = n.shape
-        o_of = st.rows // A
-        nf = n.reshape(T, O * A)
-        ratio = 1.0 / (1.0 + w * S)                                 # (T, O)
-        n1 = (n * ratio[..., None]).reshape(T, O * A)                # N 1
-        offset = (np.arange(T) * O * O)[:, None]
-        # C_t[j, o] = -sum_a K_t(j|o,a) (N 1)_{t,o,a}, coupling rows t+1 and t
-        C = -np.bincount((offset + st.cols * O + o_of).ravel(),
-                         (st.val * n1[:, st.rows]).ravel(),
-                         minlength=T * O * O).reshape(T, O, O)
-        # G_t = K_t N_t K_t^T. With p = n / S (per (t, o)), N = S (diag(p) - p p^T)
-        # + S / (1 + w S) p p^T: both terms positive semidefinite, so G is summed without the
-        # cancellation of diag(n) - kk n n^T when w S is large (beta small). With
-        # kbar_o = sum_a p_a K(.|o,a): G = sum_o S_o sum_a p_a (K(.|o,a) - kbar_o)^(x2)
-        #                                   + S_o / (1 + w_o S_o) kbar_o^(x2)
-        W = np.bincount((offset + o_of * O + st.cols).ravel(),
-                        (nf[:, st.rows] * st.val).ravel(), minlength=T * O * O)
-        safe = np.where(S > 0, S, 1.0)
-        kbar = W.reshape(T, O, O) / safe[..., None]                 # (T, O, O): kbar_o(j)
-        prob = n / safe[..., None]                                   # (T, O, A)
-        wo, j1, j2 = st.wpairs
-        acts = np.arange(A)[None, :]
-        P3 = st.P.reshape(O, A, O)
-
-        def deviation(j: NDArray[np.intp]) -> Array:                         # (T, pairs, A)
-            K = st.alpha[:, None, None] * P3[wo[:, None], acts, j[:, None]][None] \
-                + (1.0 - st.alpha)[:, None, None] * st.P0[wo, j][None, :, None]
-            return K - kbar[:, wo, j][..., None]
-
-        spread = (prob[:, wo, :] * deviation(j1) * deviation(j2)).sum(axis=-1)
-        G = np.bincount((offset + j1 * O + j2).ravel(),
-                        (S[:, wo] * spread
-                         + (S * ratio)[:, wo] * kbar[:, wo, j1] * kbar[:, wo, j2]).ravel(),
-                        minlength=T * O * O)
-        G = G.reshape(T, O, O)
-        diag = S * ratio                                             # 1^T N 1
-        diag = np.where(st.reach, diag, 1.0)                        # unreachable rows: y = 0
-        D = np.zeros((T, O, O))
-        D[:, np.arange(O), np.arange(O)] = diag
-        D[1:] += G[:-1]
-        L = np.zeros((T, O, O))
-        L[1:] = C[:-1]
-        U = np.zeros((T, O, O))
-        U[:-1] = np.swapaxes(C[:-1], 1, 2)
-        if O >= LARGE_BLOCKS:
-            return block_tridiagonal_factor(D, L, U)
-        return lambda rhs: block_tridiagonal_solve(D, L, U, rhs)
-
-    def _line_search(self, setting: Setting, st: Structure, x: Array, dx: Array,
-                     live: NDArray[np.bool_], beta: float, alpha: Array, decrement: float) -> float:
-        """The step s in (0, 1] along dx: the largest that keeps x > 0 (times INTERIOR), then
-        bisected on the sign of d phi / ds (phi is concave along the line)."""
-        neg = live & (dx < 0)
-        top = 1.0
-        if neg.any():
-            top = min(1.0, self.INTERIOR * float((x[neg] / -dx[neg]).min()))
-        if decrement < self.CENTRAL:  # Newton's region, where the slope is below rounding
-            return top
-
-        def slope(s: float) -> float:
-            z = x + s * dx
-            mu = np.zeros((setting.T + 1, x.shape[1]))
-            mu[:-1] = z.sum(axis=-1)
-            r, r0 = frozen_rewards(setting, mu)
-            g = self._gradient(st, r, r0, alpha)
-            safe = np.where(live, z, 1.0)
-            return float(np.where(live, (g + beta / safe) * dx, 0.0).sum())
-
-        if slope(top) >= 0:
-            return top
-        low, high = 0.0, top
-        for _ in range(30):
-            mid = 0.5 * (low + high)
-            if slope(mid) >= 0:
-                low = mid
-            else:
-                high = mid
-        return low if low > 0 else high * 1e-3
+            # rather than let the loop record a rise
+            return stall
+        return PotentialState(policy, (y + a * dy, np.where(live, s + a * ds, 1.0)), st, best,
+                              evaluation=trial)
