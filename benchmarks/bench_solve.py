@@ -6,7 +6,8 @@
 2. the first call in a fresh process (numba import and cached machine code);
 3. time and iterations to exploitability 1e-3 and 1e-6 for the targets of docs/solvers.md, and
    how far the exploitability history ever rises above its running minimum; mirror-descent and,
-   on the potential games, the ``potential`` solver side by side.
+   on the potential games, the ``potential`` solver side by side;
+4. the solver ``auto`` picks on each game of the solver table, and how far its history rises.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.conftest import make_setting
 from tmfcli.model.exploitability import Evaluation, evaluate
 from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
+from tmfcli.solvers.algorithms import choose
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,6 +165,26 @@ def solver_targets() -> None:
               f"after {len(e) - 1} it, rise {rise:.1f}x", flush=True)
 
 
+def default_solver() -> None:
+    """What ``solver.algorithm: auto`` picks on the games of docs/solvers.md's table, how many
+    iterations it needs for 1e-6, and how far its history rises (2000 iterations at most)."""
+    print("\nthe default solver (auto) from the uniform policy, tolerance 1e-8, 2000 iterations")
+    games: dict[str, int | None] = {"resource_selection": 30, "left_right": None,
+                                    "beach_bar": 30, "rock_paper_scissors": None,
+                                    "queueing": 30, "sis": None}
+    for game, steps in games.items():
+        for alpha in (1.0, 0.5, 0.1):
+            s = make_setting(game, alpha, steps=steps)
+            name = choose(s.game, s.tau)
+            start = time.perf_counter()
+            e = run(s, ALGORITHMS[name](), 2000, 1e-8).history["exploitability"].to_numpy()
+            rise = float(np.max(e[1:] / np.minimum.accumulate(e)[:-1])) if len(e) > 1 else 1.0
+            hit = np.flatnonzero(e <= 1e-6)
+            print(f"  {game:20s} alpha={alpha:<4g} {name:15s} 1e-6: "
+                  f"{f'{hit[0]} it' if hit.size else 'not reached':12s} best {e.min():.1e} "
+                  f"rise {rise:.2f}x ({time.perf_counter() - start:.2f} s)", flush=True)
+
+
 def reach(rows: list[tuple[int, float, float]], level: float) -> str:
     """When and at which iteration the exploitability first reached ``level``."""
     hit = next((r for r in rows if r[1] <= level), None)
@@ -174,6 +196,7 @@ def main() -> None:
         evaluation_cost()
         first_call()
     solver_targets()
+    default_solver()
 
 
 if __name__ == "__main__":
