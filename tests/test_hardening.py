@@ -203,6 +203,23 @@ def test_sizes_are_refused_before_allocation_with_the_size(tmp_path: Path) -> No
     assert invoke("solve", str(spec), "--restarts", "1e9").exit_code == 2
 
 
+def test_train_sizes_are_refused_before_allocation(tmp_path: Path) -> None:
+    """Rollouts of 10^9 agents in rounds (10^9 steps) or 10^9 rollouts per iteration: refused
+    with the size and the fix (once the first ran out of memory in the kernel's hands, the
+    second with numpy's traceback); the estimate grows with the rollouts."""
+    spec = write(tmp_path)
+    for sets in (["population.agents=999999999", "population.batch=1", "horizon.rounds=1"],
+                 ["train.rollouts=1000000000"]):
+        args = [x for s in sets for x in ("--set", s)]
+        start = time.perf_counter()
+        line = clean_error(invoke("train", str(spec), *args), "tmf train would need about")
+        assert "over the limit of" in line and "rollouts" in line
+        assert time.perf_counter() - start < 20
+    small, big = (budget.check(specs.load(str(spec), [f"train.rollouts={r}"]), "train").total
+                  for r in (4, 400))
+    assert 50 < big / small <= 100
+
+
 def test_potential_counts_its_newton_band(tmp_path: Path) -> None:
     """beach_bar with n = 3000 over 200 steps: the potential solver's band (bandwidth n + 2,
     T n rows, 8 bytes: 14.4 GB) is refused up front; mirror-descent needs no band."""

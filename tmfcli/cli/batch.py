@@ -78,7 +78,7 @@ def check_sizes(command: str, cells: list[sweep.Cell], options: Options, at_once
     """Refuse a run whose cell is estimated over the memory limit (``--max-memory``), or
     whose ``at_once`` largest cells together are (a local pool), before any work; announce
     the longest cell when it is long."""
-    if command not in budget.COMMANDS:  # no estimate for it (train)
+    if command not in budget.COMMANDS:
         return
     workers = 1
     if command == "bound-check":

@@ -10,6 +10,7 @@ from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
+    MemoryOpt,
     OutOpt,
     QuietOpt,
     SchedulerOpt,
@@ -24,7 +25,7 @@ from tmfcli.commands.jobs import Options
 
 @command
 def train(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
-          force: ForceOpt = False,
+          force: ForceOpt = False, max_memory: MemoryOpt = None,
           algorithm: Annotated[str | None, typer.Option(
               help="tmf-pg | tmf-pg-exact | mf-q | independent-pg [default: train.algorithm]",
               show_default=False)] = None,
@@ -44,6 +45,6 @@ def train(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     if algorithm is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"train.algorithm={algorithm}"]
     report = run_command("train", spec_path, overrides, out, force, Options(), sweeps, jobs,
-                         scheduler, quiet)
+                         scheduler, quiet, max_memory)
     if not report.sweep:
         summary(f"tmf train: {report.rows[0].cell.spec.name}", training.summary_rows(report.top))

@@ -8,8 +8,9 @@ estimate exceeds the limit is refused with the size it would take; the limit is 
 (default: half of the machine's RAM, ``default_limit``).
 
 Time is estimated too, from the counts of Python-level steps the run makes (iterations x steps
-per solve, steps x blocks of replicas per simulation) times per-step costs measured on a small
-game (``SOLVE_STEP_S``, ``SIM_STEP_S``); commands print the estimate before a run longer than a
+per solve, steps x blocks of replicas per simulation, steps x rollouts per training iteration)
+times per-step costs measured on a small game (``SOLVE_STEP_S``, ``SIM_STEP_S``,
+``TRAIN_STEP_S``); commands print the estimate before a run longer than a
 minute. It is an order of magnitude (an upper one for solves that stop at their tolerance).
 
 The estimates count float64 arrays (8 bytes) of the shapes the code allocates (glossary of
@@ -36,6 +37,8 @@ TABLE_FACTOR = 16  # trajectory.csv: 6 columns of R (T+1) O rows, index grids, c
 
 SOLVE_STEP_S = 5e-6  # one solver iteration over one step of a small game (measured: 2-3e-6 s)
 SIM_STEP_S = 1e-3    # one step of one block of 25 replicas (measured: ~8e-4 s)
+TRAIN_STEP_S = 1e-4  # one step of one training iteration (measured: 6e-5 s + 4e-6 s per rollout)
+TRAIN_ROLLOUT_S = 5e-6
 NOTICE_S = 60.0      # announce runs estimated to take longer than this
 
 _limit: int | None = None
@@ -213,15 +216,34 @@ def bound_check_bytes(spec: Spec, game: Game, solve: bool, workers: int) -> Esti
                     seconds + (solved.seconds if solve else 0.0))
 
 
-COMMANDS = ("solve", "simulate", "bound-check")  # the commands ``check`` estimates
+def train_bytes(spec: Spec, game: Game) -> Estimate:
+    """Rollouts of ``train.rollouts`` N-agent systems over T steps, held together per iteration:
+    counts n, m, c, X (moves o, a -> o'), Y (idle moves), rewards, the policy and the critic's
+    totals (measured: about 1.2 KB per rollout and step for O = A = 3), twice for the copies of
+    the gradient; the exact yardstick's flows; the epsilon streams its replicas."""
+    O, A, T = game.n_obs, game.n_act, steps_of(spec, game)
+    t = spec.train
+    R = t.rollouts
+    rollouts = 2 * F * R * (T + 1) * (O * A * O + O * O + 10 * O * A + 4 * O)
+    flows = 3 * _flow_bytes(O, A, T, game.static_dynamics)
+    per_iteration = T * (TRAIN_STEP_S + TRAIN_ROLLOUT_S * R)
+    exact = t.algorithm == "tmf-pg" and t.yardstick
+    seconds = t.iterations * per_iteration * (1 + exact) \
+        + SIM_STEP_S * -(-spec.simulate.replicas // SIM_BLOCK) * T * 2
+    return Estimate(rollouts + flows + game_bytes(O, A),
+                    f"{t.iterations} iterations of {R} rollouts x {T + 1} steps x {O} "
+                    "observations", seconds)
+
+
+COMMANDS = ("solve", "simulate", "bound-check", "train")  # the commands ``check`` estimates
 
 
 def check(spec: Spec, command: str, restarts: int | None = None, solve: bool = True,
           workers: int = 1) -> Estimate:
     """Refuse ``command`` on ``spec`` when its estimated memory exceeds the limit.
 
-    ``command`` is "solve", "simulate" or "bound-check"; ``solve`` says whether the policy is
-    the spec's equilibrium (solved first); ``workers`` cells of bound-check run at once.
+    ``command`` is one of ``COMMANDS``; ``solve`` says whether the policy is the spec's
+    equilibrium (solved first); ``workers`` cells of bound-check run at once.
     """
     game = spec.build_game()
     if command == "solve":
@@ -229,11 +251,13 @@ def check(spec: Spec, command: str, restarts: int | None = None, solve: bool = T
                                else restarts)
     elif command == "simulate":
         estimate = simulate_bytes(spec, game, solve)
+    elif command == "train":
+        estimate = train_bytes(spec, game)
     else:
         estimate = bound_check_bytes(spec, game, solve, workers)
     if estimate.total > limit():
         raise SpecError("", f"tmf {command} would need about {human(estimate.total)} of "
                         f"memory ({estimate.what}), over the limit of {human(limit())}",
-                        "ask for fewer steps, replicas, restarts or agents, or raise "
+                        "ask for fewer steps, replicas, rollouts, restarts or agents, or raise "
                         "--max-memory", spec.source)
     return estimate
