@@ -43,16 +43,19 @@ fuzz: install
 bench: install
 	$(BIN)/python benchmarks/run.py $(ONLY)
 
-# tmf train on resource selection and queueing (N = 1000, 2 rounds): B in {1, sqrt, all} x 5 seeds
-# x 4 algorithms, two runs at a time (tmf-pg without its built-in yardstick: tmf-pg-exact runs on
-# its own); then one table (docs/train.md). TRAIN_SEEDS=0 for a quick look.
-TRAIN_SEEDS ?= 0 1 2 3 4
+# tmf train on resource selection and queueing (N = 1000, 2 rounds): a sweep of the 4 algorithms
+# x B in {1, sqrt, all} x 5 seeds, two cells at a time (tmf-pg without its built-in yardstick:
+# tmf-pg-exact runs as its own cell); then `tmf report` of both sweeps (docs/train.md).
+# TRAIN_SEEDS=0 for a quick look; rerunning resumes, finished cells are kept.
+TRAIN_SEEDS ?= 0,1,2,3,4
 train-experiments: install
-	@for g in resource queue; do for b in 1 sqrt all; do for s in $(TRAIN_SEEDS); do \
-	  for a in tmf-pg tmf-pg-exact mf-q independent-pg; do \
-	    echo "experiments/train-$$g.yaml --algorithm $$a --set population.batch=$$b --set seed=$$s --set train.yardstick=false --out results/train-$$g/$$a-B$$b-s$$s"; \
-	done; done; done; done | xargs -P 2 -L 1 sh -c '$(BIN)/tmf train "$$@" > /dev/null' tmf
-	$(BIN)/python -m tmfcli.learning.report results/train-resource results/train-queue
+	for g in resource queue; do \
+	  $(BIN)/tmf train experiments/train-$$g.yaml --set train.yardstick=false --jobs 2 \
+	    --sweep train.algorithm=tmf-pg,tmf-pg-exact,mf-q,independent-pg \
+	    --sweep population.batch=1,sqrt,all --sweep seed=$(TRAIN_SEEDS) \
+	    --out results/train-$$g || exit 1; \
+	done
+	$(BIN)/tmf report results/train-resource results/train-queue --out results/train-report
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

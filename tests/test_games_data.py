@@ -662,6 +662,15 @@ def test_a_game_file_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> N
     assert info.value.message().startswith(f"{path}: expands to more than 1000000 YAML nodes")
 
 
+def test_a_game_file_with_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("name: loop\nobservations: &a [x, *a]\n")
+    with pytest.raises(SpecError) as info:
+        game_spec({"file": str(path)})
+    assert info.value.message() == (f"{path}: an alias refers to itself (a recursive structure)"
+                                    " — write the game without recursive aliases")
+
+
 @QUICK
 @given(st.data())
 def test_random_mutations_anywhere_in_a_game_give_a_clean_error(data: Any) -> None:

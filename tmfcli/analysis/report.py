@@ -527,8 +527,13 @@ def train_key(run: Run) -> tuple[str, str, str]:
     return get("algorithm", "algorithm"), get("agents", "agents"), get("batch", "batch")
 
 
+def train_game(run: Run) -> str:
+    return str((run.spec.get("game") or {}).get("name", "?"))
+
+
 def train_finals(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run and seed: algorithm, N, B, seed and the final metrics of summary.csv."""
+    """One row per run and seed: game, algorithm, N, B, seed and the final metrics of
+    summary.csv."""
     rows = []
     for r in runs:
         algorithm, N, B = train_key(r)
@@ -537,8 +542,8 @@ def train_finals(runs: Sequence[Run]) -> pd.DataFrame:
         for seed in seeds:
             mine = summary[summary["seed"] == seed] if "seed" in summary else summary
             values = mine.set_index("metric")["mean"]
-            row: dict[str, Any] = {"algorithm": algorithm, "N": N, "B": B, "seed": seed,
-                                   "run": r.label}
+            row: dict[str, Any] = {"game": train_game(r), "algorithm": algorithm, "N": N,
+                                   "B": B, "seed": seed, "run": r.label}
             for metric in TRAIN_METRICS:
                 row[metric] = float(values[metric]) if metric in values.index else float("nan")
             rows.append(row)
@@ -546,11 +551,13 @@ def train_finals(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def train_table(finals: pd.DataFrame) -> pd.DataFrame:
-    """Per (algorithm, N, B): seeds and, per metric, the mean over seeds with its 95% normal
-    interval (mean +- 1.96 sd / sqrt(seeds); none with one seed)."""
+    """Per (game, algorithm, N, B): seeds and, per metric, the mean over seeds with its 95%
+    normal interval (mean +- 1.96 sd / sqrt(seeds); none with one seed)."""
     rows = []
-    for (algorithm, N, B), g in finals.groupby(["algorithm", "N", "B"], sort=False):
-        row: dict[str, Any] = {"algorithm": algorithm, "N": N, "B": B, "seeds": len(g)}
+    for (game, algorithm, N, B), g in finals.groupby(["game", "algorithm", "N", "B"],
+                                                     sort=False):
+        row: dict[str, Any] = {"game": game, "algorithm": algorithm, "N": N, "B": B,
+                               "seeds": len(g)}
         for metric in TRAIN_METRICS:
             values = g[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
@@ -577,7 +584,8 @@ def train_curves(runs: Sequence[Run], column: str,
     """Per (algorithm, B): the mean of ``column`` over seeds at each iteration, with the range
     (min, max) over seeds as a band; ``per_round`` scales each run by its summary's
     per-round factor (``per_round_factor``)."""
-    groups: dict[tuple[str, str, str], list[pd.DataFrame]] = {}
+    groups: dict[tuple[str, str, str, str], list[pd.DataFrame]] = {}
+    several = len({train_game(r) for r in runs}) > 1
     for r in runs:
         it = r.tables["iterations.csv"]
         if column not in it:
@@ -586,14 +594,15 @@ def train_curves(runs: Sequence[Run], column: str,
         it = it.assign(**{column: it[column] * (factor or 1.0)})
         seeds = it["seed"] if "seed" in it else pd.Series(0, index=it.index)
         for _, g in it.groupby(seeds, sort=False):
-            groups.setdefault(train_key(r), []).append(g[["iteration", column]])
+            groups.setdefault((train_game(r), *train_key(r)), []).append(
+                g[["iteration", column]])
     series = []
-    for (algorithm, _N, B), frames in groups.items():
+    for (game, algorithm, _N, B), frames in groups.items():
         stacked = pd.concat(frames)
         agg = stacked.groupby("iteration")[column].agg(["mean", "min", "max"]).reset_index()
         agg = agg.rename(columns={"mean": "y", "min": "low", "max": "high"})
         count = f"{len(frames)} seed{'s' if len(frames) > 1 else ''}"
-        series.append((f"{algorithm}, B={B} ({count})", agg))
+        series.append((f"{game + ' ' if several else ''}{algorithm}, B={B} ({count})", agg))
     return series
 
 
@@ -604,7 +613,7 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         "train", "Final exploitability, return and eps_N per algorithm and B, mean over seeds "
         "[95% interval across seeds]", train_table(finals),
         tuple((m, f"{m}_low", f"{m}_high") for m in TRAIN_METRICS),
-        brief=("algorithm", "B", "seeds", "exploitability", "exploitability_per_round",
+        brief=("game", "algorithm", "B", "seeds", "exploitability", "exploitability_per_round",
                "eps_n")))
     cap = _train_caption(runs)
     # in rounds, totals over T = H N / B steps are not comparable across B: per round they are

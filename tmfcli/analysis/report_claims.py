@@ -189,8 +189,6 @@ def claim_batch(report: Report) -> Claim:
         return Claim(3, title, "not measurable", "no tmf train results given (claim 3 needs "
                      "tmf train)")
     finals = train_finals(runs)
-    finals["game"] = [next(r for r in runs if r.label == label).spec.get("game", {}).get("name")
-                      for label in finals["run"]]
     verdicts, parts = [], []
     for game, g in finals.groupby("game", sort=False):
         table = train_table(g)

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from tmfcli.errors import SpecError
+from tmfcli.io.yaml_size import SelfReference, expanded_size
 from tmfcli.model.games.data import Entry, GameDefinition, ParamRange
 from tmfcli.model.games.expressions import RESERVED, ExpressionError, Node, parse
 
@@ -57,9 +58,13 @@ def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dic
         loader = _LOADER(path.read_text(encoding="utf-8"))
         try:  # compose once, count the nodes aliases would expand to, then construct
             node = loader.get_single_node()
-            size = _expanded_size(node, {})
+            try:
+                size = expanded_size(node, MAX_NODES) if node is not None else 0
+            except SelfReference as err:
+                raise SpecError("", str(err), "write the game without recursive aliases",
+                                str(path)) from None
             if size > MAX_NODES:
-                raise SpecError("", f"expands to more than {MAX_NODES} YAML nodes ({size})",
+                raise SpecError("", f"expands to more than {MAX_NODES} YAML nodes",
                                 "write the game without YAML aliases that multiply it",
                                 str(path))
             data = loader.construct_document(node) if node is not None else None
@@ -74,23 +79,6 @@ def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dic
         raise SpecError("", "a game file is a mapping of keys",
                         "start with 'name:', 'observations:', ... (docs/games.md)", str(path))
     return data
-
-
-def _expanded_size(node: Any, memo: dict[int, int]) -> int:
-    """How many nodes a composed YAML document has once its aliases are expanded (an alias
-    is one node object referenced many times, so this is cheap even for an alias bomb)."""
-    if node is None:
-        return 0
-    key = id(node)
-    if key not in memo:
-        memo[key] = 1  # a recursive alias counts once
-        children: list[Any] = []
-        if isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            children = [n for pair in node.value for n in pair]
-        memo[key] = 1 + sum(_expanded_size(c, memo) for c in children)
-    return memo[key]
 
 
 class _Where:

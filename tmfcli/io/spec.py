@@ -20,6 +20,7 @@ import yaml
 
 from tmfcli.errors import SpecError
 from tmfcli.io import game_files
+from tmfcli.io.yaml_size import SelfReference, expanded_size
 from tmfcli.learning.train import ALGORITHMS as LEARNERS
 from tmfcli.learning.train import TrainConfig
 from tmfcli.model.games import GAMES, Game, available_games, from_module, make_game
@@ -680,31 +681,6 @@ class _YamlLimit(Exception):
         self.mark = mark
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """Nodes of the document with every alias expanded, counted without expanding (memoised
-    over the node graph; a recursive alias counts as too many)."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise _YamlLimit("an alias refers to itself (a recursive structure)")
-        active.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        active.discard(key)
-        sizes[key] = min(total, MAX_NODES + 1)
-        return sizes[key]
-
-    return size(root)
-
-
 def parse_yaml(text: str, where: str, source: str) -> Any:
     """Parse one YAML document safely and within limits; problems are ``SpecError`` at
     ``where`` (a line number is added when known)."""
@@ -713,8 +689,11 @@ def parse_yaml(text: str, where: str, source: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if _expanded_size(node) > MAX_NODES:
-            raise _YamlLimit(f"expands to more than {MAX_NODES} values through aliases")
+        try:
+            if expanded_size(node, MAX_NODES) > MAX_NODES:
+                raise _YamlLimit(f"expands to more than {MAX_NODES} values through aliases")
+        except SelfReference as err:
+            raise _YamlLimit(str(err)) from None
         return loader.construct_document(node)
     except _YamlLimit as err:
         line = f"line {err.mark.line + 1}" if err.mark is not None else ""
