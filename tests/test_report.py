@@ -291,6 +291,24 @@ def test_train_table_combines_seeds_per_algorithm_and_batch(tmp_path: Path) -> N
     assert "**not measurable**: no tmf solve results given" in text
 
 
+def test_train_runs_of_two_games_stay_apart(tmp_path: Path) -> None:
+    """The same algorithm and B on two games: two rows of the train table (never averaged
+    together), and the curves' labels name the game."""
+    paths = [train_dir(tmp_path / "runs", "tmf-pg", "1", s, v, game=g)
+             for g, v in (("resource_selection", 0.01), ("queueing", 0.5)) for s in (0, 1)]
+    result = report(paths, tmp_path / "out", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "train.csv")
+    assert sorted(zip(table["game"], table["exploitability"], table["seeds"], strict=True)) \
+        == [("queueing", pytest.approx(0.5), 2), ("resource_selection", pytest.approx(0.01), 2)]
+    from tmfcli.analysis.report import train_curves
+    from tmfcli.io.report_inputs import read_run
+
+    labels = [label for label, _ in train_curves([read_run(p) for p in paths],
+                                                  "exploitability")]
+    assert labels == ["resource_selection tmf-pg, B=1 (2 seeds)", "queueing tmf-pg, B=1 (2 seeds)"]
+
+
 def test_claim_three_fails_when_batch_changes_tmf_pg(tmp_path: Path) -> None:
     paths = [train_dir(tmp_path / "runs", "tmf-pg", "1", 0, 0.10),
              train_dir(tmp_path / "runs", "tmf-pg", "1000", 0, 0.01)]  # B = N given as a count
