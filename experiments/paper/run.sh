@@ -12,30 +12,28 @@ TMF=${TMF:-.venv/bin/tmf}
 HERE=$(dirname "$0")
 
 if [ "$MODE" = quick ]; then
-  ALPHAS_resource="1 0.3"; ALPHAS_queueing="1 0.1"
+  ALPHAS_resource="1,0.3"; ALPHAS_queueing="1,0.1"
   SOLVE="--set solver.restarts=2"
   BOUND="--set bound_check.agents=[100,300,1000] --set bound_check.replicas=100"
-  TRAIN_GAMES="resource"; SEEDS="0 1"; TRAIN="--set train.iterations=10"
+  TRAIN_GAMES="resource"; SEEDS="0,1"; TRAIN="--set train.iterations=10"
 else
-  ALPHAS_resource="1 0.1 0.03"; ALPHAS_queueing="1 0.1 0.01"
+  ALPHAS_resource="1,0.1,0.03"; ALPHAS_queueing="1,0.1,0.01"
   SOLVE=""; BOUND=""
-  TRAIN_GAMES="resource queueing"; SEEDS="0 1 2"; TRAIN=""
+  TRAIN_GAMES="resource queueing"; SEEDS="0,1,2"; TRAIN=""
 fi
 
 runs=""
 has() { case " $CLAIMS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 step() { echo "paper ($MODE): $*" >&2; }
 
-if has 1; then  # a unique equilibrium for any B: several alpha, random restarts
+if has 1; then  # a unique equilibrium for any B: a sweep over alpha, random restarts
   for game in resource queueing; do
     eval "alphas=\$ALPHAS_$game"
-    for a in $alphas; do
-      dir="$OUT/unique-$game-alpha$a"
-      step "solve $game alpha=$a"
-      $TMF solve "$HERE/unique-$game.yaml" --set population.alpha="$a" $SOLVE --out "$dir" \
-        >/dev/null
-      runs="$runs $dir"
-    done
+    dir="$OUT/unique-$game"
+    step "solve $game alpha in {$alphas}"
+    $TMF solve "$HERE/unique-$game.yaml" --sweep population.alpha="$alphas" $SOLVE \
+      --out "$dir" --quiet >/dev/null
+    runs="$runs $dir"
   done
 fi
 
@@ -56,17 +54,12 @@ fi
 if has 3; then  # TMF-PG for B = 1 and B = N, beside mf-q and independent-pg: needs tmf train
   if $TMF train --help >/dev/null 2>&1; then
     for game in $TRAIN_GAMES; do
-      for algorithm in tmf-pg mf-q independent-pg; do
-        for batch in 1 all; do
-          for seed in $SEEDS; do
-            dir="$OUT/train-$game-$algorithm-B$batch-seed$seed"
-            step "train $game $algorithm B=$batch seed=$seed"
-            $TMF train "$HERE/train-$game.yaml" --set train.algorithm="$algorithm" \
-              --set population.batch="$batch" --set seed="$seed" $TRAIN --out "$dir" >/dev/null
-            runs="$runs $dir"
-          done
-        done
-      done
+      dir="$OUT/train-$game"
+      step "train $game: tmf-pg, mf-q, independent-pg x B in {1, all} x seeds {$SEEDS}"
+      $TMF train "$HERE/train-$game.yaml" --sweep train.algorithm=tmf-pg,mf-q,independent-pg \
+        --sweep population.batch=1,all --sweep seed="$SEEDS" $TRAIN --out "$dir" --quiet \
+        >/dev/null
+      runs="$runs $dir"
     done
   else
     step "claim 3 skipped: this tmf has no 'train' command (the report marks it not measurable)"
