@@ -222,6 +222,23 @@ def test_solve_stopped_at_max_iterations_exits_4_with_a_warning(tmp_path: Path) 
     assert rerun.exit_code == 0 and "up to date" in rerun.stderr
 
 
+def test_a_stalled_potential_solve_exits_4_and_names_its_fixes(tmp_path: Path) -> None:
+    """Asked for exploitability 0 on beach_bar, potential stops at its precision floor: exit 4,
+    the stop reason says "stalled", and the warning suggests the tolerance or the polish."""
+    spec = write_spec(tmp_path, {"name": "stall", "game": {"name": "beach_bar"},
+                                 "horizon": {"steps": 30},
+                                 "solver": {"tolerance": 0, "restarts": 0}})
+    out = tmp_path / "out"
+    result = invoke("solve", str(spec), "--out", str(out))  # auto: potential
+    assert result.exit_code == 4, result.output
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert manifest["stop_reason"].startswith("stalled: no further progress after")
+    assert manifest["converged"] is False and manifest["exploitability"] < 1e-8
+    [line] = warning_lines(result.stderr)
+    assert line.endswith(" — raise solver.tolerance, set solver.params.polish: true, or change "
+                         "solver.algorithm (docs/solvers.md)\n")
+
+
 def test_simulate_labels_a_policy_that_did_not_converge(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     spec = write_spec(tmp_path)

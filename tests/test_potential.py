@@ -160,13 +160,17 @@ def test_potential_reaches_tight_exploitability(game: str, alpha: float) -> None
 @pytest.mark.parametrize("game", ["beach_bar", "resource_selection"])
 def test_potential_history_never_rises_beyond_its_guard(game: str) -> None:
     """Asked for more than its precision allows (tolerance 0) and without the mirror-descent
-    polish (the default), the solver stays at its best iterate: no iterate's exploitability
+    polish (the default), the solver stops at its best iterate: no iterate's exploitability
     exceeds GUARD times the best before it."""
     s = make_setting(game, 1.0, steps=30)
     solver = ALGORITHMS["potential"](polish=False)
-    h = run(s, solver, 80, 0.0).history["exploitability"].to_numpy()
+    result = run(s, solver, 80, 0.0)
+    h = result.history["exploitability"].to_numpy()
     assert h.min() <= 1e-8
     assert (h[1:] / np.minimum.accumulate(h)[:-1]).max() <= solver.GUARD
+    # at its floor the solver says so and the loop stops, with the best iterate
+    assert result.stop_reason.startswith("stalled: no further progress") and len(h) < 80
+    assert not result.converged and result.evaluation.exploitability == h.min()
 
 
 def test_potential_polish_goes_below_the_newton_floor() -> None:

@@ -60,8 +60,10 @@ def label(converged: bool, exploitability: float) -> str:
 
 def warning(stop_reason: str) -> str:
     """The one stderr line of a solve that did not converge (solve, simulate, bound-check)."""
-    return f"Warning: the solve did not converge ({stop_reason}) — raise solver.iterations " \
-        "or change solver.algorithm (docs/solvers.md)"
+    fix = "raise solver.tolerance, set solver.params.polish: true, or change solver.algorithm" \
+        if stop_reason.startswith("stalled") else \
+        "raise solver.iterations or change solver.algorithm"
+    return f"Warning: the solve did not converge ({stop_reason}) — {fix} (docs/solvers.md)"
 
 
 @dataclass(frozen=True)

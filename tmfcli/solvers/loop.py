@@ -7,7 +7,8 @@ the iteration count, the tolerance, the stop reason and the history, which *is* 
 iterate (lowest target exploitability), which is the last one when the loop converged.
 A step that had to evaluate its new policy anyway (to reject a step that would raise the
 exploitability) leaves that evaluation in ``state.evaluation``, and the loop uses it instead
-of evaluating the same policy again.
+of evaluating the same policy again. A state whose ``done`` is True can make no further
+progress (``potential`` at its precision floor): the loop stops there ("stalled: ...").
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def run(setting: Setting, algorithm: Algorithm, iterations: int, tolerance: floa
                 f"tolerance {tolerance:g} (last {ev.target:.3g}, best {best.target:.3g})", False
             break
         state = algorithm.step(setting, state, ev, k)
+        if getattr(state, "done", False):
+            reason, converged = f"stalled: no further progress after {k + 1} iterations (best " \
+                f"{best.target:.3g}, tolerance {tolerance:g}): the solver's precision ran out", \
+                False
+            break
         k += 1
     history = pd.DataFrame(rows, columns=["iteration", "exploitability", "exploitability_reg",
                                           "J", "elapsed_s"])

@@ -48,8 +48,8 @@ iterative refinement of M dy = A N h is kept, and the flow residual A dz is remo
 projection (dz <- dz - N A^T M^-1 A dz, ``PROJECT`` times, with the same factor). Each step
 evaluates its result (and hands that evaluation to the loop): when its exploitability
 exceeds ``GUARD`` times the best one, the solver returns to the best iterate and stays there
-(the loop then reports it), so the history never rises by more than ``GUARD``; with ``polish``
-it continues from there with mirror-descent steps instead.
+and the loop stops ("stalled"), so the history never rises by more than ``GUARD``; with
+``polish`` it continues from there with mirror-descent steps instead.
 
 Each iterate is feasible: the policy pi = z / sum_a z is evaluated by the loop and the next step
 starts from the occupation measure of that policy on its own flow (y and s carry over).
@@ -294,6 +294,7 @@ class PotentialState:
     stalled: bool = False  # precision ran out: the iterate stays at the best one
     polishing: MirrorState | None = None  # mirror-descent from the best iterate, once stalled
     evaluation: Evaluation | None = None  # of ``policy``, for the loop (the guard made it)
+    done: bool = False     # stalled without polish: the loop stops
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,7 @@ class PotentialNewton:
         best = state.best
         if ev.exploitability < best[0]:
             best = (ev.exploitability, pi)
-        stall = PotentialState(best[1], None, st, best, stalled=True)
+        stall = PotentialState(best[1], None, st, best, stalled=True, done=not self.polish)
         reach = st.reach[..., None]
         mu = ev.flow.mu[:T]
         z = np.where(reach, mu[..., None] * pi, 0.0)  # the joint mass z_t(o,a)
