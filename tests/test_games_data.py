@@ -443,6 +443,7 @@ def test_validate_reports_a_valid_game() -> None:
     assert "tmf validate: hybrid-work: valid" in result.output
     assert "3.333, 3.333 (analytic)" in result.output  # 1 / road with road = 0.3
     assert "dynamics depend on mu │ yes" in result.output
+    assert "solver                │ mirror-descent (docs/solvers.md)" in result.output  # auto
 
 
 def test_validate_refuses_a_declared_lipschitz_constant_below_a_measured_ratio(

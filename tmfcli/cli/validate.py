@@ -46,4 +46,5 @@ def validate(spec_path: SpecArg, overrides: SetOpt = None) -> None:
         rows.append(("sampled ratios", "not sampled (game too large)" if v.sampled is None
                      else f"{fmt(v.sampled.L_P)}, {fmt(v.sampled.L_0)} (<= the analytic "
                      "constants)"))
+    rows.append(("solver", f"{spec.solver.algorithm} (docs/solvers.md)"))
     summary(f"tmf validate: {spec.name}: valid", rows)
