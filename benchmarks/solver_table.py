@@ -6,7 +6,7 @@ Every solver starts from the uniform policy with the budget below; a run stops a
 tolerance, after ITERATIONS iterations, or after SECONDS of wall time, whichever comes first.
 Each cell is the best (unregularised) exploitability seen, then the iteration and wall time
 at which it first reached 1e-6 ("(1e-6: 717 it, 520 ms)") or, when it never did, the length of
-the whole run ("(2000 it, 4.1 s)").
+the whole run ("(2000 it, 4.1 s)"); "n/a" where the solver refuses the game (potential).
 One process, one thread.
 """
 
@@ -31,6 +31,7 @@ from tmfcli.io.spec import setting
 from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
+from tmfcli.solvers.algorithms import choose
 
 ITERATIONS = 2000
 SECONDS = 20.0
@@ -50,6 +51,7 @@ SOLVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "tmf-pg": ("tmf-pg", {}),
     "tmf-pg nat+norm": ("tmf-pg", {"natural": True, "normalize": True, "inner_steps": 3}),
     "anderson": ("anderson", {}),
+    "potential": ("potential", {}),
 }
 
 
@@ -88,6 +90,11 @@ def measure(s: Setting, name: str, params: dict[str, Any]) -> tuple[float, tuple
     return best, hit, (rows[-1][0], rows[-1][2])
 
 
+def applies(s: Setting, name: str) -> bool:
+    """potential needs a declared potential, mu-independent dynamics and tau = 0."""
+    return name != "potential" or choose(s.game, s.tau) == "potential"
+
+
 def duration(seconds: float) -> str:
     return f"{seconds * 1e3:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
@@ -110,7 +117,8 @@ def main() -> None:
     for game in games:
         for alpha in ALPHAS:
             s = make(game, alpha)
-            cells = [cell(*measure(s, name, params)) for name, params in SOLVERS.values()]
+            cells = [cell(*measure(s, name, params)) if applies(s, name) else "n/a"
+                     for name, params in SOLVERS.values()]
             label = f"{game} (T={s.T})"
             print(f"| {label} | {alpha:g} | " + " | ".join(cells) + " |", flush=True)
 
