@@ -179,3 +179,30 @@ def test_potential_polish_goes_below_the_newton_floor() -> None:
     s = make_setting("beach_bar", 1.0, steps=30)
     result = run(s, ALGORITHMS["potential"](polish=True), 3000, 1e-12)
     assert result.converged, result.stop_reason
+
+
+def test_validate_checks_a_declared_potential() -> None:
+    """``tmf validate``'s full check compares a declared potential with central differences of
+    the rewards: the shipped ones pass, one with the wrong slope or sign is refused."""
+    from dataclasses import dataclass
+
+    from tmfcli.model.games.base import Potential
+    from tmfcli.model.games.checks import check_game
+    from tmfcli.model.games.classic import LeftRight
+
+    for name in ("beach_bar", "left_right", "resource_selection"):
+        check_game(make_game(name, {}), np.random.default_rng(0))
+
+    @dataclass(frozen=True)
+    class Wrong(LeftRight):
+        scale: float = 1.0
+
+        def potential(self) -> Potential:
+            slope = self.scale * np.array([0.0, -1.0, -2.0])
+            return Potential(curvature=lambda mu: np.broadcast_to(slope, mu.shape),
+                             idle_curvature=lambda mu: np.zeros(mu.shape))
+
+    with pytest.raises(SpecError, match="does not match d r / d mu"):
+        check_game(Wrong(scale=2.0), np.random.default_rng(0))
+    with pytest.raises(SpecError, match="not finite and <= 0"):
+        check_game(Wrong(scale=-1.0), np.random.default_rng(0))

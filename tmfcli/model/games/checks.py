@@ -198,6 +198,40 @@ def _check_compiled(game: Game, mu: Array) -> None:
                             "same numbers as transition() and idle_transition()")
 
 
+def _check_potential(game: Game, mu: Array) -> None:
+    """A declared potential (``Game.potential``) must give curvatures <= 0 that match central
+    differences of the rewards in mu(o) (the crowd terms depend on the agent's own observation
+    only), at interior probes, to 1e-5 relative. (A wrong one slows the ``potential`` solver or
+    stalls it; it cannot make it report a wrong exploitability, which is always evaluated.)"""
+    potential = game.potential()
+    if potential is None:
+        return
+    O, h = game.n_obs, 1e-6
+    fix = "make potential() return d r(o, a, mu) / d mu(o) and d r0(o, mu) / d mu(o), or " \
+        "return None (solver.algorithm auto then picks mirror-descent)"
+    for probe in mu:
+        probe = np.clip(probe, 2 * h, None)
+        probe = probe / probe.sum()
+        declared = np.stack([potential.curvature(probe), potential.idle_curvature(probe)])
+        if not (np.isfinite(declared).all() and (declared <= 0).all()):
+            raise SpecError(f"game {game.name}:potential", f"declares a curvature that is not "
+                            f"finite and <= 0 at {show_mu(game, probe)}", fix)
+        for o in range(O):
+            step = np.where(np.arange(O) == o, h, 0.0)
+            dr = (_call(game, "reward", (probe + step)[None], 0)[0]
+                  - _call(game, "reward", (probe - step)[None], 0)[0]) / (2 * h)
+            dr0 = (_call(game, "idle_reward", (probe + step)[None], 0)[0]
+                   - _call(game, "idle_reward", (probe - step)[None], 0)[0]) / (2 * h)
+            want = np.zeros((O, game.n_act))
+            want[o] = declared[0, o]
+            want0 = np.where(np.arange(O) == o, declared[1, o], 0.0)
+            for table, got, expected in (("r", dr, want), ("r0", dr0, want0)):
+                if not np.allclose(got, expected, rtol=1e-5, atol=1e-6):
+                    raise SpecError(f"game {game.name}:potential", f"the declared curvature "
+                                    f"does not match d {table} / d mu({game.obs_labels[o]}) "
+                                    f"at {show_mu(game, probe)}", fix)
+
+
 def quick_check(game: Game) -> Checked:
     """The cheap check every command runs: mu0, uniform and a few vertices and interior points,
     within ``QUICK_BUDGET`` evaluated kernel numbers."""
@@ -216,6 +250,7 @@ def check_game(game: Game, rng: np.random.Generator, interior: int = 64,
     ``interior`` sparse Dirichlet points, at the steps ``times``."""
     mu = probes(game, rng, interior=interior, max_vertices=500)
     _check_compiled(game, mu[:20])
+    _check_potential(game, rng.dirichlet(np.ones(game.n_obs), size=4))
     size = game.n_obs * game.n_act * game.n_obs * len(times)
     room = max(4, FULL_TOTAL // max(1, size))
     if game.static_dynamics:
