@@ -28,7 +28,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from tests.conftest import make_setting
+from tmfcli.io.spec import make_setting
 from tmfcli.model.exploitability import Evaluation, evaluate
 from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
@@ -99,7 +99,7 @@ def evaluation_cost() -> None:
 
 def first_call() -> None:
     code = ("import time; t = time.perf_counter(); import numpy as np; "
-            "from tests.conftest import make_setting; "
+            "from tmfcli.io.spec import make_setting; "
             "from tmfcli.model.exploitability import evaluate; "
             "s = make_setting('queueing', 0.5, steps=30); "
             "evaluate(s, np.full((30, 4, 4), 0.25)); print(time.perf_counter() - t)")

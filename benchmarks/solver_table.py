@@ -26,8 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.spec import make_setting
 from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
@@ -60,12 +59,7 @@ class OutOfTime(Exception):
 
 
 def make(game: str, alpha: float) -> Setting:
-    data: dict[str, Any] = {"name": "table", "game": {"name": game},
-                            "population": {"alpha": alpha}}
-    steps = GAMES[game]
-    if steps is not None:
-        data["horizon"] = {"steps": steps}
-    return setting(specs.from_dict(data))
+    return make_setting(game, alpha, steps=GAMES[game])
 
 
 def measure(s: Setting, name: str, params: dict[str, Any]) -> tuple[float, tuple[int, float]

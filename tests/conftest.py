@@ -8,20 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.spec import make_setting
 from tmfcli.model.setting import Setting
 
-
-def make_setting(game: str, alpha: float = 1.0, steps: int | None = None,
-                 params: dict[str, Any] | None = None, **extra: Any) -> Setting:
-    """The mean-field setting of ``game`` at active fraction ``alpha`` (extra top-level keys)."""
-    data: dict[str, Any] = {"name": "t", "game": {"name": game, "params": params or {}},
-                            "population": {"alpha": alpha}}
-    if steps is not None:
-        data["horizon"] = {"steps": steps}
-    data.update(extra)
-    return setting(specs.from_dict(data))
+__all__ = ["interrupt_cells", "make_setting", "random_policy"]
 
 
 def random_policy(rng: np.random.Generator, s: Setting) -> np.ndarray:

@@ -838,6 +838,18 @@ def steps_of(spec: Spec, game: Game, agents: int | None = None,
     return _steps(spec, game, sizes / agents, agents, sizes)
 
 
+def make_setting(game: str, alpha: float = 1.0, steps: int | None = None,
+                 params: dict[str, Any] | None = None, **extra: Any) -> Setting:
+    """The mean-field setting of a shipped ``game`` at active fraction ``alpha``, from a few
+    spec keys (``extra``: top-level blocks): for scripts, benchmarks and tests."""
+    data: dict[str, Any] = {"name": game, "game": {"name": game, "params": params or {}},
+                            "population": {"alpha": alpha}}
+    if steps is not None:
+        data["horizon"] = {"steps": steps}
+    data.update(extra)
+    return setting(from_dict(data))
+
+
 def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -> Setting:
     """Resolve the spec (optionally with another N and batch, as in bound-check sweeps)."""
     game = spec.build_game()
