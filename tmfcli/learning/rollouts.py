@@ -35,6 +35,7 @@ import numpy as np
 from tmfcli.errors import NumericalError, SpecError
 from tmfcli.model.games.base import Array
 from tmfcli.model.setting import Setting
+from tmfcli.simulation.counts import active_counts, initial_counts, stochastic
 
 # decide(t, mu_hat (R, O), a_bar_prev (R, A + 1)) -> pi (R, O, A)
 Decide = Callable[[int, Array, Array], Array]
@@ -74,32 +75,12 @@ class Batch:
         return int(self.m.sum())
 
 
-def _stochastic(p: Array) -> Array:
-    p = np.clip(p, 0.0, None)
-    return p / p.sum(axis=-1, keepdims=True)
-
-
-def _mvhg(rng: np.random.Generator, n: np.ndarray, B: int) -> np.ndarray:
-    """m ~ MultivariateHypergeometric(n, B) per row of n (R, O), conditional form."""
-    R, O = n.shape
-    m = np.empty_like(n)
-    left = np.full(R, B, dtype=np.int64)
-    rest = n.sum(axis=1)
-    for o in range(O - 1):
-        rest = rest - n[:, o]
-        m[:, o] = rng.hypergeometric(n[:, o], rest, left)
-        left = left - m[:, o]
-    m[:, O - 1] = left
-    return m
-
-
 def sample(setting: Setting, decide: Decide, replicas: int, rng: np.random.Generator,
            activation: str = "subset", init: str = "iid", mean_action: bool = False) -> Batch:
     """R rollouts of the N-agent system under ``decide``, with the counts a critic needs.
 
     ``decide`` receives the previous mean action only with ``mean_action`` (else zeros).
     """
-    from tmfcli.simulation.counts import initial_counts
 
     if setting.agents is None or setting.batches is None:
         raise SpecError("population.agents", "missing (training needs a finite population)",
@@ -119,8 +100,8 @@ def sample(setting: Setting, decide: Decide, replicas: int, rng: np.random.Gener
     prev = np.zeros((R, A + 1))
     prev[:, A] = 1.0  # before the first step: everybody "idle"
     if game.static_dynamics:
-        P_static = np.broadcast_to(_stochastic(game.transition(game.mu0, 0)), (R, O, A, O))
-        P0_static = np.broadcast_to(_stochastic(game.idle_transition(game.mu0, 0)), (R, O, O))
+        P_static = np.broadcast_to(stochastic(game.transition(game.mu0, 0)), (R, O, A, O))
+        P0_static = np.broadcast_to(stochastic(game.idle_transition(game.mu0, 0)), (R, O, O))
     sequential = activation == "subset" and bool(np.all(batches == 1))
     if sequential:  # one agent acts per step: categorical draws from pre-drawn streams
         who = rng.integers(0, N, size=(T, R))
@@ -152,7 +133,7 @@ def sample(setting: Setting, decide: Decide, replicas: int, rng: np.random.Gener
             nxt[rows, o2] += 1
             if Y is not None:
                 P0 = P0_static if game.static_dynamics else \
-                    _stochastic(game.idle_transition(mu, t))
+                    stochastic(game.idle_transition(mu, t))
                 Yt = rng.multinomial(idle, P0)
                 Y[:, t] = Yt
                 nxt = nxt - idle + Yt.sum(axis=1)
@@ -164,18 +145,13 @@ def sample(setting: Setting, decide: Decide, replicas: int, rng: np.random.Gener
                 prev[:, A] = (N - 1) / N
             continue
         B = int(batches[t])
-        if B == N:
-            active = now
-        elif activation == "subset":
-            active = _mvhg(rng, now, B)
-        else:
-            active = rng.binomial(now, B / N)
+        active = active_counts(rng, now, B, N, activation)
         m[:, t] = active
         pi = decide(t, mu, prev)
         pi_all[:, t] = pi
-        ct = rng.multinomial(active, _stochastic(pi))
+        ct = rng.multinomial(active, stochastic(pi))
         c[:, t] = ct
-        P = P_static if game.static_dynamics else _stochastic(game.transition(mu, t))
+        P = P_static if game.static_dynamics else stochastic(game.transition(mu, t))
         Xt = rng.multinomial(ct, P)
         X[:, t] = Xt
         nxt = Xt.sum(axis=(1, 2))
@@ -189,7 +165,7 @@ def sample(setting: Setting, decide: Decide, replicas: int, rng: np.random.Gener
                 nxt = nxt + idle
             else:
                 P0 = P0_static if game.static_dynamics else \
-                    _stochastic(game.idle_transition(mu, t))
+                    stochastic(game.idle_transition(mu, t))
                 Yt = rng.multinomial(idle, P0)
                 Y[:, t] = Yt
                 nxt = nxt + Yt.sum(axis=1)

@@ -126,10 +126,10 @@ def initial_counts(rng: np.random.Generator, mu0: Array, N: int, size: int,
     """Counts (size, O) of N agents at t = 0: iid draws from mu0, or the rounding of N mu0."""
     if init == "rounded":
         return np.tile(rounded_counts(mu0, N), (size, 1))
-    return rng.multinomial(N, _stochastic(np.asarray(mu0, dtype=float)), size=size)
+    return rng.multinomial(N, stochastic(np.asarray(mu0, dtype=float)), size=size)
 
 
-def _stochastic(p: Array) -> Array:
+def stochastic(p: Array) -> Array:
     """Clip round-off negatives and renormalise, as numpy's multinomial checks sum(p) <= 1."""
     p = np.clip(p, 0.0, None)
     return p / p.sum(axis=-1, keepdims=True)
@@ -177,6 +177,18 @@ def _offset(on_step: OnStep | None, done: int, total: int) -> Callable[[int], No
     return lambda t: on_step(done + t, total)
 
 
+def active_counts(rng: np.random.Generator, n: np.ndarray, B: int, N: int,
+                  activation: str) -> np.ndarray:
+    """The active agents per observation, m (R, O), of counts n (R, O) when B of N act:
+    everyone at B = N, exactly B drawn without replacement (``subset``) or each agent with
+    probability B / N (``bernoulli``)."""
+    if B == N:
+        return n
+    if activation == "subset":
+        return _mvhg(rng, n, B)
+    return rng.binomial(n, B / N)
+
+
 def _mvhg(rng: np.random.Generator, n: np.ndarray, B: int | np.ndarray) -> np.ndarray:
     """m ~ MultivariateHypergeometric(n, B) per row of n (R, O), by the conditional form
     m(o) ~ Hypergeometric(good = n(o), bad = sum_{o' > o} n(o'), draws = B - sum_{o' < o} m(o'))."""
@@ -204,22 +216,17 @@ def _block(setting: Setting, policy: Policy, rng: np.random.Generator, N: int,
     total = np.zeros(BLOCK)
     discount = setting.gamma ** np.arange(T)
     if game.static_dynamics:  # evaluate (and clean) the kernels once
-        P_static = _stochastic(game.transition(game.mu0, 0))
-        P0_static = _stochastic(game.idle_transition(game.mu0, 0))
+        P_static = stochastic(game.transition(game.mu0, 0))
+        P0_static = stochastic(game.idle_transition(game.mu0, 0))
     every = max(1, T // 200)
     for t in range(T):
         mu = mu_hat[:, t]
         B = int(batches[t])
-        if B == N:
-            m = n
-        elif activation == "subset":
-            m = _mvhg(rng, n, B)
-        else:
-            m = rng.binomial(n, B / N)
+        m = active_counts(rng, n, B, N, activation)
         pi = policy.probs(mu, t)
-        c = rng.multinomial(m, _stochastic(pi))                         # (R, O, A)
+        c = rng.multinomial(m, stochastic(pi))                         # (R, O, A)
         P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
-            else _stochastic(game.transition(mu, t))
+            else stochastic(game.transition(mu, t))
         nxt = rng.multinomial(c, P).sum(axis=(1, 2))                    # (R, O)
         reward = (c * game.reward(mu, t)).sum(axis=(1, 2))
         idle = n - m
@@ -228,7 +235,7 @@ def _block(setting: Setting, policy: Policy, rng: np.random.Generator, N: int,
                 nxt += idle
             else:
                 P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
-                    else _stochastic(game.idle_transition(mu, t))
+                    else stochastic(game.idle_transition(mu, t))
                 nxt += rng.multinomial(idle, P0).sum(axis=1)
             reward = reward + (idle * game.idle_reward(mu, t)).sum(axis=1)
         total += discount[t] * reward
@@ -314,7 +321,7 @@ def simulate_agents(setting: Setting, policy: Policy, replicas: int, seed: Seed,
         if init == "rounded":
             obs = np.repeat(np.arange(O), rounded_counts(game.mu0, N))
         else:
-            obs = rng.choice(O, size=N, p=_stochastic(np.asarray(game.mu0, dtype=float)))
+            obs = rng.choice(O, size=N, p=stochastic(np.asarray(game.mu0, dtype=float)))
         for t in range(T):
             mu = np.bincount(obs, minlength=O) / N
             mu_hat[r, t] = mu

@@ -71,10 +71,10 @@ from tmfcli.simulation.counts import (
     _mvhg,
     _offset,
     _root,
-    _stochastic,
     check_inputs,
     path_of,
     rounded_counts,
+    stochastic,
 )
 
 __all__ = ["BLOCK", "EpsilonEstimate", "TaggedReturns", "best_response", "epsilon_n",
@@ -162,7 +162,7 @@ def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
 def _start(rng: np.random.Generator, mu0: Array, N: int, size: int,
            init: str) -> tuple[np.ndarray, np.ndarray]:
     """Initial others' counts (size, O) and tagged observations (size,) (module docstring)."""
-    mu0 = _stochastic(np.asarray(mu0, dtype=float))
+    mu0 = stochastic(np.asarray(mu0, dtype=float))
     if init == "rounded":
         everyone = rounded_counts(mu0, N)
         x = _inverse(np.broadcast_to(_cumulative(everyone / N), (size, len(mu0))),
@@ -201,8 +201,8 @@ def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...]
     total = np.zeros((k, BLOCK))
     discount = setting.gamma ** np.arange(T)
     if game.static_dynamics:
-        P_static = _stochastic(game.transition(game.mu0, 0))
-        P0_static = _stochastic(game.idle_transition(game.mu0, 0))
+        P_static = stochastic(game.transition(game.mu0, 0))
+        P0_static = stochastic(game.idle_transition(game.mu0, 0))
     every = max(1, T // 200)
     for t in range(T):
         mu_k = (n + onehot[x]) / N                                            # (k, R, O)
@@ -216,15 +216,15 @@ def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...]
             active = u[0] < B / N
             m = _mvhg(others, n, B - active) if activation == "subset" \
                 else others.binomial(n, B / N)
-        c = others.multinomial(m, _stochastic(policy.probs(mu, t)))        # (R, O, A)
+        c = others.multinomial(m, stochastic(policy.probs(mu, t)))        # (R, O, A)
         P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
-            else _stochastic(game.transition(mu, t))
+            else stochastic(game.transition(mu, t))
         nxt = others.multinomial(c, P).sum(axis=(1, 2))                   # (R, O)
         idle = n - m
         P0 = None
         if not game.idle_stays:
             P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
-                else _stochastic(game.idle_transition(mu, t))
+                else stochastic(game.idle_transition(mu, t))
         if idle.any():
             nxt += idle if P0 is None else others.multinomial(idle, P0).sum(axis=1)
         # the tagged agents: the same uniforms, each its own policy and mu_hat
@@ -264,7 +264,7 @@ def _sequential(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
     onehot = np.eye(O, dtype=np.int64)
     total = np.zeros(2 * R)
     discount = setting.gamma ** np.arange(T)
-    P_cum = _cumulative(_stochastic(game.transition(game.mu0, 0))) if game.static_dynamics \
+    P_cum = _cumulative(stochastic(game.transition(game.mu0, 0))) if game.static_dynamics \
         else None
     tables = (_cumulative(policy.pi), _cumulative(sigma.pi)) \
         if isinstance(policy, TabularPolicy) and isinstance(sigma, TabularPolicy) else None
@@ -290,7 +290,7 @@ def _sequential(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
                 cum_a = _cumulative(probs)
             a = _inverse(cum_a, u_act[j])
             cum_o = P_cum[o, a] if P_cum is not None else \
-                _cumulative(_stochastic(game.transition(mu, t))[rows, o, a])
+                _cumulative(stochastic(game.transition(mu, t))[rows, o, a])
             o2 = _inverse(cum_o, u_next[j])
             reward = game.idle_reward(mu, t)[rows, x]
             if tagged:
