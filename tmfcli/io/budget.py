@@ -36,7 +36,10 @@ SIM_BLOCK = BLOCK  # replicas per block in the simulator
 TABLE_FACTOR = 16  # trajectory.csv: 6 columns of R (T+1) O rows, index grids, copies (measured)
 
 SOLVE_STEP_S = 5e-6  # one solver iteration over one step of a small game (measured: 2-3e-6 s)
-SIM_STEP_S = 1e-3    # one step of one block of 25 replicas (measured: ~8e-4 s)
+SIM_STEP_S = 1e-4    # one step of one block of replicas, static kernels (measured 4.4e-5 s,
+SIM_DYNAMIC_S = 1e-3  # O = A = 3), kernels that depend on mu (queueing: 4.7e-4 s)
+SIM_ENTRY_S = 1e-6   # per entry of pi (O A), static, or of P (O A O), mu-dependent (beach_bar
+#                      n = 1000: 2.6e-3 s per step and block)
 TRAIN_STEP_S = 1e-4  # one step of one training iteration (measured: 6e-5 s + 4e-6 s per rollout)
 TRAIN_ROLLOUT_S = 5e-6
 NOTICE_S = 60.0      # announce runs estimated to take longer than this
@@ -165,6 +168,14 @@ class Estimate:
     seconds: float = 0.0
 
 
+def sim_step_s(game: Game) -> float:
+    """Seconds of one simulated step of one block of replicas (an upper estimate)."""
+    O, A = game.n_obs, game.n_act
+    if game.static_dynamics:
+        return SIM_STEP_S + SIM_ENTRY_S * O * A
+    return SIM_DYNAMIC_S + SIM_ENTRY_S * O * A * O
+
+
 def _flow_bytes(O: int, A: int, T: int, static: bool) -> int:
     """One evaluated policy: flow, kernels along it (stacked unless static), values, policy."""
     kernels = T * O * A * O + T * O * O if not static else O * A * O
@@ -191,7 +202,7 @@ def simulate_bytes(spec: Spec, game: Game, solve: bool) -> Estimate:
         + F * SIM_BLOCK * O * A * O * 3
     solved = solve_bytes(spec, game, 0)
     policy = solved.total if solve else _flow_bytes(O, A, T, game.static_dynamics)
-    seconds = SIM_STEP_S * -(-R // SIM_BLOCK) * T + (solved.seconds if solve else 0.0)
+    seconds = sim_step_s(game) * -(-R // SIM_BLOCK) * T + (solved.seconds if solve else 0.0)
     return Estimate(sim + policy, f"{R} replicas x {T + 1} steps x {O} observations", seconds)
 
 
@@ -206,7 +217,8 @@ def bound_check_bytes(spec: Spec, game: Game, solve: bool, workers: int) -> Esti
             label = f"N={n}, B={sizes if not isinstance(sizes, tuple) else 'schedule'}"
             cells.append((F * 4 * R * (T + 1) * O + _flow_bytes(O, A, T, static), T, label))
     cells.sort(reverse=True)
-    seconds = SIM_STEP_S * -(-R // SIM_BLOCK) * sum(c[1] for c in cells) / max(1, workers)
+    seconds = sim_step_s(game) * -(-R // SIM_BLOCK) * sum(c[1] for c in cells) \
+        / max(1, workers)
     concurrent = sum(c[0] for c in cells[:max(1, workers)])
     solved = solve_bytes(spec, game, 0)
     policy = solved.total if solve else _flow_bytes(O, A, steps_of(spec, game), static)
@@ -229,7 +241,7 @@ def train_bytes(spec: Spec, game: Game) -> Estimate:
     per_iteration = T * (TRAIN_STEP_S + TRAIN_ROLLOUT_S * R)
     exact = t.algorithm == "tmf-pg" and t.yardstick
     seconds = t.iterations * per_iteration * (1 + exact) \
-        + SIM_STEP_S * -(-spec.simulate.replicas // SIM_BLOCK) * T * 2
+        + sim_step_s(game) * -(-spec.simulate.replicas // SIM_BLOCK) * T * 2
     return Estimate(rollouts + flows + game_bytes(O, A),
                     f"{t.iterations} iterations of {R} rollouts x {T + 1} steps x {O} "
                     "observations", seconds)
