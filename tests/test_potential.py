@@ -32,11 +32,12 @@ def _dense(st, O: int, A: int, T: int, fn) -> np.ndarray:
 @pytest.mark.parametrize(("game", "alpha", "params"), [
     ("beach_bar", 1.0, {"n": 7}), ("beach_bar", 0.5, {"n": 7}), ("left_right", 0.5, {}),
     ("resource_selection", 0.1, {}), ("resource_selection", 1.0, {})])
-def test_band_assembly_equals_the_dense_newton_matrix(game: str, alpha: float,
-                                                     params: dict) -> None:
-    """M = A N A^T assembled in band storage equals the product of the explicit matrices, with
-    N = (diag(1/n) + w 1 1^T)^-1 per (t, o) block; A^T is A's transpose; a band solve equals
-    a dense one. Random weights, with some variables absent (n = 0)."""
+def test_newton_matrix_equals_the_dense_product(game: str, alpha: float, params: dict,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """M = A N A^T assembled in band storage, and as summed terms, equals the product of the
+    explicit matrices, with N = (diag(1/n) + w 1 1^T)^-1 per (t, o) block; A^T is A's
+    transpose; the band and the sparse solves equal a dense one. Random weights, with some
+    variables absent (n = 0)."""
     s = make_setting(game, alpha, steps=5, params=params)
     st = potential.structure(s)
     T, O, A = s.T, s.game.n_obs, s.game.n_act
@@ -61,16 +62,24 @@ def test_band_assembly_equals_the_dense_newton_matrix(game: str, alpha: float,
     M = Amat @ N @ Amat.T
     empty = n.sum(axis=-1).ravel() == 0
     M[empty, empty] = 1.0  # a row with no variables: y = 0
-    band = potential.newton_matrix(st, n, w)
+    band = potential.newton_band(st, n, w)
     dense = np.zeros_like(M)
     for d in range(band.shape[0]):
         idx = np.arange(T * O - d)
         dense[idx + d, idx] = band[d, :T * O - d]
     np.testing.assert_allclose(np.tril(M), dense, atol=1e-13)
     assert np.abs(np.triu(M, st.bandwidth + 1)).max(initial=0.0) == 0.0  # the band holds M
+    rows, cols, vals = potential.newton_terms(st, n, w)
+    assert (rows >= cols).all()
+    summed = np.zeros_like(M)
+    np.add.at(summed, (rows, cols), vals)
+    np.testing.assert_allclose(summed, dense, atol=1e-13)
     r = rng.normal(size=(T, O))
-    np.testing.assert_allclose(potential.band_solver(band)(r).ravel(),
-                               np.linalg.solve(M, r.ravel()), rtol=1e-10, atol=1e-12)
+    exact = np.linalg.solve(M, r.ravel())
+    for limit in (potential.BAND_LIMIT, -1):  # as a band, and as a sparse matrix
+        monkeypatch.setattr(potential, "BAND_LIMIT", limit)
+        np.testing.assert_allclose(potential.newton_solver(st, n, w)(r).ravel(), exact,
+                                   rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(("game", "alpha"), [("beach_bar", 1.0), ("resource_selection", 0.5)])

@@ -124,3 +124,22 @@ def test_auto_with_solver_params_asks_for_a_name() -> None:
         specs.from_dict({"name": "t", "game": {"name": "beach_bar"},
                          "solver": {"params": {"polish": True}}})
     assert "solver.algorithm: potential" in str(error.value.fix)
+
+
+@pytest.mark.parametrize("game", ["queueing", "rock_paper_scissors", "sis"])
+def test_monotonicity_probe_is_the_same_in_chunks(game: str, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
+    """The probe evaluates kernels a few pairs at a time (bounded memory: beach_bar with
+    n = 1000 used 12 GB at once); one pair at a time gives the same probe. rock_paper_scissors
+    violates monotonicity, queueing and sis have dynamics that vary with mu."""
+    import numpy as np
+
+    from tmfcli.model.games import make_game
+    from tmfcli.solvers import uniqueness
+
+    whole = uniqueness.monotonicity_probe(make_game(game, {}), 0.5, np.random.default_rng(4))
+    monkeypatch.setattr(uniqueness, "CHUNK", 1)
+    assert uniqueness.monotonicity_probe(make_game(game, {}), 0.5,
+                                         np.random.default_rng(4)) == whole
+    assert (whole.largest > 0) == (game == "rock_paper_scissors")  # sis: 0, weakly monotone
+    assert (whole.dynamics_vary > 0) == (game != "rock_paper_scissors")

@@ -66,6 +66,8 @@ from typing import TYPE_CHECKING
 import numba as nb
 import numpy as np
 import scipy.linalg
+import scipy.sparse
+import scipy.sparse.linalg
 from numba import types
 from numpy.typing import NDArray
 
@@ -166,7 +168,9 @@ def _bandwidth(origin: Ints, cols: Ints, O: int, T: int) -> int:
 
 
 def newton_bytes(game: Game, T: int, idle: bool) -> int:
-    """Memory of the Newton system's band (8 bytes per entry, factored in place)."""
+    """Memory of the Newton system's band (8 bytes per entry, factored in place); for a band
+    wider than ``BAND_LIMIT`` an upper estimate of its sparse factors too (beach_bar with
+    n = 1000, T = 100: 765 MB estimated, 788 MB peak for the whole solve)."""
     _, _, rows, cols = _pattern(game, idle)
     return 8 * (_bandwidth(rows // game.n_act, cols, game.n_obs, T) + 1) * T * game.n_obs
 
@@ -201,15 +205,41 @@ def constraints_transpose(st: Structure, y: Array, A: int) -> Array:
     return out
 
 
-_f2, _f3, _i1 = types.float64[:, ::1], types.float64[:, :, ::1], types.int64[::1]
-_band = types.Array(types.float64, 2, "F")  # LAPACK's order: factored in place, no copy
+_f1, _f2, _f3, _i1 = (types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1],
+                      types.int64[::1])
+_band = types.Array(types.float64, 2, "A")  # any layout (a one-row band is C and F)
+BAND_LIMIT = 600  # widest band factored as a band; wider: sparse LU (measured crossover)
 
 
-@nb.njit(types.void(_f2, _i1, _i1, _i1, _i1, _i1, _f3, _f2, _band), cache=True)
+def entry_bound(st: Structure, A: int) -> int:
+    """How many lower-triangle terms ``_assemble`` emits at most: per (t, o) the diagonal,
+    one per kernel entry of o, and (A + 1) m (m + 1) / 2 for K N K^T (m = o's support)."""
+    sizes = np.diff(st.supptr)
+    per_o = 1 + np.diff(st.indptr[::A]) + (A + 1) * sizes * (sizes + 1) // 2
+    return int(st.val.shape[0] * per_o.sum())
+
+
+@nb.njit(types.int64(_band, _i1, _i1, _f1, types.int64, types.int64, types.int64,
+                     types.float64), cache=True, inline="always")
+def _add(band: Array, row_out: Ints, col_out: Ints, val_out: Array, k: int, i: int, j: int,
+         v: float) -> int:  # pragma: no cover - compiled
+    """M[i, j] += v (i >= j): into the band when no term arrays are given, else as term k."""
+    if row_out.shape[0] == 0:
+        band[i - j, j] += v
+        return k
+    row_out[k], col_out[k], val_out[k] = i, j, v
+    return k + 1
+
+
+@nb.njit(types.int64(_f2, _i1, _i1, _i1, _i1, _i1, _f3, _f2, _band, _i1, _i1, _f1),
+         cache=True)
 def _assemble(val: Array, indptr: Ints, cols: Ints, supptr: Ints, support: Ints, slot: Ints,
-              n: Array, w: Array, band: Array) -> None:  # pragma: no cover - compiled
-    """Add M = A N A^T into ``band`` (lower band storage: band[i - j, j] = M[i, j], i >= j,
-    rows and columns in the order (t, o)).
+              n: Array, w: Array, band: Array, row_out: Ints, col_out: Ints,
+              val_out: Array) -> int:  # pragma: no cover - compiled
+    """M = A N A^T on and below its diagonal (rows and columns in the order (t, o)), added
+    into ``band`` (lower band storage, band[i - j, j] = M[i, j]) or, when the term arrays are
+    not empty, written to them as terms (row, column, value) whose sums per entry are M
+    (returns how many).
 
     Per (t, o) with S = sum_a n_a and N = (diag(1/n) + w 1 1^T)^-1 (so N 1 = n / (1 + w S)):
     the diagonal 1^T N 1 = S / (1 + w S) (1 where S = 0: a row with no variables, y = 0); the
@@ -224,6 +254,7 @@ def _assemble(val: Array, indptr: Ints, cols: Ints, supptr: Ints, support: Ints,
         width = max(width, supptr[o + 1] - supptr[o])
     kbar = np.empty(width)
     dev = np.empty(width)
+    k = 0
     for t in range(T):
         for o in range(O):
             col = t * O + o
@@ -231,57 +262,85 @@ def _assemble(val: Array, indptr: Ints, cols: Ints, supptr: Ints, support: Ints,
             for a in range(A):
                 S += n[t, o, a]
             if S <= 0.0:
-                band[0, col] += 1.0
+                k = _add(band, row_out, col_out, val_out, k, col, col, 1.0)
                 continue
             ratio = 1.0 / (1.0 + w[t, o] * S)
-            band[0, col] += S * ratio
+            k = _add(band, row_out, col_out, val_out, k, col, col, S * ratio)
             if t + 1 == T:
                 continue
             base = supptr[o]
             m = supptr[o + 1] - base
             kbar[:m] = 0.0
-            for a in range(A):
-                row = o * A + a
-                for e in range(indptr[row], indptr[row + 1]):
-                    band[O + cols[e] - o, col] -= val[t, e] * n[t, o, a] * ratio
-                    kbar[slot[e]] += n[t, o, a] * val[t, e]
-            kbar[:m] /= S
             nxt = (t + 1) * O
             for a in range(A):
-                na = n[t, o, a]
-                if na == 0.0:
-                    continue
-                dev[:m] = -kbar[:m]
                 row = o * A + a
                 for e in range(indptr[row], indptr[row + 1]):
-                    dev[slot[e]] += val[t, e]
+                    k = _add(band, row_out, col_out, val_out, k, nxt + cols[e], col,
+                             -val[t, e] * n[t, o, a] * ratio)
+                    kbar[slot[e]] += n[t, o, a] * val[t, e]
+            kbar[:m] /= S
+            c = S * ratio
+            for a in range(A + 1):  # the A spread terms, then the mean term
+                weight = n[t, o, a] if a < A else c
+                if weight == 0.0:
+                    continue
+                if a < A:
+                    dev[:m] = -kbar[:m]
+                    row = o * A + a
+                    for e in range(indptr[row], indptr[row + 1]):
+                        dev[slot[e]] += val[t, e]
+                else:
+                    dev[:m] = kbar[:m]
                 for p in range(m):
                     for q in range(p + 1):
-                        band[support[base + p] - support[base + q], nxt + support[base + q]] += \
-                            na * dev[p] * dev[q]
-            c = S * ratio
-            for p in range(m):
-                for q in range(p + 1):
-                    band[support[base + p] - support[base + q], nxt + support[base + q]] += \
-                        c * kbar[p] * kbar[q]
+                        k = _add(band, row_out, col_out, val_out, k, nxt + support[base + p],
+                                 nxt + support[base + q], weight * dev[p] * dev[q])
+    return k
 
 
-def newton_matrix(st: Structure, n: Array, w: Array) -> Array:
-    """M = A N A^T (module docstring) in lower band storage, (bandwidth + 1, T O)."""
+def newton_terms(st: Structure, n: Array, w: Array) -> tuple[Ints, Ints, Array]:
+    """The terms (row, column, value) of M = A N A^T on and below its diagonal (module
+    docstring); the terms of one entry sum to it."""
+    size = entry_bound(st, n.shape[-1])
+    rows, cols = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+    vals = np.empty(size)
+    k = _assemble(st.val, st.indptr, st.cols, st.supptr, st.support, st.slot,
+                  np.ascontiguousarray(n), np.ascontiguousarray(w),
+                  np.zeros((1, 1)), rows, cols, vals)  # the band is unused
+    return rows[:k], cols[:k], vals[:k]
+
+
+def newton_band(st: Structure, n: Array, w: Array) -> Array:
+    """M = A N A^T in lower band storage (bandwidth + 1, T O), LAPACK's (Fortran) order."""
     T, O, _ = n.shape
     band = np.zeros((st.bandwidth + 1, T * O), order="F")
+    none = np.empty(0, dtype=np.int64)
     _assemble(st.val, st.indptr, st.cols, st.supptr, st.support, st.slot,
-              np.ascontiguousarray(n), np.ascontiguousarray(w), band)
+              np.ascontiguousarray(n), np.ascontiguousarray(w), band, none, none,
+              np.empty(0))
     return band
 
 
-def band_solver(band: Array) -> Callable[[Array], Array]:
-    """Factor the symmetric positive definite band matrix once (LAPACK pbtrf); r -> M^-1 r
-    for r (T, O). Raises numpy's LinAlgError when M is not numerically positive definite."""
-    factor = scipy.linalg.cholesky_banded(band, lower=True, overwrite_ab=True,
-                                          check_finite=False)
-    return lambda r: scipy.linalg.cho_solve_banded((factor, True), r.ravel(),
-                                                   check_finite=False).reshape(r.shape)
+def newton_solver(st: Structure, n: Array, w: Array) -> Callable[[Array], Array]:
+    """Factor M = A N A^T once; r -> M^-1 r for r (T, O). Up to ``BAND_LIMIT``
+    sub-diagonals as a band (LAPACK's banded Cholesky, pbtrf), beyond as a sparse matrix
+    (SuperLU with a minimum-degree ordering, no pivoting: M is positive definite). Raises
+    numpy's LinAlgError when M is not numerically positive definite."""
+    T, O, _ = n.shape
+    if st.bandwidth <= BAND_LIMIT:
+        factor = scipy.linalg.cholesky_banded(newton_band(st, n, w), lower=True,
+                                              overwrite_ab=True, check_finite=False)
+        return lambda r: scipy.linalg.cho_solve_banded((factor, True), r.ravel(),
+                                                       check_finite=False).reshape(r.shape)
+    rows, cols, vals = newton_terms(st, n, w)
+    lower = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(T * O, T * O)).tocsc()
+    full = (lower + scipy.sparse.tril(lower, -1).T).tocsc()
+    try:
+        lu = scipy.sparse.linalg.splu(full, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                      options={"SymmetricMode": True})
+    except RuntimeError as error:  # "Factor is exactly singular"
+        raise np.linalg.LinAlgError(str(error)) from None
+    return lambda r: lu.solve(r.ravel()).reshape(r.shape)
 
 
 @dataclass(frozen=True)
@@ -396,7 +455,7 @@ class PotentialNewton:
 
         with np.errstate(all="ignore"):
             try:
-                solve = band_solver(newton_matrix(st, n, w))
+                solve = newton_solver(st, n, w)
                 m = float((z * s)[live].sum()) / count
                 dz, dy, ds = newton(np.where(live, -z * s, 0.0))          # predictor
                 a = longest(dz, ds)
