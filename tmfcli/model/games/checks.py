@@ -198,24 +198,45 @@ def _check_compiled(game: Game, mu: Array) -> None:
                             "same numbers as transition() and idle_transition()")
 
 
+POTENTIAL_FIX = "make potential() return d r(o, a, mu) / d mu(o) and d r0(o, mu) / d mu(o) " \
+    "for mu (..., O), or return None (solver.algorithm auto then picks mirror-descent)"
+
+
+def _curvatures(game: Game, mu: Array) -> Array | None:
+    """The declared potential's curvatures (2, S, O) at the probes mu (S, O), or None when the
+    game declares none; they must be finite and <= 0. A game from outside tmf that raises is
+    reported on one line, like its other functions (``_call``)."""
+    where = f"game {game.name}:potential"
+    try:
+        potential = game.potential()
+        if potential is None:
+            return None
+        declared = np.stack([np.broadcast_to(np.asarray(f(mu), dtype=float), mu.shape)
+                             for f in (potential.curvature, potential.idle_curvature)])
+    except Exception as err:
+        if type(game).__module__.startswith("tmfcli."):
+            raise
+        raise SpecError(where, f"raised {type(err).__name__}: {err}", POTENTIAL_FIX) from None
+    bad = ~(np.isfinite(declared) & (declared <= 0))
+    if bad.any():
+        probe = mu[int(np.argwhere(bad)[0][1])]
+        raise SpecError(where, f"declares a curvature that is not finite and <= 0 at "
+                        f"{show_mu(game, probe)}", POTENTIAL_FIX)
+    return declared
+
+
 def _check_potential(game: Game, mu: Array) -> None:
     """A declared potential (``Game.potential``) must give curvatures <= 0 that match central
     differences of the rewards in mu(o) (the crowd terms depend on the agent's own observation
     only), at interior probes, to 1e-5 relative. (A wrong one slows the ``potential`` solver or
     stalls it; it cannot make it report a wrong exploitability, which is always evaluated.)"""
-    potential = game.potential()
-    if potential is None:
-        return
     O, h = game.n_obs, 1e-6
-    fix = "make potential() return d r(o, a, mu) / d mu(o) and d r0(o, mu) / d mu(o), or " \
-        "return None (solver.algorithm auto then picks mirror-descent)"
-    for probe in mu:
-        probe = np.clip(probe, 2 * h, None)
-        probe = probe / probe.sum()
-        declared = np.stack([potential.curvature(probe), potential.idle_curvature(probe)])
-        if not (np.isfinite(declared).all() and (declared <= 0).all()):
-            raise SpecError(f"game {game.name}:potential", f"declares a curvature that is not "
-                            f"finite and <= 0 at {show_mu(game, probe)}", fix)
+    mu = np.clip(mu, 2 * h, None)
+    mu = mu / mu.sum(axis=1, keepdims=True)
+    curvatures = _curvatures(game, mu)
+    if curvatures is None:
+        return
+    for probe, declared in zip(mu, np.swapaxes(curvatures, 0, 1), strict=True):
         for o in range(O):
             step = np.where(np.arange(O) == o, h, 0.0)
             dr = (_call(game, "reward", (probe + step)[None], 0)[0]
@@ -229,7 +250,7 @@ def _check_potential(game: Game, mu: Array) -> None:
                 if not np.allclose(got, expected, rtol=1e-5, atol=1e-6):
                     raise SpecError(f"game {game.name}:potential", f"the declared curvature "
                                     f"does not match d {table} / d mu({game.obs_labels[o]}) "
-                                    f"at {show_mu(game, probe)}", fix)
+                                    f"at {show_mu(game, probe)}", POTENTIAL_FIX)
 
 
 def quick_check(game: Game) -> Checked:
@@ -241,6 +262,7 @@ def quick_check(game: Game) -> Checked:
     vertices = min(game.n_obs, max(0, room - 2 - 8))
     mu = probes(game, rng, interior=4 if room >= 2 + vertices + 8 else 0,
                 max_vertices=vertices)
+    _curvatures(game, mu[(mu > 0).all(axis=1)])  # interior: a curvature may blow up at 0
     return _evaluate(game, mu[:max(room, 2)], (0,), QUICK_BUDGET)
 
 
