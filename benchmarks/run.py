@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-MODULES = ["bench_solve", "bench_simulate", "bench_bound", "bench_games", "bench_sweep",
-           "bench_train"]
+MODULES = ["bench_startup", "bench_solve", "bench_simulate", "bench_bound", "bench_games",
+           "bench_sweep", "bench_train"]
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ function, write tables, summarise); ``common`` holds what they share."""
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated
 
 import typer
@@ -37,5 +38,13 @@ def root(version: Annotated[bool, typer.Option("--version", callback=version_cal
 
 
 def main() -> None:
-    """Entry point of the ``tmf`` console script."""
+    """Run the typer app. Until a command starts (its arguments parsed), Ctrl-C ends with
+    one line and exit code 130 (``tmfcli.__main__``); from then on the command's own handling
+    applies (``common.command``)."""
+    import signal
+
+    from tmfcli.__main__ import interrupted_at_start
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, interrupted_at_start)
     app()

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
@@ -24,7 +23,6 @@ from tmfcli.cli.common import (
     fmt,
     out,
 )
-from tmfcli.commands.jobs import Options
 
 
 @command
@@ -45,7 +43,9 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
 
     Example:  tmf bound-check experiments/resource-bound.yaml --set bound_check.replicas=50
     """
+    from tmfcli.cli.batch import run_command  # here: heavy (start-up)
     from tmfcli.commands.bound_check import reuse, sweep_hash
+    from tmfcli.commands.jobs import Options
     from tmfcli.commands.solve import warning
     from tmfcli.io.results import read_manifest
 

@@ -1,7 +1,10 @@
 """What every command of the ``tmf`` CLI shares: the typer app, options, error translation,
 progress bars and summary tables.
 
-No numerics here. Core errors (``TmfError``) are turned into ``Error: ...`` and exit code 1 at
+No numerics here, and nothing heavy at import: ``tmf --help`` and ``tmf games`` load only
+typer and rich; the spec, the run store and what they pull (numpy, pandas, numba, scipy) are
+imported inside the functions that need them (start-up time, measured in ``make bench``).
+Core errors (``TmfError``) are turned into ``Error: ...`` and exit code 1 at
 one place, ``command``; bad flags are usage errors (exit 2, from typer).
 """
 
@@ -17,23 +20,17 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from tmfcli.errors import Interrupted, TmfError
-from tmfcli.io import budget
-from tmfcli.io import results as result_dirs
-from tmfcli.io import spec as specs
+
+if TYPE_CHECKING:
+    from tmfcli.io import budget
+    from tmfcli.io import spec as specs
 
 app = typer.Typer(
     add_completion=False,
@@ -94,7 +91,8 @@ def fail(message: str) -> None:
 @contextmanager
 def terminate_interrupts() -> Iterator[None]:
     """SIGTERM raises ``Interrupted`` in the main thread while a command runs, so that its
-    clean-up (temporary directories, bound-check workers) runs as for Ctrl-C."""
+    clean-up (temporary directories, bound-check workers) runs as for Ctrl-C; SIGINT raises
+    ``KeyboardInterrupt`` again (``tmf`` exits at once on it while starting, ``__main__``)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -103,10 +101,12 @@ def terminate_interrupts() -> Iterator[None]:
         raise Interrupted(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def command(fn: Callable[..., None]) -> Callable[..., None]:
@@ -165,6 +165,14 @@ def progress(label: str, quiet: bool = False) -> Iterator[Update]:
         with _plain_log(label) as update:
             yield update
         return
+    from rich.progress import (  # imported here: only a run on a terminal draws bars (start-up)
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}"
                    "/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                    transient=True)
@@ -219,6 +227,9 @@ def load(spec_path: str | Path, overrides: list[str] | None,
          max_memory: str | None = None) -> specs.Spec:
     """Read and validate the spec; ``max_memory`` (``--max-memory``) sets the size limit the
     spec's games and runs are checked against."""
+    from tmfcli.io import budget  # imported here: the spec pulls numpy, numba (start-up)
+    from tmfcli.io import spec as specs
+
     try:
         budget.set_limit(budget.parse_size(max_memory) if max_memory is not None else None)
     except ValueError as error:
@@ -229,6 +240,8 @@ def load(spec_path: str | Path, overrides: list[str] | None,
 def check_size(spec: specs.Spec, command: str, solve: bool = True, workers: int = 1,
                announce: bool = True) -> budget.Estimate:
     """Refuse a run over the memory limit (``budget.check``); announce a long one on stderr."""
+    from tmfcli.io import budget  # imported here (start-up)
+
     estimate = budget.check(spec, command, solve=solve, workers=workers)
     if announce and estimate.seconds > budget.NOTICE_S:
         err.print(f"tmf {command}: estimated to take up to about "
@@ -240,6 +253,8 @@ def out_dir(spec: specs.Spec, given: str | None, command: str) -> Path:
     """``--out`` validated (``results.check_out``: not empty, not a file, no over-long name;
     ``cli.batch.run_command`` passes it here first); without it ``results/<name>/<command>``,
     the parent of the run store's directories (``io.runs``)."""
+    from tmfcli.io import results as result_dirs  # imported here: pandas (start-up)
+
     if given is None:
         default = Path("results") / spec.name / command
         return result_dirs.check_out(str(default), "the default result directory")

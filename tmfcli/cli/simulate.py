@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
@@ -22,7 +21,6 @@ from tmfcli.cli.common import (
     err,
     summary,
 )
-from tmfcli.commands.jobs import Options
 
 
 @command
@@ -46,7 +44,9 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     Example:  tmf simulate experiments/queue-simulate.yaml --replicas 200 --policy uniform
     """
+    from tmfcli.cli.batch import run_command  # here: heavy (start-up)
     from tmfcli.commands import simulate as sim
+    from tmfcli.commands.jobs import Options
     from tmfcli.commands.solve import warning
     from tmfcli.io import results
 

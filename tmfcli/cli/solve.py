@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
@@ -23,8 +22,6 @@ from tmfcli.cli.common import (
     fmt,
     summary,
 )
-from tmfcli.commands.jobs import Options
-from tmfcli.io import results
 
 NOT_CONVERGED = 4  # exit code of a solve that stopped before reaching its tolerance
 
@@ -46,7 +43,10 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     Example:  tmf solve experiments/resource-demo.yaml --set solver.iterations=500
     """
+    from tmfcli.cli.batch import run_command  # here: heavy (start-up)
+    from tmfcli.commands.jobs import Options
     from tmfcli.commands.solve import warning
+    from tmfcli.io import results
 
     if restarts is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"solver.restarts={restarts}"]
@@ -66,6 +66,8 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
 
 def show_manifest_summary(target: Path) -> None:
+    from tmfcli.io import results  # imported here: pandas (start-up)
+
     data = results.read_manifest(target) or {}
     u = data.get("uniqueness", {})
     samples = u.get("monotonicity_samples", 0)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from tmfcli.cli.batch import run_command
 from tmfcli.cli.common import (
     ForceOpt,
     JobsOpt,
@@ -20,7 +19,6 @@ from tmfcli.cli.common import (
     command,
     summary,
 )
-from tmfcli.commands.jobs import Options
 
 
 @command
@@ -40,7 +38,9 @@ def train(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
 
     Example:  tmf train experiments/train-resource.yaml --sweep population.batch=1,all
     """
+    from tmfcli.cli.batch import run_command  # here: heavy (start-up)
     from tmfcli.commands import train as training
+    from tmfcli.commands.jobs import Options
 
     if algorithm is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"train.algorithm={algorithm}"]
