@@ -1,5 +1,11 @@
 """tmf: temporal mean-field games, asynchronous mean-field RL.
 
+The Python API (docs/api.md) is ``tmfcli.api``, also reachable from the package::
+
+    import tmfcli as tmf
+    result = tmf.solve("experiments/resource-demo.yaml", {"population.batch": 10})
+    result.tables["policy"]
+
 Shapes used everywhere (O observations, A actions, T steps, leading ``...`` = batch axes):
 
 =========  ===================  ==================================================
@@ -18,3 +24,20 @@ V          (T+1, O)             values of the representative agent, V_T = 0
 """
 
 __version__ = "0.1.0"
+
+_API = ("COMMANDS", "Result", "Spec", "TmfError", "bound_check", "load_spec", "read", "run",
+        "simulate", "solve", "train")
+
+
+def __getattr__(name: str) -> object:
+    """``tmf.solve`` etc. from ``tmfcli.api``, imported on first use: the API pulls numpy,
+    pandas and numba, which ``tmf --help`` must not wait for (start-up)."""
+    if name in _API:
+        from tmfcli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tmfcli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

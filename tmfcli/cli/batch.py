@@ -9,43 +9,33 @@ rerun to resume).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import typer
 from rich.table import Table
 
-from tmfcli.cli.common import check_size, err, fail, fmt, load, out, out_dir, progress
+from tmfcli import api
+from tmfcli.cli.common import err, fail, fmt, load, out, out_dir, progress
 from tmfcli.commands import sweep
-from tmfcli.commands.executors import DaskCluster, Local, default_jobs, executor
 from tmfcli.commands.jobs import COMMANDS, Options
-from tmfcli.errors import SpecError, TmfError
-from tmfcli.io import budget
+from tmfcli.errors import TmfError
 
 
 def run_command(command: str, spec_path: str, overrides: list[str] | None, given_out: str | None,
                 force: bool, options: Options, sweeps: list[str] | None, jobs: int | None,
                 scheduler: str | None, quiet: bool, max_memory: str | None = None
                 ) -> sweep.Report:
-    """Load the spec, expand its sweep, check every cell's size, run what is not done; exits
-    on interrupt or failure.
+    """Load the spec, then ``api.execute``: expand its sweep, check every cell's size, run
+    what is not done; exits on interrupt or failure.
 
     The report's ``sweep`` is False for a plain run, whose directory is ``report.top``.
     """
     spec = load(spec_path, overrides, max_memory)
     # the checks of an output path given by the user (--out "" or a file is refused)
     target = out_dir(spec, given_out, command) if given_out is not None else None
-    cells = sweep.expand(spec, sweep.parse_cli(sweeps))
-    address = scheduler or spec.executor.scheduler
-    at_once = 1 if address or len(cells) == 1 else \
-        min(jobs if jobs is not None else default_jobs(), len(cells))
-    check_sizes(command, cells, options, at_once)
-    runner = executor(jobs, address)  # connects to a scheduler now: fails fast
-    if isinstance(runner, DaskCluster) and not cells[0].values and COMMANDS[command].grid:
-        runner.client.close()
-        # one run with a grid of its own (bound-check): it runs here, its cells on the cluster
-        runner, options = Local(1), replace(options, scheduler=address)
     with progress(f"tmf {command}", quiet) as update:
-        report = sweep.run(command, cells, options, runner, target, force, update)
+        report = api.execute(command, spec, options, target, force, sweep.parse_cli(sweeps),
+                             jobs, scheduler, update,
+                             announce=lambda line: err.print(line, markup=False))
     if report.interrupted and not report.sweep:
         kept = " (its finished cells are kept beside it)" if COMMANDS[command].stages else ""
         fail(f"interrupted: {report.top} is left as it was{kept}; rerun the same command to "
@@ -71,42 +61,6 @@ def run_command(command: str, spec_path: str, overrides: list[str] | None, given
                   f"{report.top / sweep.SWEEP_TABLE}; rerun to retry them", markup=False)
         raise typer.Exit(1)
     return report
-
-
-def check_sizes(command: str, cells: list[sweep.Cell], options: Options, at_once: int = 1
-                ) -> None:
-    """Refuse a run whose cell is estimated over the memory limit (``--max-memory``), or
-    whose ``at_once`` largest cells together are (a local pool), before any work; announce
-    the longest cell when it is long."""
-    if command not in budget.COMMANDS:
-        return
-    workers = 1
-    if command == "bound-check":
-        from tmfcli.commands.bound_check import default_workers
-
-        workers = options.workers if options.workers is not None else default_workers()
-    if at_once > 1 and command == "bound-check" and options.workers is None:
-        workers = 1  # sweep.run gives each cell one process when cells run in parallel
-    longest = None
-    sizes = []
-    for cell in cells:
-        estimate = check_size(cell.spec, command, solve=options.policy is None,
-                              workers=workers, announce=len(cells) == 1)
-        sizes.append(estimate.total)
-        if longest is None or estimate.seconds > longest[0].seconds:
-            longest = (estimate, cell)
-    together = sum(sorted(sizes)[-at_once:])
-    if at_once > 1 and together > budget.limit():
-        raise SpecError("", f"{at_once} cells at once (--jobs) would need about "
-                        f"{budget.human(together)} of memory, over the limit of "
-                        f"{budget.human(budget.limit())}",
-                        "run fewer cells at once (--jobs), or raise --max-memory",
-                        cells[0].spec.source)
-    if longest is not None and len(cells) > 1 and longest[0].seconds > budget.NOTICE_S:
-        estimate, cell = longest
-        err.print(f"tmf {command}: the cell {cell.label} is estimated to take up to about "
-                  f"{budget.duration(estimate.seconds)} ({estimate.what}); Ctrl-C stops the "
-                  "sweep, finished cells are kept", markup=False)
 
 
 def show_sweep(report: sweep.Report) -> None:

@@ -29,7 +29,6 @@ from rich.table import Table
 from tmfcli.errors import Interrupted, TmfError
 
 if TYPE_CHECKING:
-    from tmfcli.io import budget
     from tmfcli.io import spec as specs
 
 app = typer.Typer(
@@ -235,18 +234,6 @@ def load(spec_path: str | Path, overrides: list[str] | None,
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--max-memory") from None
     return specs.load(spec_path, overrides or [])
-
-
-def check_size(spec: specs.Spec, command: str, solve: bool = True, workers: int = 1,
-               announce: bool = True) -> budget.Estimate:
-    """Refuse a run over the memory limit (``budget.check``); announce a long one on stderr."""
-    from tmfcli.io import budget  # imported here (start-up)
-
-    estimate = budget.check(spec, command, solve=solve, workers=workers)
-    if announce and estimate.seconds > budget.NOTICE_S:
-        err.print(f"tmf {command}: estimated to take up to about "
-                  f"{budget.duration(estimate.seconds)} ({estimate.what}); Ctrl-C stops it")
-    return estimate
 
 
 def out_dir(spec: specs.Spec, given: str | None, command: str) -> Path:

@@ -189,12 +189,13 @@ def sweep_dir(spec: Spec, command: str, hashes: list[str], root: Path = runs.ROO
     return runs.command_root(spec.name, command, root) / f"sweep-{digest[:16]}"
 
 
-def plan(command: str, cells: list[Cell], options: Options,
-         out: Path | None) -> tuple[Path, list[Row], list[Task], bool]:
+def plan(command: str, cells: list[Cell], options: Options, out: Path | None,
+         command_line: str | None = None) -> tuple[Path, list[Row], list[Task], bool]:
     """Directories of the cells and the tasks to run (one per distinct directory).
 
     Without a sweep the single run goes to ``out`` or to the run store; a sweep's cells go
-    below its top directory.
+    below its top directory. ``command_line`` is what the manifests record as having asked
+    for the runs (default: this process's ``tmf ...``).
     """
     job = COMMANDS[command]
     keys = [job.key(c.spec, options) for c in cells]
@@ -212,14 +213,14 @@ def plan(command: str, cells: list[Cell], options: Options,
     for cell, directory, key in zip(cells, dirs, keys, strict=True):
         if directory not in tasks:
             tasks[directory] = Task(len(tasks), command, cell.spec, directory, options, key,
-                                    runs.this_command_line())
+                                    command_line or runs.this_command_line())
         rows.append(Row(cell, directory, tasks[directory].index))
     return top, rows, list(tasks.values()), is_sweep
 
 
 def run(command: str, cells: list[Cell], options: Options, executor: Executor,
         out: Path | None = None, force: bool = False,
-        on_progress: Progress | None = None) -> Report:
+        on_progress: Progress | None = None, command_line: str | None = None) -> Report:
     """Run every cell not yet done (all with ``force``), recording each as it finishes.
 
     A single run (no sweep) in this process lets its error propagate, as a plain command
@@ -232,7 +233,7 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
         options = replace(options, scheduler=None,
                           workers=1 if options.workers is None else options.workers)
     options = replace(options, force=options.force or force)
-    top, rows, tasks, is_sweep = plan(command, cells, options, out)
+    top, rows, tasks, is_sweep = plan(command, cells, options, out, command_line)
     report = Report(command, top, rows, is_sweep)
     reused_ids = set()
     task_of = {t.index: t for t in tasks}
