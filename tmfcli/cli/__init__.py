@@ -34,7 +34,8 @@ def version_callback(value: bool) -> None:
 def root(version: Annotated[bool, typer.Option("--version", callback=version_callback,
                                                is_eager=True, help="show the version")] = False
          ) -> None:
-    """Temporal mean-field games: equilibria, N-agent simulation, finite-population bounds."""
+    """Asynchronous mean-field learning: learn policies from N-agent samples, solve mean-field
+    equilibria, simulate N agents, check finite-population bounds."""
 
 
 def main() -> None:

@@ -36,8 +36,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    help="Temporal mean-field games: equilibria, N-agent simulation, finite-population bounds.\n\n"
-    "Example:  tmf solve experiments/resource-demo.yaml --set population.batch=1",
+    help="Asynchronous mean-field learning: learn policies from N-agent samples, solve "
+    "mean-field equilibria, simulate N agents, check finite-population bounds.\n\n"
+    "Example:  tmf train experiments/train-resource.yaml --set population.batch=1",
 )
 # user text (keys, values, paths) is printed literally: no markup, no :emoji: codes
 out = Console(highlight=False, markup=False, emoji=False)
