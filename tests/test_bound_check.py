@@ -274,6 +274,7 @@ ROUNDS = {"name": "rs", "game": {"name": "resource_selection"}, "horizon": {"rou
                           "replicas": 200}, "seed": 0}
 
 
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_rounds_give_slope_minus_one_half_for_every_regime(tmp_path: Path) -> None:
     """Resource selection in rounds, B = 1, sqrt N, N: e_max ~ N^-1/2 within 0.1.
 
@@ -369,6 +370,7 @@ def test_interrupted_sweep_resumes_to_identical_tables(tmp_path: Path,
         assert (part / name).read_bytes() == (whole / name).read_bytes(), name
 
 
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_changed_spec_does_not_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = interrupt_cells(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
@@ -439,6 +441,7 @@ def test_bad_policy_directory_fails_with_exact_message(tmp_path: Path) -> None:
                              "'tmf train', or use --policy uniform\n")
 
 
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_passing_sweep_exits_0_and_reuses_its_results(tmp_path: Path) -> None:
     data = {"name": "ok", "game": {"name": "resource_selection"}, "horizon": {"steps": 4},
             "bound_check": {"agents": [30, 300, 3000], "batch": [1, "sqrt"], "replicas": 100}}
@@ -494,6 +497,7 @@ def test_sampled_constants_are_labelled_in_the_output(tmp_path: Path,
     assert manifest["constants"]["source"] == "sampled"
 
 
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_interrupted_before_the_fits_resumes_without_simulating(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """All cells done (integer regime labels read back from CSV), fits not yet written."""

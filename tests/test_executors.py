@@ -27,6 +27,7 @@ def tables(directory: Path) -> dict[str, bytes]:
             if p.suffix in (".csv", ".png") and p.name != "sweep.csv"}
 
 
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_dask_cluster_gives_the_bytes_of_a_local_run(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     sweep = {"seed": [0, 1], "population.batch": [1, 100]}
@@ -99,6 +100,7 @@ def _alive_with(marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc (Linux)")
 def test_sigterm_keeps_finished_cells_stops_workers_and_rerun_resumes(tmp_path: Path) -> None:
     spec = write(tmp_path, solver={**BASE["solver"], "iterations": 300, "tolerance": 0.0},

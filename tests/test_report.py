@@ -135,6 +135,7 @@ def test_report_has_one_row_per_run_with_the_numbers_of_the_files(dirs: dict[str
         assert 300 < height < 1200
 
 
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_same_inputs_give_the_same_bytes_in_every_format(dirs: dict[str, Path],
                                                         tmp_path: Path) -> None:
     paths = [dirs["solve"], dirs["simulate"], dirs["bound"]]
@@ -375,9 +376,44 @@ def test_a_sweep_directory_is_read_as_its_finished_cells(dirs: dict[str, Path],
         (tmp_path / "out" / "REPORT.md").read_text()
 
 
+def test_a_command_directory_reads_its_latest_once(dirs: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    # results/<name>/solve as the run store lays it out: two runs, latest naming the second
+    store = tmp_path / "results" / "tiny" / "solve"
+    shutil.copytree(dirs["solve"], store / "aaaa")
+    shutil.copytree(dirs["solve_all"], store / "bbbb")
+    (store / "latest").symlink_to("bbbb")
+    result = report([store], tmp_path / "one", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "one" / "solve.csv")) == 1
+    # latest beside the run it names, and beside the other run: each run read once
+    result = report([store / "aaaa", store / "bbbb", store / "latest", store], tmp_path / "two",
+                    "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "two" / "solve.csv")) == 2
+    # where links are not possible, latest is a one-line file naming the run
+    (store / "latest").unlink()
+    (store / "latest").write_text("aaaa\n")
+    result = report([store, store / "aaaa"], tmp_path / "three", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    one, three = (pd.read_csv(tmp_path / d / "solve.csv") for d in ("one", "three"))
+    assert len(three) == 1 and not one.equals(three)
+
+
+def test_a_command_directory_without_latest_is_a_clear_error(tmp_path: Path) -> None:
+    store = tmp_path / "results" / "tiny" / "solve"
+    store.mkdir(parents=True)
+    result = report([store], tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {store}: no manifest.yaml, so not a complete result "
+                             "directory — give a directory written by a tmf command, or rerun "
+                             "that command\n")
+
+
 # --------------------------------------------------------------------------------------------
 # make paper-quick, its smallest part end to end
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_paper_quick_claim_one_end_to_end(tmp_path: Path) -> None:
     """experiments/paper/run.sh quick, claim 1 only: four solves with restarts, then the
     report with its verdict (the whole of make paper-quick takes about a minute)."""

@@ -3,6 +3,7 @@ Ctrl-C while a command's modules load ends with one line and exit code 130."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,15 @@ def test_ctrl_c_while_modules_load_is_one_line_and_130(tmp_path: Path, module: s
     assert done.returncode == 130, done.stderr
     assert done.stderr.splitlines() == [message]
     assert not (tmp_path / "run").exists()
+
+
+def test_shell_completion_completes_commands() -> None:
+    # what bash runs on `tmf so<TAB>` once `tmf --install-completion` has set it up
+    code = ("import sys; sys.argv = ['tmf']\n"
+            "from tmfcli.__main__ import main\nmain()\n")
+    env = {**os.environ, "_TMF_COMPLETE": "complete_bash",
+           "COMP_WORDS": "tmf s", "COMP_CWORD": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["simulate", "solve", "spec"]

@@ -113,6 +113,16 @@ def test_bad_command_line_sweep(tmp_path: Path) -> None:
                                     "populaton.batch=1) — did you mean 'population'?")
 
 
+def test_repeated_command_line_sweep_key_is_an_error(tmp_path: Path) -> None:
+    spec = write(tmp_path)
+    result = invoke("solve", str(spec), "--sweep", "seed=0,1", "--sweep", "discount=1",
+                    "--sweep", "seed=2", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: --sweep:seed: is swept twice — give all its values in one "
+                             "--sweep seed=v1,v2,...\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_sweep_writes_cells_sweep_csv_and_stacked_tables(tmp_path: Path) -> None:
     spec = write(tmp_path, sweep={"population.batch": [1, 100], "seed": [0, 1]})
     out = tmp_path / "out"

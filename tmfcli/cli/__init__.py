@@ -16,6 +16,7 @@ from tmfcli.cli import (  # noqa: F401  (registers commands)
     runs,
     simulate,
     solve,
+    spec,
     train,
     validate,
 )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tmfcli.io import spec as specs
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (README)
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,

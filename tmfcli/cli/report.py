@@ -15,8 +15,9 @@ from tmfcli.cli.common import command, out
 @command
 def report(
     paths: Annotated[list[Path], typer.Argument(
-        help="result directories (of solve, simulate, bound-check, train) or sweep "
-        "directories", metavar="PATH", show_default=False)],
+        help="result directories (of solve, simulate, bound-check, train), sweep "
+        "directories, or command directories such as results/<name>/train (their latest run)",
+        metavar="PATH", show_default=False)],
     given_out: Annotated[Path, typer.Option(
         "--out", help="where REPORT.md and the figures go", metavar="DIR")] = Path(
             "results/report"),

@@ -82,7 +82,7 @@ def show(value: Any) -> str:
 
 def parse_cli(items: list[str] | None) -> list[tuple[str, tuple[Any, ...]]]:
     """``--sweep key=v1,v2``: values parsed as YAML (``key=[1,2],[3,4]`` gives two lists)."""
-    axes = []
+    axes: list[tuple[str, tuple[Any, ...]]] = []
     for item in items or []:
         key, sep, text = item.partition("=")
         key = key.strip()
@@ -90,6 +90,9 @@ def parse_cli(items: list[str] | None) -> list[tuple[str, tuple[Any, ...]]]:
             raise SpecError(item, "a sweep has no '='", "write --sweep key.path=v1,v2",
                             "--sweep")
         sweep_key(key, "", "--sweep")
+        if any(key == seen for seen, _ in axes):
+            raise SpecError(key, "is swept twice", f"give all its values in one --sweep "
+                            f"{key}=v1,v2,...", "--sweep")
         try:  # strict and within limits, as a spec file
             values = parse_yaml(f"[{text}]", "", "--sweep")
         except SpecError:
@@ -359,7 +362,8 @@ def stack(report: Report, table: str) -> str | None:
 
 
 def finish_sweep(report: Report, spec: Spec, options: Options, started: str) -> None:
-    """Stack the tables of the finished cells, then write the sweep's manifest last."""
+    """Stack the tables of the finished cells, then write the sweep's manifest last; its
+    ``spec`` is a cell's resolved spec with the sweep's cells as ``sweep.cases``."""
     for table in COMMANDS[report.command].tables:
         text = stack(report, table)
         if text is not None:
@@ -384,7 +388,9 @@ def finish_sweep(report: Report, spec: Spec, options: Options, started: str) -> 
         "versions": results.versions(),
         **runs.provenance(),
         "started": started,
-        "spec": spec.to_dict(),
+        # the cells as explicit cases: given back to the command, this spec runs this sweep
+        "spec": {**spec.to_dict(),
+                 "sweep": {"cases": [dict(r.cell.values) for r in report.rows]}},
     }
     results.write_yaml(data, report.top / runs.MANIFEST)
 

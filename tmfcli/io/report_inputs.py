@@ -21,6 +21,7 @@ import pandas as pd
 from tmfcli.analysis.report import REQUIRED, Run
 from tmfcli.errors import ResultsError
 from tmfcli.io.results import MANIFEST, read_manifest
+from tmfcli.io.runs import resolve
 
 SWEEP = "sweep.csv"
 KNOWN = ", ".join(REQUIRED)
@@ -77,18 +78,33 @@ def sweep_cells(path: Path) -> tuple[list[Path], list[str]]:
 
 
 def read_runs(paths: Sequence[Path]) -> tuple[list[Run], list[str]]:
-    """Every run under ``paths`` (sweeps expanded), in the order given; notes on skipped
-    cells."""
+    """Every run under ``paths`` (sweeps expanded), in the order given, each once; notes on
+    skipped cells.
+
+    A path is read as ``--policy`` reads it (``io.runs.resolve``): a command directory
+    (``results/<name>/train``) or its ``latest`` stands for the run ``latest`` names; a run
+    reached twice (``latest`` beside the run it names) is read once.
+    """
     runs: list[Run] = []
     notes: list[str] = []
-    for path in paths:
+    seen: set[Path] = set()
+
+    def add(run_dir: Path) -> None:
+        real = run_dir.resolve()
+        if real not in seen:
+            seen.add(real)
+            runs.append(read_run(run_dir))
+
+    for given in paths:
+        path = resolve(given)
         # a sweep's own manifest (kind: sweep) sits beside stacked tables: read its cells
         if (path / SWEEP).is_file():
             cells, skipped = sweep_cells(path)
             notes += skipped
-            runs += [read_run(c) for c in cells]
+            for cell in cells:
+                add(cell)
         else:
-            runs.append(read_run(path))
+            add(path)
     if not runs:
         raise ResultsError("no finished result directory among " +
                            ", ".join(map(str, paths)), "finish the runs first")

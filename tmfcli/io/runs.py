@@ -224,7 +224,10 @@ def _row(directory: Path) -> dict[str, Any] | None:
         kind = f"{kind} (sweep of {data.get('cells')})"
     else:
         metric, value = _headline(command, data)
-    return {"name": spec.get("name", data.get("name")), "command": kind, **_settings(spec),
+    settings = _settings(spec)
+    if isinstance(data.get("seed"), int):  # the run's own seed (train.seed when it is given)
+        settings["seed"] = data["seed"]
+    return {"name": spec.get("name", data.get("name")), "command": kind, **settings,
             "status": status, "metric": metric, "value": value, "when": when,
             "directory": str(directory)}
 

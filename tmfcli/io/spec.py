@@ -260,10 +260,12 @@ class _Reader:
         return SpecError(self.key(name), problem, fix, self.source)
 
     def take(self, name: str, default: Any = None) -> Any:
-        """The value of ``name`` (``default`` when absent). An explicit null is an error: an
-        empty value never silently means "use the default"."""
+        """The value of ``name`` (``default`` when absent). An explicit null is an error where
+        the default is a value (an empty value never silently means "use the default"); for
+        an optional key (default None) null is its default, as a manifest's resolved spec
+        writes it."""
         self.known.append(name)
-        if name in self.data and self.data[name] is None:
+        if name in self.data and self.data[name] is None and default is not None:
             raise self.error(name, "is empty (null)",
                              "give a value, or remove the key to use the default")
         return self.data.pop(name, default)
@@ -340,7 +342,8 @@ def _show(value: Any) -> str:
 
 
 def parse_batch(value: Any, key: str, source: str) -> Batch:
-    """Validate one batch form: int >= 1, "all", "sqrt", {fraction: f} or a list of ints."""
+    """Validate one batch form: int >= 1, "all", "sqrt", {fraction: f} (or f, a float in
+    (0, 1], as resolved specs write it) or a list of ints."""
     fix = 'use an integer >= 1, "all", "sqrt", {fraction: 0.1} or a list of integers'
     if isinstance(value, bool):
         raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
@@ -351,6 +354,10 @@ def parse_batch(value: Any, key: str, source: str) -> Batch:
     if isinstance(value, str):
         if value not in ("all", "sqrt"):
             raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
+        return value
+    if isinstance(value, float):  # {fraction: f} as a resolved spec (a manifest) writes it
+        if not 0.0 < value <= 1.0:
+            raise SpecError(key, f"fraction {value:g} is not in (0, 1]", fix, source)
         return value
     if isinstance(value, dict):
         reader = _Reader(value, key, source)
@@ -402,7 +409,12 @@ def from_dict(data: Any, source: str = "") -> Spec:
                         "give a short name of letters, digits, '-', '_' or '.'")
 
     g = top.sub("game")
-    forms = [k for k in ("name", "file", "define", "module") if g.has(k)]
+    given = [k for k in ("name", "file", "define", "module") if g.data.get(k) is not None]
+    # a resolved spec (a manifest's) records the name beside define or module and the file a
+    # definition was read from: records of the one form, checked below, not forms of their own
+    forms = [k for k in given if not ((k in ("name", "file") and "define" in given)
+                                     or (k == "name" and "module" in given))]
+    recorded_name = g.data.get("name") if len(forms) == 1 and forms != ["name"] else None
     if len(forms) != 1:
         raise g.error("name" if not forms else forms[1],
                       "give exactly one of name, file, define or module",
@@ -416,7 +428,8 @@ def from_dict(data: Any, source: str = "") -> Spec:
         raise g.error("factory", "a factory needs its module",
                       "add module: mypkg.games (docs/games.md)")
     game_name = g.take("name")
-    if game_file is not None:
+    from_file = game_file is not None and define is None
+    if from_file:
         if not isinstance(game_file, str) or not game_file:
             raise g.error("file", f"expected a path, got {_show(game_file)}",
                           "write file: games/my_game.yaml (relative to the spec)")
@@ -427,16 +440,20 @@ def from_dict(data: Any, source: str = "") -> Spec:
                           "write the game's keys under define: (docs/games.md)")
         game_name = define.get("name")
         if not isinstance(game_name, str):
-            raise SpecError(("game.define." if game_file is None else "") + "name",
+            raise SpecError(("" if from_file else "game.define.") + "name",
                             "missing", "give the game a name",
-                            source if game_file is None else str(_relative(game_file, source)))
+                            str(_relative(str(game_file), source)) if from_file else source)
     elif module is not None:
         if not isinstance(module, str) or not isinstance(factory, str):
             raise g.error("factory" if isinstance(module, str) else "module",
                           "a Python game needs module and factory names",
                           "write module: mypkg.games and factory: make_game")
         game_name = f"{module}:{factory}"
-    elif game_name not in GAMES and game_name not in available_games():  # plugins: slower
+    if recorded_name is not None and recorded_name != game_name:
+        raise g.error("name", f"{_show(recorded_name)} is not the name of the game defined "
+                      f"here ({game_name!r})", "remove game.name, or make it match")
+    if define is None and module is None and game_name not in GAMES and \
+            game_name not in available_games():  # plugins: slower
         raise g.error("name", f"unknown game {_show(game_name)}",
                       f"use one of: {', '.join(available_games())}")
     params = g.mapping("params")
@@ -537,7 +554,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
 
     train = _train(top.sub("train"), rounds is not None)
     seed = top.integer("seed", 0, low=0) or 0
-    sweep = _sweep(top.take("sweep"), source)
+    sweep = _sweep(top.take("sweep", {}), source)  # sweep: null is an error, as sweep: {}
     e = top.sub("executor")
     scheduler = e.take("scheduler")
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
