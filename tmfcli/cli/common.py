@@ -14,6 +14,7 @@ import functools
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -41,7 +42,11 @@ app = typer.Typer(
     "Example:  tmf train experiments/train-resource.yaml --set population.batch=1",
 )
 # user text (keys, values, paths) is printed literally: no markup, no :emoji: codes
-out = Console(highlight=False, markup=False, emoji=False)
+# Off a terminal (a pipe, a file, make) nothing is cut or folded at 80 columns: a table is as
+# wide as its longest row, so a result path can be copied whole (rich's default there is 80).
+OFF_TERMINAL_WIDTH = 100_000
+out = Console(highlight=False, markup=False, emoji=False,
+              width=None if sys.stdout.isatty() else OFF_TERMINAL_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 MAX_ERROR = 500  # characters of an error line
 

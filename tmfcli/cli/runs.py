@@ -28,7 +28,8 @@ def runs(path: Annotated[Path, typer.Argument(help="directory to search [default
     """List the runs below PATH: name, command, key settings, status, headline metric, when.
 
     A run is a directory with a manifest.yaml (complete), a failed.yaml (failed) or tables
-    without a manifest (partial: interrupted, or running). Oldest first.
+    without a manifest (partial: interrupted, or running); the cells of a sweep are runs, its
+    top directory and the folders of tmf report are not. Oldest first.
 
     Example:  tmf runs results/resource-demo --format csv > runs.csv
     """
@@ -46,8 +47,10 @@ def runs(path: Annotated[Path, typer.Argument(help="directory to search [default
         typer.echo(as_json(rows))
         return
     if format is Format.csv:
-        typer.echo(pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False,
-                                                               lineterminator="\n"), nl=False)
+        frame = pd.DataFrame(rows, columns=COLUMNS)
+        for column in ("agents", "seed"):  # whole numbers stay whole where one is missing
+            frame[column] = frame[column].astype("Int64")
+        typer.echo(frame.to_csv(index=False, lineterminator="\n"), nl=False)
         return
     table = Table(title=f"tmf runs: {len(rows)} below {path}", title_justify="left")
     for column in ("run", "settings", "status", "headline", "when (UTC)"):
@@ -61,6 +64,7 @@ def runs(path: Annotated[Path, typer.Argument(help="directory to search [default
         headline = f"{row['metric']} {fmt(row['value'])}" if row["metric"] else ""
         run = Path(str(row["directory"]))
         name = str(run.relative_to(path)) if run.is_relative_to(path) else str(run)
-        table.add_row(f"{name} ({row['command']})", settings, str(row["status"]), headline,
+        what = " ".join(str(x) for x in (row["command"], row["algorithm"]) if x)
+        table.add_row(f"{name} ({what})", settings, str(row["status"]), headline,
                       str(row["when"]).replace("T", " ").removesuffix("Z"))
     out.print(table)

@@ -153,8 +153,10 @@ def provenance() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # listing
 # --------------------------------------------------------------------------------------------
-COLUMNS = ["name", "command", "game", "agents", "batch", "horizon", "seed", "status", "metric",
-           "value", "when", "directory"]
+COLUMNS = ["name", "command", "algorithm", "game", "agents", "batch", "horizon", "seed",
+           "status", "metric", "value", "when", "directory"]
+SWEEP_TABLE = "sweep.csv"  # at the top of a sweep: the sweep, not a run (its cells are runs)
+REPORT = "REPORT.md"       # in a folder written by tmf report: not a run
 
 
 def _headline(command: str, data: dict[str, Any]) -> tuple[str, Any]:
@@ -171,15 +173,32 @@ def _headline(command: str, data: dict[str, Any]) -> tuple[str, Any]:
     return "", None
 
 
+def _batch(pop: dict[str, Any]) -> Any:
+    """B as a number: agents acting per step (a schedule keeps its label, ``sched(1,5)``);
+    alpha for a spec without agents."""
+    from tmfcli.model.setting import batch_label, batch_size
+
+    agents, batch = pop.get("agents"), pop.get("batch")
+    if batch is None:
+        return pop.get("alpha") if agents is None else agents  # no batch: all agents act
+    if agents is None:
+        return batch  # a fraction of a mean field
+    form = tuple(batch) if isinstance(batch, list) else batch
+    try:
+        size = batch_size(form, int(agents))
+    except (TypeError, ValueError):
+        return batch
+    return size if isinstance(size, int) else batch_label(form)
+
+
 def _settings(spec: dict[str, Any]) -> dict[str, Any]:
     pop = spec.get("population") or {}
     horizon = spec.get("horizon") or {}
-    batch = pop.get("batch")
     steps, rounds = horizon.get("steps"), horizon.get("rounds")
     return {
         "game": (spec.get("game") or {}).get("name"),
         "agents": pop.get("agents"),
-        "batch": batch if batch is not None else pop.get("alpha"),
+        "batch": _batch(pop),
         "horizon": f"{rounds} rounds" if rounds is not None else
         (f"{steps} steps" if steps is not None else "default"),
         "seed": spec.get("seed"),
@@ -192,6 +211,10 @@ def _when(path: Path) -> str:
 
 
 def _row(directory: Path) -> dict[str, Any] | None:
+    """The listing of one run; None for a directory that is no run (nothing of tmf's, a
+    sweep's top or a folder of ``tmf report``)."""
+    if (directory / SWEEP_TABLE).is_file() or (directory / REPORT).is_file():
+        return None
     manifest, failed = directory / MANIFEST, directory / FAILED
     data: dict[str, Any] = {}
     if manifest.is_file():
@@ -219,22 +242,26 @@ def _row(directory: Path) -> dict[str, Any] | None:
     spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
     command = str(data.get("command", ""))
     kind = command.split()[0] if command else ""
-    if data.get("kind") == "sweep":
-        metric, value = "cells_failed", data.get("failed")
-        kind = f"{kind} (sweep of {data.get('cells')})"
-    else:
-        metric, value = _headline(command, data)
+    metric, value = _headline(command, data)
+    algorithm = ""
+    if kind == "solve":
+        algorithm = str((spec.get("solver") or {}).get("algorithm") or "")
+    elif kind == "train":
+        algorithm = str(data.get("algorithm") or (spec.get("train") or {}).get("algorithm")
+                        or "")
     settings = _settings(spec)
     if isinstance(data.get("seed"), int):  # the run's own seed (train.seed when it is given)
         settings["seed"] = data["seed"]
-    return {"name": spec.get("name", data.get("name")), "command": kind, **settings,
+    return {"name": spec.get("name", data.get("name")), "command": kind,
+            "algorithm": algorithm, **settings,
             "status": status, "metric": metric, "value": value, "when": when,
             "directory": str(directory)}
 
 
 def list_runs(path: Path) -> list[dict[str, Any]]:
     """Every run below ``path`` (a directory holding a manifest, a failure record or partial
-    tables), oldest first; ``latest`` links are not followed, so no run is listed twice."""
+    tables; the cells of a sweep, not its top; no folder of ``tmf report``), oldest first;
+    ``latest`` links are not followed, so no run is listed twice."""
     path = Path(path)
     rows: list[dict[str, Any]] = []
     if not path.is_dir():
