@@ -140,15 +140,16 @@ def test_sweep_writes_cells_sweep_csv_and_stacked_tables(tmp_path: Path) -> None
         assert manifest["status"] == "complete"
         assert manifest["spec"]["population"]["batch"] == row._1
         assert manifest["seed"] == row.seed
-    # each stacked table is the cells' own rows, byte for byte, behind the swept values
+    # each stacked table is the cells' own rows, byte for byte, behind the swept values (one
+    # name each, sweep.<key>) and the cell's directory as sweep.csv names it
     for name in jobs.COMMANDS["simulate"].tables:
         lines = (out / name).read_text().splitlines()
         own_header = (out / table.directory[0] / name).read_text().splitlines()[0]
-        assert lines[0] == "population.batch,sweep.seed," + own_header
+        assert lines[0] == "sweep.population.batch,sweep.seed,directory," + own_header
         expected = []
         for row in table.itertuples():
             cell_lines = (out / row.directory / name).read_text().splitlines()[1:]
-            expected += [f"{row._1},{row.seed},{line}" for line in cell_lines]
+            expected += [f"{row._1},{row.seed},{row.directory},{line}" for line in cell_lines]
         assert lines[1:] == expected
     top = yaml.safe_load((out / "manifest.yaml").read_text())
     assert (top["status"], top["cells"], top["done"], top["failed"]) == ("complete", 4, 4, 0)

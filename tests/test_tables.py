@@ -82,3 +82,28 @@ def test_runs_csv_lists_runs_only_with_algorithm_and_whole_numbers(spec_file: Pa
     seeds = table.sort_values("directory").set_index("directory")["seed"]
     assert set(seeds) == {1, 2, 3}
     assert ",3,complete," in listed.stdout and ",3.0," not in listed.stdout
+
+
+def test_stacked_train_tables_join_on_directory_with_numbers_for_b(spec_file: Path) -> None:
+    done = invoke("train", str(spec_file), "--sweep", "train.algorithm=tmf-pg,mf-q",
+                  "--sweep", "population.batch=1,all", "--set", "train.yardstick=false",
+                  "--jobs", "1", "--quiet", "--out", "sw")
+    assert done.exit_code == 0, done.output
+    cells = pd.read_csv("sw/sweep.csv")
+    assert list(cells["population.batch"].astype(str)) == ["1", "all", "1", "all"]
+    for name in ("iterations.csv", "summary.csv", "logits.csv", "mu_weights.csv",
+                 "policy.csv"):
+        stacked = pd.read_csv(Path("sw") / name)
+        assert list(stacked.columns[:3]) == ["sweep.train.algorithm", "sweep.population.batch",
+                                             "directory"], name
+        # B as agents acting per step: 1 and all 100 of them
+        assert set(stacked["sweep.population.batch"]) == {1, 100}, name
+        learners = {"logits.csv": {"tmf-pg"}, "mu_weights.csv": {"tmf-pg"},
+                    "policy.csv": {"mf-q"}}.get(name, {"tmf-pg", "mf-q"})
+        assert set(stacked["sweep.train.algorithm"]) == learners, name
+        # every row joins sweep.csv on directory, and holds that cell's own rows
+        joined = stacked.merge(cells, on="directory", how="left", validate="many_to_one")
+        assert joined["status"].notna().all()
+        for directory, rows in stacked.groupby("directory"):
+            own = pd.read_csv(Path("sw") / str(directory) / name)
+            pd.testing.assert_frame_equal(rows.iloc[:, 3:].reset_index(drop=True), own)

@@ -79,4 +79,6 @@ def show_sweep(report: sweep.Report) -> None:
     out.print(table)
     if len(shown) < len(report.rows):
         out.print(f"... {len(report.rows) - len(shown)} more cells in sweep.csv")
+    for note in report.notes:
+        out.print(f"note: {note}")
     out.print(f"results: {report.top} (sweep.csv and stacked tables)")

@@ -85,5 +85,8 @@ COMMANDS: dict[str, Job] = {job.name: job for job in (
         check="tmfcli.commands.simulate:needs_agents"),
     Job("bound-check", ("replicas.csv", "cells.csv", "fits.csv"),
         "tmfcli.commands.bound_check:bound_check_into", policy=True, grid=True, stages=True),
-    Job("train", ("iterations.csv", "summary.csv"), "tmfcli.commands.train:train_into"),
+    # the learned policy: logits.csv and mu_weights.csv (tmf-pg and the other gradients), or
+    # policy.csv (mf-q); a sweep stacks those its cells have
+    Job("train", ("iterations.csv", "summary.csv", "logits.csv", "mu_weights.csv",
+                  "policy.csv"), "tmfcli.commands.train:train_into"),
 )}

@@ -49,6 +49,7 @@ from tmfcli.commands.jobs import COMMANDS, Options, Progress
 from tmfcli.errors import SpecError
 from tmfcli.io import results, runs
 from tmfcli.io.spec import Spec, from_dict, parse_yaml, set_key, sweep_key
+from tmfcli.model.setting import batch_size
 
 SWEEP_TABLE = "sweep.csv"
 Values = tuple[tuple[str, Any], ...]
@@ -336,10 +337,15 @@ def _csv_line(values: list[str]) -> str:
 
 
 def stack(report: Report, table: str) -> str | None:
-    """The cells' ``table`` one under the other, the swept values as leading columns.
+    """The cells' ``table`` one under the other, behind leading columns: each swept key as
+    ``sweep.<key>`` (one name in every table, never a table's own column such as ``seed``),
+    then ``directory``, the cell's directory as in ``sweep.csv`` (to join the two).
 
     Each cell's rows are copied as they are (the bytes of its own file), so the stacked table
-    holds exactly the numbers of the cells; None when no finished cell has the table.
+    holds exactly the numbers of the cells. A swept ``population.batch`` is written as B, the
+    number of agents acting per step (``sweep.csv`` keeps the form as given: ``all``, ``sqrt``).
+    None when no finished cell has the table, or when the cells' tables have different
+    columns (a note on the report says so).
     """
     keys = columns([r.cell for r in report.rows])
     header: str | None = None
@@ -351,14 +357,27 @@ def stack(report: Report, table: str) -> str | None:
         first, *rest = path.read_text().splitlines()
         if header is None:
             header = first
-            own = set(next(csv.reader([first])))
-            names = [f"sweep.{k}" if k in own else k for k in keys]
-            lines.append(_csv_line(names) + "," + first)
+            lines.append(_csv_line([*(f"sweep.{k}" for k in keys), "directory"]) + "," + first)
         elif first != header:
-            raise ValueError(f"{path} has columns {first!r}, not {header!r}")
-        prefix = _csv_line([show(dict(row.cell.values).get(k)) for k in keys])
+            report.notes.append(f"{table} is not stacked: its columns differ between cells "
+                                f"(see each cell's own {table})")
+            return None
+        prefix = _csv_line([*(show(_stacked_value(row.cell, k)) for k in keys),
+                            _relative(row.directory, report.top)])
         lines.extend(f"{prefix},{line}" for line in rest)
     return None if header is None else "\n".join(lines) + "\n"
+
+
+def _stacked_value(cell: Cell, key: str) -> Any:
+    """A swept value as stacked tables write it: B as a number for ``population.batch``."""
+    value = dict(cell.values).get(key)
+    population = cell.spec.population
+    if key == "population.batch" and population.agents is not None and \
+            population.batch is not None:
+        size = batch_size(population.batch, population.agents)
+        if isinstance(size, int):
+            return size
+    return value
 
 
 def finish_sweep(report: Report, spec: Spec, options: Options, started: str) -> None:
