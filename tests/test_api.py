@@ -101,3 +101,25 @@ def test_result_lists_tables_it_lacks(tmp_path: Path) -> None:
     assert list(result.tables) == ["policy"]
     with pytest.raises(KeyError, match="has no table 'flow': it has policy"):
         result["flow"]
+
+
+def test_api_bound_check_runs_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "gap", "game": {"name": "left_right"},
+            "population": {"agents": 20, "batch": 1},
+            "bound_check": {"agents": [10, 40], "batch": [1, "all"], "replicas": 4},
+            "seed": 2}
+    result = tmf.bound_check(spec, policy="uniform", workers=1, out="api")
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    done = runner.invoke(app, ["bound-check", "spec.yaml", "--policy", "uniform", "--workers",
+                               "1", "--out", "cli", "--quiet"])
+    assert done.exit_code in (0, 3), done.output
+    assert result.command == "bound-check" and isinstance(result.manifest["passed"], bool)
+    assert (done.exit_code == 3) == (result.manifest["passed"] is False)
+    assert set(result.tables) == {"cells", "fits", "replicas"}
+    for table in ("cells", "fits", "replicas"):
+        assert (tmp_path / "cli" / f"{table}.csv").read_bytes() == \
+            (tmp_path / "api" / f"{table}.csv").read_bytes()
+    with pytest.raises(ValueError, match="unknown command 'bound_check'"):
+        tmf.run("bound_check", spec)
