@@ -35,7 +35,7 @@ paper-quick: install
 
 lint: install
 	$(BIN)/ruff check tmfcli tests benchmarks
-	$(BIN)/mypy tmfcli
+	$(BIN)/mypy tmfcli tests
 
 test: lint
 	$(BIN)/pytest -q -n 2

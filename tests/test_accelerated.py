@@ -85,13 +85,13 @@ def test_sparse_static_kernel_at_a_larger_size(rng: np.random.Generator) -> None
 class PlainSIS(SIS):
     """SIS without its compiled kernel, as a user-defined game with mu-dependent dynamics."""
 
-    def compiled_dynamics(self) -> None:
+    def compiled_dynamics(self) -> None:  # type: ignore[override]  # on purpose: none
         return None
 
 
 @dataclass(frozen=True)
 class PlainQueueing(Queueing):
-    def compiled_dynamics(self) -> None:
+    def compiled_dynamics(self) -> None:  # type: ignore[override]  # on purpose: none
         return None
 
 

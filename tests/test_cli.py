@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ def write_spec(tmp_path: Path, data: dict | None = None, text: str | None = None
     return path
 
 
-def invoke(*args: str):
+def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), prog_name="tmf")
 
 
@@ -239,7 +240,8 @@ def test_a_stalled_potential_solve_exits_4_and_names_its_fixes(tmp_path: Path) -
                          "solver.algorithm (docs/solvers.md)\n")
 
 
-def test_simulate_labels_a_policy_that_did_not_converge(tmp_path: Path, monkeypatch) -> None:
+def test_simulate_labels_a_policy_that_did_not_converge(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     spec = write_spec(tmp_path)
     args = ("--set", "solver.iterations=1", "--set", "simulate.replicas=10")
@@ -274,7 +276,8 @@ def test_simulate_labels_a_policy_that_did_not_converge(tmp_path: Path, monkeypa
         "policy_converged"] is None
 
 
-def test_bound_check_labels_a_policy_that_did_not_converge(tmp_path: Path, monkeypatch) -> None:
+def test_bound_check_labels_a_policy_that_did_not_converge(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     spec = write_spec(tmp_path, {**BASE, "population": {}, "horizon": {"rounds": 2},
                                  "bound_check": {"agents": [50, 100], "batch": [5, "all"],
@@ -307,7 +310,7 @@ SYNC = {
 
 
 def test_policy_synchronous_plays_round_k_of_the_synchronous_equilibrium_in_round_k(
-        tmp_path: Path, monkeypatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """B = 2 of N = 20 over 3 rounds (30 steps) under the equilibrium of B = N (3 steps): the
     mean-field flow is that of pi_sync repeated N/B = 10 times per round, and J is the one
     bound-check finds for its regime B = 2 at N = 20 with the synchronous spec's policy."""
@@ -361,7 +364,8 @@ def test_policy_synchronous_plays_round_k_of_the_synchronous_equilibrium_in_roun
         abs=1e-6)
 
 
-def test_simulate_reuses_a_solve_of_the_same_spec_only(tmp_path: Path, monkeypatch) -> None:
+def test_simulate_reuses_a_solve_of_the_same_spec_only(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The policy is read from results/<name>/solve/<hash>: replacing its policy.csv by the uniform
     policy makes simulate run the uniform policy. Keys solve does not read may differ; a
     different discount may not."""
@@ -382,7 +386,7 @@ def test_simulate_reuses_a_solve_of_the_same_spec_only(tmp_path: Path, monkeypat
         "inputs); not solving again" in reused.stderr
     u_summary = pd.read_csv(tmp_path / "u" / "summary.csv").set_index("metric")
     r_summary = pd.read_csv(tmp_path / "r" / "summary.csv").set_index("metric")
-    assert r_summary.at["J", "mean"] == u_summary.at["J", "mean"]
+    assert r_summary["mean"]["J"] == u_summary["mean"]["J"]
     manifest = yaml.safe_load((tmp_path / "r" / "manifest.yaml").read_text())
     assert manifest["policy"].startswith("equilibrium (exploitability ")  # the solve's label
 

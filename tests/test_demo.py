@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from typer.testing import CliRunner
@@ -15,7 +16,7 @@ from tmfcli.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def demo_module() -> object:
+def demo_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("demo", ROOT / "experiments" / "demo.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -40,7 +41,7 @@ def test_demo_prints_what_the_commands_found(tmp_path: Path, monkeypatch: pytest
                  ["train", "experiments/train-resource.yaml", "--set", "train.iterations=5"]):
         done = runner.invoke(app, [*argv, "--quiet"], prog_name="tmf")
         assert done.exit_code == 0, done.output
-    demo_module().main()  # type: ignore[attr-defined]
+    demo_module().main()
     shown = capsys.readouterr().out
     trained = tmf.read("results/train-resource/train")
     solved = tmf.read("results/resource-demo/solve")
@@ -53,7 +54,7 @@ def test_demo_prints_what_the_commands_found(tmp_path: Path, monkeypatch: pytest
 def test_demo_without_results_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
-        demo_module().main()  # type: ignore[attr-defined]
+        demo_module().main()
     assert str(stop.value) == ("Error: results/resource-demo/solve: no finished result here "
                                "(no manifest.yaml with status: complete) — give the directory "
                                "of a finished run, or run it again (run `make demo`)")

@@ -133,10 +133,10 @@ def test_sigterm_keeps_finished_cells_stops_workers_and_rerun_resumes(tmp_path: 
     done = table[table.status == "done"]
     assert 1 <= len(done) < 8, stderr
     for row in table.itertuples():
-        manifest = out / row.directory / "manifest.yaml"
+        manifest = out / str(row.directory) / "manifest.yaml"
         if row.status == "done":
             assert yaml.safe_load(manifest.read_text())["status"] == "complete"
-            assert all((out / row.directory / n).is_file()
+            assert all((out / str(row.directory) / n).is_file()
                        for n in ("iterations.csv", "policy.csv", "flow.csv"))
         else:
             assert row.status == "pending" and not manifest.exists()

@@ -505,12 +505,12 @@ def test_policy_files_are_read_back_by_name(tmp_path: Path) -> None:
     write_policy(TabularPolicy(pi), tmp_path / "old")
     assert "obs_label" not in pd.read_csv(tmp_path / "old" / "policy.csv").columns
     old = load_policy(tmp_path / "old", 4, 4, 3, obs_labels=labels[0], act_labels=labels[1])
-    np.testing.assert_array_equal(old.pi, pi)  # type: ignore[union-attr]
+    np.testing.assert_array_equal(old.pi, pi)  # type: ignore[attr-defined]
     pop = PopulationPolicy(theta=rng.normal(size=(3, 4, 4)), W=rng.normal(size=(4, 4, 4)))
     write_policy(pop, tmp_path / "pop", *labels)
     assert "mu_obs_label" in pd.read_csv(tmp_path / "pop" / "mu_weights.csv").columns
     again = load_policy(tmp_path / "pop", 4, 4, 3, obs_labels=labels[0], act_labels=labels[1])
-    np.testing.assert_array_equal(again.W, pop.W)  # type: ignore[union-attr]
+    np.testing.assert_array_equal(again.W, pop.W)  # type: ignore[attr-defined]
 
 
 def test_a_policy_of_another_game_is_refused_by_its_labels(tmp_path: Path) -> None:
@@ -677,7 +677,7 @@ def test_a_game_file_with_a_recursive_alias_is_refused(tmp_path: Path) -> None:
 def test_random_mutations_anywhere_in_a_game_give_a_clean_error(data: Any) -> None:
     game = copy.deepcopy(raw("queueing"))
     for _ in range(data.draw(st.integers(1, 3))):
-        node = game
+        node: Any = game
         while True:  # walk down to a random place of the nested mapping
             keys = list(node) if isinstance(node, dict) else list(range(len(node)))
             key = data.draw(st.sampled_from(keys)) if keys else None
@@ -759,7 +759,7 @@ def test_accelerated_evaluation_of_yaml_games_equals_the_reference(name: str,
 def test_dynamics_that_use_t_take_the_numpy_path() -> None:
     from tmfcli.model.flow import accelerated
 
-    timed = copy.deepcopy(EVERY_OPERATION)
+    timed: dict[str, Any] = copy.deepcopy(EVERY_OPERATION)
     timed["P0"]["a"] = {"a": "1 / (1 + t)", "b": "rest"}
     game = game_spec({"define": timed}).build_game()
     assert game.compiled_dynamics() is None and not accelerated(game)

@@ -3,6 +3,9 @@ reaches against closed forms (Wardrop split, left_right's 2/3) and tight exploit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -15,7 +18,7 @@ from .conftest import make_setting
 from .test_equilibria import wardrop
 
 
-def _dense(st, O: int, A: int, T: int, fn) -> np.ndarray:
+def _dense(st: Any, O: int, A: int, T: int, fn: Callable[..., Any]) -> np.ndarray:
     """The matrix of a linear map on (T, O, A) or (T, O) arrays, column by column."""
     shape = (T, O, A) if fn is not potential.constraints_transpose else (T, O)
     size = int(np.prod(shape))

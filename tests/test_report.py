@@ -107,8 +107,8 @@ def test_report_has_one_row_per_run_with_the_numbers_of_the_files(dirs: dict[str
     assert len(sim) == 1
     assert (sim.loc[0, "N"], sim.loc[0, "B"], sim.loc[0, "replicas"]) == (50, 5, 20)
     for metric in ("gap_max", "gap_mean", "return_avg", "return_minus_J"):
-        assert sim.loc[0, metric] == summary.at[metric, "mean"]
-        assert sim.loc[0, f"{metric}_low"] == summary.at[metric, "ci_low"]
+        assert sim[metric][0] == summary["mean"][metric]
+        assert sim[f"{metric}_low"][0] == summary["ci_low"][metric]
 
     bound = pd.read_csv(tmp_path / "bound-check.csv", dtype={"regime": str})
     fits = pd.read_csv(dirs["bound"] / "fits.csv", dtype={"regime": str},
@@ -448,8 +448,8 @@ def test_eps_n_joins_the_tables_figures_and_claim(dirs: dict[str, Path],
     sim = pd.read_csv(tmp_path / "out" / "simulate.csv")
     for i, path in enumerate(sims):
         summary = pd.read_csv(path / "summary.csv").set_index("metric")
-        assert sim.loc[i, "eps_n"] == summary.at["eps_n", "mean"]
-        assert sim.loc[i, "eps_n_high"] == summary.at["eps_n", "ci_high"]
+        assert sim["eps_n"][i] == summary["mean"]["eps_n"]
+        assert sim["eps_n_high"][i] == summary["ci_high"]["eps_n"]
     table = pd.read_csv(tmp_path / "out" / "bound-check.csv", dtype={"regime": str})
     fits = pd.read_csv(dirs["bound"] / "fits.csv", dtype={"regime": str},
                        keep_default_na=False, na_values=[""])

@@ -9,6 +9,7 @@ import os
 import platform
 import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ BASE = {
 }
 
 
-def invoke(*args: str):
+def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), prog_name="tmf")
 
 

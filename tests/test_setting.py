@@ -11,10 +11,11 @@ import pytest
 from tmfcli.errors import SpecError
 from tmfcli.io import spec as specs
 from tmfcli.io.spec import setting
+from tmfcli.model.setting import Setting
 
 
 def resolve(population: dict[str, Any], horizon: dict[str, int] | None = None,
-            discount: float = 1.0):
+            discount: float = 1.0) -> Setting:
     return setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection"},
                                     "horizon": horizon or {"steps": 12},
                                     "population": population, "discount": discount}))

@@ -33,7 +33,7 @@ BASE: dict[str, Any] = {
 }
 
 
-def invoke(*args: str):
+def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), prog_name="tmf")
 
 
@@ -136,7 +136,7 @@ def test_sweep_writes_cells_sweep_csv_and_stacked_tables(tmp_path: Path) -> None
                                                                    [100, 1]]
     assert set(table["status"]) == {"done"}
     for row in table.itertuples():
-        manifest = yaml.safe_load((out / row.directory / "manifest.yaml").read_text())
+        manifest = yaml.safe_load((out / str(row.directory) / "manifest.yaml").read_text())
         assert manifest["status"] == "complete"
         assert manifest["spec"]["population"]["batch"] == row._1
         assert manifest["seed"] == row.seed
@@ -148,7 +148,7 @@ def test_sweep_writes_cells_sweep_csv_and_stacked_tables(tmp_path: Path) -> None
         assert lines[0] == "sweep.population.batch,sweep.seed,directory," + own_header
         expected = []
         for row in table.itertuples():
-            cell_lines = (out / row.directory / name).read_text().splitlines()[1:]
+            cell_lines = (out / str(row.directory) / name).read_text().splitlines()[1:]
             expected += [f"{row._1},{row.seed},{row.directory},{line}" for line in cell_lines]
         assert lines[1:] == expected
     top = yaml.safe_load((out / "manifest.yaml").read_text())

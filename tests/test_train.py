@@ -50,12 +50,12 @@ def test_the_issue_example_block_is_read_with_documented_defaults() -> None:
     assert specs.from_dict({"name": "t", "game": {"name": "sis"}}).train.seed is None
 
 
-BASE = {"name": "demo", "game": {"name": "left_right"}, "horizon": {"rounds": 2},
+BASE: dict[str, Any] = {"name": "demo", "game": {"name": "left_right"}, "horizon": {"rounds": 2},
         "population": {"agents": 20, "batch": 1},
         "train": {"iterations": 3, "rollouts": 2, "inner_steps": 2}, "seed": 1}
 
 
-def invoke(*args: str):
+def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), prog_name="tmf")
 
 
@@ -139,7 +139,7 @@ def test_independent_pg_keeps_w_at_zero_and_mf_q_runs_on_the_same_rollouts() -> 
         # 2 rollouts x 20 steps x 5 active agents per iteration
         assert list(result.history["samples"]) == [200, 400, 600, 600]
         if algorithm == "independent-pg":
-            assert np.all(result.policy.W == 0)  # type: ignore[union-attr]
+            assert np.all(result.policy.W == 0)  # type: ignore[attr-defined]
 
 
 # --- learning ---------------------------------------------------------------------------------

@@ -25,6 +25,23 @@ V          (T+1, O)             values of the representative agent, V_T = 0
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what __getattr__ returns, for type checkers (the import is deferred)
+    from tmfcli.api import (
+        COMMANDS,
+        Result,
+        Spec,
+        TmfError,
+        bound_check,
+        load_spec,
+        read,
+        run,
+        simulate,
+        solve,
+        train,
+    )
+
 _API = ("COMMANDS", "Result", "Spec", "TmfError", "bound_check", "load_spec", "read", "run",
         "simulate", "solve", "train")
 
