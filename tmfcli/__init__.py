@@ -42,8 +42,9 @@ if TYPE_CHECKING:  # what __getattr__ returns, for type checkers (the import is 
         train,
     )
 
-_API = ("COMMANDS", "Result", "Spec", "TmfError", "bound_check", "load_spec", "read", "run",
-        "simulate", "solve", "train")
+__all__ = ["COMMANDS", "Result", "Spec", "TmfError", "__version__", "bound_check", "load_spec",
+           "read", "run", "simulate", "solve", "train"]
+_API = tuple(name for name in __all__ if name != "__version__")
 
 
 def __getattr__(name: str) -> object:
