@@ -230,9 +230,8 @@ def test_failing_cell_is_recorded_others_finish_rerun_retries_it(
     listed = {r["directory"]: r for r in json.loads(invoke("runs", str(out), "--format",
                                                            "json").stdout)}
     assert listed[str(bad)]["status"] == "failed" and listed[str(bad)]["seed"] == 1
-    assert listed[str(out)]["status"] == "failed"  # the sweep itself: a cell failed
-    assert listed[str(out)]["command"] == "solve (sweep of 3)"
-    assert listed[str(out)]["value"] == 1  # cells_failed
+    assert str(out) not in listed  # the sweep's top is not a run: its cells are listed
+    assert sorted(r["status"] for r in listed.values()) == ["complete", "complete", "failed"]
 
     monkeypatch.setattr(solve_module, "solve_into", real)
     again = invoke("solve", str(spec), "--out", str(out), "--jobs", "1")
@@ -261,8 +260,10 @@ def test_bound_check_sweeps_like_the_others(tmp_path: Path) -> None:
     assert result.exit_code == (0 if all(passed) else 3)
     rows = list(csv.DictReader((out / "cells.csv").open()))
     per_cell = [len(pd.read_csv(out / d / "cells.csv")) for d in table.directory]
-    assert [r["population.init"] for r in rows] == ["iid"] * per_cell[0] + \
+    assert [r["sweep.population.init"] for r in rows] == ["iid"] * per_cell[0] + \
         ["rounded"] * per_cell[1]
+    assert [r["directory"] for r in rows] == [table.directory[0]] * per_cell[0] + \
+        [table.directory[1]] * per_cell[1]
 
 
 def test_progress_off_a_terminal_is_plain_lines_and_quiet_is_silent(
