@@ -27,7 +27,7 @@ runner = CliRunner()
 
 SPEC: dict[str, Any] = {
     "name": "tiny",
-    "game": {"name": "resource_selection", "params": {"K": 3}},
+    "game": {"name": "resource_selection_per_step", "params": {"K": 3}},
     "horizon": {"steps": 6},
     "discount": 1.0,
     "population": {"agents": 50, "batch": 5},

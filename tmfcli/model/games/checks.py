@@ -17,6 +17,7 @@ first failure raises ``SpecError`` naming the file, the table entry and the fix.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,14 +182,14 @@ def _check_compiled(game: Game, mu: Array) -> None:
         return
     kernel, params = compiled
     O, A = game.n_obs, game.n_act
-    for probe in mu:
+    for probe, t in itertools.product(mu, range(max(1, game.phases))):
         P, P0 = np.empty(O * A * O), np.empty(O * O)
-        kernel(np.ascontiguousarray(probe), np.ascontiguousarray(params, dtype=np.float64), P,
-               P0)
+        kernel(np.ascontiguousarray(probe), t, np.ascontiguousarray(params, dtype=np.float64),
+               P, P0)
         for table, got, want in (("P", P.reshape(O, A, O), _call(game, "transition",
-                                                                 probe[None], 0)[0]),
+                                                                 probe[None], t)[0]),
                                  ("P0", P0.reshape(O, O), _call(game, "idle_transition",
-                                                                probe[None], 0)[0])):
+                                                                probe[None], t)[0])):
             gap = np.abs(got - want)
             if not gap.max() <= 1e-12:
                 index = np.unravel_index(int(np.nanargmax(gap)), gap.shape)
