@@ -222,12 +222,14 @@ def claim_batch(report: Report) -> Claim:
         reach = (f"uniform policy {uniform:.3g}, so {max(a, b) / uniform:.2g} of it "
                  f"{'<=' if learns else '>'} {REACH:g}") if math.isfinite(uniform) else \
             "no exploitability_uniform in the summaries (rerun tmf train)"
-        parts.append(f"{game}: tmf-pg exploitability {a:.3g} [{lows[0]:.3g}, {highs[0]:.3g}] "
-                     f"(B=1) vs {b:.3g} [{lows[1]:.3g}, {highs[1]:.3g}] (B=N): "
-                     f"{'same' if same else 'different'} (intervals "
-                     f"{'overlap' if overlap else 'apart'}, difference {abs(a - b):.3g} "
-                     f"{'<=' if abs(a - b) <= SAME_TOL else '>'} {SAME_TOL:g}); {reach}"
-                     + ("; " + ", ".join(others) if others else ""))
+        shown = [f"{m:.3g}" + (f" [{lo:.3g}, {hi:.3g}]" if math.isfinite(lo + hi) else "")
+                 for m, lo, hi in zip((a, b), lows, highs, strict=True)]
+        intervals = "intervals overlap" if overlap else "intervals apart" if \
+            all(math.isfinite(v) for v in (*lows, *highs)) else "no interval with one seed"
+        parts.append(f"{game}: tmf-pg exploitability {shown[0]} (B=1) vs {shown[1]} (B=N): "
+                     f"{'same' if same else 'different'} ({intervals}, difference "
+                     f"{abs(a - b):.3g} {'<=' if abs(a - b) <= SAME_TOL else '>'} "
+                     f"{SAME_TOL:g}); {reach}" + ("; " + ", ".join(others) if others else ""))
     why = "; ".join(parts)
     if not verdicts:
         return Claim(3, title, "not measurable", why, tables, figures)
