@@ -62,16 +62,20 @@ def flow_distance(mu: Array, nu: Array) -> float:
     return float(np.abs(mu[:-1] - nu[:-1]).sum(axis=1).max())
 
 
-def policy_distance(pi: Array, rho: Array, mu: Array, nu: Array, r_last: Array) -> float:
+def policy_distance(pi: Array, rho: Array, mu: Array, nu: Array, r_last: Array,
+                    alpha: Array | None = None) -> float:
     """max_t sum_o w_t(o) ||pi_t(.|o) - rho_t(.|o)||_1 with w = (mu + nu) / 2 (on the flows).
 
     At the last step an action only changes that step's reward, so observations where
     ``r_last`` (O, A) does not vary across actions are left out: any policy is optimal there.
+    Steps where nobody acts (``alpha`` (T,) = 0: a timed game's time stages) are left out too.
     """
     T = pi.shape[0]
     weight = 0.5 * (mu[:T] + nu[:T])
     decisive = np.ptp(r_last, axis=-1) > 1e-12
     weight[-1] = np.where(decisive, weight[-1], 0.0)
+    if alpha is not None:
+        weight[np.asarray(alpha) == 0] = 0.0
     return float((weight * np.abs(pi - rho).sum(axis=-1)).sum(axis=1).max())
 
 
