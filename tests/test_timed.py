@@ -280,3 +280,64 @@ def test_per_round_is_refused_with_the_reason(tmp_path: Any) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {spec}:train.per_round: ")
     assert "timed" in result.stderr and "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# timed games as data
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_yaml_timed_queueing_is_the_shipped_one(alpha: float, gamma: float) -> None:
+    """experiments/games/queueing.yaml (rates, block exponential) against the shipped timed
+    queueing (closed-form stage): flows, values and exploitability to 1e-12."""
+    common = {"horizon": {"steps": 8}, "population": {"alpha": alpha}, "discount": gamma}
+    a = setting_of({"file": "experiments/games/queueing.yaml"}, **common)
+    b = setting_of({"name": "queueing"}, **common)
+    pi = np.random.default_rng(1).dirichlet(np.ones(4), size=(a.T, 4))
+    ea, eb = evaluate(a, pi), evaluate(b, pi)
+    np.testing.assert_allclose(ea.flow.mu, eb.flow.mu, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ea.own.V, eb.own.V, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ea.best.V, eb.best.V, rtol=0, atol=1e-12)
+    assert ea.exploitability == pytest.approx(eb.exploitability, abs=1e-12)
+
+
+TINY = {"name": "tiny", "observations": ["a", "b"], "actions": ["stay", "go"], "mu0": "a",
+        "decision": {"D": {"a": {"stay": "a", "go": "b"}, "b": {"stay": "b", "go": "a"}},
+                     "c": {"*": 0}},
+        "time": {"G": {"b": {"a": 1.0}}, "f": {"a": 0, "b": 1}}}
+
+
+def tiny(**changes: Any) -> dict[str, Any]:
+    game = {**TINY, **changes}
+    return {"name": "t", "game": {"define": game}, "horizon": {"steps": 3}}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"time": {"G": {"b": {"a": "0.5 - mu[o]"}}}},
+     "game.define.time.G.b.a: is a negative rate -0.5 at mu = (b: 1) — keep every rate off "
+     "the diagonal >= 0"),
+    ({"time": {"G": {"b": {"b": 1.0}}}},
+     "game.define.time.G.b.b: a rate from an observation to itself — leave the diagonal out"),
+    ({"time": {"G": {"b": {"a": "t"}}}}, "game.define.time.G.b.a: 't' uses t — the time block "
+     "cannot depend on t"),
+    ({"P": {"*": "a"}}, "game.define.P: a timed game (decision:, time:) has no per-step tables"),
+    ({"time": {"G": {"b": {"a": "1 / (mu[o] - 0.5)"}}}}, "game.define.time.G.b.a: "),
+])
+def test_a_bad_timed_game_file_is_one_line(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(specs.SpecError) as caught:
+        specs.from_dict(tiny(**change))
+    assert message in caught.value.message(), caught.value.message()
+
+
+def test_a_timed_yaml_game_validates_and_solves(tmp_path: Any) -> None:
+    import yaml
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(tiny()))
+    result = CliRunner().invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0, result.output
+    s = specs.setting(specs.from_dict(tiny()))
+    assert s.T == 6 and s.game.idle_stays is False
+    E, F = s.game.time_stage(np.array([[0.5, 0.5]]))
+    np.testing.assert_allclose(E[0], [[1, 0], [1 - math.exp(-1), math.exp(-1)]], atol=1e-14)
+    np.testing.assert_allclose(F[0], [0, 1 - math.exp(-1)], atol=1e-14)

@@ -26,7 +26,7 @@ from tmfcli.learning.train import TrainConfig
 from tmfcli.model.games import GAMES, Game, available_games, from_module, make_game
 from tmfcli.model.games.base import Array
 from tmfcli.model.games.checks import quick_check
-from tmfcli.model.games.data import DataGame
+from tmfcli.model.games.data import DataGame, TimedDataGame
 from tmfcli.model.games.timed import TimedGame
 from tmfcli.model.params import build
 from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
@@ -604,8 +604,9 @@ def _build_game(g: GameSpec, source: str) -> Game:
         where = str(_relative(g.file, source)) if g.file is not None else source
         definition = game_files.definition(g.define, where,
                                            "" if g.file is not None else "game.define")
-        return DataGame(definition=definition, overrides=tuple(g.params.items()),
-                        overrides_source=source)
+        kind = TimedDataGame if definition.timed else DataGame
+        return kind(definition=definition, overrides=tuple(g.params.items()),
+                    overrides_source=source)
     if g.module is not None:
         return from_module(g.module, g.factory or "", g.params, source)
     return make_game(g.name, g.params, source)
