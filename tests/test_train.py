@@ -46,7 +46,7 @@ def test_the_issue_example_block_is_read_with_documented_defaults() -> None:
     t = spec.train
     assert (t.algorithm, t.iterations, t.inner_steps, t.rollouts, t.lr, t.time_index, t.seed) \
         == ("tmf-pg", 200, 10, 8, 0.1, "round", 0)
-    assert (t.optimizer, t.entropy_bonus, t.lr_decay, t.per_round) == ("sgd", 0.0, 0.0, False)
+    assert (t.optimizer, t.entropy_bonus, t.lr_decay) == ("sgd", 0.0, 0.0)
     assert specs.from_dict({"name": "t", "game": {"name": "sis"}}).train.seed is None
 
 
