@@ -13,7 +13,7 @@ from tmfcli.model.exploitability import Evaluation, evaluate
 from tmfcli.model.flow import accelerated, mean_field_flow
 from tmfcli.model.games import GAMES
 from tmfcli.model.games.classic import SIS, BeachBar
-from tmfcli.model.games.project import Queueing
+from tmfcli.model.games.project import QueueingPerStep as Queueing
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import backward
 
@@ -67,7 +67,7 @@ def test_accelerated_evaluation_with_entropy(name: str, rng: np.random.Generator
 
 def test_accelerated_evaluation_on_a_long_horizon_with_mu_dependent_dynamics(
         rng: np.random.Generator) -> None:
-    s = make_setting("queueing", 0.3, steps=2000)
+    s = make_setting("queueing_per_step", 0.3, steps=2000)
     pi = random_policy(rng, s)
     assert_same(evaluate(s, pi), evaluate(s, pi, fast=False))
 
@@ -131,7 +131,7 @@ def test_time_dependent_rewards_are_evaluated_per_step(rng: np.random.Generator)
 
 def test_backward_on_an_accelerated_flow_evaluates_any_policy(rng: np.random.Generator) -> None:
     """Solvers re-evaluate other policies on a frozen flow (tmf-pg): same as the reference."""
-    s = make_setting("queueing", 0.5, steps=10)
+    s = make_setting("queueing_per_step", 0.5, steps=10)
     pi, other = random_policy(rng, s), random_policy(rng, s)
     fast, ref = mean_field_flow(s, pi), mean_field_flow(s, pi, fast=False)
     for tau in (0.0, 0.2):

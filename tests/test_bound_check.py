@@ -170,7 +170,7 @@ def test_sampled_lipschitz_finds_the_exact_constant_where_it_is_attained() -> No
     got = sampled_lipschitz(SIS(), np.random.default_rng(1))
     assert got.L_P == pytest.approx(0.81, rel=1e-6) and got.L_0 == 0.0
     # queueing: 1 / min(s) = 10 is the supremum at an empty queue; near pairs get close
-    queue = sampled_lipschitz(GAMES["queueing"](), np.random.default_rng(1))
+    queue = sampled_lipschitz(GAMES["queueing_per_step"](), np.random.default_rng(1))
     assert 8.0 <= queue.L_P <= 10.0 * (1 + 1e-6)
 
 
@@ -225,7 +225,7 @@ def test_reference_bound_is_never_below_the_measured_error(name: str, agents: in
 # mapping one policy onto every regime
 # --------------------------------------------------------------------------------------------
 def test_policy_steps_in_rounds_use_the_round_reached() -> None:
-    spec = specs.from_dict({"name": "m", "game": {"name": "resource_selection"},
+    spec = specs.from_dict({"name": "m", "game": {"name": "resource_selection_per_step"},
                             "horizon": {"rounds": 3}})
     T_policy = setting(spec).T
     assert T_policy == 3  # synchronous own setting: one step per round
@@ -253,7 +253,7 @@ def test_policy_steps_are_the_identity_for_equal_horizons() -> None:
 
 def test_population_policy_is_retimed_like_a_table() -> None:
     """A population-aware policy with W = 0 and theta = log pi gives the tabular results."""
-    spec = specs.from_dict({"name": "m", "game": {"name": "resource_selection"},
+    spec = specs.from_dict({"name": "m", "game": {"name": "resource_selection_per_step"},
                             "horizon": {"rounds": 2},
                             "bound_check": {"agents": [20, 40], "batch": [1, 4]}})
     pi = np.random.default_rng(3).dirichlet(np.ones(3), size=(2, 3))
@@ -271,7 +271,7 @@ def test_population_policy_is_retimed_like_a_table() -> None:
 # the sweep: the O(1/sqrt N) rate in rounds
 # --------------------------------------------------------------------------------------------
 ROUNDS: dict[str, Any] = {
-          "name": "rs", "game": {"name": "resource_selection"}, "horizon": {"rounds": 2},
+          "name": "rs", "game": {"name": "resource_selection_per_step"}, "horizon": {"rounds": 2},
           "bound_check": {"agents": [30, 100, 300, 1000, 3000], "batch": [1, "sqrt", "all"],
                           "replicas": 200}, "seed": 0}
 
@@ -312,7 +312,7 @@ def test_rounds_give_slope_minus_one_half_for_every_regime(tmp_path: Path) -> No
 
 
 def test_steps_with_small_batch_are_steeper(tmp_path: Path) -> None:
-    data = {"name": "st", "game": {"name": "resource_selection"}, "horizon": {"steps": 4},
+    data = {"name": "st", "game": {"name": "resource_selection_per_step"}, "horizon": {"steps": 4},
             "bound_check": {"agents": [30, 300, 3000], "batch": [1], "replicas": 200}}
     report = bc.run_bound_check(specs.from_dict(data), tmp_path, policy="uniform")
     row = report.fits.iloc[0]
@@ -325,7 +325,8 @@ def test_steps_with_small_batch_are_steeper(tmp_path: Path) -> None:
 # files: per-cell writes, resuming, workers, determinism
 # --------------------------------------------------------------------------------------------
 SMALL: dict[str, Any] = {
-         "name": "small", "game": {"name": "resource_selection"}, "horizon": {"rounds": 2},
+         "name": "small", "game": {"name": "resource_selection_per_step"},
+         "horizon": {"rounds": 2},
          "bound_check": {"agents": [20, 80, 320], "batch": [1, "all"], "replicas": 40},
          "seed": 5}
 
@@ -447,7 +448,7 @@ def test_bad_policy_directory_fails_with_exact_message(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # 15-40 s on two shared cores: pytest -m 'not slow' skips it
 def test_passing_sweep_exits_0_and_reuses_its_results(tmp_path: Path) -> None:
-    data = {"name": "ok", "game": {"name": "resource_selection"}, "horizon": {"steps": 4},
+    data = {"name": "ok", "game": {"name": "resource_selection_per_step"}, "horizon": {"steps": 4},
             "bound_check": {"agents": [30, 300, 3000], "batch": [1, "sqrt"], "replicas": 100}}
     spec, out = write(tmp_path, data), tmp_path / "out"
     result = invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform")
@@ -473,7 +474,7 @@ def test_a_gap_that_does_not_shrink_fails_with_exit_3(tmp_path: Path) -> None:
     N = 2 and N = 3: the gap does not shrink on this grid (a lattice effect of tiny N), so the
     slope is 0 +- 0.1 with 2000 replicas and the regime must fail, while the bound holds.
     """
-    data = {"name": "flat", "game": {"name": "resource_selection", "params": {"K": 2}},
+    data = {"name": "flat", "game": {"name": "resource_selection_per_step", "params": {"K": 2}},
             "horizon": {"steps": 1},
             "bound_check": {"agents": [2, 3], "batch": ["all"], "replicas": 2000}}
     spec, out = write(tmp_path, data), tmp_path / "out"

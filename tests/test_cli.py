@@ -124,8 +124,8 @@ def test_all_registered_commands_have_help_with_example() -> None:
 def test_games_lists_every_game_with_parameters() -> None:
     result = invoke("games")
     assert result.exit_code == 0
-    for name in ("resource_selection", "queueing", "left_right", "rock_paper_scissors",
-                 "beach_bar", "sis", "kappa", "infection"):
+    for name in ("resource_selection_per_step", "queueing_per_step", "left_right",
+                 "rock_paper_scissors", "beach_bar", "sis", "kappa", "infection"):
         assert name in result.stdout
 
 
@@ -298,7 +298,7 @@ def test_bound_check_labels_a_policy_that_did_not_converge(
 
 SYNC = {
     "name": "rounds",
-    "game": {"name": "resource_selection"},
+    "game": {"name": "resource_selection_per_step"},
     "horizon": {"rounds": 3},
     "population": {"agents": 20, "batch": 2},
     "solver": {"algorithm": "mirror-descent", "iterations": 300, "tolerance": 1e-6,
@@ -412,7 +412,8 @@ def test_simulate_help_names_the_policy_choices() -> None:
 
 
 def test_simulate_every_keeps_every_kth_step_and_the_last(tmp_path: Path) -> None:
-    data = {"name": "thin", "game": {"name": "resource_selection"}, "horizon": {"steps": 10},
+    data = {"name": "thin", "game": {"name": "resource_selection_per_step"},
+            "horizon": {"steps": 10},
             "population": {"agents": 50, "batch": 5}, "simulate": {"replicas": 3}, "seed": 1}
     spec = write_spec(tmp_path, data)
     full, thin = tmp_path / "full", tmp_path / "thin"

@@ -62,7 +62,7 @@ def _representative_occupancy(flow: Flow, pi: np.ndarray) -> np.ndarray:
     return d
 
 
-@pytest.mark.parametrize("name", ["queueing", "sis", "beach_bar"])
+@pytest.mark.parametrize("name", ["queueing_per_step", "sis", "beach_bar"])
 def test_value_of_a_mixture_is_the_mixture_of_values(name: str,
                                                      rng: np.random.Generator) -> None:
     """On a frozen flow, the occupancy-weighted mixture of two policies has value

@@ -211,19 +211,20 @@ CASES = [  # game, N, B, steps, activation, init, params
     ("left_right", 6, 3, None, "bernoulli", "iid", None),
     ("left_right", 5, 1, 4, "subset", "iid", None),
     ("left_right", 5, 2, 3, "bernoulli", "iid", None),
-    ("resource_selection", 4, 1, 5, "subset", "iid", {"K": 2, "c": [1.0, 0.7]}),
-    ("resource_selection", 4, 2, 4, "subset", "rounded", {"K": 2, "c": [1.0, 0.7]}),
+    ("resource_selection_per_step", 4, 1, 5, "subset", "iid", {"K": 2, "c": [1.0, 0.7]}),
+    ("resource_selection_per_step", 4, 2, 4, "subset", "rounded", {"K": 2, "c": [1.0, 0.7]}),
     ("sis", 4, 2, 4, "subset", "iid", None),
     ("sis", 4, 1, 5, "subset", "rounded", None),
     ("sis", 3, 3, 4, "bernoulli", "iid", None),
-    ("queueing", 3, 1, 4, "subset", "iid", {"K": 2, "s": [0.6, 0.3]}),
-    ("queueing", 4, 2, 3, "bernoulli", "rounded", {"K": 2, "s": [0.6, 0.3]}),
+    ("queueing_per_step", 3, 1, 4, "subset", "iid", {"K": 2, "s": [0.6, 0.3]}),
+    ("queueing_per_step", 4, 2, 3, "bernoulli", "rounded", {"K": 2, "s": [0.6, 0.3]}),
 ]
 
 
 def _mu0_for(game: str) -> list[float] | None:
     # resource selection starts spread out so that the rounded start is not deterministic
-    return {"resource_selection": [0.5, 0.5], "queueing": [0.5, 0.3, 0.2]}.get(game)
+    return {"resource_selection_per_step": [0.5, 0.5],
+            "queueing_per_step": [0.5, 0.3, 0.2]}.get(game)
 
 
 @pytest.mark.parametrize(("game", "N", "B", "steps", "activation", "init", "params"), CASES)
@@ -266,8 +267,8 @@ def test_population_aware_policy_against_the_exact_gain(B: int) -> None:
 
 # --- identities and invariants ---------------------------------------------------------------
 @pytest.mark.parametrize(("game", "B", "activation"), [
-    ("resource_selection", 1, "subset"), ("resource_selection", 7, "bernoulli"),
-    ("sis", 7, "subset"), ("queueing", 1, "subset"), ("queueing", 30, "subset")])
+    ("resource_selection_per_step", 1, "subset"), ("resource_selection_per_step", 7, "bernoulli"),
+    ("sis", 7, "subset"), ("queueing_per_step", 1, "subset"), ("queueing_per_step", 30, "subset")])
 def test_deviating_to_the_policy_gains_exactly_nothing(game: str, B: int,
                                                        activation: str) -> None:
     s = make(game, 30, B, steps=20, activation=activation)
@@ -283,7 +284,7 @@ def test_deviating_to_the_policy_gains_exactly_nothing(game: str, B: int,
 def test_tagged_return_is_the_population_average_in_expectation(B: int,
                                                                 activation: str) -> None:
     """By exchangeability E[G_tagged] = E[population-average return] (counts simulator)."""
-    s = make("resource_selection", 40, B, rounds=3, activation=activation)
+    s = make("resource_selection_per_step", 40, B, rounds=3, activation=activation)
     pi = TabularPolicy(np.random.default_rng(5).dirichlet(np.ones(3), size=(s.T, 3, )))
     R = 3000
     tagged = tagged_returns(s, pi, R, seed=2, deviation=pi, activation=activation).policy
@@ -326,7 +327,7 @@ class Opaque:
 def test_one_shared_pass_equals_two_passes(B: int, activation: str) -> None:
     """Tabular pi and static dynamics: both tagged agents follow one set of others; the numbers
     are those of two separate passes over the same seeds, bit for bit."""
-    s = make("resource_selection", 30, B, steps=25, activation=activation)
+    s = make("resource_selection_per_step", 30, B, steps=25, activation=activation)
     pi = TabularPolicy(np.random.default_rng(8).dirichlet(np.ones(3), size=(s.T, 3)))
     sigma = best_response(s, pi)
     fast = tagged_returns(s, pi, 60, seed=5, deviation=sigma, activation=activation)

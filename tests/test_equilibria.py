@@ -32,7 +32,7 @@ def wardrop(c: np.ndarray, kappa: float) -> np.ndarray:
 def test_resource_selection_without_switching_cost_reaches_wardrop(
         c: tuple[float, ...], kappa: float, alpha: float) -> None:
     T = 30
-    s = make_setting("resource_selection", alpha, steps=T,
+    s = make_setting("resource_selection_per_step", alpha, steps=T,
                      params={"c": list(c), "kappa": kappa, "lam": 0.0})
     result = run(s, ALGORITHMS["mirror-descent"](), 3000, 1e-9)
     assert result.converged, result.stop_reason

@@ -82,7 +82,7 @@ def test_left_right_and_queueing_kernels_by_hand() -> None:
     lr = make_game("left_right")
     P = lr.transition(lr.mu0, 0)
     assert P[0, 0, 1] == 1 and P[2, 0, 1] == 1 and P[1, 1, 2] == 1
-    q = make_game("queueing", {"K": 2, "s": [0.5, 0.25]})
+    q = make_game("queueing_per_step", {"K": 2, "s": [0.5, 0.25]})
     mu = np.array([0.5, 0.25, 0.25])
     P, P0 = q.transition(mu, 0), q.idle_transition(mu, 0)
     # at 0, join queue 2: moves there and is not served in this step (MODEL.md section 7)

@@ -23,7 +23,7 @@ from tmfcli.solvers import run
 
 ROOT = Path(__file__).resolve().parent.parent
 GAMES_DIR = ROOT / "experiments" / "games"
-SHIPPED = ["left_right", "resource_selection", "queueing"]
+SHIPPED = ["left_right", "resource_selection_per_step", "queueing_per_step"]
 
 
 def game_spec(game: dict[str, Any], alpha: float = 1.0, steps: int = 6,
@@ -86,9 +86,9 @@ def test_yaml_game_simulates_identically_for_the_same_seed(name: str, batch: int
 
 
 def test_parameters_override_from_the_spec_and_may_be_expressions() -> None:
-    base = {"file": "experiments/games/queueing.yaml"}
+    base = {"file": "experiments/games/queueing_per_step.yaml"}
     game = game_spec({**base, "params": {"s1": 0.5, "h": "s1 / 10"}}).build_game()
-    shipped = game_spec({"name": "queueing", "params": {"s": [0.5, 0.2, 0.1], "h": 0.05}}
+    shipped = game_spec({"name": "queueing_per_step", "params": {"s": [0.5, 0.2, 0.1], "h": 0.05}}
                         ).build_game()
     mu = np.random.default_rng(1).dirichlet(np.ones(4), size=5)
     np.testing.assert_allclose(game.reward(mu, 0), shipped.reward(mu, 0), rtol=0, atol=1e-15)
@@ -106,7 +106,7 @@ def test_inline_define_equals_the_file() -> None:
 # malformed games: each its own error
 # --------------------------------------------------------------------------------------------
 def broken(change: Any) -> dict[str, Any]:
-    data = copy.deepcopy(raw("queueing"))
+    data = copy.deepcopy(raw("queueing_per_step"))
     change(data)
     return data
 
@@ -192,7 +192,7 @@ def test_errors_in_a_game_file_name_the_file(tmp_path: Path) -> None:
 
 def test_unknown_parameter_override_names_the_spec_key() -> None:
     with pytest.raises(SpecError) as info:
-        game_spec({"file": "experiments/games/queueing.yaml", "params": {"kappa": 1}})
+        game_spec({"file": "experiments/games/queueing_per_step.yaml", "params": {"kappa": 1}})
     assert "game.params.kappa: unknown parameter of queueing_data — valid parameters: s1, s2, " \
         "s3, h, R, lam" in info.value.message()
 
@@ -483,7 +483,7 @@ def test_policy_files_are_read_back_by_name(tmp_path: Path) -> None:
     from tmfcli.io.policy_files import load_policy, write_policy
     from tmfcli.model.policy import PopulationPolicy
 
-    game = game_spec({"file": "experiments/games/queueing.yaml"}).build_game()
+    game = game_spec({"file": "experiments/games/queueing_per_step.yaml"}).build_game()
     labels = (game.obs_labels, game.act_labels)
     rng = np.random.default_rng(5)
     pi = rng.dirichlet(np.ones(4), size=(3, 4))
@@ -517,7 +517,7 @@ def test_a_policy_of_another_game_is_refused_by_its_labels(tmp_path: Path) -> No
     from tmfcli.io.policy_files import load_policy, write_policy
 
     hybrid = game_spec({"file": "experiments/games/hybrid_work.yaml"}).build_game()
-    queue = game_spec({"file": "experiments/games/queueing.yaml"}).build_game()
+    queue = game_spec({"file": "experiments/games/queueing_per_step.yaml"}).build_game()
     write_policy(TabularPolicy(np.full((3, 4, 4), 0.25)), tmp_path / "p", hybrid.obs_labels,
                  hybrid.act_labels)
     with pytest.raises(TmfError) as info:
@@ -582,17 +582,18 @@ def test_a_module_game_that_raises_is_a_clean_error(plugin_package: Path) -> Non
 
 
 def test_spec_mu0_by_observation_name() -> None:
-    game = game_spec({"file": "experiments/games/queueing.yaml",
+    game = game_spec({"file": "experiments/games/queueing_per_step.yaml",
                       "mu0": {"queue2": 0.25, "out": 0.75}}).build_game()
     np.testing.assert_array_equal(game.mu0, [0.75, 0.0, 0.25, 0.0])
-    shipped = game_spec({"name": "queueing", "mu0": {"queue2": 0.25, "out": 0.75}}).build_game()
+    shipped = game_spec({"name": "queueing_per_step",
+                         "mu0": {"queue2": 0.25, "out": 0.75}}).build_game()
     np.testing.assert_array_equal(shipped.mu0, game.mu0)
     with pytest.raises(SpecError) as info:
-        game_spec({"name": "queueing", "mu0": {"queue9": 1.0}})
+        game_spec({"name": "queueing_per_step", "mu0": {"queue9": 1.0}})
     assert "game.mu0.queue9: unknown observation — use one of: out, queue1, queue2, queue3" \
         in info.value.message()
     with pytest.raises(SpecError, match="not a distribution"):
-        game_spec({"name": "queueing", "mu0": {"out": float("nan")}})
+        game_spec({"name": "queueing_per_step", "mu0": {"out": float("nan")}})
 
 
 def test_the_result_hash_covers_the_game_file(tmp_path: Path) -> None:
@@ -675,7 +676,7 @@ def test_a_game_file_with_a_recursive_alias_is_refused(tmp_path: Path) -> None:
 @QUICK
 @given(st.data())
 def test_random_mutations_anywhere_in_a_game_give_a_clean_error(data: Any) -> None:
-    game = copy.deepcopy(raw("queueing"))
+    game = copy.deepcopy(raw("queueing_per_step"))
     for _ in range(data.draw(st.integers(1, 3))):
         node: Any = game
         while True:  # walk down to a random place of the nested mapping
@@ -718,7 +719,7 @@ EVERY_OPERATION = {
 }
 
 
-@pytest.mark.parametrize("name", ["queueing", "hybrid_work", None])
+@pytest.mark.parametrize("name", ["queueing_per_step", "hybrid_work", None])
 def test_compiled_kernel_equals_the_numpy_tables(name: str | None) -> None:
     from tmfcli.model.games.data_kernel import fill
 
@@ -732,7 +733,7 @@ def test_compiled_kernel_equals_the_numpy_tables(name: str | None) -> None:
     mus = np.concatenate([np.eye(O), rng.dirichlet(np.ones(O), size=50)])
     for mu in mus:
         P, P0 = np.empty(O * A * O), np.empty(O * O)
-        kernel(mu, params, P, P0)
+        kernel(mu, 0, params, P, P0)
         np.testing.assert_allclose(P.reshape(O, A, O), game.transition(mu, 0), rtol=0,
                                    atol=1e-15)
         np.testing.assert_allclose(P0.reshape(O, O), game.idle_transition(mu, 0), rtol=0,
@@ -740,7 +741,7 @@ def test_compiled_kernel_equals_the_numpy_tables(name: str | None) -> None:
     assert kernel is fill
 
 
-@pytest.mark.parametrize("name", ["queueing", "hybrid_work"])
+@pytest.mark.parametrize("name", ["queueing_per_step", "hybrid_work"])
 @pytest.mark.parametrize("alpha", [1.0, 0.3])
 def test_accelerated_evaluation_of_yaml_games_equals_the_reference(name: str,
                                                                    alpha: float) -> None:
@@ -779,7 +780,7 @@ def test_the_stack_machine_equals_the_interpreter(text: str) -> None:
     params = np.array([1, 1, 1, len(code), depth, 0.0, 0.0, 0, 0, 0, len(code), *code])
     for mu in np.random.default_rng(0).dirichlet(np.ones(2), size=3):
         out, idle = np.empty(1), np.empty(1)
-        fill(mu, params, out, idle)
+        fill(mu, 0, params, out, idle)
         reference, _ = check(node, mu[None, :], 0)
         np.testing.assert_allclose(out, reference, rtol=1e-12, atol=0, equal_nan=True)
 
@@ -787,10 +788,10 @@ def test_the_stack_machine_equals_the_interpreter(text: str) -> None:
 def test_validate_compares_a_compiled_kernel_with_the_numpy_one() -> None:
     from tmfcli.model.games.checks import check_game
 
-    for name in ("queueing", "sis"):  # the shipped compiled kernels pass
+    for name in ("queueing_per_step", "sis"):  # the shipped compiled kernels pass
         check_game(game_spec({"name": name}).build_game(), np.random.default_rng(0))
-    game = game_spec({"file": "experiments/games/queueing.yaml"}).build_game()
-    other = game_spec({"file": "experiments/games/queueing.yaml",
+    game = game_spec({"file": "experiments/games/queueing_per_step.yaml"}).build_game()
+    other = game_spec({"file": "experiments/games/queueing_per_step.yaml",
                        "params": {"s3": 0.2}}).build_game()
     object.__setattr__(game, "_program", other._program)  # type: ignore[attr-defined]
     with pytest.raises(SpecError) as info:

@@ -588,7 +588,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_no_worker_survives_a_signal_to_the_parent(tmp_path: Path, sig: int) -> None:
-    data = {**SPEC, "game": {"name": "resource_selection"}, "horizon": {"rounds": 400},
+    data = {**SPEC, "game": {"name": "resource_selection_per_step"}, "horizon": {"rounds": 400},
             "bound_check": {"agents": [300, 600, 900, 1200], "batch": [1],
                             "replicas": 25}}
     spec, out = write(tmp_path, data), tmp_path / "o"
@@ -630,8 +630,8 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10, 10), st.integers(-2**70, 2**70),
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(
         ["", "all", "sqrt", ":ok:", "[bold]x", "mirror-descent", "tmf-pg", "subset", "iid",
-         "rounded", "bernoulli", "left_right", "sis", "queueing", "beach_bar",
-         "resource_selection", "rock_paper_scissors"]),
+         "rounded", "bernoulli", "left_right", "sis", "queueing_per_step", "beach_bar",
+         "resource_selection_per_step", "rock_paper_scissors"]),
     st.text(max_size=8))
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4),
@@ -641,8 +641,8 @@ small_ints = st.integers(1, 12)
 blocks = {
     "name": st.one_of(st.just("fz"), values),
     "game": st.one_of(st.fixed_dictionaries(
-        {"name": st.sampled_from(["left_right", "sis", "queueing", "beach_bar",
-                                  "resource_selection", "rock_paper_scissors", "chess"])},
+        {"name": st.sampled_from(["left_right", "sis", "queueing_per_step", "beach_bar",
+                                  "resource_selection_per_step", "rock_paper_scissors", "chess"])},
         optional={"params": st.dictionaries(st.sampled_from(["K", "n", "bar", "c", "s", "p",
                                                              "kappa", "infection"]),
                                             st.one_of(small_ints, values), max_size=2),
@@ -722,7 +722,8 @@ near_valid_specs = st.fixed_dictionaries({
             ["left_right", "rock_paper_scissors", "sis"])}, optional={
             "params": st.dictionaries(st.sampled_from(["infection", "recovery",
                                                        "cost_distance"]), finite, max_size=2)}),
-        st.fixed_dictionaries({"name": st.sampled_from(["resource_selection", "queueing"]),
+        st.fixed_dictionaries({"name": st.sampled_from(["resource_selection_per_step",
+                                                        "queueing_per_step"]),
                                "params": st.fixed_dictionaries({"K": st.integers(1, 3)}, optional={
                                    "kappa": finite, "lam": finite, "h": finite})}),
         st.fixed_dictionaries({"name": st.just("beach_bar"), "params": st.fixed_dictionaries(

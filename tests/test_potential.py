@@ -34,7 +34,7 @@ def _dense(st: Any, O: int, A: int, T: int, fn: Callable[..., Any]) -> np.ndarra
 
 @pytest.mark.parametrize(("game", "alpha", "params"), [
     ("beach_bar", 1.0, {"n": 7}), ("beach_bar", 0.5, {"n": 7}), ("left_right", 0.5, {}),
-    ("resource_selection", 0.1, {}), ("resource_selection", 1.0, {})])
+    ("resource_selection_per_step", 0.1, {}), ("resource_selection_per_step", 1.0, {})])
 def test_newton_matrix_equals_the_dense_product(game: str, alpha: float, params: dict,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """M = A N A^T assembled in band storage, and as summed terms, equals the product of the
@@ -85,7 +85,8 @@ def test_newton_matrix_equals_the_dense_product(game: str, alpha: float, params:
                                    rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize(("game", "alpha"), [("beach_bar", 1.0), ("resource_selection", 0.5)])
+@pytest.mark.parametrize(("game", "alpha"), [("beach_bar", 1.0),
+                                            ("resource_selection_per_step", 0.5)])
 def test_best_response_is_a_dual_point_whose_gap_is_the_exploitability(game: str,
                                                                       alpha: float) -> None:
     """y = gamma^t V*, s = gamma^t alpha_t (max Q* - Q*) solve grad Phi - A^T y + s = 0 exactly,
@@ -107,7 +108,7 @@ def test_best_response_is_a_dual_point_whose_gap_is_the_exploitability(game: str
     assert (z * slack).sum() == pytest.approx(ev.exploitability, rel=1e-10)
 
 
-@pytest.mark.parametrize("name", ["beach_bar", "left_right", "resource_selection"])
+@pytest.mark.parametrize("name", ["beach_bar", "left_right", "resource_selection_per_step"])
 def test_declared_potential_is_the_jacobian_of_the_rewards(name: str) -> None:
     """d r(o,a,mu) / d mu(o') = curvature(mu)(o) if o' = o else 0 (and the same for r0), by
     central differences at a random interior mu: the crowd terms are separable gradients."""
@@ -142,7 +143,7 @@ def test_games_without_a_potential_are_refused() -> None:
 def test_potential_resource_selection_reaches_wardrop(c: tuple[float, ...], kappa: float,
                                                       alpha: float) -> None:
     T = 30
-    s = make_setting("resource_selection", alpha, steps=T,
+    s = make_setting("resource_selection_per_step", alpha, steps=T,
                      params={"c": list(c), "kappa": kappa, "lam": 0.0})
     result = run(s, ALGORITHMS["potential"](), 80, 1e-8)
     assert result.evaluation.exploitability <= 1e-6, result.stop_reason
@@ -150,7 +151,7 @@ def test_potential_resource_selection_reaches_wardrop(c: tuple[float, ...], kapp
     assert np.abs(mu[T // 2: T] - wardrop(np.asarray(c), kappa)).max() < 1e-3
 
 
-@pytest.mark.parametrize("game", ["beach_bar", "resource_selection"])
+@pytest.mark.parametrize("game", ["beach_bar", "resource_selection_per_step"])
 @pytest.mark.parametrize("alpha", [1.0, 0.5, 0.1])
 def test_potential_reaches_tight_exploitability(game: str, alpha: float) -> None:
     """From the uniform policy to exploitability 1e-8 (the start is 1 to 55) in 80 Newton
@@ -160,7 +161,7 @@ def test_potential_reaches_tight_exploitability(game: str, alpha: float) -> None
     assert result.converged, result.stop_reason
 
 
-@pytest.mark.parametrize("game", ["beach_bar", "resource_selection"])
+@pytest.mark.parametrize("game", ["beach_bar", "resource_selection_per_step"])
 def test_potential_history_never_rises_beyond_its_guard(game: str) -> None:
     """Asked for more than its precision allows (tolerance 0) and without the mirror-descent
     polish (the default), the solver stops at its best iterate: no iterate's exploitability
@@ -194,7 +195,7 @@ def test_validate_checks_a_declared_potential() -> None:
     from tmfcli.model.games.checks import check_game, quick_check
     from tmfcli.model.games.classic import LeftRight
 
-    for name in ("beach_bar", "left_right", "resource_selection"):
+    for name in ("beach_bar", "left_right", "resource_selection_per_step"):
         check_game(make_game(name, {}), np.random.default_rng(0))
 
     @dataclass(frozen=True)

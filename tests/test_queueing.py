@@ -16,7 +16,7 @@ from .conftest import make_setting
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
 def test_equilibrium_puts_mass_in_the_queues(alpha: float) -> None:
-    s = make_setting("queueing", alpha=alpha, steps=30)
+    s = make_setting("queueing_per_step", alpha=alpha, steps=30)
     result = run(s, ALGORITHMS["mirror-descent"](), 2000, 1e-8)
     assert result.converged, result.stop_reason
     mu = result.evaluation.flow.mu
@@ -25,7 +25,7 @@ def test_equilibrium_puts_mass_in_the_queues(alpha: float) -> None:
 
 
 def test_always_join_queue_one_is_not_an_equilibrium() -> None:
-    s = make_setting("queueing", steps=30)
+    s = make_setting("queueing_per_step", steps=30)
     pi = np.zeros((s.T, s.game.n_obs, s.game.n_act))
     pi[:, :, 1] = 1.0  # from anywhere: go to (or stay in) queue 1
     ev = evaluate(s, pi)
@@ -34,7 +34,7 @@ def test_always_join_queue_one_is_not_an_equilibrium() -> None:
 
 
 def test_the_n_agent_gap_is_positive_at_n_100() -> None:
-    data = {"name": "t", "game": {"name": "queueing"}, "horizon": {"steps": 20},
+    data = {"name": "t", "game": {"name": "queueing_per_step"}, "horizon": {"steps": 20},
             "population": {"agents": 100, "batch": 10}}
     s = specs.setting(specs.from_dict(data))
     pi = np.full((s.T, s.game.n_obs, s.game.n_act), 1.0 / s.game.n_act)

@@ -27,7 +27,7 @@ runner = CliRunner()
 
 SPEC: dict[str, Any] = {
     "name": "tiny",
-    "game": {"name": "resource_selection", "params": {"K": 3}},
+    "game": {"name": "resource_selection_per_step", "params": {"K": 3}},
     "horizon": {"steps": 6},
     "discount": 1.0,
     "population": {"agents": 50, "batch": 5},
@@ -238,7 +238,7 @@ FINAL = {  # (algorithm, batch) -> final exploitability of seeds 0 and 1
 
 
 def train_dir(root: Path, algorithm: str, batch: str, seed: int, final: float,
-              game: str = "resource_selection", per_round: float | None = None) -> Path:
+              game: str = "resource_selection", uniform: float = 0.5) -> Path:
     """A directory as ``tmf train`` will write it: iterations.csv (iteration, exploitability,
     return_avg, samples, grad_norm, elapsed_s, algorithm, agents, batch, seed), summary.csv
     (metric, mean, ci_low, ci_high, seed) and manifest.yaml (command: train, ...)."""
@@ -251,9 +251,7 @@ def train_dir(root: Path, algorithm: str, batch: str, seed: int, final: float,
                   "algorithm": algorithm, "agents": 1000, "batch": batch,
                   "seed": seed}).to_csv(path / "iterations.csv", index=False)
     rows = [("exploitability", final), ("return_avg", -final), ("eps_n", final / 2),
-            ("exploitability_exact", final / 3)]
-    if per_round is not None:  # in rounds: totals over T = H N / B steps, and x B / N
-        rows.append(("exploitability_per_round", final * per_round))
+            ("exploitability_exact", final / 3), ("exploitability_uniform", uniform)]
     pd.DataFrame([(m, v, v - 0.001, v + 0.001, seed) for m, v in rows],
                  columns=["metric", "mean", "ci_low", "ci_high", "seed"]).to_csv(
         path / "summary.csv", index=False)
@@ -285,10 +283,12 @@ def test_train_table_combines_seeds_per_algorithm_and_batch(tmp_path: Path) -> N
     for name in ("train-exploitability.png", "train-return.png"):
         is_png(tmp_path / "out" / name)
     text = (tmp_path / "out" / "REPORT.md").read_text()
-    # claim 3: tmf-pg 0.015 (B=1) vs 0.014 (B=N), difference 0.001 <= 0.02
+    # claim 3: tmf-pg 0.015 +- 1.96 x 0.01 / 2 (B=1) vs 0.014 +- 1.96 x 0.004 / 2 (B=N): the
+    # intervals overlap; 0.015 is 0.03 of the uniform policy's 0.5
     assert "| 3. TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg beside it " \
-        "| **pass**: resource_selection: tmf-pg exploitability 0.015 (B=1) vs 0.014 (B=N), " \
-        "difference 0.001 <= 0.02; mf-q B=1: 0.32, mf-q B=all: 0.06 |" in text
+        "| **pass**: resource_selection: tmf-pg exploitability 0.015 [0.0052, 0.0248] (B=1) " \
+        "vs 0.014 [0.0101, 0.0179] (B=N): same (intervals overlap, difference 0.001 <= 0.02); " \
+        "uniform policy 0.5, so 0.03 of it <= 0.1; mf-q B=1: 0.32, mf-q B=all: 0.06 |" in text
     assert "**not measurable**: no tmf solve results given" in text
 
 
@@ -317,7 +317,8 @@ def test_claim_three_fails_when_batch_changes_tmf_pg(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "claim 3 (TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg " \
         "beside it): fail — resource_selection: tmf-pg exploitability 0.1 (B=1) vs 0.01 " \
-        "(B=N), difference 0.09 > 0.02" in " ".join(result.output.split())
+        "(B=N): different (no interval with one seed, difference 0.09 > 0.02); uniform " \
+        "policy 0.5, so 0.2 of it > 0.1" in " ".join(result.output.split())
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,14 +474,13 @@ def test_eps_n_joins_the_tables_figures_and_claim(dirs: dict[str, Path],
     assert two_panels > one_panel + 300
 
 
-def test_claim_three_compares_per_round_when_the_runs_give_it(tmp_path: Path) -> None:
-    """In rounds a B = 1 run sums N times more steps: 20.0 in total is 0.02 per round."""
-    paths = [train_dir(tmp_path / "runs", "tmf-pg", "1", 0, 20.0, per_round=1e-3),
-             train_dir(tmp_path / "runs", "tmf-pg", "all", 0, 0.025, per_round=1.0)]
-    result = report(paths, tmp_path / "out", "--claims", "--format", "csv")
+def test_claim_three_fails_when_tmf_pg_does_not_learn(tmp_path: Path) -> None:
+    """The same at both B, but 0.2 is 0.4 of the uniform policy's 0.5 > REACH = 0.1."""
+    paths = [train_dir(tmp_path / "runs", "tmf-pg", b, s, 0.2 + 0.001 * s)
+             for b in ("1", "all") for s in (0, 1)]
+    result = report(paths, tmp_path / "out", "--claims")
     assert result.exit_code == 0, result.output
-    assert "pass — resource_selection: tmf-pg exploitability per round 0.02 (B=1) vs 0.025 " \
-        "(B=N), difference 0.005 <= 0.02" in " ".join(result.output.split())
-    table = pd.read_csv(tmp_path / "out" / "train.csv")
-    assert table["exploitability_per_round"].tolist() == pytest.approx([0.02, 0.025])
-    assert (tmp_path / "out" / "REPORT.md").read_text().count("exploitability per round") >= 1
+    text = " ".join(result.output.split())
+    assert "fail — resource_selection: tmf-pg exploitability 0.2" in text
+    assert "same (intervals overlap, difference 0 <= 0.02); uniform policy 0.5, so 0.4 of it " \
+        "> 0.1" in text

@@ -16,7 +16,7 @@ from tmfcli.model.setting import Setting
 
 def resolve(population: dict[str, Any], horizon: dict[str, int] | None = None,
             discount: float = 1.0) -> Setting:
-    return setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection"},
+    return setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection_per_step"},
                                     "horizon": horizon or {"steps": 12},
                                     "population": population, "discount": discount}))
 

@@ -25,7 +25,7 @@ from tmfcli.io import spec as specs
 from tmfcli.io.policy_files import load_policy, write_policy
 from tmfcli.io.spec import setting
 from tmfcli.model.flow import step
-from tmfcli.model.games.project import Queueing
+from tmfcli.model.games.project import QueueingPerStep as Queueing
 from tmfcli.model.policy import (
     Policy,
     PopulationPolicy,
@@ -110,19 +110,19 @@ def assert_same_law(a: Rollouts, b: Rollouts, times: list[int]) -> None:
 
 # (game, mu0, N, B, activation, policy kind, method); 6 steps; 25 of these cases
 LAW_CASES = [
-    ("resource_selection", [0.5, 0.3, 0.2], 20, 1, "subset", "tabular", "auto"),
-    ("resource_selection", [0.5, 0.3, 0.2], 20, 1, "subset", "tabular", "general"),
-    ("resource_selection", [0.5, 0.3, 0.2], 20, 1, "bernoulli", "tabular", "auto"),
-    ("resource_selection", [0.5, 0.3, 0.2], 30, 30, "subset", "tabular", "auto"),
-    ("resource_selection", [0.5, 0.3, 0.2], 40, 9, "subset", "population", "auto"),
-    ("resource_selection", [0.5, 0.3, 0.2], 40, 9, "bernoulli", "tabular", "auto"),
-    ("resource_selection", [0.5, 0.3, 0.2], 20, 1, "subset", "population", "auto"),
-    ("queueing", [0.4, 0.3, 0.2, 0.1], 20, 1, "subset", "tabular", "auto"),
-    ("queueing", [0.4, 0.3, 0.2, 0.1], 20, 1, "bernoulli", "tabular", "auto"),
-    ("queueing", [0.4, 0.3, 0.2, 0.1], 30, 30, "subset", "tabular", "auto"),
-    ("queueing", [0.4, 0.3, 0.2, 0.1], 30, 30, "bernoulli", "tabular", "auto"),
-    ("queueing", [0.4, 0.3, 0.2, 0.1], 40, 10, "subset", "population", "auto"),
-    ("queueing", [0.4, 0.3, 0.2, 0.1], 40, 10, "bernoulli", "tabular", "auto"),
+    ("resource_selection_per_step", [0.5, 0.3, 0.2], 20, 1, "subset", "tabular", "auto"),
+    ("resource_selection_per_step", [0.5, 0.3, 0.2], 20, 1, "subset", "tabular", "general"),
+    ("resource_selection_per_step", [0.5, 0.3, 0.2], 20, 1, "bernoulli", "tabular", "auto"),
+    ("resource_selection_per_step", [0.5, 0.3, 0.2], 30, 30, "subset", "tabular", "auto"),
+    ("resource_selection_per_step", [0.5, 0.3, 0.2], 40, 9, "subset", "population", "auto"),
+    ("resource_selection_per_step", [0.5, 0.3, 0.2], 40, 9, "bernoulli", "tabular", "auto"),
+    ("resource_selection_per_step", [0.5, 0.3, 0.2], 20, 1, "subset", "population", "auto"),
+    ("queueing_per_step", [0.4, 0.3, 0.2, 0.1], 20, 1, "subset", "tabular", "auto"),
+    ("queueing_per_step", [0.4, 0.3, 0.2, 0.1], 20, 1, "bernoulli", "tabular", "auto"),
+    ("queueing_per_step", [0.4, 0.3, 0.2, 0.1], 30, 30, "subset", "tabular", "auto"),
+    ("queueing_per_step", [0.4, 0.3, 0.2, 0.1], 30, 30, "bernoulli", "tabular", "auto"),
+    ("queueing_per_step", [0.4, 0.3, 0.2, 0.1], 40, 10, "subset", "population", "auto"),
+    ("queueing_per_step", [0.4, 0.3, 0.2, 0.1], 40, 10, "bernoulli", "tabular", "auto"),
     ("sis", None, 25, 1, "subset", "tabular", "auto"),
     ("sis", None, 25, 1, "bernoulli", "population", "auto"),
     ("sis", None, 25, 25, "subset", "tabular", "auto"),
@@ -174,12 +174,12 @@ def test_rounded_init_is_the_documented_rounding() -> None:
 
 
 @pytest.mark.parametrize(("game", "N", "B", "activation", "kind"), [
-    ("queueing", 50, 10, "subset", "tabular"),
-    ("queueing", 50, 10, "bernoulli", "population"),
+    ("queueing_per_step", 50, 10, "subset", "tabular"),
+    ("queueing_per_step", 50, 10, "bernoulli", "population"),
     ("sis", 40, 40, "subset", "tabular"),
     ("sis", 40, 13, "subset", "population"),
-    ("resource_selection", 30, 1, "subset", "tabular"),
-    ("resource_selection", 30, 6, "bernoulli", "tabular"),
+    ("resource_selection_per_step", 30, 1, "subset", "tabular"),
+    ("resource_selection_per_step", 30, 6, "bernoulli", "tabular"),
 ])
 def test_one_step_mean_is_the_mean_field_map(game: str, N: int, B: int, activation: str,
                                              kind: str) -> None:
@@ -209,7 +209,7 @@ class NoIdle(Queueing):
 
 @pytest.mark.parametrize("activation", ["subset", "bernoulli"])
 def test_all_active_is_the_synchronous_game(activation: str) -> None:
-    s = make("queueing", 40, "all", steps=8, mu0=[0.4, 0.3, 0.2, 0.1])
+    s = make("queueing_per_step", 40, "all", steps=8, mu0=[0.4, 0.3, 0.2, 0.1])
     poisoned = dataclasses.replace(s, game=NoIdle().with_mu0(s.game.mu0))
     policy = random_tabular(s, 4)
     a = simulate(poisoned, policy, 30, seed=1, activation=activation)
@@ -218,8 +218,8 @@ def test_all_active_is_the_synchronous_game(activation: str) -> None:
     np.testing.assert_array_equal(a.returns, b.returns)
 
 
-@pytest.mark.parametrize(("game", "method"), [("resource_selection", "auto"),
-                                              ("resource_selection", "general"),
+@pytest.mark.parametrize(("game", "method"), [("resource_selection_per_step", "auto"),
+                                              ("resource_selection_per_step", "general"),
                                               ("sis", "auto")])
 def test_one_active_agent_moves_at_most_one_agent(game: str, method: str) -> None:
     s = make(game, 50, 1, steps=300)
@@ -231,8 +231,8 @@ def test_one_active_agent_moves_at_most_one_agent(game: str, method: str) -> Non
 
 
 @pytest.mark.parametrize(("game", "B", "T", "mu0"), [
-    ("queueing", 7, 12, [0.4, 0.3, 0.2, 0.1]),
-    ("resource_selection", 1, CHUNK + 300, None),  # crosses a chunk of pre-drawn uniforms
+    ("queueing_per_step", 7, 12, [0.4, 0.3, 0.2, 0.1]),
+    ("resource_selection_per_step", 1, CHUNK + 300, None),  # crosses a chunk of pre-drawn uniforms
 ])
 def test_adding_replicas_does_not_change_the_first_ones(game: str, B: int, T: int,
                                                         mu0: list[float] | None) -> None:
@@ -254,7 +254,8 @@ def test_adding_replicas_does_not_change_the_first_ones(game: str, B: int, T: in
 def test_paths_are_chosen_as_documented() -> None:
     assert path_of(make("sis", 10, 1, steps=2), "subset") == "sequential"
     assert path_of(make("sis", 10, 1, steps=2), "bernoulli") == "general"
-    assert path_of(make("queueing", 10, 1, steps=2), "subset") == "general"  # idle agents move
+    # idle agents move
+    assert path_of(make("queueing_per_step", 10, 1, steps=2), "subset") == "general"
     assert path_of(make("sis", 10, [1, 2], steps=2), "subset") == "general"
 
 
@@ -284,7 +285,7 @@ def test_sample_mean_tracks_the_mean_field_flow_of_a_population_policy() -> None
 
 # --- policy files ----------------------------------------------------------------------------
 def test_policy_files_round_trip(tmp_path: Path) -> None:
-    s = make("queueing", 10, 2, steps=4)
+    s = make("queueing_per_step", 10, 2, steps=4)
     pop = random_population(s, 3)
     write_policy(pop, tmp_path / "pop")
     back = load_policy(tmp_path / "pop", 4, 4, 4)
@@ -309,7 +310,7 @@ def test_population_policy_without_weights_is_softmax_of_theta() -> None:
 # --- the command line ------------------------------------------------------------------------
 SPEC = {
     "name": "qsim",
-    "game": {"name": "queueing", "params": {"K": 3}, "mu0": [0.4, 0.3, 0.2, 0.1]},
+    "game": {"name": "queueing_per_step", "params": {"K": 3}, "mu0": [0.4, 0.3, 0.2, 0.1]},
     "horizon": {"steps": 10},
     "population": {"agents": 200, "batch": 20},
     "solver": {"algorithm": "mirror-descent", "iterations": 200, "restarts": 0},
@@ -370,7 +371,7 @@ def test_cli_policy_from_a_solve_directory_equals_solving_in_process(tmp_path: P
 
 def test_cli_population_policy_directory(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
-    s = make("queueing", 200, 20, steps=10, mu0=[0.4, 0.3, 0.2, 0.1])
+    s = make("queueing_per_step", 200, 20, steps=10, mu0=[0.4, 0.3, 0.2, 0.1])
     write_policy(random_population(s, 5), tmp_path / "pol")
     result = invoke("simulate", str(spec), "--out", str(tmp_path / "o"), "--policy",
                     str(tmp_path / "pol"))
@@ -433,11 +434,12 @@ def test_cli_bad_policy_directories(tmp_path: Path) -> None:
     (other / "manifest.yaml").write_text(yaml.safe_dump({"spec": {"game": {"name": "sis"}}}))
     result = run(other)
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: the policy in {other} is for game 'sis', not 'queueing' "
-                             "— solve the same game first, or use --policy uniform\n")
+    assert result.stderr == (f"Error: the policy in {other} is for game 'sis', not "
+                             "'queueing_per_step' — solve the same game first, or use "
+                             "--policy uniform\n")
 
     half = tmp_path / "half"
-    s = make("queueing", 200, 20, steps=10)
+    s = make("queueing_per_step", 200, 20, steps=10)
     write_policy(random_population(s, 1), half)
     (half / "mu_weights.csv").unlink()
     result = run(half)

@@ -16,7 +16,7 @@ from tmfcli.model.values import softmax
 from tmfcli.solvers import ALGORITHMS, run
 
 # The recommended settings of docs/solvers.md: (game, steps or None for the game's default).
-REQUIRED = [("resource_selection", 30), ("left_right", None), ("beach_bar", 30)]
+REQUIRED = [("resource_selection_per_step", 30), ("left_right", None), ("beach_bar", 30)]
 RECOMMENDED: tuple[str, dict[str, Any], int] = ("mirror-descent", {}, 3000)
 
 
@@ -65,7 +65,7 @@ def test_a_solver_that_does_not_converge_says_max_iterations(name: str) -> None:
 @pytest.mark.parametrize("algorithm", ["mirror-descent", "anderson"])
 @pytest.mark.parametrize("tau", [0.1, 1.0])
 @pytest.mark.parametrize(("game", "steps", "alpha"),
-                         [("left_right", None, 1.0), ("resource_selection", 10, 0.5),
+                         [("left_right", None, 1.0), ("resource_selection_per_step", 10, 0.5),
                           ("beach_bar", 10, 1.0)])
 def test_regularised_mirror_descent_reaches_softmax_fixed_point(
         game: str, steps: int | None, alpha: float, tau: float, algorithm: str) -> None:
@@ -104,9 +104,9 @@ def test_remaining_rounds(gamma: float) -> None:
 
 
 @pytest.mark.parametrize(("game", "entropy", "chosen"), [
-    ("resource_selection", 0.0, "potential"), ("beach_bar", 0.0, "potential"),
+    ("resource_selection_per_step", 0.0, "potential"), ("beach_bar", 0.0, "potential"),
     ("left_right", 0.0, "potential"), ("left_right", 0.1, "mirror-descent"),
-    ("queueing", 0.0, "mirror-descent"), ("sis", 0.0, "mirror-descent"),
+    ("queueing_per_step", 0.0, "mirror-descent"), ("sis", 0.0, "mirror-descent"),
     ("rock_paper_scissors", 0.0, "anderson"), ("rock_paper_scissors", 1.0, "mirror-descent")])
 def test_auto_names_the_solver_it_picks(game: str, entropy: float, chosen: str) -> None:
     """The default ``solver.algorithm: auto`` resolves, in the spec and so in the manifest, to
@@ -126,7 +126,7 @@ def test_auto_with_solver_params_asks_for_a_name() -> None:
     assert "solver.algorithm: potential" in str(error.value.fix)
 
 
-@pytest.mark.parametrize("game", ["queueing", "rock_paper_scissors", "sis"])
+@pytest.mark.parametrize("game", ["queueing_per_step", "rock_paper_scissors", "sis"])
 def test_monotonicity_probe_is_the_same_in_chunks(game: str, monkeypatch: pytest.MonkeyPatch
                                                   ) -> None:
     """The probe evaluates kernels a few pairs at a time (bounded memory: beach_bar with

@@ -46,7 +46,7 @@ def test_the_issue_example_block_is_read_with_documented_defaults() -> None:
     t = spec.train
     assert (t.algorithm, t.iterations, t.inner_steps, t.rollouts, t.lr, t.time_index, t.seed) \
         == ("tmf-pg", 200, 10, 8, 0.1, "round", 0)
-    assert (t.optimizer, t.entropy_bonus, t.lr_decay, t.per_round) == ("sgd", 0.0, 0.0, False)
+    assert (t.optimizer, t.entropy_bonus, t.lr_decay) == ("sgd", 0.0, 0.0)
     assert specs.from_dict({"name": "t", "game": {"name": "sis"}}).train.seed is None
 
 
@@ -105,7 +105,8 @@ def test_train_needs_a_finite_population(tmp_path: Path) -> None:
 
 
 # --- the gradient -----------------------------------------------------------------------------
-@pytest.mark.parametrize(("game", "batch"), [("left_right", 2500), ("resource_selection", "all")])
+@pytest.mark.parametrize(("game", "batch"), [("left_right", 2500),
+                                             ("resource_selection_per_step", "all")])
 def test_sampled_gradient_is_the_exact_gradient_in_expectation(game: str, batch: Any) -> None:
     """Mean of M sampled gradients (N = 10^4, B = N/4 or N, round index, W != 0) against the
     exact TMF-PG gradient on the flow of the same policy: within 4.5 standard errors per
@@ -160,7 +161,7 @@ def test_resource_selection_sampled_tracks_the_exact_yardstick(batch: Any) -> No
     """N = 1000, two rounds: after the same iterations with the same steps, sampled TMF-PG's
     exploitability per round (exploitability x B / N: rewards accrue at every step, so in
     rounds the raw number grows like N / B) is within 0.02 of tmf-pg-exact's."""
-    s = setting(spec_of("resource_selection", 1000, batch, 2))
+    s = setting(spec_of("resource_selection_per_step", 1000, batch, 2))
     alpha = float(s.alpha[0])
     kwargs: dict[str, Any] = {"iterations": 10, "rollouts": 4, "lr": 0.5, "seed": 0,
                               "per_round": True}
@@ -216,7 +217,7 @@ def test_train_reports_the_n_agent_epsilon_of_the_policy_it_wrote(tmp_path: Path
 
 
 def test_round_indexed_policy_files_round_trip(tmp_path: Path) -> None:
-    s = setting(spec_of("resource_selection", 30, 3, 4))
+    s = setting(spec_of("resource_selection_per_step", 30, 3, 4))
     cls = PolicyClass.of(s, "round")
     assert cls.rows == 4 and s.T == 40
     rng = np.random.default_rng(0)
@@ -230,7 +231,8 @@ def test_round_indexed_policy_files_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(on_flow(s, back), on_flow(s, policy))
 
 
-@pytest.mark.parametrize(("game", "batch"), [("resource_selection", 1), ("queueing", 7)])
+@pytest.mark.parametrize(("game", "batch"), [("resource_selection_per_step", 1),
+                                             ("queueing_per_step", 7)])
 def test_fast_on_flow_equals_the_reference(game: str, batch: int) -> None:
     s = setting(spec_of(game, 20, batch, 2))
     cls = PolicyClass.of(s, "round")
@@ -271,7 +273,7 @@ def test_count_critic_equals_followed_agents_in_expectation() -> None:
     """Rao-Blackwellisation check: sum_a c_t(o,a) Q_t(o,a) e_a (the count critic's totals per
     (t, o, a)) has the expectation of the sum of the followed agents' returns-to-go over the
     active agents at (t, o, a); N = 6, B = 2, resource_selection, W != 0."""
-    s = setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection",
+    s = setting(specs.from_dict({"name": "t", "game": {"name": "resource_selection_per_step",
                                                        "mu0": [0.5, 0.3, 0.2]},
                                  "horizon": {"steps": 4},
                                  "population": {"agents": 6, "batch": 2}}))
@@ -292,8 +294,8 @@ def test_count_critic_equals_followed_agents_in_expectation() -> None:
     assert np.all(np.abs(diff) <= 4.5 * se + 1e-12)
 
 
-@pytest.mark.parametrize(("game", "batch"), [("resource_selection", 1), ("queueing", 1),
-                                             ("queueing", 4)])
+@pytest.mark.parametrize(("game", "batch"), [("resource_selection_per_step", 1),
+                                             ("queueing_per_step", 1), ("queueing_per_step", 4)])
 def test_rollouts_have_the_law_of_the_simulator(game: str, batch: int) -> None:
     """Learning rollouts (sequential path at B = 1, general otherwise) against
     ``simulation.counts.simulate``: mean of mu_hat_T and of the return within 4.5 standard

@@ -509,8 +509,8 @@ def bound_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
 # --------------------------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------------------------
-TRAIN_METRICS = ("exploitability", "exploitability_per_round", "return_avg", "eps_n",
-                 "exploitability_exact", "exploitability_exact_per_round")
+TRAIN_METRICS = ("exploitability", "return_avg", "eps_n", "exploitability_exact",
+                 "exploitability_uniform")
 
 
 def train_key(run: Run) -> tuple[str, str, str]:
@@ -569,29 +569,15 @@ def train_table(finals: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for m in empty for c in (m, f"{m}_low", f"{m}_high")])
 
 
-def per_round_factor(run: Run) -> float | None:
-    """exploitability_per_round / exploitability of a training run's summary (B/N when the
-    horizon is in rounds), or None when the summary does not give both."""
-    values = run.tables["summary.csv"].drop_duplicates("metric").set_index("metric")["mean"]
-    if "exploitability_per_round" not in values.index or "exploitability" not in values.index:
-        return None
-    total, per_round = float(values["exploitability"]), float(values["exploitability_per_round"])
-    return per_round / total if total != 0 else None
-
-
-def train_curves(runs: Sequence[Run], column: str,
-                 per_round: bool = False) -> list[tuple[str, pd.DataFrame]]:
+def train_curves(runs: Sequence[Run], column: str) -> list[tuple[str, pd.DataFrame]]:
     """Per (algorithm, B): the mean of ``column`` over seeds at each iteration, with the range
-    (min, max) over seeds as a band; ``per_round`` scales each run by its summary's
-    per-round factor (``per_round_factor``)."""
+    (min, max) over seeds as a band."""
     groups: dict[tuple[str, str, str, str], list[pd.DataFrame]] = {}
     several = len({train_game(r) for r in runs}) > 1
     for r in runs:
         it = r.tables["iterations.csv"]
         if column not in it:
             continue
-        factor = per_round_factor(r) if per_round else 1.0
-        it = it.assign(**{column: it[column] * (factor or 1.0)})
         seeds = it["seed"] if "seed" in it else pd.Series(0, index=it.index)
         for _, g in it.groupby(seeds, sort=False):
             groups.setdefault((train_game(r), *train_key(r)), []).append(
@@ -613,16 +599,12 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         "train", "Final exploitability, return and eps_N per algorithm and B, mean over seeds "
         "[95% interval across seeds]", train_table(finals),
         tuple((m, f"{m}_low", f"{m}_high") for m in TRAIN_METRICS),
-        brief=("game", "algorithm", "B", "seeds", "exploitability", "exploitability_per_round",
-               "eps_n")))
+        brief=("game", "algorithm", "B", "seeds", "exploitability", "eps_n")))
     cap = _train_caption(runs)
-    # in rounds, totals over T = H N / B steps are not comparable across B: per round they are
-    per_round = all(per_round_factor(r) is not None for r in runs)
     for column, ylabel, logy, name in (
-            ("exploitability", "exploitability per round" if per_round else "exploitability",
-             True, "train-exploitability"),
+            ("exploitability", "exploitability", True, "train-exploitability"),
             ("return_avg", "population-average return (sampled)", False, "train-return")):
-        series = train_curves(runs, column, per_round=per_round and column == "exploitability")
+        series = train_curves(runs, column)
         if not series:
             section.notes.append(f"no {column} column in iterations.csv: {name} not drawn")
             continue

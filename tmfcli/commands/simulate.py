@@ -128,7 +128,7 @@ def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
             description: str) -> dict[str, object]:
     """What the manifest of ``tmf simulate`` records besides the spec."""
     s = cmp.setting
-    batches = np.asarray(s.batches)
+    batches = s.decision_batches
     means = frames["summary.csv"].set_index("metric")["mean"]
     return {
         "policy": description, "method": cmp.method, "agents": s.agents,

@@ -88,7 +88,8 @@ class Equilibrium:
     def policy_spread(self) -> float:
         """Largest mu-weighted policy distance between any two of the runs."""
         evs = [r.evaluation for r in self._runs]
-        return max((policy_distance(a.policy, b.policy, a.flow.mu, b.flow.mu, a.flow.r[-1])
+        return max((policy_distance(a.policy, b.policy, a.flow.mu, b.flow.mu, a.flow.r[-1],
+                                    a.flow.alpha)
                     for a, b in combinations(evs, 2)), default=np.nan)
 
     @property

@@ -16,6 +16,7 @@ from tmfcli.analysis.fit import normal_interval
 from tmfcli.errors import SpecError
 from tmfcli.io.spec import Spec, setting
 from tmfcli.learning.train import TrainConfig, TrainResult, train
+from tmfcli.model.exploitability import evaluate
 from tmfcli.model.setting import Setting, batch_label
 from tmfcli.simulation.epsilon import EpsilonEstimate, epsilon_n
 
@@ -33,8 +34,7 @@ def config_of(spec: Spec) -> TrainConfig:
                        optimizer=t.optimizer, entropy_bonus=t.entropy_bonus,
                        time_index=time_index, temperature=t.temperature,
                        seed=spec.seed if t.seed is None else t.seed,
-                       activation=spec.population.activation, init=spec.population.init,
-                       per_round=t.per_round)
+                       activation=spec.population.activation, init=spec.population.init)
 
 
 EPS_STREAM = 1 << 30  # the child of the run's seed that drives the epsilon replicas
@@ -100,7 +100,7 @@ def train_into(spec: Spec, directory: Path, options: object = None,
 
 def batch_of(spec: Spec, s: Setting) -> str:
     """B as written in the tables: the number of agents acting per step, or the schedule."""
-    batches = np.asarray(s.batches)
+    batches = s.decision_batches
     if batches.min() == batches.max():
         return str(int(batches[0]))
     return batch_label(spec.population.batch or "all")
@@ -118,10 +118,10 @@ def tables(training: Training, spec: Spec) -> dict[str, pd.DataFrame]:
     if training.exact is not None:
         x = training.exact.evaluation.exploitability
         rows.append(("exploitability_exact", x, x, x))
-    if c.per_round:  # rewards accrue per step: in rounds compare B through B / N x the value
-        alpha = float(np.mean(s.alpha))
-        rows += [(f"{name}_per_round", alpha * mean, alpha * low, alpha * high)
-                 for name, mean, low, high in list(rows) if name.startswith("exploitability")]
+    # where every learner starts (theta = 0): the scale of claim 3's "reaches the equilibrium"
+    O, A = s.game.n_obs, s.game.n_act
+    u = evaluate(s, np.full((s.T, O, A), 1.0 / A)).exploitability
+    rows.append(("exploitability_uniform", u, u, u))
     eps = training.epsilon
     rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
@@ -132,7 +132,7 @@ def tables(training: Training, spec: Spec) -> dict[str, pd.DataFrame]:
 def outcome(training: Training, frames: dict[str, pd.DataFrame]) -> dict[str, object]:
     """What the manifest of ``tmf train`` records besides the spec."""
     c, s, r = training.config, training.setting, training.result
-    batches = np.asarray(s.batches)
+    batches = s.decision_batches
     means = frames["summary.csv"].set_index("metric")["mean"]
     data: dict[str, object] = {
         "algorithm": c.algorithm, "agents": s.agents, "batch": int(batches.max())
@@ -169,11 +169,6 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
     if "exploitability_exact" in frame.index:
         rows.append(("exploitability (tmf-pg-exact, same class)",
                      f"{float(frame.at['exploitability_exact', 'mean']):.4g}"))  # type: ignore[arg-type]
-    for metric, label in (("exploitability_per_round", "per round (x B / N)"),
-                          ("exploitability_exact_per_round", "exact, per round (x B / N)")):
-        if metric in frame.index:
-            rows.append((f"exploitability {label}",
-                         f"{float(frame.at[metric, 'mean']):.4g}"))  # type: ignore[arg-type]
     mean, low, high = (float(frame.at["return_avg", k])  # type: ignore[arg-type]
                        for k in ("mean", "ci_low", "ci_high"))
     rows.append(("return (N agents), 95% CI", f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))

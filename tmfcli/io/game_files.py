@@ -20,7 +20,17 @@ The format, by name throughout::
     r0: {...}                           # action -> value; optional idle reward (default 0)
     lipschitz: {L_P: "1 / s", L_0: 0}   # optional analytic constants (else sampled)
 
-"*" stands for every observation (or action) not listed beside it.
+"*" stands for every observation (or action) not listed beside it. A timed game (MODEL.md
+section 9) gives ``decision`` and ``time`` instead of P, P0, r and r0::
+
+    decision:
+      D: {out: {stay: out, join: queue1}, queue1: queue1}   # rows as in P: where a decision moves
+      c: {out: 0, queue1: {stay: 0, join: -0.05}}          # paid at the decision, as r
+    time:
+      G: {queue1: {out: "s / (s + mu[o])"}}   # rates per round: observation -> next -> rate
+                                               # (>= 0; the diagonal is minus the row's sum;
+                                               # an observation not listed does not move)
+      f: {out: 0, queue1: "-h"}                # flow reward per round, as r0 (default 0)
 """
 
 from __future__ import annotations
@@ -38,7 +48,8 @@ from tmfcli.model.games.data import Entry, GameDefinition, ParamRange
 from tmfcli.model.games.expressions import RESERVED, ExpressionError, Node, parse
 
 KEYS = ("name", "summary", "observations", "actions", "mu0", "horizon", "params", "P", "P0",
-        "r", "r0", "lipschitz")
+        "r", "r0", "decision", "time", "lipschitz")
+PER_STEP = ("P", "P0", "r", "r0")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
@@ -105,10 +116,18 @@ def definition(data: Any, source: str = "", prefix: str = "") -> GameDefinition:
     for key in data:
         if key not in KEYS:
             raise w.error((key,), "unknown key", f"valid keys: {', '.join(KEYS)}")
-    for key in ("name", "observations", "actions", "mu0", "P", "r"):
+    timed = "decision" in data or "time" in data
+    if timed:
+        mixed = [k for k in PER_STEP if k in data]
+        if mixed:
+            raise w.error((mixed[0],), "a timed game (decision:, time:) has no per-step tables",
+                          "give decisions as decision.D and decision.c, time as time.G and "
+                          f"time.f, and remove {mixed[0]} (docs/games.md)")
+    for key in ("name", "observations", "actions", "mu0", *(("decision",) if timed else
+                                                              ("P", "r"))):
         if data.get(key) is None:
             raise w.error((key,), "missing", "every game gives name, observations, actions, "
-                          "mu0, P and r (docs/games.md)")
+                          "mu0, and P and r (or, timed, decision and time) (docs/games.md)")
     name = data["name"]
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise w.error(("name",), f"invalid name {name!r}",
@@ -126,12 +145,23 @@ def definition(data: Any, source: str = "", prefix: str = "") -> GameDefinition:
     params, ranges = _params(w, data.get("params") or {})
     o_index = {n: i for i, n in enumerate(obs)}
     a_index = {n: i for i, n in enumerate(act)}
-    P = _kernel(w, "P", data["P"], obs, o_index, act, a_index)
-    P0 = None if data.get("P0") is None else _kernel(w, "P0", data["P0"], obs, o_index, None,
-                                                      None)
-    r = _rewards(w, "r", data["r"], obs, o_index, act, a_index)
-    r0 = None if data.get("r0") is None else _rewards(w, "r0", data["r0"], obs, o_index, None,
-                                                       None)
+    G = f = None
+    if timed:
+        decision = _block(w, "decision", data["decision"], ("D", "c"), ("D", "c"))
+        clock = _block(w, "time", data.get("time") or {}, ("G", "f"), ())
+        P = _kernel(w, "decision.D", decision["D"], obs, o_index, act, a_index)
+        r = _rewards(w, "decision.c", decision["c"], obs, o_index, act, a_index)
+        G = _rates(w, clock.get("G") or {}, obs, o_index)
+        f = None if clock.get("f") is None else _rewards(w, "time.f", clock["f"], obs, o_index,
+                                                          None, None)
+        P0 = r0 = None
+    else:
+        P = _kernel(w, "P", data["P"], obs, o_index, act, a_index)
+        P0 = None if data.get("P0") is None else _kernel(w, "P0", data["P0"], obs, o_index,
+                                                          None, None)
+        r = _rewards(w, "r", data["r"], obs, o_index, act, a_index)
+        r0 = None if data.get("r0") is None else _rewards(w, "r0", data["r0"], obs, o_index,
+                                                           None, None)
     lipschitz = {}
     raw_lip = data.get("lipschitz")
     if raw_lip is not None:
@@ -145,7 +175,8 @@ def definition(data: Any, source: str = "", prefix: str = "") -> GameDefinition:
                                    f"lipschitz.{key}")
     return GameDefinition(name=name, summary=summary, observations=obs, actions=act,
                           mu0=_mu0(w, data["mu0"], obs, o_index), params=params, P=P, r=r,
-                          P0=P0, r0=r0, lipschitz=lipschitz, ranges=ranges, horizon=horizon,
+                          P0=P0, r0=r0, G=G, f=f, timed=timed, lipschitz=lipschitz,
+                          ranges=ranges, horizon=horizon,
                           source=source,
                           prefix=prefix)
 
@@ -302,6 +333,50 @@ def _kernel(w: _Where, table: str, raw: Any, obs: tuple[str, ...], o_index: dict
             out[(*head, o_index[nxt])] = \
                 Entry(("num", 0.0), REST, key, local, True) if value == REST else \
                 Entry(_parse(w, (*parts, nxt), value), str(value), key, local)
+    return out
+
+
+def _block(w: _Where, key: str, raw: Any, allowed: tuple[str, ...],
+           required: tuple[str, ...]) -> dict[str, Any]:
+    """A timed game's ``decision`` or ``time`` mapping, its keys checked."""
+    if not isinstance(raw, dict):
+        raise w.error((key,), "expected a mapping", f"write {key}: {{{', '.join(allowed)}}} "
+                      "(docs/games.md)")
+    for name in raw:
+        if name not in allowed:
+            raise w.error((key, name), "unknown key", f"valid keys: {', '.join(allowed)}")
+    for name in required:
+        if raw.get(name) is None:
+            raise w.error((key, name), "missing", f"give {key}.{name} (docs/games.md)")
+    return raw
+
+
+def _rates(w: _Where, raw: Any, obs: tuple[str, ...], o_index: dict[str, int]
+           ) -> dict[tuple[int, ...], Entry]:
+    """time.G: observation -> next observation -> rate per round, off the diagonal only (the
+    diagonal is minus the row's sum); an observation not listed does not move."""
+    out: dict[tuple[int, ...], Entry] = {}
+    rows = _expand(w, ("time", "G"), raw, obs, o_index, "observation")
+    for o, (o_key, row) in rows.items():
+        parts = ("time", "G", o_key)
+        if not isinstance(row, dict):
+            raise w.error(parts, "expected a mapping next observation -> rate",
+                          f"write e.g. {{{obs[0]}: 0.5}} (rates per round)")
+        for nxt, value in row.items():
+            if nxt not in o_index:
+                raise w.error((*parts, nxt), "unknown next observation",
+                              f"use one of: {', '.join(obs)}")
+            if o_index[nxt] == o and o_key != ANY:
+                raise w.error((*parts, nxt), "a rate from an observation to itself",
+                              "leave the diagonal out: it is minus the sum of the row's rates")
+            if o_index[nxt] == o:  # "*" covers this observation too: no self-rate
+                continue
+            if value == REST:
+                raise w.error((*parts, nxt), "'rest' is not a rate",
+                              "give a rate per round (>= 0)")
+            local = (("o", o), ("next", o_index[nxt]))
+            out[(o, o_index[nxt])] = Entry(_parse(w, (*parts, nxt), value), str(value),
+                                            ".".join((*parts, nxt)), local)
     return out
 
 

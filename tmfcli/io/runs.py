@@ -33,7 +33,8 @@ LATEST = "latest"
 ROOT = Path("results")
 
 # The spec blocks each command reads: the key of its run store. Adding a command is one line.
-SOLVE_READS = ("game", "horizon", "population", "discount", "entropy", "solver", "seed")
+SOLVE_READS = ("game", "horizon", "clock", "population", "discount", "entropy", "solver",
+               "seed")
 READS: dict[str, tuple[str, ...]] = {
     "solve": SOLVE_READS,
     "simulate": (*SOLVE_READS, "simulate"),

@@ -24,8 +24,10 @@ from tmfcli.io.yaml_size import SelfReference, expanded_size
 from tmfcli.learning.train import ALGORITHMS as LEARNERS
 from tmfcli.learning.train import TrainConfig
 from tmfcli.model.games import GAMES, Game, available_games, from_module, make_game
+from tmfcli.model.games.base import Array
 from tmfcli.model.games.checks import quick_check
-from tmfcli.model.games.data import DataGame
+from tmfcli.model.games.data import DataGame, TimedDataGame
+from tmfcli.model.games.timed import TimedGame
 from tmfcli.model.params import build
 from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
 from tmfcli.simulation.counts import MAX_AGENTS
@@ -57,6 +59,14 @@ class Horizon:
 
     steps: int | None = None
     rounds: int | None = None
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The duration dt of a step in rounds, for timed games with a horizon in steps (MODEL.md
+    section 9; in rounds a step lasts B / N rounds)."""
+
+    dt: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,6 @@ class TrainSpec:
     """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
 
     ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
-    ``per_round``: gradients (and mf-q's temperature) per round, x B / N (docs/train.md).
     ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
     """
 
@@ -122,7 +131,6 @@ class TrainSpec:
     entropy_bonus: float = _LEARNER.entropy_bonus
     time_index: str = "auto"
     temperature: float = _LEARNER.temperature
-    per_round: bool = _LEARNER.per_round
     yardstick: bool = True
     seed: int | None = None
 
@@ -130,6 +138,12 @@ class TrainSpec:
 def _train(reader: _Reader, rounds: bool) -> TrainSpec:
     """Read the ``train`` block; a round time index needs a horizon in rounds."""
     d = TrainSpec()
+    if reader.has("per_round"):
+        raise reader.error("per_round", "is gone: it rescaled gradients to hide that a per-step "
+                           "game pays idle agents N / B times per round; resource_selection "
+                           "and queueing are now timed games, whose return over H rounds is "
+                           "the same quantity at every B", "remove train.per_round "
+                           "(docs/train.md, 'Comparing B')")
     spec = TrainSpec(
         algorithm=reader.choice("algorithm", d.algorithm, TRAIN_ALGORITHMS),
         iterations=reader.integer("iterations", d.iterations, low=1) or 1,
@@ -142,15 +156,11 @@ def _train(reader: _Reader, rounds: bool) -> TrainSpec:
         time_index=reader.choice("time_index", d.time_index, TIME_INDICES),
         temperature=reader.number("temperature", d.temperature, low=0.0,
                                   low_open=True) or d.temperature,
-        per_round=reader.take("per_round", d.per_round),
         yardstick=reader.take("yardstick", d.yardstick),
         seed=reader.integer("seed", None, low=0),
     )
     if not isinstance(spec.yardstick, bool):
         raise reader.error("yardstick", f"expected true or false, got {spec.yardstick!r}",
-                           "write true or false")
-    if not isinstance(spec.per_round, bool):
-        raise reader.error("per_round", f"expected true or false, got {spec.per_round!r}",
                            "write true or false")
     reader.done()
     if spec.time_index == "round" and not rounds:
@@ -187,6 +197,7 @@ class Spec:
     population: Population
     discount: float = 1.0
     entropy: float = 0.0
+    clock: Clock = field(default_factory=Clock)
     solver: SolverSpec = field(default_factory=SolverSpec)
     simulate: SimulateSpec = field(default_factory=SimulateSpec)
     bound_check: BoundCheckSpec = field(default_factory=BoundCheckSpec)
@@ -488,6 +499,12 @@ def from_dict(data: Any, source: str = "") -> Spec:
     discount = top.number("discount", 1.0, low=0.0, high=1.0, low_open=True)
     entropy = top.number("entropy", 0.0, low=0.0)
     population = _population(top.sub("population"))
+    c = top.sub("clock")
+    clock = Clock(dt=c.number("dt", 1.0, low=0.0, low_open=True) or 1.0)
+    c.done()
+    if rounds is not None and clock.dt != 1.0:
+        raise top.error("clock.dt", "a horizon in rounds sets the duration of a step "
+                        "(B / N rounds)", "remove clock.dt, or give the horizon in steps")
     if rounds is not None and isinstance(population.batch, tuple):
         raise top.error("horizon.rounds", "rounds need a constant batch, not a schedule",
                         "give the horizon in steps, or a single batch")
@@ -564,7 +581,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
     top.done()
     raw = {k: v for k, v in data.items() if k not in ("sweep", "executor")}
     spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
-                discount=discount or 1.0, entropy=entropy or 0.0, solver=solver,
+                discount=discount or 1.0, entropy=entropy or 0.0, clock=clock, solver=solver,
                 simulate=simulate, bound_check=bound_check, train=train, seed=seed,
                 source=source, sweep=sweep, executor=ExecutorSpec(scheduler=scheduler),
                 raw=copy.deepcopy(raw))
@@ -574,6 +591,10 @@ def from_dict(data: Any, source: str = "") -> Spec:
     try:
         game = spec.build_game()
         quick_check(game)  # validates the game now
+        if clock.dt != 1.0 and not isinstance(game, TimedGame):
+            raise top.error("clock.dt", f"{game.name} is not a timed game: its steps have no "
+                            "duration", "remove clock.dt (it applies to timed games, "
+                            "docs/games.md)")
     except MemoryError:
         raise SpecError("game.params", "the game is too large to build in memory",
                         "use a smaller game", source) from None
@@ -600,8 +621,9 @@ def _build_game(g: GameSpec, source: str) -> Game:
         where = str(_relative(g.file, source)) if g.file is not None else source
         definition = game_files.definition(g.define, where,
                                            "" if g.file is not None else "game.define")
-        return DataGame(definition=definition, overrides=tuple(g.params.items()),
-                        overrides_source=source)
+        kind = TimedDataGame if definition.timed else DataGame
+        return kind(definition=definition, overrides=tuple(g.params.items()),
+                    overrides_source=source)
     if g.module is not None:
         return from_module(g.module, g.factory or "", g.params, source)
     return make_game(g.name, g.params, source)
@@ -825,6 +847,7 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
 # --------------------------------------------------------------------------------------------
 def _steps(spec: Spec, game: Game, alpha_value: float, agents: int | None,
            batch: int | None) -> int:
+    """The number of decision steps (a timed game runs two per-step indices for each)."""
     horizon = spec.horizon
     if horizon.rounds is not None:
         if agents is not None and batch is not None:
@@ -845,14 +868,15 @@ def steps_of(spec: Spec, game: Game, agents: int | None = None,
     pop = spec.population
     agents = agents if agents is not None else pop.agents
     batch = batch if batch is not None else pop.batch
+    value = pop.alpha if pop.alpha is not None else \
+        (batch if isinstance(batch, float) else 1.0)
+    stages = 2 if isinstance(game, TimedGame) else 1
     if agents is None:
-        value = pop.alpha if pop.alpha is not None else \
-            (batch if isinstance(batch, float) else 1.0)
-        return _steps(spec, game, value, None, None)
+        return stages * _steps(spec, game, value, None, None)
     sizes = batch_size("all" if batch is None else batch, agents)
     if isinstance(sizes, tuple):
-        return _steps(spec, game, 1.0, None, None)
-    return _steps(spec, game, sizes / agents, agents, sizes)
+        return stages * _steps(spec, game, 1.0, None, None)
+    return stages * _steps(spec, game, sizes / agents, agents, sizes)
 
 
 def make_setting(game: str, alpha: float = 1.0, steps: int | None = None,
@@ -887,8 +911,28 @@ def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -
             batches = np.full(_steps(spec, game, sizes / agents, agents, sizes), sizes,
                               dtype=np.int64)
         alpha = batches / agents
+    if isinstance(game, TimedGame):
+        return _timed(spec, game, alpha, batches, agents)
     gamma = spec.discount
     if spec.horizon.rounds is not None:
         gamma = gamma ** float(alpha[0])
     return Setting(game=game, alpha=alpha, gamma=gamma, tau=spec.entropy, agents=agents,
                    batches=batches)
+
+
+def _timed(spec: Spec, game: TimedGame, alpha: Array, batches: np.ndarray | None,
+           agents: int | None) -> Setting:
+    """The per-step setting of a timed game (MODEL.md section 9): its clock bound (dt = alpha
+    in rounds, ``clock.dt`` in steps; the discount per round) and two per-step indices per
+    decision step, the decision (B_t agents act) and the time stage (B = 0)."""
+    dt = float(alpha[0]) if spec.horizon.rounds is not None else spec.clock.dt
+    bound = game.at(dt, spec.discount)
+    T = alpha.shape[0]
+    stepped = np.zeros(2 * T)
+    stepped[0::2] = alpha
+    if batches is not None:
+        counts = np.zeros(2 * T, dtype=np.int64)
+        counts[0::2] = batches
+        batches = counts
+    return Setting(game=bound, alpha=stepped, gamma=bound.step_discount, tau=spec.entropy,
+                   agents=agents, batches=batches, stages=2)

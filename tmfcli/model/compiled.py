@@ -35,15 +35,16 @@ _f2 = types.float64[:, ::1]
 _f3 = types.float64[:, :, ::1]
 _i1 = types.int64[::1]
 
-# kernel(mu (O,), params (k,), P (O*A*O,) out, P0 (O*O,) out): the dense P and P0 at mu
-KERNEL_SIGNATURE = types.void(_f1, _f1, _f1, _f1)
+# kernel(mu (O,), t, params (k,), P (O*A*O,) out, P0 (O*O,) out): the dense P and P0 at
+# (mu, t); most games ignore t (a timed game reads its stage from it)
+KERNEL_SIGNATURE = types.void(_f1, types.int64, _f1, _f1, _f1)
 KERNEL = types.FunctionType(KERNEL_SIGNATURE)
 
 POLICY, BEST = 0, 1  # modes of the backward pass
 
 
 @nb.njit(KERNEL_SIGNATURE, cache=True)
-def no_kernel(mu: Array, params: Array, P: Array, P0: Array) -> None:  # pragma: no cover
+def no_kernel(mu: Array, t: int, params: Array, P: Array, P0: Array) -> None:  # pragma: no cover
     """Placeholder passed for static dynamics (the kernel is never called)."""
 
 
@@ -61,7 +62,7 @@ def flow_loop(kernel: Any, params: Array, dynamic: bool, pi: Array, alpha: Array
     for t in range(T):
         tv = 0
         if dynamic:
-            kernel(mu[t], params, Pv[t], P0v[t])
+            kernel(mu[t], t, params, Pv[t], P0v[t])
             tv = t
         a = alpha[t]
         nxt = mu[t + 1]

@@ -75,15 +75,23 @@ def step(mu: Array, pi: Array, P: Array, P0: Array, alpha: float) -> Array:
 
 
 def frozen_rewards(setting: Setting, mu: Array) -> tuple[Array, Array]:
-    """r (T, O, A) and r0 (T, O) along mu (T+1, O): one batched call when the game is
-    time-homogeneous, else one call per step."""
+    """r (T, O, A) and r0 (T, O) along mu (T+1, O): one batched call per phase when the game
+    is periodic in t (``Game.phases``; one call when time-homogeneous), else one per step."""
     game, T = setting.game, setting.T
-    if not game.time_homogeneous:
+    k = game.phases
+    if k == 0:
         return (np.stack([game.reward(mu[t], t) for t in range(T)]),
                 np.stack([game.idle_reward(mu[t], t) for t in range(T)]))
     head = mu[:T]
-    return (np.ascontiguousarray(game.reward(head, 0), dtype=np.float64),
-            np.ascontiguousarray(game.idle_reward(head, 0), dtype=np.float64))
+    if k == 1:
+        return (np.ascontiguousarray(game.reward(head, 0), dtype=np.float64),
+                np.ascontiguousarray(game.idle_reward(head, 0), dtype=np.float64))
+    r = np.empty((T, game.n_obs, game.n_act))
+    r0 = np.empty((T, game.n_obs))
+    for phase in range(min(k, T)):
+        r[phase::k] = game.reward(head[phase::k], phase)
+        r0[phase::k] = game.idle_reward(head[phase::k], phase)
+    return r, r0
 
 
 def _accelerated(setting: Setting, pi: Array) -> Flow:

@@ -33,12 +33,16 @@ class Setting:
     tau: float = 0.0
     agents: int | None = None
     batches: np.ndarray | None = None
+    stages: int = 1  # per-step indices per decision step: 2 for a timed game (MODEL.md 9)
 
     @property
     def T(self) -> int:
         return int(self.alpha.shape[0])
 
-
+    @property
+    def decision_batches(self) -> np.ndarray:
+        """B_t of the decision steps (a timed game's time stages, B = 0, left out)."""
+        return np.asarray(self.batches)[::self.stages]
 
 
 def batch_size(batch: Batch, agents: int) -> int | tuple[int, ...]:

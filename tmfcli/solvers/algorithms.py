@@ -95,7 +95,9 @@ def remaining_horizon(setting: Setting) -> Array:
     for t in range(setting.T - 1, -1, -1):
         acc = float(alpha[t]) + gamma * acc
         out[t] = acc
-    return out
+    # 0 only after the last decision (the last time stage of a timed game), where nobody acts
+    # and the policy is never used: any positive scale serves
+    return np.where(out > 0, out, 1.0)
 
 
 def mirror_direction(setting: Setting, policy: Array, logits: Array, Q: Array,

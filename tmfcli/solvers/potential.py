@@ -419,8 +419,9 @@ class PotentialNewton:
             y, s = state.dual
         residual = np.where(live, grad - constraints_transpose(st, y, A) + s, 0.0)
         n = np.where(live, safe / s, 0.0)                   # (diag of Q)^-1 = z / s
-        w = -st.discount[:, None] * (alpha[:, None] * st.potential.curvature(mu)
-                                     + (1 - alpha)[:, None] * st.potential.idle_curvature(mu))
+        curvature, idle_curvature = st.potential.along(mu, np.arange(T, dtype=np.int64))
+        w = -st.discount[:, None] * (alpha[:, None] * curvature
+                                     + (1 - alpha)[:, None] * idle_curvature)
         S = n.sum(axis=-1)
         prob = n / np.where(S > 0, S, 1.0)[..., None]
 

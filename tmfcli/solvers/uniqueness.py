@@ -13,6 +13,7 @@ import numpy as np
 
 from tmfcli.model.games import Game
 from tmfcli.model.games.base import Array
+from tmfcli.model.games.timed import TimedGame
 
 CHUNK = 2_000_000  # kernel numbers evaluated at once by the probe (beach_bar n = 1000: one pair)
 
@@ -24,7 +25,9 @@ class Probe:
         m_a(mu, nu) = sum_o (mu - nu)(o) [R_a(o,mu) - R_a(o,nu)],
         R_a(o,mu)   = alpha r(o,a,mu) + (1 - alpha) r0(o,mu),
 
-    maximised over actions a, over pairs (mu, nu) drawn from a flat Dirichlet. ``largest`` < 0
+    maximised over actions a, over pairs (mu, nu) drawn from a flat Dirichlet; for a timed
+    game (MODEL.md section 9) R_a adds the time stage's reward r0(o, mu) at step t + 1 (where
+    the crowd terms of the shipped timed games live). ``largest`` < 0
     on every sample is what strict monotonicity predicts; ``dynamics_vary`` is the largest
     change of P or P0 between the samples (0: dynamics do not depend on mu; not sampled for a
     game that declares static dynamics).
@@ -46,6 +49,8 @@ def monotonicity_probe(game: Game, alpha: float, rng: np.random.Generator,
     r_gap = game.reward(mu, t) - game.reward(nu, t)                     # (S, O, A)
     r0_gap = game.idle_reward(mu, t) - game.idle_reward(nu, t)           # (S, O)
     gap = alpha * r_gap + (1 - alpha) * r0_gap[..., None]
+    if isinstance(game, TimedGame):  # the time stage after the decision: nobody decides
+        gap = gap + (game.idle_reward(mu, t + 1) - game.idle_reward(nu, t + 1))[..., None]
     worst = np.einsum("so,soa->sa", diff, gap).max(axis=1)
     vary = 0.0  # dynamics declared static are checked by tmf validate, not here
     chunk = max(1, CHUNK // max(1, O * game.n_act * O))  # kernels of a few pairs at a time
@@ -62,16 +67,20 @@ def flow_distance(mu: Array, nu: Array) -> float:
     return float(np.abs(mu[:-1] - nu[:-1]).sum(axis=1).max())
 
 
-def policy_distance(pi: Array, rho: Array, mu: Array, nu: Array, r_last: Array) -> float:
+def policy_distance(pi: Array, rho: Array, mu: Array, nu: Array, r_last: Array,
+                    alpha: Array | None = None) -> float:
     """max_t sum_o w_t(o) ||pi_t(.|o) - rho_t(.|o)||_1 with w = (mu + nu) / 2 (on the flows).
 
     At the last step an action only changes that step's reward, so observations where
     ``r_last`` (O, A) does not vary across actions are left out: any policy is optimal there.
+    Steps where nobody acts (``alpha`` (T,) = 0: a timed game's time stages) are left out too.
     """
     T = pi.shape[0]
     weight = 0.5 * (mu[:T] + nu[:T])
     decisive = np.ptp(r_last, axis=-1) > 1e-12
     weight[-1] = np.where(decisive, weight[-1], 0.0)
+    if alpha is not None:
+        weight[np.asarray(alpha) == 0] = 0.0
     return float((weight * np.abs(pi - rho).sum(axis=-1)).sum(axis=1).max())
 
 

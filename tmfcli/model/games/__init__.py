@@ -14,12 +14,18 @@ from typing import Any
 from tmfcli.errors import SpecError, TmfError
 from tmfcli.model.games.base import Game, Lipschitz
 from tmfcli.model.games.classic import SIS, BeachBar, LeftRight, RockPaperScissors
-from tmfcli.model.games.project import Queueing, ResourceSelection
+from tmfcli.model.games.project import (
+    Queueing,
+    QueueingPerStep,
+    ResourceSelection,
+    ResourceSelectionPerStep,
+)
 from tmfcli.model.params import ParamError, build
 
 GAMES: dict[str, type[Game]] = {
     cls.name: cls
-    for cls in (ResourceSelection, Queueing, LeftRight, RockPaperScissors, BeachBar, SIS)
+    for cls in (ResourceSelection, Queueing, LeftRight, RockPaperScissors, BeachBar, SIS,
+                ResourceSelectionPerStep, QueueingPerStep)
 }
 ENTRY_POINTS = "tmf.games"
 

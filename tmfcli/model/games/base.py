@@ -12,7 +12,8 @@ kernel and reward functions use. Every function accepts ``mu`` with leading batc
 ``static_dynamics`` declares that P and P0 do not depend on mu or t: the engine then evaluates
 them once. ``idle_stays`` declares that P0 is the identity, which the simulator exploits.
 ``time_homogeneous`` declares that nothing depends on t: the engine then evaluates rewards along
-a flow in one batched call. ``compiled_dynamics`` (optional) gives a compiled kernel for
+a flow in one batched call (``period`` = k declares that the model depends on t only through
+t mod k: one batched call per phase). ``compiled_dynamics`` (optional) gives a compiled kernel for
 mu-dependent dynamics, which the accelerated evaluation needs (``tmfcli.model.compiled``);
 without it such a game is evaluated by the pure-numpy reference loops. ``potential``
 (optional) declares a separable concave potential, which the ``potential`` solver needs.
@@ -68,6 +69,11 @@ class Potential:
     curvature: Callable[[Array], Array]
     idle_curvature: Callable[[Array], Array]
 
+    def along(self, mu: Array, steps: NDArray[np.int64]) -> tuple[Array, Array]:
+        """The two curvatures (T, O) along a flow mu (T, O) at the steps ``steps`` (T,); a
+        game whose model changes with t (a timed game's two stages) overrides this."""
+        return self.curvature(mu), self.idle_curvature(mu)
+
 
 @dataclass(frozen=True)
 class Game:
@@ -79,6 +85,7 @@ class Game:
     idle_stays: ClassVar[bool] = True
     default_horizon: ClassVar[int | None] = None
     time_homogeneous: ClassVar[bool] = False
+    period: ClassVar[int] = 0
 
     # filled by build(); not parameters
     n_obs: int = field(init=False, default=0)
@@ -89,6 +96,12 @@ class Game:
 
     def __post_init__(self) -> None:
         self.build()
+
+    @property
+    def phases(self) -> int:
+        """k when the model depends on t only through t mod k (1: time-homogeneous; a timed
+        game's two stages: 2); 0 when it may depend on t in any way."""
+        return 1 if self.time_homogeneous else self.period
 
     def _set(self, **values: Any) -> None:
         """Set derived attributes on the frozen instance (used by ``build`` only)."""
@@ -115,10 +128,11 @@ class Game:
         return np.zeros(mu.shape)
 
     def compiled_dynamics(self) -> tuple[Any, Array] | None:
-        """A numba kernel ``fill(mu (O,), params, P (O*A*O,), P0 (O*O,))`` that writes the dense
-        P(.|.,.,mu) and P0(.|.,mu) (C order), with its ``params`` (k,); None when the game has
-        none (then the engine calls ``transition`` at every step). Needed only when the
-        dynamics depend on mu; the signature is ``tmfcli.model.compiled.KERNEL_SIGNATURE``."""
+        """A numba kernel ``fill(mu (O,), t, params, P (O*A*O,), P0 (O*O,))`` that writes the
+        dense P(.|.,.,mu) and P0(.|.,mu) at step t (C order), with its ``params`` (k,); None
+        when the game has none (then the engine calls ``transition`` at every step). Needed
+        only when the dynamics depend on mu; the signature is
+        ``tmfcli.model.compiled.KERNEL_SIGNATURE``."""
         return None
 
     def potential(self) -> Potential | None:

@@ -17,12 +17,14 @@ first failure raises ``SpecError`` naming the file, the table entry and the fix.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from tmfcli.errors import SpecError
 from tmfcli.model.games.base import Array, Game
+from tmfcli.model.games.timed import TimedGame
 
 TOLERANCE = 1e-9
 QUICK_BUDGET = 200_000    # numbers of P evaluated by quick_check
@@ -181,14 +183,14 @@ def _check_compiled(game: Game, mu: Array) -> None:
         return
     kernel, params = compiled
     O, A = game.n_obs, game.n_act
-    for probe in mu:
+    for probe, t in itertools.product(mu, range(max(1, game.phases))):
         P, P0 = np.empty(O * A * O), np.empty(O * O)
-        kernel(np.ascontiguousarray(probe), np.ascontiguousarray(params, dtype=np.float64), P,
-               P0)
+        kernel(np.ascontiguousarray(probe), t, np.ascontiguousarray(params, dtype=np.float64),
+               P, P0)
         for table, got, want in (("P", P.reshape(O, A, O), _call(game, "transition",
-                                                                 probe[None], 0)[0]),
+                                                                 probe[None], t)[0]),
                                  ("P0", P0.reshape(O, O), _call(game, "idle_transition",
-                                                                probe[None], 0)[0])):
+                                                                probe[None], t)[0])):
             gap = np.abs(got - want)
             if not gap.max() <= 1e-12:
                 index = np.unravel_index(int(np.nanargmax(gap)), gap.shape)
@@ -253,6 +255,46 @@ def _check_potential(game: Game, mu: Array) -> None:
                                     f"at {show_mu(game, probe)}", POTENTIAL_FIX)
 
 
+def _check_time(game: Game, mu: Array) -> None:
+    """A timed game's generator G (S, O, O) and flow reward f (S, O) at the probes: finite,
+    rates off the diagonal >= 0, rows summing to 0 (MODEL.md section 9)."""
+    if not isinstance(game, TimedGame):
+        return
+    O = game.n_obs
+    for table, method, shape in (("G", "generator", (O, O)), ("f", "flow_reward", (O,))):
+        values = _call_time(game, method, mu)
+        _check_table(game, table, values, shape, mu, kernel=False)
+        if table == "f":
+            continue
+        off = values.copy()
+        off[:, np.arange(O), np.arange(O)] = 0.0
+        if off.min() < -TOLERANCE:
+            s, o, nxt = (int(i) for i in np.argwhere(off < -TOLERANCE)[0])
+            raise _fail(game, "G", (o, nxt), f"is a negative rate {values[s, o, nxt]:.6g} at "
+                        f"{show_mu(game, mu[s])}", "keep every rate off the diagonal >= 0 "
+                        "(a rate per round of moving o -> o')")
+        total = np.abs(values.sum(axis=-1))
+        if total.max() > TOLERANCE:
+            s, o = (int(i) for i in np.unravel_index(int(np.argmax(total)), total.shape))
+            raise _fail(game, "G", (o,), f"row sums to {values[s, o].sum():.12g}, not 0, at "
+                        f"{show_mu(game, mu[s])}", "make the diagonal minus the sum of the "
+                        "row's rates")
+
+
+def _call_time(game: Game, method: str, mu: Array) -> Array:
+    """game.generator(mu) or game.flow_reward(mu), reported on one line if a game from
+    outside tmf raises (as ``_call``)."""
+    try:
+        return np.asarray(getattr(game, method)(mu), dtype=float)
+    except Exception as err:
+        if type(game).__module__.startswith("tmfcli."):
+            raise
+        raise SpecError(f"game {game.name}:{method}", f"raised {type(err).__name__}: {err} "
+                        f"on a batch of {mu.shape[0]} distributions",
+                        "fix the game's code; every function takes mu with leading batch axes "
+                        "(docs/games.md)") from None
+
+
 def quick_check(game: Game) -> Checked:
     """The cheap check every command runs: mu0, uniform and a few vertices and interior points,
     within ``QUICK_BUDGET`` evaluated kernel numbers."""
@@ -263,7 +305,9 @@ def quick_check(game: Game) -> Checked:
     mu = probes(game, rng, interior=4 if room >= 2 + vertices + 8 else 0,
                 max_vertices=vertices)
     _curvatures(game, mu[(mu > 0).all(axis=1)])  # interior: a curvature may blow up at 0
-    return _evaluate(game, mu[:max(room, 2)], (0,), QUICK_BUDGET)
+    _check_time(game, mu[:max(room, 2)])
+    return _evaluate(game, mu[:max(room, 2)], (0, 1) if isinstance(game, TimedGame) else (0,),
+                     QUICK_BUDGET)
 
 
 def check_game(game: Game, rng: np.random.Generator, interior: int = 64,
@@ -271,6 +315,7 @@ def check_game(game: Game, rng: np.random.Generator, interior: int = 64,
     """The full check of ``tmf validate``: every vertex (up to 500), ``interior`` flat and
     ``interior`` sparse Dirichlet points, at the steps ``times``."""
     mu = probes(game, rng, interior=interior, max_vertices=500)
+    _check_time(game, mu)
     _check_compiled(game, mu[:20])
     _check_potential(game, rng.dirichlet(np.ones(game.n_obs), size=4))
     size = game.n_obs * game.n_act * game.n_obs * len(times)

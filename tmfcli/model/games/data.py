@@ -38,6 +38,7 @@ from tmfcli.model.games.expressions import (
     parse,
     show,
 )
+from tmfcli.model.games.timed import TimedGame
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class GameDefinition:                # hashable (the engine caches per game) and
     r: dict[tuple[int, ...], Entry]
     P0: dict[tuple[int, ...], Entry] | None = None
     r0: dict[tuple[int, ...], Entry] | None = None
+    G: dict[tuple[int, ...], Entry] | None = None   # a timed game's rates, off the diagonal
+    f: dict[tuple[int, ...], Entry] | None = None   # a timed game's flow reward
+    timed: bool = False  # P and r then hold the decisions D and c (``TimedDataGame``)
     lipschitz: dict[str, Entry] = field(default_factory=dict)
     ranges: dict[str, ParamRange] = field(default_factory=dict)
     horizon: int | None = None
@@ -306,7 +310,8 @@ class DataGame(Game):
         values = resolve_parameters(d, dict(self.overrides), self.overrides_source)
         O, A = len(d.observations), len(d.actions)
         index = {name: i for i, name in enumerate(d.observations)}
-        shapes = {"P": (O, A, O), "r": (O, A), "P0": (O, O), "r0": (O,)}
+        shapes = {"P": (O, A, O), "r": (O, A), "P0": (O, O), "r0": (O,), "G": (O, O),
+                  "f": (O,)}
         tables, checks = {}, []
         for table, shape in shapes.items():
             entries = getattr(d, table)
@@ -432,3 +437,51 @@ class DataGame(Game):
                 common = keys[0].rsplit(".", 1)[0] if table in ("P", "P0") else keys[0]
                 return ":".join(p for p in (d.source, d.key(common)) if p)
         return ":".join(p for p in (d.source, d.key(".".join([table, *labels]))) if p)
+
+
+@dataclass(frozen=True)
+class TimedDataGame(TimedGame, DataGame):
+    """A timed game given as data (``decision:`` and ``time:``, MODEL.md section 9): the
+    tables P and r of the definition hold D and c, G the rates off the diagonal (the diagonal
+    is minus the row's sum) and f the flow reward; the engine runs it as ``TimedGame`` does.
+    Its time stage is the block matrix exponential (``timed.stage``); it has no compiled
+    kernel, so mu-dependent rates take the numpy reference loops."""
+
+    def build(self) -> None:
+        DataGame.build(self)
+        d = self.definition
+        assert d is not None
+        for table in ("G", "f"):
+            for node, entry in self._checks:
+                if entry.key.startswith(f"time.{table}") and depends_on_t(node):
+                    raise SpecError(d.key(entry.key), f"{entry.text!r} uses t",
+                                    "the time block cannot depend on t: rates and flow "
+                                    "rewards are functions of mu", d.source)
+        G = self._tables.get("G")
+        moves = G is not None and (G.varies or bool(np.any(G.constant != 0)))
+        decides_by_t = any(depends_on_t(node) for node, entry in self._checks
+                           if not entry.key.startswith("time."))
+        self._set(static_decisions=not self._tables["P"].varies and not decides_by_t,
+                  time_moves=moves, static_time=G is None or not G.varies,
+                  time_homogeneous=False, period=0 if decides_by_t else 2, _program=None)
+
+    def decision(self, mu: Array, t: int) -> Array:
+        return self._tables["P"](mu, t)
+
+    def decision_reward(self, mu: Array, t: int) -> Array:
+        return self._tables["r"](mu, t)
+
+    def generator(self, mu: Array) -> Array:
+        if "G" not in self._tables:
+            return np.zeros((*mu.shape, mu.shape[-1]))
+        off = self._tables["G"](mu, 0)
+        idx = np.arange(self.n_obs)
+        G = off.copy()
+        G[..., idx, idx] = -off.sum(axis=-1)
+        return G
+
+    def flow_reward(self, mu: Array) -> Array:
+        return self._tables["f"](mu, 0) if "f" in self._tables else np.zeros(mu.shape)
+
+    def compiled_dynamics(self) -> tuple[Any, Array] | None:
+        return None

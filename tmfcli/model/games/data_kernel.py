@@ -1,6 +1,6 @@
 """The compiled kernel of data games: a stack machine over the expression trees, in numba.
 
-``tmfcli.model.compiled`` calls a game's kernel ``fill(mu (O,), params, P (O*A*O,), P0 (O*O,))``
+``tmfcli.model.compiled`` calls a game's kernel ``fill(mu (O,), t, params, P (O*A*O,), P0 (O*O,))``
 once per step of the forward pass. A data game has no code of its own to compile, so its
 kernel is this one interpreter and its ``params`` carry the program (``encode``): the constant
 parts of P and P0, and each mu-dependent entry as postfix code. No text is compiled: the
@@ -31,7 +31,8 @@ HEADER = 5
 
 
 @nb.njit(KERNEL_SIGNATURE, cache=True, error_model="numpy")
-def fill(mu: Array, params: Array, P: Array, P0: Array) -> None:  # pragma: no cover - compiled
+def fill(mu: Array, t: int, params: Array, P: Array,
+         P0: Array) -> None:  # pragma: no cover - compiled
     """Write P and P0 at mu: the constant bases, then every entry's program."""
     n_P, n_P0, n_entries = int(params[0]), int(params[1]), int(params[2])
     depth = int(params[4])  # params[3]: the length of the code (for readers)
