@@ -32,6 +32,14 @@ def moving(manifest: dict[str, object]) -> str:
     return "all" if manifest.get("batch") == manifest.get("agents") else str(manifest["batch"])
 
 
+def horizon(spec: dict[str, object]) -> str:
+    given = spec.get("horizon")
+    h = given if isinstance(given, dict) else {}
+    if h.get("rounds") is not None:
+        return f"{h['rounds']} rounds: each agent acts about {h['rounds']} times"
+    return f"{h.get('steps')} steps"
+
+
 def exact_note(manifest: dict[str, object]) -> str:
     note = "0 would be an equilibrium"
     exact = manifest.get("exploitability_exact")
@@ -63,8 +71,8 @@ def main() -> None:
          f"predicts {value(sim, 'J'):.3f}",
          "the model should be close to the N-agent average: their gap shrinks like 1/sqrt(N)"),
         ("3. tmf train",
-         f"Can {trained.manifest['agents']} agents ({moving(trained.manifest)} moving at each "
-         f"step, {trained.manifest['steps']} steps) learn an equilibrium from experience alone "
+         f"Can {trained.manifest['agents']} agents ({moving(trained.manifest)} acting at each "
+         f"step, {horizon(tspec)}) learn an equilibrium from experience alone "
          f"({tspec['train']['algorithm']}, {trained.manifest['iterations']} iterations)?",
          f"the learned policy leaves a deviation gain of "
          f"{trained.manifest['exploitability']:.3f}; reward per agent "
