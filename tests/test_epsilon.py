@@ -218,13 +218,18 @@ CASES = [  # game, N, B, steps, activation, init, params
     ("sis", 3, 3, 4, "bernoulli", "iid", None),
     ("queueing_per_step", 3, 1, 4, "subset", "iid", {"K": 2, "s": [0.6, 0.3]}),
     ("queueing_per_step", 4, 2, 3, "bernoulli", "rounded", {"K": 2, "s": [0.6, 0.3]}),
+    # timed games (MODEL.md section 9): time stages with B = 0 between the decisions
+    ("resource_selection", 4, 1, 3, "subset", "iid", {"K": 2, "c": [1.0, 0.7]}),
+    ("queueing", 3, 1, 3, "subset", "iid", {"K": 2, "s": [0.6, 0.3]}),
+    ("queueing", 5, 2, 2, "bernoulli", "rounded", {"K": 2, "s": [0.6, 0.3]}),
+    ("queueing", 2, 2, 3, "subset", "iid", {"K": 2, "s": [0.6, 0.3]}),
 ]
 
 
 def _mu0_for(game: str) -> list[float] | None:
     # resource selection starts spread out so that the rounded start is not deterministic
-    return {"resource_selection_per_step": [0.5, 0.5],
-            "queueing_per_step": [0.5, 0.3, 0.2]}.get(game)
+    return {"resource_selection_per_step": [0.5, 0.5], "resource_selection": [0.5, 0.5],
+            "queueing_per_step": [0.5, 0.3, 0.2], "queueing": [0.5, 0.3, 0.2]}.get(game)
 
 
 @pytest.mark.parametrize(("game", "N", "B", "steps", "activation", "init", "params"), CASES)

@@ -108,7 +108,7 @@ def assert_same_law(a: Rollouts, b: Rollouts, times: list[int]) -> None:
     assert z_score(float(ma - mb), float(np.hypot(sa, sb))) <= Z, (ma, mb)
 
 
-# (game, mu0, N, B, activation, policy kind, method); 6 steps; 25 of these cases
+# (game, mu0, N, B, activation, policy kind, method); 6 steps
 LAW_CASES = [
     ("resource_selection_per_step", [0.5, 0.3, 0.2], 20, 1, "subset", "tabular", "auto"),
     ("resource_selection_per_step", [0.5, 0.3, 0.2], 20, 1, "subset", "tabular", "general"),
@@ -128,6 +128,12 @@ LAW_CASES = [
     ("sis", None, 25, 25, "subset", "tabular", "auto"),
     ("sis", None, 60, 15, "subset", "tabular", "auto"),
     ("sis", None, 60, 15, "bernoulli", "tabular", "auto"),
+    # timed games (MODEL.md section 9): every other step a time stage with B = 0
+    ("resource_selection", [0.5, 0.3, 0.2], 20, 1, "subset", "tabular", "auto"),
+    ("resource_selection", [0.5, 0.3, 0.2], 40, 9, "bernoulli", "population", "auto"),
+    ("queueing", [0.4, 0.3, 0.2, 0.1], 20, 1, "subset", "tabular", "auto"),
+    ("queueing", [0.4, 0.3, 0.2, 0.1], 30, 30, "bernoulli", "tabular", "auto"),
+    ("queueing", [0.4, 0.3, 0.2, 0.1], 40, 10, "subset", "population", "auto"),
 ]
 
 
