@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# solve, simulate and learn on resource selection (about 10 s after install); the commands'
+# solve, simulate and learn on resource selection (about 15 s after install); the commands'
 # own tables go to results/demo.log, experiments/demo.py prints what they found in plain words
 demo: install
 	@mkdir -p results
