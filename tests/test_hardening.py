@@ -312,6 +312,13 @@ def test_files_get_the_users_permissions(tmp_path: Path) -> None:
     assert (out.stat().st_mode & 0o777) == 0o777 & ~mask
     for path in out.iterdir():
         assert (path.stat().st_mode & 0o777) == 0o666 & ~mask, path
+    # figures too (they were written 0600 by mkstemp): every file of a report
+    report = tmp_path / "report"
+    assert invoke("report", str(out), "--out", str(report)).exit_code == 0
+    figures = sorted(report.glob("*.png"))
+    assert figures
+    for path in [*figures, report / "REPORT.md"]:
+        assert (path.stat().st_mode & 0o777) == 0o666 & ~mask, path
 
 
 # --------------------------------------------------------------------------------------------

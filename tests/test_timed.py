@@ -342,3 +342,15 @@ def test_a_timed_yaml_game_validates_and_solves(tmp_path: Any) -> None:
     np.testing.assert_allclose(E[0], np.array([[1.0, 0.0], [1 - math.exp(-1), math.exp(-1)]]),
                                atol=1e-14)
     np.testing.assert_allclose(F[0], [0, 1 - math.exp(-1)], atol=1e-14)
+
+
+def test_retiming_reads_decisions_from_decision_rows() -> None:
+    """A synchronous policy of H = 3 decision steps (6 per-step rows) read in a setting of 12
+    decision steps (24 rows): decision step d uses decision row 2 floor(d / 4), time stages the
+    time row beside it."""
+    from tmfcli.commands.policy_choice import policy_steps
+
+    steps = policy_steps(24, 6, stages=2)
+    assert steps[0::2].tolist() == [0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4]
+    assert steps[1::2].tolist() == [1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5]
+    assert policy_steps(6, 4).tolist() == [0, 0, 1, 2, 2, 3]  # one stage: as before

@@ -37,6 +37,8 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
+from tmfcli.files import FILE_MODE
+
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#F0E442")
@@ -128,6 +130,7 @@ def save(fig: Figure, path: Path, formats: Sequence[str] = ("png",)) -> list[Pat
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".part.{fmt}",
                                    dir=target.parent)
+        os.fchmod(fd, FILE_MODE)  # as the tables: 0666 less the umask, not mkstemp's 0600
         os.close(fd)
         try:
             with matplotlib.rc_context(STYLE):

@@ -154,7 +154,7 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
     start = time.perf_counter()
     s = setting(spec, agents=cell.agents, batch=cell.batch)
     game = s.game
-    pol = cell_policy(policy, policy_steps(s.T, T_policy))
+    pol = cell_policy(policy, policy_steps(s.T, T_policy, s.stages))
     pi = on_flow(s, pol)
     flow = mean_field_flow(s, pi)
     # J as in exploitability.evaluate(s, pi).J, without the best-response pass it also makes

@@ -40,9 +40,15 @@ SYNCHRONOUS = "synchronous"
 # --------------------------------------------------------------------------------------------
 # retiming
 # --------------------------------------------------------------------------------------------
-def policy_steps(T_cell: int, T_policy: int) -> np.ndarray:
-    """s(t) = floor(t T_policy / T_cell) for t = 0..T_cell-1: the policy step used at step t."""
-    return (np.arange(T_cell, dtype=np.int64) * T_policy) // T_cell
+def policy_steps(T_cell: int, T_policy: int, stages: int = 1) -> np.ndarray:
+    """s(t) = floor(t T_policy / T_cell) for t = 0..T_cell-1: the policy step used at step t.
+
+    A timed game has ``stages`` = 2 per-step indices per decision step (decision, time): the
+    decision steps are retimed as above and each stage keeps its own, so a decision is always
+    read from a decision row."""
+    t = np.arange(T_cell, dtype=np.int64)
+    decision = ((t // stages) * (T_policy // stages)) // (T_cell // stages)
+    return stages * decision + t % stages
 
 
 class Retimed:
@@ -78,10 +84,11 @@ class Chosen:
     stop_reason: str = ""
     reused_from: Path | None = None
 
-    def on_steps(self, T: int) -> Policy:
-        """The policy read in a setting of T steps (itself when T = T_policy)."""
-        return self.policy if T == self.steps else cell_policy(self.policy,
-                                                               policy_steps(T, self.steps))
+    def on_steps(self, T: int, stages: int = 1) -> Policy:
+        """The policy read in a setting of T steps, ``stages`` per decision step (itself when
+        T = T_policy)."""
+        return self.policy if T == self.steps else cell_policy(
+            self.policy, policy_steps(T, self.steps, stages))
 
 
 @dataclass(frozen=True)

@@ -162,8 +162,8 @@ def simulate_into(spec: Spec, directory: Path, options: Options,
     chosen = choice.get(spec, on_progress=on_progress)
     on_step = None if on_progress is None else \
         (lambda done, total: on_progress("steps", done, total))
-    cmp = compare(problem, chosen.on_steps(problem.T), spec.simulate.replicas, spec.seed,
-                  spec.population.activation, spec.population.init, on_step=on_step,
+    cmp = compare(problem, chosen.on_steps(problem.T, problem.stages), spec.simulate.replicas,
+                  spec.seed, spec.population.activation, spec.population.init, on_step=on_step,
                   epsilon=spec.simulate.epsilon)
     frames = tables(cmp, spec.seed, spec.simulate.every)
     for name, frame in frames.items():

@@ -40,6 +40,7 @@ import yaml
 
 from tmfcli import __version__
 from tmfcli.errors import ResultsError
+from tmfcli.files import FILE_MODE, UMASK
 from tmfcli.io import runs
 from tmfcli.io.spec import Spec
 from tmfcli.model.games.base import Array
@@ -48,13 +49,6 @@ MANIFEST = "manifest.yaml"
 NEW, OLD, SWEEP = "tmf-new", "tmf-old", "tmf-sweep"
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-UMASK = _umask()
 _shown: dict[Path, Path] = {}  # stage directory -> the target it will become (for messages)
 
 
@@ -90,7 +84,7 @@ def atomic(path: Path) -> Iterator[IO[str]]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~UMASK)
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", newline="") as handle:
             yield handle
             handle.flush()

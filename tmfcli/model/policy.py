@@ -60,14 +60,18 @@ def time_rows(time_index: str, alpha: Array) -> np.ndarray:
     """k(t) (T,) int: the row of theta used at step t, for alpha_t (T,).
 
     step: k = t; round: k = floor(sum_{s<t} alpha_s) (floor(t alpha) for a constant alpha, with
-    a 1e-9 allowance for round-off); none: k = 0.
+    a 1e-9 allowance for round-off), and a step where nobody acts (alpha_t = 0: a timed game's
+    time stage) takes the row of the last decision before it, so that K counts the rounds in
+    which agents decide; none: k = 0.
     """
     T = int(alpha.shape[0])
     if time_index == "step":
         return np.arange(T)
     if time_index == "round":
         elapsed = np.concatenate([[0.0], np.cumsum(alpha)[:-1]])
-        return np.floor(elapsed + 1e-9).astype(np.int64)
+        rows = np.floor(elapsed + 1e-9).astype(np.int64)
+        last = np.maximum.accumulate(np.where(np.asarray(alpha) > 0, np.arange(T), 0))
+        return rows[last]
     if time_index == "none":
         return np.zeros(T, dtype=np.int64)
     raise ValueError(f"unknown time index {time_index!r}")
