@@ -1,0 +1,517 @@
+"""The finite-N corrections of the mean field: linear-noise constants and the refined flow.
+
+MODEL.md section 10. With the policy fixed (a ``TabularPolicy`` pi_t(a|o), or a population-aware
+policy pi(a|o, mu), which then enters the kernel through mu), write the kernel of step t as
+
+    K_t(o, .; mu) = alpha_t A_t(o, .; mu) + (1 - alpha_t) I_t(o, .; mu),
+    A_t(o, o'; mu) = sum_a pi_t(a|o, mu) P(o'|o, a, mu),    I_t(o, o'; mu) = P0(o'|o, mu),
+
+and Phi_t(mu) = sum_o mu(o) K_t(o, .; mu) (section 2). Shapes: mu (O,), K, A, I (O, O) row
+conditionals (row o sums to 1); J (O, O) with J[i, j] = d Phi_t(mu)_i / d mu_j; H (O, O, O) with
+H[i, j, k] = d^2 Phi_t(mu)_i / d mu_j d mu_k; S, C (O, O) covariances.
+
+**One step's noise.** Given the counts n = N mu, N Cov[mu_hat_{t+1} | n] = S_t(mu).
+
+* Bernoulli activation: every agent at o moves independently by K_o = K_t(o, .), so the next
+  counts are sum_o Multinomial(n(o), K_o) and
+  S^bern(mu) = sum_o mu(o) (diag K_o - K_o K_o^T).
+* Exactly B active (subset): condition on the active counts m. Given m the next counts are
+  sum_o Multinomial(m(o), A_o) + Multinomial(n(o) - m(o), I_o), with mean
+  sum_o n(o) I_o + sum_o m(o) D_o (D_o = A_o - I_o) and covariance
+  sum_o m(o) (diag A_o - A_o A_o^T) + (n(o) - m(o)) (diag I_o - I_o I_o^T). By the law of total
+  covariance, with E m(o) = alpha n(o) under both rules,
+  Cov = sum_o n(o) [alpha (diag A_o - A_o A_o^T) + (1 - alpha) (diag I_o - I_o I_o^T)]
+        + D^T Cov(m) D.
+  Bernoulli: Cov(m) = N alpha (1 - alpha) diag(mu) (independent binomials), which gives
+  S^bern above. Subset: m is multivariate hypergeometric, Cov(m) = B (N - B) / (N - 1)
+  (diag(mu) - mu mu^T). Subtracting, with M = sum_o mu(o) D_o D_o^T and d = sum_o mu(o) D_o
+  (= A-part minus I-part of Phi, the mean effect of one more active agent):
+
+      S^sub(mu) = S^bern(mu) - alpha (1 - alpha) d d^T + kappa (M - d d^T),
+      kappa = alpha (1 - alpha) / (N - 1)     (0 for N = 1, and in the limit N -> infinity).
+
+  A fixed number of active agents removes the activation noise along d. No division by alpha
+  or B: alpha_t = 0 (nobody acts, section 9's time steps) gives S = S^bern of P0 under both
+  rules, alpha_t = 1 the same S under both.
+
+**Fluctuations.** sqrt(N) (mu_hat_t - mu_bar_t) ~ Z_t, centred Gaussian,
+
+    C_{t+1} = J_t C_t J_t^T + S_t(mu_bar_t) - q_t D_t^T C_t D_t / N,
+    C_0 = diag(mu0) - mu0 mu0^T (iid initial draws; 0 for the rounded start),
+
+where q_t = alpha_t (N - B_t) / (N - 1) for the subset rule with N known, else 0. The last term
+is the expectation of the part of S^sub that is quadratic in mu (d d^T); it is O(1/N), and with
+it C_t / N is the *exact* covariance of the count chain when the kernels and the policy do not
+depend on mu (then Phi_t is linear and S^bern is linear in mu), under both rules and at every N.
+
+    c_mean = mean_{t=0..T} E||Z_t||_1 = mean_t sqrt(2/pi) sum_o sqrt(C_t(o, o))     (closed form)
+    c_max  = E max_{t=0..T} ||Z_t||_1        (Monte Carlo over Z_{t+1} = J_t Z_t + xi_t)
+
+predict E mean_t ||mu_hat_t - mu_bar_t||_1 ~ c_mean / sqrt(N) and E max_t ... ~ c_max / sqrt(N).
+xi_t ~ N(0, C_{t+1} - J_t C_t J_t^T), so that Cov Z_t = C_t exactly. The Monte Carlo uses
+mean_t ||Z_t||_1, whose expectation is c_mean, as a control variate; its standard error is
+reported.
+
+**Refined mean field (bias).** E mu_hat_t = mu_bar_t + b_t / N + O(N^-2) with
+
+    b_{t+1} = J_t b_t + (1/2) sum_{i,j} H_t[., i, j] C_t(i, j),   b_0 = 0 (iid),
+
+and b_0 = rounded(N mu0) - N mu0 for the rounded start (exact offset of the initial counts).
+
+**Derivatives.** When the dynamics are static and the policy tabular, Phi_t is linear:
+J_t = K_t^T and H_t = 0 exactly. Otherwise the kernel's derivatives are central differences
+(``STEP_J``, ``STEP_H`` below) in the coordinates mu_j, and
+
+    J[i, j]    = K[j, i] + sum_o mu(o) dK[o, i]/dmu_j,
+    H[i, j, k] = dK[j, i]/dmu_k + dK[k, i]/dmu_j + sum_o mu(o) d^2K[o, i]/dmu_j dmu_k.
+
+Kernels are evaluated at mu +- h e_j, which may have an entry -h where mu_bar has 0: the game's
+functions must be defined (and smooth) in a neighbourhood of the simplex, as all shipped games
+are. A kink in a kernel (e.g. a max) makes the derivative, and the prediction, unreliable there.
+
+**Return.** The expected per-capita reward at step t given the counts is
+R_t(mu) = sum_o mu(o) [alpha_t sum_a pi r + (1 - alpha_t) r0](o; mu) under both rules (E m(o) =
+alpha_t n(o)), so E G - J = (1/N) sum_t gamma^t [grad R_t . b_t + (1/2) tr(Hess R_t C_t)]
++ O(N^-2): ``return_correction``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+from numba import types
+
+from tmfcli.errors import NumericalError
+from tmfcli.model.flow import step as flow_step
+from tmfcli.model.games.base import Array
+from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, on_flow
+from tmfcli.model.setting import Setting
+
+__all__ = ["SAMPLES", "STEP_H", "STEP_J", "Derivatives", "Fluctuations", "Prediction",
+           "covariance", "derivatives", "fluctuations", "kernel_parts", "max_constant",
+           "noise", "predict", "return_correction", "target_agents"]
+
+EPS = float(np.finfo(float).eps)
+STEP_J = EPS ** (1 / 3)  # ~6.1e-6: central first differences, error O(h^2) + O(eps / h)
+STEP_H = EPS ** (1 / 4)  # ~1.2e-4: central second differences, error O(h^2) + O(eps / h^2)
+SAMPLES = 1000           # Monte Carlo paths of the Gaussian recursion for c_max
+CHUNK = 1 << 22          # floats of kernel evaluations per batch (32 MB)
+TWO_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+# --------------------------------------------------------------------------------------------
+# the kernel, batched over points
+# --------------------------------------------------------------------------------------------
+def policy_probs(policy: Policy, mu: Array, steps: np.ndarray) -> Array:
+    """pi (n, P, O, A) for mu (n, P, O) at the steps ``steps`` (n,) (vectorised for the known
+    policy types, else one call per step)."""
+    if isinstance(policy, TabularPolicy):
+        pi = np.asarray(policy.pi, dtype=float)[steps]
+        return np.broadcast_to(pi[:, None], (*mu.shape[:2], *pi.shape[1:]))
+    if isinstance(policy, PopulationPolicy):
+        rows = steps if policy.index is None else np.asarray(policy.index)[steps]
+        z = policy.theta[rows][:, None] + np.einsum("oaj,npj->npoa", policy.W, mu)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        return np.asarray(z / z.sum(axis=-1, keepdims=True))
+    return np.stack([policy.probs(mu[i], int(t)) for i, t in enumerate(steps)])
+
+
+def kernel_parts(setting: Setting, policy: Policy, mu: Array,
+                 steps: np.ndarray) -> tuple[Array, Array]:
+    """Active and idle kernels A, I (n, P, O, O) at the points mu (n, P, O) of the steps
+    ``steps`` (n,): A(o, o') = sum_a pi(a|o, mu) P(o'|o, a, mu), I = P0(., .|mu)."""
+    game = setting.game
+    n, Pn, O = mu.shape
+    pi = policy_probs(policy, mu, steps)
+    if game.static_dynamics:
+        P = np.broadcast_to(game.transition(game.mu0, 0), (n, Pn, O, game.n_act, O))
+        I = np.broadcast_to(game.idle_transition(game.mu0, 0), (n, Pn, O, O))
+    elif game.time_homogeneous:
+        P = game.transition(mu, 0)
+        I = game.idle_transition(mu, 0)
+    else:
+        P = np.stack([game.transition(mu[i], int(t)) for i, t in enumerate(steps)])
+        I = np.stack([game.idle_transition(mu[i], int(t)) for i, t in enumerate(steps)])
+    A = np.einsum("npoa,npoaq->npoq", pi, P)
+    return A, np.asarray(I, dtype=float)
+
+
+def _kernel(A: Array, I: Array, alpha: Array) -> Array:
+    """K = alpha A + (1 - alpha) I, alpha (n,) broadcast over the trailing axes."""
+    a = alpha.reshape(alpha.shape + (1,) * (A.ndim - 1))
+    return a * A + (1.0 - a) * I
+
+
+# --------------------------------------------------------------------------------------------
+# one step's noise
+# --------------------------------------------------------------------------------------------
+def noise(mu: Array, A: Array, I: Array, alpha: Array, activation: str = "subset",
+          agents: int | None = None) -> Array:
+    """S_t(mu) (..., O, O): N Cov[mu_hat_{t+1} | counts N mu] (module docstring).
+
+    mu (..., O); A, I (..., O, O) the active and idle kernels at mu; alpha (...,) the active
+    fractions. ``agents`` N gives the subset rule's exact finite-N term kappa (M - d d^T);
+    None gives its limit N -> infinity at fixed alpha.
+    """
+    alpha = np.asarray(alpha, dtype=float)
+    K = _kernel(A, I, alpha)
+    w = mu[..., :, None] * K                                         # mu(o) K_o(o')
+    S = np.einsum("...oq,qr->...qr", w, np.eye(mu.shape[-1])) - \
+        np.einsum("...o,...oq,...or->...qr", mu, K, K)
+    if activation == "bernoulli":
+        return np.asarray(S)
+    if activation != "subset":
+        raise ValueError(f"unknown activation {activation!r}")
+    D = A - I
+    d = np.einsum("...o,...oq->...q", mu, D)
+    dd = d[..., :, None] * d[..., None, :]
+    a1 = (alpha * (1.0 - alpha))[..., None, None]
+    S = S - a1 * dd
+    if agents is not None and agents > 1:
+        M = np.einsum("...o,...oq,...or->...qr", mu, D, D)
+        S = S + a1 / (agents - 1) * (M - dd)
+    return np.asarray(S)
+
+
+# --------------------------------------------------------------------------------------------
+# Jacobian and Hessian of Phi_t along the flow
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Derivatives:
+    """Along mu_bar (T+1, O): A, I (T, O, O) kernels at mu_bar_t, J (T, O, O), H (T, O, O, O)
+    (None when not asked for), and how they were obtained ("exact" or "finite differences")."""
+
+    A: Array
+    I: Array
+    J: Array
+    H: Array | None
+    method: str
+
+
+def _stencil(O: int, hessian: bool) -> Array:
+    """Offsets (P, O) in units of mu: centre, +-STEP_J e_j, and for the Hessian +-STEP_H e_j and
+    (+-STEP_H e_j) + (+-STEP_H e_k), j < k."""
+    eye = np.eye(O)
+    rows = [np.zeros((1, O)), STEP_J * eye, -STEP_J * eye]
+    if hessian:
+        rows += [STEP_H * eye, -STEP_H * eye]
+        j, k = np.triu_indices(O, 1)
+        for sj in (1.0, -1.0):
+            for sk in (1.0, -1.0):
+                rows.append(STEP_H * (sj * eye[j] + sk * eye[k]))
+    return np.concatenate(rows)
+
+
+def derivatives(setting: Setting, policy: Policy, mu_bar: Array,
+                hessian: bool = True) -> Derivatives:
+    """J_t and (with ``hessian``) H_t of Phi_t at mu_bar_t for every step (module docstring)."""
+    game = setting.game
+    T, O = setting.T, game.n_obs
+    alpha = np.asarray(setting.alpha, dtype=float)
+    steps = np.arange(T)
+    if game.static_dynamics and isinstance(policy, TabularPolicy):  # Phi_t linear: exact
+        A, I = kernel_parts(setting, policy, mu_bar[:T, None], steps)
+        A, I = A[:, 0], I[:, 0]
+        J = np.swapaxes(_kernel(A, I, alpha), -1, -2)
+        H = np.zeros((T, O, O, O)) if hessian else None
+        return Derivatives(A=A, I=I, J=np.ascontiguousarray(J), H=H, method="exact")
+    offsets = _stencil(O, hessian)
+    Pn = offsets.shape[0]
+    per_step = Pn * O * max(O * game.n_act, O)
+    chunk = max(1, CHUNK // per_step)
+    A = np.empty((T, O, O))
+    I = np.empty((T, O, O))
+    J = np.empty((T, O, O))
+    H = np.empty((T, O, O, O)) if hessian else None
+    for start in range(0, T, chunk):
+        sl = slice(start, min(T, start + chunk))
+        mu = mu_bar[sl][:, None, :] + offsets[None]                       # (n, P, O)
+        Ak, Ik = kernel_parts(setting, policy, mu, steps[sl])
+        K = _kernel(Ak, Ik, alpha[sl])                                    # (n, P, O, O)
+        if not np.all(np.isfinite(K)):
+            raise NumericalError(
+                f"the game's kernels are not finite near the mean-field flow (steps "
+                f"{sl.start}..{sl.stop - 1}, at distributions within {STEP_H:.1e} of it)",
+                "the linear-noise prediction needs kernels defined and smooth in a "
+                "neighbourhood of the simplex (docs/fluctuations.md)")
+        A[sl], I[sl] = Ak[:, 0], Ik[:, 0]
+        K0 = K[:, 0]
+        Kp, Km = K[:, 1:1 + O], K[:, 1 + O:1 + 2 * O]                      # (n, j, o, i)
+        dK = (Kp - Km) / (2 * STEP_J)
+        m = mu_bar[sl]
+        J[sl] = np.swapaxes(K0, -1, -2) + np.einsum("no,njoi->nij", m, dK)
+        if H is not None:
+            base = 1 + 2 * O
+            Hp, Hm = K[:, base:base + O], K[:, base + O:base + 2 * O]
+            second = np.empty((K.shape[0], O, O, O, O))                   # (n, j, k, o, i)
+            diag = (Hp - 2 * K0[:, None] + Hm) / STEP_H ** 2
+            idx = np.arange(O)
+            second[:, idx, idx] = diag
+            jj, kk = np.triu_indices(O, 1)
+            npair = jj.size
+            q = base + 2 * O
+            pp, pm = K[:, q:q + npair], K[:, q + npair:q + 2 * npair]
+            mp, mm = K[:, q + 2 * npair:q + 3 * npair], K[:, q + 3 * npair:q + 4 * npair]
+            cross = (pp - pm - mp + mm) / (4 * STEP_H ** 2)
+            second[:, jj, kk] = cross
+            second[:, kk, jj] = cross
+            H[sl] = np.einsum("nkji->nijk", dK) + np.einsum("njki->nijk", dK) + \
+                np.einsum("no,njkoi->nijk", m, second)
+    return Derivatives(A=A, I=I, J=J, H=H, method="finite differences")
+
+
+# --------------------------------------------------------------------------------------------
+# covariance, constants, bias
+# --------------------------------------------------------------------------------------------
+def initial_covariance(mu0: Array, init: str) -> Array:
+    """C_0: the multinomial covariance diag(mu0) - mu0 mu0^T of iid draws, 0 when rounded."""
+    if init == "rounded":
+        return np.zeros((mu0.size, mu0.size))
+    return np.diag(mu0) - np.outer(mu0, mu0)
+
+
+def covariance(J: Array, S: Array, C0: Array, D: Array | None = None,
+               q: Array | None = None, agents: int | None = None) -> Array:
+    """C (T+1, O, O): C_{t+1} = J_t C_t J_t^T + S_t - q_t D_t^T C_t D_t / N (module docstring).
+
+    J, S, D (T, O, O); q (T,) (the subset rule's alpha (N - B) / (N - 1); None: no such term).
+    """
+    T = J.shape[0]
+    C = np.empty((T + 1, *C0.shape))
+    C[0] = C0
+    exact = D is not None and q is not None and agents is not None
+    for t in range(T):
+        nxt = J[t] @ C[t] @ J[t].T + S[t]
+        if exact and q[t] != 0.0:  # type: ignore[index]
+            nxt = nxt - q[t] / agents * (D[t].T @ C[t] @ D[t])  # type: ignore[index]
+        C[t + 1] = 0.5 * (nxt + nxt.T)  # symmetric to round-off
+    return C
+
+
+def mean_constant(C: Array) -> float:
+    """c_mean = mean_t sqrt(2/pi) sum_o sqrt(C_t(o, o)), the closed form of E mean_t ||Z_t||_1."""
+    diag = np.clip(np.einsum("tii->ti", C), 0.0, None)
+    return float(TWO_OVER_PI * np.sqrt(diag).sum(axis=1).mean())
+
+
+def _factor(C: Array) -> Array:
+    """L with L L^T = C for symmetric positive semi-definite C (..., O, O); negative round-off
+    eigenvalues are set to 0."""
+    w, V = np.linalg.eigh(C)
+    return np.ascontiguousarray(V * np.sqrt(np.clip(w, 0.0, None))[..., None, :])
+
+
+@nb.njit(types.void(types.float64[:, :, ::1], types.float64[:, :, ::1],
+                    types.float64[:, :, ::1], types.float64[:, ::1], types.float64[::1],
+                    types.float64[::1]), cache=True)
+def _paths(J: Array, L: Array, xi: Array, Z: Array, high: Array,
+           total: Array) -> None:  # pragma: no cover - compiled
+    """Advance Z (M, O) by Z <- J_t Z + L_t xi_t for the chunk's steps; keep, per path, the
+    running maximum ``high`` and sum ``total`` of ||Z_t||_1 over the new Z_t."""
+    n, M, O = xi.shape
+    new = np.empty(O)
+    for t in range(n):
+        for m in range(M):
+            norm = 0.0
+            for i in range(O):
+                acc = 0.0
+                for j in range(O):
+                    acc += J[t, i, j] * Z[m, j] + L[t, i, j] * xi[t, m, j]
+                new[i] = acc
+                norm += abs(acc)
+            for i in range(O):
+                Z[m, i] = new[i]
+            if norm > high[m]:
+                high[m] = norm
+            total[m] += norm
+
+
+def max_constant(J: Array, C: Array, rng: np.random.Generator,
+                 samples: int = SAMPLES) -> tuple[float, float]:
+    """c_max = E max_{t=0..T} ||Z_t||_1 by Monte Carlo over the Gaussian recursion, and its
+    standard error. Z_0 ~ N(0, C_0), Z_{t+1} = J_t Z_t + xi_t, xi_t ~ N(0, C_{t+1} - J_t C_t
+    J_t^T). Control variate: mean_t ||Z_t||_1, of known expectation c_mean."""
+    T, O = J.shape[0], J.shape[1]
+    noise_cov = C[1:] - np.einsum("tij,tjk,tlk->til", J, C[:-1], J)
+    L = _factor(0.5 * (noise_cov + np.swapaxes(noise_cov, -1, -2)))
+    if not np.any(L) and not np.any(C[0]):
+        return 0.0, 0.0
+    Z = np.ascontiguousarray(rng.standard_normal((samples, O)) @ _factor(C[0]).T)
+    high = np.abs(Z).sum(axis=1)
+    total = high.copy()
+    Jc = np.ascontiguousarray(J)
+    per = max(1, CHUNK // (4 * samples * O))
+    for start in range(0, T, per):
+        stop = min(T, start + per)
+        xi = rng.standard_normal((stop - start, samples, O))
+        _paths(Jc[start:stop], L[start:stop], xi, Z, high, total)
+    mean_path = total / (T + 1)
+    x = high
+    y = mean_path - mean_constant(C)
+    var_y = float(y.var())
+    beta = float(np.cov(x, y)[0, 1] / var_y) if var_y > 0 else 0.0
+    adjusted = x - beta * y
+    return float(adjusted.mean()), float(adjusted.std(ddof=1) / math.sqrt(samples))
+
+
+def bias(J: Array, H: Array, C: Array, b0: Array) -> Array:
+    """b (T+1, O): b_{t+1} = J_t b_t + (1/2) sum_{i,j} H_t[., i, j] C_t(i, j)."""
+    T = J.shape[0]
+    b = np.empty((T + 1, b0.size))
+    b[0] = b0
+    drift = 0.5 * np.einsum("tkij,tij->tk", H, C[:-1])
+    for t in range(T):
+        b[t + 1] = J[t] @ b[t] + drift[t]
+    return b
+
+
+# --------------------------------------------------------------------------------------------
+# everything along one flow
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fluctuations:
+    """The Gaussian approximation of the N-agent flow of one policy in one setting.
+
+    mu_bar (T+1, O) the mean-field flow; pi (T, O, A) the policy along it; S (T, O, O) the noise
+    at mu_bar_t; C (T+1, O, O) the covariance of Z_t; b (T+1, O) the bias (None without the
+    Hessian); J (T, O, O); ``method`` of the derivatives.
+    """
+
+    mu_bar: Array
+    pi: Array
+    J: Array
+    S: Array
+    C: Array
+    b: Array | None
+    method: str
+    activation: str
+    agents: int | None
+
+    def sd(self, agents: int) -> Array:
+        """The predicted standard deviation of mu_hat_t(o), sqrt(C_t(o, o) / N), (T+1, O)."""
+        return np.asarray(np.sqrt(np.clip(np.einsum("tii->ti", self.C), 0.0, None) / agents))
+
+    def refined(self, agents: int) -> Array:
+        """mu_bar_t + b_t / N (T+1, O); mu_bar when there is no bias term."""
+        return self.mu_bar if self.b is None else self.mu_bar + self.b / agents
+
+    @property
+    def c_mean(self) -> float:
+        return mean_constant(self.C)
+
+
+def fluctuations(setting: Setting, policy: Policy, activation: str = "subset",
+                 init: str = "iid", refined: bool = True,
+                 mu_bar: Array | None = None) -> Fluctuations:
+    """S_t, J_t, C_t and (with ``refined``) b_t along the mean-field flow of ``policy``.
+
+    ``setting.agents`` (when set) gives the subset rule's exact finite-N terms and the rounded
+    start's offset b_0; ``mu_bar`` (T+1, O), when given, is the flow (else computed here).
+    """
+    game = setting.game
+    T = setting.T
+    alpha = np.asarray(setting.alpha, dtype=float)
+    pi = on_flow(setting, policy)
+    if mu_bar is None:
+        mu = np.empty((T + 1, game.n_obs))
+        mu[0] = game.mu0
+        for t in range(T):
+            mu[t + 1] = flow_step(mu[t], pi[t], game.transition(mu[t], t),
+                                  game.idle_transition(mu[t], t), float(alpha[t]))
+        mu_bar = mu
+    N = setting.agents
+    der = derivatives(setting, policy, mu_bar, hessian=refined)
+    S = noise(mu_bar[:T], der.A, der.I, alpha, activation, N)
+    q = None
+    if activation == "subset" and N is not None and N > 1:
+        q = alpha * (N - alpha * N) / (N - 1)
+    C0 = initial_covariance(np.asarray(game.mu0, dtype=float), init)
+    C = covariance(der.J, S, C0, der.A - der.I, q, N)
+    b = None
+    if der.H is not None:
+        b0 = np.zeros(game.n_obs)
+        if init == "rounded" and N is not None:
+            from tmfcli.simulation.counts import rounded_counts
+
+            b0 = rounded_counts(game.mu0, N) - N * np.asarray(game.mu0, dtype=float)
+        b = bias(der.J, der.H, C, b0)
+    if not (np.all(np.isfinite(C)) and (b is None or np.all(np.isfinite(b)))):
+        raise NumericalError("the linear-noise covariance is not finite",
+                             "check the game's kernels near the mean-field flow")
+    return Fluctuations(mu_bar=mu_bar, pi=pi, J=der.J, S=S, C=C, b=b, method=der.method,
+                        activation=activation, agents=N)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted constants of one setting: e_max ~ c_max / sqrt(N) (Monte Carlo, standard
+    error ``c_max_se`` over ``samples`` paths), e_mean ~ c_mean / sqrt(N) (closed form)."""
+
+    fluct: Fluctuations
+    c_max: float
+    c_max_se: float
+    c_mean: float
+    samples: int
+
+
+def predict(setting: Setting, policy: Policy, seed: int | np.random.SeedSequence,
+            activation: str = "subset", init: str = "iid", refined: bool = True,
+            samples: int = SAMPLES, mu_bar: Array | None = None) -> Prediction:
+    """``fluctuations`` and the two constants; the Monte Carlo draws from ``seed`` alone."""
+    fl = fluctuations(setting, policy, activation, init, refined, mu_bar)
+    c_max, se = max_constant(fl.J, fl.C, np.random.default_rng(seed), samples)
+    return Prediction(fluct=fl, c_max=c_max, c_max_se=se, c_mean=fl.c_mean, samples=samples)
+
+
+def return_correction(setting: Setting, policy: Policy, fl: Fluctuations) -> float:
+    """The O(1/N) correction of the population-average return, times N:
+
+        N (E G - J) ~ sum_t gamma^t [grad R_t(mu_bar_t) . b_t + (1/2) tr(Hess R_t C_t)],
+
+    R_t(mu) = sum_o mu(o) [alpha_t sum_a pi(a|o,mu) r(o,a,mu) + (1 - alpha_t) r0(o,mu)], by
+    central differences (the same steps as the kernel's). Needs the bias (``refined``)."""
+    if fl.b is None:
+        raise ValueError("the return correction needs the bias b_t (refined=True)")
+    game = setting.game
+    T, O = setting.T, game.n_obs
+    alpha = np.asarray(setting.alpha, dtype=float)
+    offsets = _stencil(O, True)
+    mu = fl.mu_bar[:T][:, None, :] + offsets[None]
+    steps = np.arange(T)
+    pi = policy_probs(policy, mu, steps)
+    if game.time_homogeneous:
+        r, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
+    else:
+        r = np.stack([game.reward(mu[t], t) for t in range(T)])
+        r0 = np.stack([game.idle_reward(mu[t], t) for t in range(T)])
+    a = alpha[:, None, None]
+    per = a * np.einsum("tpoa,tpoa->tpo", pi, r) + (1 - a) * r0
+    R = np.einsum("tpo,tpo->tp", mu, per)                                 # (T, P)
+    R0 = R[:, 0]
+    grad = (R[:, 1:1 + O] - R[:, 1 + O:1 + 2 * O]) / (2 * STEP_J)
+    base = 1 + 2 * O
+    hess = np.empty((T, O, O))
+    idx = np.arange(O)
+    hess[:, idx, idx] = (R[:, base:base + O] - 2 * R0[:, None] + R[:, base + O:base + 2 * O]) \
+        / STEP_H ** 2
+    jj, kk = np.triu_indices(O, 1)
+    n = jj.size
+    q = base + 2 * O
+    cross = (R[:, q:q + n] - R[:, q + n:q + 2 * n] - R[:, q + 2 * n:q + 3 * n]
+             + R[:, q + 3 * n:q + 4 * n]) / (4 * STEP_H ** 2)
+    hess[:, jj, kk] = cross
+    hess[:, kk, jj] = cross
+    disc = setting.gamma ** np.arange(T)
+    per_step = np.einsum("to,to->t", grad, fl.b[:T]) + \
+        0.5 * np.einsum("tij,tij->t", hess, fl.C[:T])
+    return float((disc * per_step).sum())
+
+
+def target_agents(c_max: float, gap: float) -> int:
+    """The smallest N with c_max / sqrt(N) <= gap: ceil((c_max / gap)^2) (at least 1)."""
+    if not gap > 0 or not math.isfinite(gap):
+        raise ValueError("the target gap must be a positive number")
+    return max(1, math.ceil((c_max / gap) ** 2 - 1e-9))
