@@ -1,0 +1,303 @@
+"""The linear-noise approximation (tmfcli.analysis.fluctuations, MODEL.md section 10).
+
+Closed forms and independent computations: the one-step noise against the empirical covariance
+of the exact sampler; the covariance recursion against the exact covariance of the count chain,
+enumerated state by state, for a game whose kernels do not depend on mu; the Jacobian and
+Hessian against directional differences of Phi_t computed by the flow's own step, and against
+the hand-derived derivatives of the SIS map.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from tmfcli.analysis import fluctuations as F
+from tmfcli.model.flow import step
+from tmfcli.model.games import GAMES, make_game
+from tmfcli.model.games.base import Array, Game, internal, static
+from tmfcli.model.policy import PopulationPolicy, TabularPolicy
+from tmfcli.model.setting import Setting
+from tmfcli.simulation.counts import simulate
+
+
+def one_step(game: Game, N: int, B: int) -> Setting:
+    return Setting(game=game, alpha=np.array([B / N]), gamma=1.0, agents=N,
+                   batches=np.array([B]))
+
+
+# --------------------------------------------------------------------------------------------
+# S_t against one step of the exact sampler
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["subset", "bernoulli"])
+def test_noise_is_the_covariance_of_one_step_of_the_sampler(activation: str) -> None:
+    # queueing: service depends on mu, idle agents move too (P0 is not the identity)
+    N, B, R = 40, 20, 40_000
+    game = make_game("queueing").with_mu0(np.array([0.4, 0.3, 0.2, 0.1]))  # N mu0 integral
+    rng = np.random.default_rng(11)
+    pi = rng.dirichlet(np.ones(game.n_act), size=(1, game.n_obs))
+    s = one_step(game, N, B)
+    rollouts = simulate(s, TabularPolicy(pi), R, seed=5, activation=activation, init="rounded")
+    x = rollouts.mu_hat[:, 1]
+    empirical = N * np.cov(x.T)
+    A, I = F.kernel_parts(s, TabularPolicy(pi), game.mu0[None, None], np.array([0]))
+    S = F.noise(game.mu0, A[0, 0], I[0, 0], np.array(B / N), activation, N)
+    other = F.noise(game.mu0, A[0, 0], I[0, 0], np.array(B / N),
+                    "bernoulli" if activation == "subset" else "subset", N)
+    # standard error of a sample covariance of (near-)Gaussian coordinates:
+    # sqrt((S_ii S_jj + S_ij^2) / R); 4.5 of them over 16 entries is a false alarm below 1e-4
+    d = np.sqrt(np.clip(np.diag(S), 0, None))
+    se = np.sqrt((np.outer(d, d) ** 2 + S ** 2) / R) + 1e-12
+    assert (np.abs(empirical - S) <= 4.5 * se).all()
+    # the test has power: the other rule's formula is rejected on some entry
+    assert (np.abs(empirical - other) > 6 * se).any()
+    # and the mean is Phi(mu), exactly in expectation
+    mean = x.mean(axis=0)
+    phi = step(game.mu0, pi[0], game.transition(game.mu0, 0),
+               game.idle_transition(game.mu0, 0), B / N)
+    assert (np.abs(mean - phi) <= 4.5 * d / math.sqrt(N * R) + 1e-12).all()
+
+
+def test_noise_at_alpha_zero_and_one_is_the_same_for_both_rules() -> None:
+    game = make_game("queueing")
+    mu = np.array([0.4, 0.3, 0.2, 0.1])
+    A = np.random.default_rng(0).dirichlet(np.ones(4), size=4)
+    I = game.idle_transition(mu, 0)
+    for alpha in (0.0, 1.0):
+        sub = F.noise(mu, A, I, np.array(alpha), "subset", 50)
+        ber = F.noise(mu, A, I, np.array(alpha), "bernoulli", 50)
+        np.testing.assert_allclose(sub, ber, atol=1e-15)
+    # alpha = 0: nobody acts, every agent moves by P0 (a timed game's time step)
+    K = I
+    expected = sum(mu[o] * (np.diag(K[o]) - np.outer(K[o], K[o])) for o in range(4))
+    np.testing.assert_allclose(F.noise(mu, A, I, np.array(0.0), "subset", 50), expected,
+                               atol=1e-15)
+
+
+# --------------------------------------------------------------------------------------------
+# C_t against the exact covariance of the count chain (mu-independent kernels)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Linear(Game):
+    """Static random kernels, idle agents move by a random P0: Phi_t is linear in mu."""
+
+    name = "linear_test"
+    static_dynamics = True
+    idle_stays = False
+    time_homogeneous = True
+
+    _P: Array = internal()
+    _P0: Array = internal()
+
+    def build(self) -> None:
+        rng = np.random.default_rng(5)
+        self._set(n_obs=3, n_act=2, mu0=np.array([0.5, 0.3, 0.2]),
+                  _P=rng.dirichlet(np.ones(3), size=(3, 2)), _P0=rng.dirichlet(np.ones(3), size=3))
+
+    def transition(self, mu: Array, t: int) -> Array:
+        return static(self._P, mu)
+
+    def idle_transition(self, mu: Array, t: int) -> Array:
+        return static(self._P0, mu)
+
+    def reward(self, mu: Array, t: int) -> Array:
+        return np.zeros((*mu.shape[:-1], 3, 2))
+
+
+def compositions(N: int, O: int) -> list[tuple[int, ...]]:
+    return [c for c in itertools.product(range(N + 1), repeat=O) if sum(c) == N]
+
+
+def exact_chain(game: Game, pi: Array, N: int, batches: list[int],
+                activation: str) -> list[dict[tuple[int, ...], float]]:
+    """The law of the counts n_t, state by state: iid start, then per step the active counts
+    (multivariate hypergeometric or binomial pmf), then every agent's move one at a time."""
+    O = game.n_obs
+    P, P0 = game.transition(game.mu0, 0), game.idle_transition(game.mu0, 0)
+    laws = [{n: math.factorial(N) / math.prod(math.factorial(k) for k in n)
+             * math.prod(p ** k for p, k in zip(game.mu0, n, strict=True))
+             for n in compositions(N, O)}]
+    for t, B in enumerate(batches):
+        A = np.einsum("oa,oaq->oq", pi[t], P)
+        nxt: dict[tuple[int, ...], float] = {}
+        for n, pn in laws[-1].items():
+            for m in itertools.product(*(range(k + 1) for k in n)):
+                if activation == "subset":
+                    if sum(m) != B:
+                        continue
+                    pm = math.prod(math.comb(k, j) for k, j in zip(n, m, strict=True)) \
+                        / math.comb(N, B)
+                else:
+                    a = B / N
+                    pm = math.prod(math.comb(k, j) * a ** j * (1 - a) ** (k - j)
+                                   for k, j in zip(n, m, strict=True))
+                if pm == 0:
+                    continue
+                movers = [A[o] for o in range(O) for _ in range(m[o])] + \
+                    [P0[o] for o in range(O) for _ in range(n[o] - m[o])]
+                dist = {tuple([0] * O): 1.0}
+                for row in movers:
+                    new: dict[tuple[int, ...], float] = {}
+                    for c, pc in dist.items():
+                        for q in range(O):
+                            key = tuple(c[i] + (i == q) for i in range(O))
+                            new[key] = new.get(key, 0.0) + pc * row[q]
+                    dist = new
+                for c, pc in dist.items():
+                    nxt[c] = nxt.get(c, 0.0) + pn * pm * pc
+        laws.append(nxt)
+    return laws
+
+
+@pytest.mark.parametrize("activation", ["subset", "bernoulli"])
+@pytest.mark.parametrize("N", [1, 2, 3, 5])
+def test_covariance_is_exact_for_mu_independent_kernels(activation: str, N: int) -> None:
+    game = Linear()
+    pattern = [N, 0, max(1, N // 2), 0, 1]          # B_t = 0: time steps of a timed game
+    batches = [min(b, N) for b in pattern]
+    T = len(batches)
+    pi = np.random.default_rng(3).dirichlet(np.ones(2), size=(T, 3))
+    s = Setting(game=game, alpha=np.array(batches) / N, gamma=1.0, agents=N,
+                batches=np.array(batches))
+    fl = F.fluctuations(s, TabularPolicy(pi), activation=activation)
+    assert fl.method == "exact"
+    for t, law in enumerate(exact_chain(game, pi, N, batches, activation)):
+        states = np.array(list(law), dtype=float) / N
+        p = np.array(list(law.values()))
+        assert abs(p.sum() - 1) < 1e-12
+        mean = p @ states
+        cov = (states - mean).T @ ((states - mean) * p[:, None])
+        np.testing.assert_allclose(mean, fl.mu_bar[t], atol=1e-12)
+        np.testing.assert_allclose(N * cov, fl.C[t], atol=1e-12)
+        np.testing.assert_allclose(fl.b[t], 0.0, atol=1e-12)  # type: ignore[index]
+
+
+# --------------------------------------------------------------------------------------------
+# Jacobian and Hessian
+# --------------------------------------------------------------------------------------------
+def phi(game: Game, policy: TabularPolicy | PopulationPolicy, mu: Array, alpha: float) -> Array:
+    """Phi_0(mu) by the flow's own step (a different code path from the module's kernels)."""
+    return step(mu, policy.probs(mu, 0), game.transition(mu, 0), game.idle_transition(mu, 0),
+                alpha)
+
+
+def directional(game: Game, policy: TabularPolicy | PopulationPolicy, mu: Array, v: Array,
+                alpha: float) -> tuple[Array, Array]:
+    """J v and v^T H v by Richardson-extrapolated central differences of Phi along v."""
+    def first(h: float) -> Array:
+        plus, minus = phi(game, policy, mu + h * v, alpha), phi(game, policy, mu - h * v, alpha)
+        return (plus - minus) / (2 * h)
+
+    def second(h: float) -> Array:
+        return (phi(game, policy, mu + h * v, alpha) - 2 * phi(game, policy, mu, alpha)
+                + phi(game, policy, mu - h * v, alpha)) / h ** 2
+
+    h = 1e-3
+    return (4 * first(h / 2) - first(h)) / 3, (4 * second(h / 2) - second(h)) / 3
+
+
+@pytest.mark.parametrize("name", sorted(GAMES))
+@pytest.mark.parametrize("kind", ["tabular", "population"])
+def test_derivatives_against_directional_differences(name: str, kind: str) -> None:
+    game = make_game(name)
+    O, A = game.n_obs, game.n_act
+    rng = np.random.default_rng(7)
+    T = 3
+    mu = rng.dirichlet(np.ones(O), size=T + 1)      # interior points stand in for a flow
+    alpha = 0.6
+    if kind == "tabular":
+        policy: TabularPolicy | PopulationPolicy = TabularPolicy(
+            rng.dirichlet(np.ones(A), size=(T, O)))
+    else:
+        policy = PopulationPolicy(theta=rng.normal(size=(T, O, A)),
+                                  W=rng.normal(size=(O, A, O)))
+    s = Setting(game=game, alpha=np.full(T, alpha), gamma=1.0)
+    der = F.derivatives(s, policy, mu)
+    assert der.H is not None
+    expect = "exact" if game.static_dynamics and kind == "tabular" else "finite differences"
+    assert der.method == expect
+    for t in range(T):
+        at = TabularPolicy(policy.pi[t:t + 1]) if isinstance(policy, TabularPolicy) else \
+            PopulationPolicy(theta=policy.theta[t:t + 1], W=policy.W)
+        for _ in range(3):
+            v = rng.normal(size=O)
+            v -= v.mean()                            # a tangent direction of the simplex
+            Jv, vHv = directional(game, at, mu[t], v, alpha)
+            scale = 1.0 + np.abs(Jv).max()
+            np.testing.assert_allclose(der.J[t] @ v, Jv, atol=1e-7 * scale)
+            np.testing.assert_allclose(np.einsum("ijk,j,k->i", der.H[t], v, v), vHv,
+                                       atol=2e-5 * (1.0 + np.abs(vHv).max()))
+
+
+def test_finite_differences_recover_the_exact_linear_derivatives() -> None:
+    # a population-aware policy with W = 0 is the tabular policy, but takes the finite-difference
+    # path: on static dynamics Phi_t is linear, J_t = K_t^T and H_t = 0
+    game = make_game("beach_bar")
+    rng = np.random.default_rng(2)
+    T, O, A = 2, game.n_obs, game.n_act
+    theta = rng.normal(size=(T, O, A))
+    pi = np.exp(theta) / np.exp(theta).sum(axis=-1, keepdims=True)
+    mu = rng.dirichlet(np.ones(O), size=T + 1)
+    s = Setting(game=game, alpha=np.full(T, 0.3), gamma=1.0)
+    exact = F.derivatives(s, TabularPolicy(pi), mu)
+    fd = F.derivatives(s, PopulationPolicy(theta=theta, W=np.zeros((O, A, O))), mu)
+    assert exact.method == "exact" and fd.method == "finite differences"
+    np.testing.assert_allclose(fd.J, exact.J, atol=1e-9)
+    np.testing.assert_allclose(fd.H, 0.0, atol=1e-6)  # type: ignore[arg-type]
+
+
+def test_sis_derivatives_match_the_hand_derived_ones() -> None:
+    # Phi_I(mu) = c mu_S mu_I + (1 - r alpha) mu_I, c = 0.81 alpha pi(out|S); Phi_S = 1 - Phi_I
+    # on the simplex, and off it Phi_S = mu_S - c mu_S mu_I + r alpha mu_I (mass conserved)
+    game = make_game("sis")
+    alpha, r = 0.7, 0.3
+    pi = np.array([[[0.6, 0.4], [0.2, 0.8]]])
+    mu = np.array([[0.35, 0.65], [0.3, 0.7]])
+    s = Setting(game=game, alpha=np.array([alpha]), gamma=1.0)
+    der = F.derivatives(s, PopulationPolicy(theta=np.log(pi), W=np.zeros((2, 2, 2))), mu)
+    c = 0.81 * alpha * 0.6
+    mS, mI = mu[0]
+    J_I = np.array([c * mI, c * mS + 1 - r * alpha])
+    J = np.array([[1 - c * mI, -c * mS + r * alpha], J_I])
+    H_I = np.array([[0.0, c], [c, 0.0]])
+    np.testing.assert_allclose(der.J[0], J, atol=1e-9)
+    np.testing.assert_allclose(der.H[0, 1], H_I, atol=1e-6)    # type: ignore[index]
+    np.testing.assert_allclose(der.H[0, 0], -H_I, atol=1e-6)   # type: ignore[index]
+
+
+# --------------------------------------------------------------------------------------------
+# constants
+# --------------------------------------------------------------------------------------------
+def test_c_mean_is_the_mean_of_expected_norms_and_c_max_agrees_with_paths() -> None:
+    rng = np.random.default_rng(0)
+    T, O = 6, 3
+    J = np.eye(O) + 0.1 * rng.normal(size=(T, O, O))
+    S = np.stack([np.cov(rng.normal(size=(O, 10))) for _ in range(T)])
+    C = F.covariance(J, S, np.zeros((O, O)))
+    # plain Monte Carlo of the recursion, written independently
+    M = 100_000
+    Z = np.zeros((M, O))
+    norms = [np.abs(Z).sum(axis=1)]
+    for t in range(T):
+        Z = Z @ J[t].T + rng.multivariate_normal(np.zeros(O), S[t], size=M)
+        norms.append(np.abs(Z).sum(axis=1))
+    paths = np.stack(norms, axis=1)
+    # E||Z_t||_1 closed form against 100k paths: 5 standard errors
+    se_mean = paths.mean(axis=1).std() / math.sqrt(M)
+    assert abs(paths.mean() - F.mean_constant(C)) < 5 * se_mean
+    c_max, se = F.max_constant(J, C, np.random.default_rng(1), samples=4000)
+    se_paths = paths.max(axis=1).std() / math.sqrt(M)
+    assert abs(c_max - paths.max(axis=1).mean()) < 5 * math.hypot(se, se_paths)
+    # the control variate helps: its error is below the plain error of 4000 paths
+    assert se < paths.max(axis=1).std() / math.sqrt(4000)
+
+
+def test_target_agents() -> None:
+    assert F.target_agents(2.0, 0.01) == 40_000
+    assert F.target_agents(0.0, 0.01) == 1
+    with pytest.raises(ValueError):
+        F.target_agents(1.0, -0.1)
