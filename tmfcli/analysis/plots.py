@@ -351,9 +351,11 @@ def curves_figure(series: list[tuple[str, pd.DataFrame]], path: Path, ylabel: st
 # --------------------------------------------------------------------------------------------
 def flow_figure(mu: np.ndarray, labels: Sequence[str], path: Path, caption: str = "",
                 bands: tuple[np.ndarray, np.ndarray] | None = None,
-                formats: Sequence[str] = ("png",), band_label: str = "") -> None:
+                formats: Sequence[str] = ("png",), band_label: str = "",
+                predicted: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """The mean-field flow mu (T+1, O) per observation against t; optional N-agent bands
-    (low, high), each (T+1, O), shaded around it."""
+    (low, high), each (T+1, O), shaded around it, and optional predicted bands (low, high)
+    drawn as thin dashed lines of the same colour."""
     T1, O = mu.shape
     t = np.arange(T1)
     with figure() as (fig, axes):
@@ -365,6 +367,10 @@ def flow_figure(mu: np.ndarray, labels: Sequence[str], path: Path, caption: str 
             if bands is not None:
                 ax.fill_between(t, bands[0][:, o], bands[1][:, o], color=s["color"], alpha=0.25,
                                 linewidth=0)
+            if predicted is not None:
+                for edge in predicted:
+                    ax.plot(t, edge[:, o], color=s["color"], linestyle=(0, (3, 1.5)),
+                            linewidth=0.7)
         ax.set_xlabel("step $t$")
         ax.set_ylabel(r"$\bar\mu_t(o)$" if bands is None else
                       r"$\bar\mu_t(o)$ (lines), $\hat\mu_t(o)$ (bands)")
