@@ -90,9 +90,10 @@ from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, on_flow
 from tmfcli.model.setting import Setting
 
-__all__ = ["SAMPLES", "STEP_H", "STEP_J", "Derivatives", "Fluctuations", "Prediction",
-           "covariance", "derivatives", "fluctuations", "kernel_parts", "max_constant",
-           "noise", "predict", "return_correction", "target_agents"]
+__all__ = ["SAMPLES", "STEP_H", "STEP_J", "TOLERANCE", "Derivatives", "Fluctuations",
+           "Prediction", "constant_verdict", "covariance", "derivatives", "fluctuations",
+           "kernel_parts", "max_constant", "noise", "predict", "ratio_interval",
+           "return_correction", "target_agents"]
 
 EPS = float(np.finfo(float).eps)
 STEP_J = EPS ** (1 / 3)  # ~6.1e-6: central first differences, error O(h^2) + O(eps / h)
@@ -100,6 +101,8 @@ STEP_H = EPS ** (1 / 4)  # ~1.2e-4: central second differences, error O(h^2) + O
 SAMPLES = 1000           # Monte Carlo paths of the Gaussian recursion for c_max
 CHUNK = 1 << 22          # floats of kernel evaluations per batch (32 MB)
 TWO_OVER_PI = math.sqrt(2.0 / math.pi)
+TOLERANCE = 0.10         # bound-check's verdict on the constant: |measured/predicted - 1| (docs)
+Z95 = 1.959963984540054
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,3 +518,36 @@ def target_agents(c_max: float, gap: float) -> int:
     if not gap > 0 or not math.isfinite(gap):
         raise ValueError("the target gap must be a positive number")
     return max(1, math.ceil((c_max / gap) ** 2 - 1e-9))
+
+
+def ratio_interval(estimate: float, ci_low: float, ci_high: float, predicted: float,
+                   predicted_se: float) -> tuple[float, float, float]:
+    """measured / predicted with a 95% interval that carries both errors.
+
+    The measured mean's interval gives the sd of its logarithm, (log ci_high - log ci_low) /
+    (2 * 1.96); the prediction's Monte Carlo standard error gives predicted_se / predicted; the
+    two are independent and add in quadrature on the log scale. nan when either is not
+    positive.
+    """
+    if not (estimate > 0 and ci_low > 0 and predicted > 0):
+        return math.nan, math.nan, math.nan
+    ratio = estimate / predicted
+    s_meas = (math.log(ci_high) - math.log(ci_low)) / (2 * Z95)
+    s_pred = predicted_se / predicted
+    half = Z95 * math.hypot(s_meas, s_pred)
+    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+
+
+def constant_verdict(ratio_low: float, ratio_high: float,
+                     tolerance: float = TOLERANCE) -> str:
+    """The verdict on the predicted constant at a regime's largest N: "pass" when the ratio's
+    95% interval meets [1 - tolerance, 1 + tolerance] (the data do not reject a prediction
+    within the tolerance), else "fail: measured above" or "fail: measured below"; "n/a" when
+    there is no ratio (no fluctuation)."""
+    if not (math.isfinite(ratio_low) and math.isfinite(ratio_high)):
+        return "n/a"
+    if ratio_low > 1 + tolerance:
+        return "fail: measured above"
+    if ratio_high < 1 - tolerance:
+        return "fail: measured below"
+    return "pass"
