@@ -363,14 +363,21 @@ def test_queueing_at_b_equal_one_is_outside_the_linear_noise_regime() -> None:
 
 
 def queue_law(N: int, B: int, pi_join: Array, s: float) -> Array:
-    """E mu_hat_t(queue) (T+1,) exactly, for one queue (O = {out, queue}), mu0 all out, B of N
-    active (subset). Given n queued: the active agents out are hypergeometric, each joins with
-    pi_join[t]; every queued agent (active or idle) is served with s / (s + n / N)."""
+    """E mu_hat_t(queue) (T+1,) exactly (``queue_laws``)."""
+    return np.array([float(np.arange(N + 1) @ law) / N
+                     for law in queue_laws(N, B, pi_join, s)])
+
+
+def queue_laws(N: int, B: int, pi_join: Array, s: float) -> list[Array]:
+    """The law of the number queued, (N + 1,) per t = 0..T, exactly, for one queue (O = {out,
+    queue}), mu0 all out, B of N active (subset). Given n queued: the active agents out are
+    hypergeometric, each joins with pi_join[t]; every queued agent (active or idle) is served
+    with s / (s + n / N)."""
     from scipy.stats import binom, hypergeom
 
     law = np.zeros(N + 1)
     law[0] = 1.0
-    means = [0.0]
+    laws = [law]
     for t in range(len(pi_join)):
         nxt = np.zeros(N + 1)
         for n in np.flatnonzero(law > 1e-18):
@@ -385,8 +392,8 @@ def queue_law(N: int, B: int, pi_join: Array, s: float) -> Array:
             stay = binom.pmf(np.arange(n + 1), n, 1 - p)
             nxt[:N + 1] += law[n] * np.convolve(joins, stay)[:N + 1]
         law = nxt
-        means.append(float(np.arange(N + 1) @ law) / N)
-    return np.array(means)
+        laws.append(law)
+    return laws
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.25])
@@ -401,16 +408,45 @@ def test_refined_flow_error_falls_like_one_over_n_squared(fraction: float) -> No
     pi[:, 0, 1], pi[:, 0, 0] = pi_join, 1 - pi_join
     pi[:, 1, 0] = 1.0
     sizes = np.array([50, 100, 200, 400])
-    plain, refined = [], []
+    plain, refined, ret_plain, ret_refined = [], [], [], []
     for N in sizes:
         B = max(1, round(fraction * N))
-        s = Setting(game=game, alpha=np.full(T, B / N), gamma=1.0, agents=int(N),
+        s = Setting(game=game, alpha=np.full(T, B / N), gamma=0.9, agents=int(N),
                     batches=np.full(T, B))
         fl = F.fluctuations(s, TabularPolicy(pi))
-        exact = queue_law(int(N), B, pi_join, 0.3)
+        laws = queue_laws(int(N), B, pi_join, 0.3)
+        exact = np.array([float(np.arange(N + 1) @ law) / N for law in laws])
         plain.append(np.abs(exact - fl.mu_bar[:, 1]).max())
         refined.append(np.abs(exact - fl.refined(int(N))[:, 1]).max())
-    slope_plain = np.polyfit(np.log(sizes), np.log(plain), 1)[0]
-    slope_refined = np.polyfit(np.log(sizes), np.log(refined), 1)[0]
-    assert abs(slope_plain + 1) < 0.15, (plain, slope_plain)
-    assert abs(slope_refined + 2) < 0.15, (refined, slope_refined)
+        # the return: E G = sum_t gamma^t E R_t(mu_hat_t), R_t the expected per-capita reward
+        # given the counts (E m(o) = alpha n(o)), summed over the exact law of the counts
+        q = np.arange(N + 1) / N
+        mus = np.column_stack([1 - q, q])
+        a = B / N
+
+        def R(mu: Array, t: int, a: float = a) -> Array:
+            per = a * np.einsum("...oa,oa->...o", game.reward(mu, t), pi[t]) + \
+                (1 - a) * game.idle_reward(mu, t)
+            return np.asarray((mu * per).sum(axis=-1))
+
+        EG = sum(0.9 ** t * float(laws[t] @ R(mus, t)) for t in range(T))
+        J = sum(0.9 ** t * float(R(fl.mu_bar[t], t)) for t in range(T))
+        ret_plain.append(abs(EG - J))
+        ret_refined.append(abs(EG - J - F.return_correction(s, TabularPolicy(pi), fl) / N))
+    for errors, target in ((plain, -1), (refined, -2), (ret_plain, -1), (ret_refined, -2)):
+        slope = np.polyfit(np.log(sizes), np.log(errors), 1)[0]
+        assert abs(slope - target) < 0.15, (errors, slope, target)
+
+
+@pytest.mark.parametrize("name", ["queueing", "sis"])
+def test_curvature_drift_is_half_the_hessian_contracted_with_c(name: str) -> None:
+    game = make_game(name)
+    O, A, T = game.n_obs, game.n_act, 3
+    rng = np.random.default_rng(9)
+    mu = rng.dirichlet(np.ones(O), size=T + 1)
+    policy = PopulationPolicy(theta=rng.normal(size=(T, O, A)), W=rng.normal(size=(O, A, O)))
+    s = Setting(game=game, alpha=np.full(T, 0.5), gamma=1.0)
+    C = np.stack([np.diag(m) - np.outer(m, m) for m in mu])
+    H = F.derivatives(s, policy, mu).H
+    np.testing.assert_allclose(F.curvature_drift(s, policy, mu, C),
+                               0.5 * np.einsum("tkij,tij->tk", H, C[:-1]), atol=2e-6)

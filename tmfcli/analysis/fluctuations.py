@@ -85,7 +85,7 @@ import numpy as np
 from numba import types
 
 from tmfcli.errors import NumericalError
-from tmfcli.model.flow import step as flow_step
+from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, on_flow
 from tmfcli.model.setting import Setting
@@ -98,7 +98,9 @@ __all__ = ["SAMPLES", "STEP_H", "STEP_J", "TOLERANCE", "Derivatives", "Fluctuati
 EPS = float(np.finfo(float).eps)
 STEP_J = EPS ** (1 / 3)  # ~6.1e-6: central first differences, error O(h^2) + O(eps / h)
 STEP_H = EPS ** (1 / 4)  # ~1.2e-4: central second differences, error O(h^2) + O(eps / h^2)
-SAMPLES = 1000           # Monte Carlo paths of the Gaussian recursion for c_max
+SAMPLES = 400            # Monte Carlo paths of the Gaussian recursion for c_max (at most)
+WORK = 1_500_000         # ... and at most this many path-steps, but never fewer than 100 paths
+MARKS = 12               # steps whose ||Z_t||_1 serve as control variates
 CHUNK = 1 << 22          # floats of kernel evaluations per batch (32 MB)
 TWO_OVER_PI = math.sqrt(2.0 / math.pi)
 TOLERANCE = 0.10         # bound-check's verdict on the constant: |measured/predicted - 1| (docs)
@@ -282,15 +284,14 @@ def covariance(J: Array, S: Array, C0: Array, D: Array | None = None,
 
     J, S, D (T, O, O); q (T,) (the subset rule's alpha (N - B) / (N - 1); None: no such term).
     """
-    T = J.shape[0]
-    C = np.empty((T + 1, *C0.shape))
+    T, O = J.shape[0], C0.shape[0]
+    C = np.empty((T + 1, O, O))
     C[0] = C0
     exact = D is not None and q is not None and agents is not None
-    for t in range(T):
-        nxt = J[t] @ C[t] @ J[t].T + S[t]
-        if exact and q[t] != 0.0:  # type: ignore[index]
-            nxt = nxt - q[t] / agents * (D[t].T @ C[t] @ D[t])  # type: ignore[index]
-        C[t + 1] = 0.5 * (nxt + nxt.T)  # symmetric to round-off
+    qq = np.ascontiguousarray(q, dtype=float) if exact else np.zeros(T)
+    DD = np.ascontiguousarray(D, dtype=float) if exact else np.zeros((T, O, O))
+    _covariance_loop(np.ascontiguousarray(J, dtype=float), np.ascontiguousarray(S, dtype=float),
+                     DD, qq, 1.0 / agents if exact else 0.0, C)  # type: ignore[operator]
     return C
 
 
@@ -307,65 +308,164 @@ def _factor(C: Array) -> Array:
     return np.ascontiguousarray(V * np.sqrt(np.clip(w, 0.0, None))[..., None, :])
 
 
-@nb.njit(types.void(types.float64[:, :, ::1], types.float64[:, :, ::1],
-                    types.float64[:, :, ::1], types.float64[:, ::1], types.float64[::1],
-                    types.float64[::1]), cache=True)
-def _paths(J: Array, L: Array, xi: Array, Z: Array, high: Array,
-           total: Array) -> None:  # pragma: no cover - compiled
-    """Advance Z (M, O) by Z <- J_t Z + L_t xi_t for the chunk's steps; keep, per path, the
-    running maximum ``high`` and sum ``total`` of ||Z_t||_1 over the new Z_t."""
-    n, M, O = xi.shape
+@nb.njit(types.void(types.float64[:, :, ::1], types.float64[:, :, ::1], types.float64[:, ::1],
+                    types.float64[::1], types.float64[::1], types.int64[::1],
+                    types.float64[:, ::1], types.int64), cache=True)
+def _paths(J: Array, L: Array, Z: Array, high: Array, total: Array, marks: np.ndarray,
+           marked: Array, seed: int) -> None:  # pragma: no cover - compiled
+    """Advance every path Z[m] (M, O) by Z <- J_t Z + L_t xi_t, xi_t ~ N(0, I_r), for t = 0..T-1
+    (L_t (T, O, r)); keep per path the maximum ``high`` and the sum ``total`` of ||Z_t||_1 over
+    the new Z_t, and ||Z_t||_1 at the steps ``marks`` (increasing, t >= 1) in ``marked``
+    (M, len(marks)). The normals come from numba's generator, seeded with ``seed``; the paths
+    are drawn one after the other, so path m does not depend on how many follow it."""
+    np.random.seed(seed)  # noqa: NPY002 - numba's generator: the only one inside nopython code
+    T, O, r = L.shape
+    M = Z.shape[0]
+    K = marks.shape[0]
+    z = np.empty(O)
     new = np.empty(O)
-    for t in range(n):
-        for m in range(M):
+    xi = np.empty(r)
+    for m in range(M):
+        for i in range(O):
+            z[i] = Z[m, i]
+        best = high[m]
+        acc_total = total[m]
+        k = 0
+        for t in range(T):
+            for j in range(r):
+                xi[j] = np.random.standard_normal()  # noqa: NPY002 - as above
             norm = 0.0
             for i in range(O):
                 acc = 0.0
                 for j in range(O):
-                    acc += J[t, i, j] * Z[m, j] + L[t, i, j] * xi[t, m, j]
+                    acc += J[t, i, j] * z[j]
+                for j in range(r):
+                    acc += L[t, i, j] * xi[j]
                 new[i] = acc
                 norm += abs(acc)
             for i in range(O):
-                Z[m, i] = new[i]
-            if norm > high[m]:
-                high[m] = norm
-            total[m] += norm
+                z[i] = new[i]
+            if norm > best:
+                best = norm
+            acc_total += norm
+            while k < K and marks[k] == t + 1:
+                marked[m, k] = norm
+                k += 1
+        high[m] = best
+        total[m] = acc_total
+
+
+@nb.njit(types.void(types.float64[:, :, ::1], types.float64[:, :, ::1], types.float64[:, :, ::1],
+                    types.float64[::1], types.float64, types.float64[:, :, ::1]), cache=True)
+def _covariance_loop(J: Array, S: Array, D: Array, q: Array, inv_n: float,
+                     C: Array) -> None:  # pragma: no cover - compiled
+    """C[t+1] = J_t C_t J_t^T + S_t - q_t inv_n D_t^T C_t D_t, symmetrised (C[0] given)."""
+    T, O = J.shape[0], J.shape[1]
+    for t in range(T):
+        nxt = J[t] @ C[t] @ J[t].T + S[t]
+        if q[t] != 0.0:
+            nxt = nxt - (q[t] * inv_n) * (D[t].T @ C[t] @ D[t])
+        for i in range(O):
+            for j in range(O):
+                C[t + 1, i, j] = 0.5 * (nxt[i, j] + nxt[j, i])
+
+
+def paths_for(T: int, samples: int = SAMPLES) -> int:
+    """Monte Carlo paths for a horizon of T steps: ``samples``, fewer for long horizons (at
+    most ``WORK`` path-steps), at least 100 (a standard error of about 1-2% of c_max)."""
+    return int(min(samples, max(100, WORK // max(T, 1))))
 
 
 def max_constant(J: Array, C: Array, rng: np.random.Generator,
                  samples: int = SAMPLES) -> tuple[float, float]:
     """c_max = E max_{t=0..T} ||Z_t||_1 by Monte Carlo over the Gaussian recursion, and its
     standard error. Z_0 ~ N(0, C_0), Z_{t+1} = J_t Z_t + xi_t, xi_t ~ N(0, C_{t+1} - J_t C_t
-    J_t^T). Control variate: mean_t ||Z_t||_1, of known expectation c_mean."""
+    J_t^T), each noise drawn in the rank of its covariance (O - 1 when mass is conserved).
+
+    Control variates: ||Z_t||_1 at up to ``MARKS`` steps spread over the horizon and
+    mean_t ||Z_t||_1, whose expectations are known in closed form (sqrt(2/pi) sum_o
+    sqrt(C_t(o, o)), and c_mean); the maximum is regressed on them (least squares) and the
+    residual's mean and standard error are reported. This cuts the error of a few hundred paths
+    several times over (the maximum is nearly a function of the late norms).
+    """
     T, O = J.shape[0], J.shape[1]
     noise_cov = C[1:] - np.einsum("tij,tjk,tlk->til", J, C[:-1], J)
     L = _factor(0.5 * (noise_cov + np.swapaxes(noise_cov, -1, -2)))
     if not np.any(L) and not np.any(C[0]):
         return 0.0, 0.0
+    keep = np.flatnonzero(np.abs(L).max(axis=(0, 1)) > 0) if T else np.arange(0)
+    L = np.ascontiguousarray(L[:, :, keep]) if T else np.zeros((0, O, 0))
+    marks = np.unique(np.linspace(1, T, min(T, MARKS)).round().astype(np.int64)) if T \
+        else np.zeros(0, dtype=np.int64)
     Z = np.ascontiguousarray(rng.standard_normal((samples, O)) @ _factor(C[0]).T)
     high = np.abs(Z).sum(axis=1)
     total = high.copy()
-    Jc = np.ascontiguousarray(J)
-    per = max(1, CHUNK // (4 * samples * O))
-    for start in range(0, T, per):
-        stop = min(T, start + per)
-        xi = rng.standard_normal((stop - start, samples, O))
-        _paths(Jc[start:stop], L[start:stop], xi, Z, high, total)
-    mean_path = total / (T + 1)
+    marked = np.zeros((samples, marks.size))
+    _paths(np.ascontiguousarray(J), L, Z, high, total, marks, marked,
+           int(rng.integers(2**31)))
+    expected = TWO_OVER_PI * np.sqrt(np.clip(np.einsum("tii->ti", C[marks]), 0, None)).sum(1)
+    Y = np.column_stack([marked - expected, total / (T + 1) - mean_constant(C)])
+    Y = Y[:, Y.std(axis=0) > 1e-12 * (1.0 + np.abs(Y).max())]     # drop constant controls
     x = high
-    y = mean_path - mean_constant(C)
-    var_y = float(y.var())
-    beta = float(np.cov(x, y)[0, 1] / var_y) if var_y > 0 else 0.0
-    adjusted = x - beta * y
-    return float(adjusted.mean()), float(adjusted.std(ddof=1) / math.sqrt(samples))
+    if Y.shape[1] and samples > Y.shape[1] + 2:
+        Yc = Y - Y.mean(axis=0)
+        beta = np.linalg.lstsq(Yc, x - x.mean(), rcond=None)[0]
+        adjusted = x - Y @ beta
+        dof = samples - Y.shape[1] - 1
+    else:
+        adjusted, dof = x, samples - 1
+    resid = adjusted - adjusted.mean()
+    se = math.sqrt(float(resid @ resid) / max(dof, 1) / samples)
+    return float(adjusted.mean()), se
 
 
-def bias(J: Array, H: Array, C: Array, b0: Array) -> Array:
-    """b (T+1, O): b_{t+1} = J_t b_t + (1/2) sum_{i,j} H_t[., i, j] C_t(i, j)."""
+def curvature_drift(setting: Setting, policy: Policy, mu_bar: Array, C: Array) -> Array:
+    """(1/2) sum_{i,j} H_t[., i, j] C_t(i, j) (T, O) without forming H_t.
+
+    With C_t = sum_k v_k v_k^T (v_k = sqrt(lambda_k) times the k-th eigenvector, r <= O - 1 of
+    them), (1/2) H_t : C_t = (1/2) sum_k d^2 Phi_t(mu_bar_t + s v_k) / ds^2 at s = 0: one central
+    second difference of Phi_t per direction (step ``STEP_H`` along the unit vector), 2 r + 1
+    points per step instead of the O(O^2) of the full Hessian. 0 when Phi_t is linear (static
+    dynamics, tabular policy).
+    """
+    game = setting.game
+    T, O = setting.T, game.n_obs
+    if game.static_dynamics and isinstance(policy, TabularPolicy):
+        return np.zeros((T, O))
+    alpha = np.asarray(setting.alpha, dtype=float)
+    V = _factor(0.5 * (C[:T] + np.swapaxes(C[:T], -1, -2)))              # (T, O, O) columns v_k
+    keep = np.flatnonzero(np.abs(V).max(axis=(0, 1)) > 0)
+    V = V[:, :, keep]
+    r = V.shape[2]
+    if r == 0:
+        return np.zeros((T, O))
+    size = np.linalg.norm(V, axis=1)                                      # (T, r)
+    unit = np.where(size[:, None, :] > 0, V / np.where(size > 0, size, 1.0)[:, None, :], 0.0)
+    steps = np.arange(T)
+    drift = np.empty((T, O))
+    chunk = max(1, CHUNK // ((2 * r + 1) * O * max(O * game.n_act, O)))
+    for start in range(0, T, chunk):
+        sl = slice(start, min(T, start + chunk))
+        u = np.swapaxes(unit[sl], 1, 2) * STEP_H                          # (n, r, O)
+        mu = mu_bar[sl][:, None, :] + np.concatenate(
+            [np.zeros((u.shape[0], 1, O)), u, -u], axis=1)                # (n, 2r+1, O)
+        A, I = kernel_parts(setting, policy, mu, steps[sl])
+        phi = np.einsum("npo,npoq->npq", mu, _kernel(A, I, alpha[sl]))
+        second = (phi[:, 1:1 + r] + phi[:, 1 + r:] - 2 * phi[:, :1]) / STEP_H ** 2
+        drift[sl] = 0.5 * np.einsum("nkq,nk->nq", second, size[sl] ** 2)
+    if not np.all(np.isfinite(drift)):
+        raise NumericalError("the game's kernels are not finite near the mean-field flow",
+                             "the refined mean field needs kernels defined and smooth in a "
+                             "neighbourhood of the simplex (docs/fluctuations.md)")
+    return drift
+
+
+def bias(J: Array, drift: Array, b0: Array) -> Array:
+    """b (T+1, O): b_{t+1} = J_t b_t + drift_t, drift_t = (1/2) sum_{i,j} H_t[., i, j] C_t(i, j)
+    (``curvature_drift``, or einsum("tkij,tij->tk", H, C[:-1]) / 2 from a full Hessian)."""
     T = J.shape[0]
     b = np.empty((T + 1, b0.size))
     b[0] = b0
-    drift = 0.5 * np.einsum("tkij,tij->tk", H, C[:-1])
     for t in range(T):
         b[t + 1] = J[t] @ b[t] + drift[t]
     return b
@@ -419,14 +519,9 @@ def fluctuations(setting: Setting, policy: Policy, activation: str = "subset",
     alpha = np.asarray(setting.alpha, dtype=float)
     pi = on_flow(setting, policy)
     if mu_bar is None:
-        mu = np.empty((T + 1, game.n_obs))
-        mu[0] = game.mu0
-        for t in range(T):
-            mu[t + 1] = flow_step(mu[t], pi[t], game.transition(mu[t], t),
-                                  game.idle_transition(mu[t], t), float(alpha[t]))
-        mu_bar = mu
+        mu_bar = mean_field_flow(setting, pi).mu
     N = setting.agents
-    der = derivatives(setting, policy, mu_bar, hessian=refined)
+    der = derivatives(setting, policy, mu_bar, hessian=False)
     S = noise(mu_bar[:T], der.A, der.I, alpha, activation, N)
     q = None
     if activation == "subset" and N is not None and N > 1:
@@ -434,13 +529,13 @@ def fluctuations(setting: Setting, policy: Policy, activation: str = "subset",
     C0 = initial_covariance(np.asarray(game.mu0, dtype=float), init)
     C = covariance(der.J, S, C0, der.A - der.I, q, N)
     b = None
-    if der.H is not None:
+    if refined:
         b0 = np.zeros(game.n_obs)
         if init == "rounded" and N is not None:
             from tmfcli.simulation.counts import rounded_counts
 
             b0 = rounded_counts(game.mu0, N) - N * np.asarray(game.mu0, dtype=float)
-        b = bias(der.J, der.H, C, b0)
+        b = bias(der.J, curvature_drift(setting, policy, mu_bar, C), b0)
     if not (np.all(np.isfinite(C)) and (b is None or np.all(np.isfinite(b)))):
         raise NumericalError("the linear-noise covariance is not finite",
                              "check the game's kernels near the mean-field flow")
@@ -463,10 +558,12 @@ class Prediction:
 def predict(setting: Setting, policy: Policy, seed: int | np.random.SeedSequence,
             activation: str = "subset", init: str = "iid", refined: bool = True,
             samples: int = SAMPLES, mu_bar: Array | None = None) -> Prediction:
-    """``fluctuations`` and the two constants; the Monte Carlo draws from ``seed`` alone."""
+    """``fluctuations`` and the two constants; the Monte Carlo draws from ``seed`` alone and
+    uses ``paths_for(T, samples)`` paths."""
     fl = fluctuations(setting, policy, activation, init, refined, mu_bar)
-    c_max, se = max_constant(fl.J, fl.C, np.random.default_rng(seed), samples)
-    return Prediction(fluct=fl, c_max=c_max, c_max_se=se, c_mean=fl.c_mean, samples=samples)
+    paths = paths_for(setting.T, samples)
+    c_max, se = max_constant(fl.J, fl.C, np.random.default_rng(seed), paths)
+    return Prediction(fluct=fl, c_max=c_max, c_max_se=se, c_mean=fl.c_mean, samples=paths)
 
 
 def return_correction(setting: Setting, policy: Policy, fl: Fluctuations) -> float:
@@ -474,15 +571,22 @@ def return_correction(setting: Setting, policy: Policy, fl: Fluctuations) -> flo
 
         N (E G - J) ~ sum_t gamma^t [grad R_t(mu_bar_t) . b_t + (1/2) tr(Hess R_t C_t)],
 
-    R_t(mu) = sum_o mu(o) [alpha_t sum_a pi(a|o,mu) r(o,a,mu) + (1 - alpha_t) r0(o,mu)], by
-    central differences (the same steps as the kernel's). Needs the bias (``refined``)."""
+    R_t(mu) = sum_o mu(o) [alpha_t sum_a pi(a|o,mu) r(o,a,mu) + (1 - alpha_t) r0(o,mu)]; the
+    gradient term is a central difference along b_t, the trace the second differences along
+    the factor columns of C_t (as in ``curvature_drift``). Needs the bias (``refined``)."""
     if fl.b is None:
         raise ValueError("the return correction needs the bias b_t (refined=True)")
     game = setting.game
     T, O = setting.T, game.n_obs
     alpha = np.asarray(setting.alpha, dtype=float)
-    offsets = _stencil(O, True)
-    mu = fl.mu_bar[:T][:, None, :] + offsets[None]
+    V = _factor(0.5 * (fl.C[:T] + np.swapaxes(fl.C[:T], -1, -2)))
+    size = np.linalg.norm(V, axis=1)                                      # (T, O)
+    unit = np.swapaxes(V / np.where(size > 0, size, 1.0)[:, None, :], 1, 2)  # (T, k, O)
+    bn = np.linalg.norm(fl.b[:T], axis=1)
+    bu = fl.b[:T] / np.where(bn > 0, bn, 1.0)[:, None]
+    offsets = np.concatenate([np.zeros((T, 1, O)), STEP_J * bu[:, None], -STEP_J * bu[:, None],
+                              STEP_H * unit, -STEP_H * unit], axis=1)     # (T, 3 + 2O, O)
+    mu = fl.mu_bar[:T][:, None, :] + offsets
     steps = np.arange(T)
     pi = policy_probs(policy, mu, steps)
     if game.time_homogeneous:
@@ -493,24 +597,10 @@ def return_correction(setting: Setting, policy: Policy, fl: Fluctuations) -> flo
     a = alpha[:, None, None]
     per = a * np.einsum("tpoa,tpoa->tpo", pi, r) + (1 - a) * r0
     R = np.einsum("tpo,tpo->tp", mu, per)                                 # (T, P)
-    R0 = R[:, 0]
-    grad = (R[:, 1:1 + O] - R[:, 1 + O:1 + 2 * O]) / (2 * STEP_J)
-    base = 1 + 2 * O
-    hess = np.empty((T, O, O))
-    idx = np.arange(O)
-    hess[:, idx, idx] = (R[:, base:base + O] - 2 * R0[:, None] + R[:, base + O:base + 2 * O]) \
-        / STEP_H ** 2
-    jj, kk = np.triu_indices(O, 1)
-    n = jj.size
-    q = base + 2 * O
-    cross = (R[:, q:q + n] - R[:, q + n:q + 2 * n] - R[:, q + 2 * n:q + 3 * n]
-             + R[:, q + 3 * n:q + 4 * n]) / (4 * STEP_H ** 2)
-    hess[:, jj, kk] = cross
-    hess[:, kk, jj] = cross
-    disc = setting.gamma ** np.arange(T)
-    per_step = np.einsum("to,to->t", grad, fl.b[:T]) + \
-        0.5 * np.einsum("tij,tij->t", hess, fl.C[:T])
-    return float((disc * per_step).sum())
+    grad_b = bn * (R[:, 1] - R[:, 2]) / (2 * STEP_J)
+    second = (R[:, 3:3 + O] + R[:, 3 + O:] - 2 * R[:, :1]) / STEP_H ** 2  # (T, O)
+    per_step = grad_b + 0.5 * (second * size ** 2).sum(axis=1)
+    return float((setting.gamma ** np.arange(T) * per_step).sum())
 
 
 def target_agents(c_max: float, gap: float) -> int:
