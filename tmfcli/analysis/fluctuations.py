@@ -99,7 +99,7 @@ EPS = float(np.finfo(float).eps)
 STEP_J = EPS ** (1 / 3)  # ~6.1e-6: central first differences, error O(h^2) + O(eps / h)
 STEP_H = EPS ** (1 / 4)  # ~1.2e-4: central second differences, error O(h^2) + O(eps / h^2)
 SAMPLES = 400            # Monte Carlo paths of the Gaussian recursion for c_max (at most)
-WORK = 1_500_000         # ... and at most this many path-steps, but never fewer than 100 paths
+WORK = 1_000_000         # ... and at most this many path-steps, but never fewer than 100 paths
 MARKS = 12               # steps whose ||Z_t||_1 serve as control variates
 CHUNK = 1 << 22          # floats of kernel evaluations per batch (32 MB)
 TWO_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -310,41 +310,36 @@ def _factor(C: Array) -> Array:
 
 @nb.njit(types.void(types.float64[:, :, ::1], types.float64[:, :, ::1], types.float64[:, ::1],
                     types.float64[::1], types.float64[::1], types.int64[::1],
-                    types.float64[:, ::1], types.int64), cache=True)
+                    types.float64[:, ::1], types.float32[:, :, ::1], types.int64), cache=True)
 def _paths(J: Array, L: Array, Z: Array, high: Array, total: Array, marks: np.ndarray,
-           marked: Array, seed: int) -> None:  # pragma: no cover - compiled
-    """Advance every path Z[m] (M, O) by Z <- J_t Z + L_t xi_t, xi_t ~ N(0, I_r), for t = 0..T-1
-    (L_t (T, O, r)); keep per path the maximum ``high`` and the sum ``total`` of ||Z_t||_1 over
-    the new Z_t, and ||Z_t||_1 at the steps ``marks`` (increasing, t >= 1) in ``marked``
-    (M, len(marks)). The normals come from numba's generator, seeded with ``seed``; the paths
-    are drawn one after the other, so path m does not depend on how many follow it."""
-    np.random.seed(seed)  # noqa: NPY002 - numba's generator: the only one inside nopython code
-    T, O, r = L.shape
-    M = Z.shape[0]
+           marked: Array, xi: np.ndarray, t0: int) -> None:  # pragma: no cover - compiled
+    """Advance every path Z[m] (M, O) over the steps t0 .. t0 + n - 1 by Z <- J_t Z + L_t xi,
+    with the normals xi (M, n, r) and L_t (T, O, r); keep per path the maximum ``high`` and
+    the sum ``total`` of ||Z_t||_1 over the new Z_t, and ||Z_t||_1 at the steps ``marks``
+    (increasing, t >= 1) in ``marked`` (M, len(marks))."""
+    M, n, r = xi.shape
+    O = Z.shape[1]
     K = marks.shape[0]
-    z = np.empty(O)
     new = np.empty(O)
-    xi = np.empty(r)
     for m in range(M):
-        for i in range(O):
-            z[i] = Z[m, i]
         best = high[m]
         acc_total = total[m]
         k = 0
-        for t in range(T):
-            for j in range(r):
-                xi[j] = np.random.standard_normal()  # noqa: NPY002 - as above
+        while k < K and marks[k] <= t0:
+            k += 1
+        for s in range(n):
+            t = t0 + s
             norm = 0.0
             for i in range(O):
                 acc = 0.0
                 for j in range(O):
-                    acc += J[t, i, j] * z[j]
+                    acc += J[t, i, j] * Z[m, j]
                 for j in range(r):
-                    acc += L[t, i, j] * xi[j]
+                    acc += L[t, i, j] * xi[m, s, j]
                 new[i] = acc
                 norm += abs(acc)
             for i in range(O):
-                z[i] = new[i]
+                Z[m, i] = new[i]
             if norm > best:
                 best = norm
             acc_total += norm
@@ -401,8 +396,13 @@ def max_constant(J: Array, C: Array, rng: np.random.Generator,
     high = np.abs(Z).sum(axis=1)
     total = high.copy()
     marked = np.zeros((samples, marks.size))
-    _paths(np.ascontiguousarray(J), L, Z, high, total, marks, marked,
-           int(rng.integers(2**31)))
+    Jc = np.ascontiguousarray(J)
+    r = L.shape[2]
+    per = max(1, CHUNK // max(1, samples * r))  # steps of normals per draw (float32, 16 MB)
+    for t0 in range(0, T, per):
+        n = min(per, T - t0)
+        xi = rng.standard_normal((samples, n, r), dtype=np.float32)
+        _paths(Jc, L, Z, high, total, marks, marked, xi, t0)
     expected = TWO_OVER_PI * np.sqrt(np.clip(np.einsum("tii->ti", C[marks]), 0, None)).sum(1)
     Y = np.column_stack([marked - expected, total / (T + 1) - mean_constant(C)])
     Y = Y[:, Y.std(axis=0) > 1e-12 * (1.0 + np.abs(Y).max())]     # drop constant controls
