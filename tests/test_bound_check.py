@@ -467,6 +467,32 @@ def test_passing_sweep_exits_0_and_reuses_its_results(tmp_path: Path) -> None:
     assert other.exit_code == 1 and "holds a result of another spec or policy" in other.stderr
     other = invoke("bound-check", str(spec), "--out", str(out), "--force")
     assert other.exit_code == 0 and "is up to date" not in other.stderr
+    assert "constant B=1: " in other.stdout and "tolerance +-10%" in other.stdout
+
+
+def test_target_gap_reads_the_predicted_constant_and_refuses_bad_values(tmp_path: Path) -> None:
+    data = {"name": "tg", "game": {"name": "resource_selection"}, "horizon": {"steps": 3},
+            "bound_check": {"agents": [50, 200], "batch": [1, "all"], "replicas": 20}}
+    spec, out = write(tmp_path, data), tmp_path / "out"
+    assert invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform"
+                  ).exit_code == 0
+    again = invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform",
+                   "--target-gap", "0.02")
+    assert again.exit_code == 0 and "is up to date" in again.stderr  # nothing recomputed
+    cells = pd.read_csv(out / "cells.csv", dtype={"regime": str})
+    for regime in ("1", "all"):
+        last = cells[(cells["regime"] == regime) & (cells["metric"] == "e_max")
+                     & (cells["N"] == 200)].iloc[0]
+        c = last["predicted"] * math.sqrt(200)       # c_max of the largest N
+        need = math.ceil((c / 0.02) ** 2 - 1e-9)     # smallest N with c / sqrt(N) <= 0.02
+        assert f"target gap 0.02, B={regime}: N = {need} [" in " ".join(again.stdout.split())
+    for bad in ("-0.1", "0", "nan"):
+        result = invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform",
+                        "--target-gap", bad)
+        assert result.exit_code == 1
+        assert result.stderr == (f"Error: --target-gap: {float(bad):g} is not a positive gap — "
+                                 "give the gap E max_t ||mu_hat_t - mu_bar_t||_1 to reach, "
+                                 "e.g. --target-gap 0.01\n")
 
 
 def test_a_gap_that_does_not_shrink_fails_with_exit_3(tmp_path: Path) -> None:
