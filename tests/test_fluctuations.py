@@ -450,3 +450,38 @@ def test_curvature_drift_is_half_the_hessian_contracted_with_c(name: str) -> Non
     H = F.derivatives(s, policy, mu).H
     np.testing.assert_allclose(F.curvature_drift(s, policy, mu, C),
                                0.5 * np.einsum("tkij,tij->tk", H, C[:-1]), atol=2e-6)
+
+
+@dataclass(frozen=True)
+class Rooted(Game):
+    """Kernels with sqrt(mu): not defined just outside the simplex (a boundary kink)."""
+
+    name = "rooted_test"
+    time_homogeneous = True
+
+    def build(self) -> None:
+        self._set(n_obs=2, n_act=1, mu0=np.array([1.0, 0.0]))
+
+    def transition(self, mu: Array, t: int) -> Array:
+        p = 0.5 * np.sqrt(mu[..., 1])
+        P = np.zeros((*mu.shape[:-1], 2, 1, 2))
+        P[..., 0, 0, 0], P[..., 0, 0, 1] = 1 - p, p
+        P[..., 1, 0, 1] = 1.0
+        return P
+
+    def reward(self, mu: Array, t: int) -> Array:
+        return np.zeros((*mu.shape[:-1], 2, 1))
+
+
+def test_the_commands_get_no_prediction_rather_than_an_error() -> None:
+    # too large: T O^2 above MAX_FLOATS
+    game = make_game("beach_bar", {"n": 400})
+    T = F.MAX_FLOATS // 400 ** 2 + 1
+    s = Setting(game=game, alpha=np.ones(T), gamma=1.0, agents=1000, batches=np.full(T, 1000))
+    pred, why = F.try_predict(s, TabularPolicy(np.full((T, 400, 3), 1 / 3)), 0)
+    assert pred is None and why.startswith("T O^2 = ")
+    # kernels not finite near the flow (sqrt of a negative entry): no traceback, a reason
+    s = Setting(game=Rooted(), alpha=np.ones(2), gamma=1.0, agents=10, batches=np.full(2, 10))
+    with np.errstate(invalid="ignore"):
+        pred, why = F.try_predict(s, TabularPolicy(np.ones((2, 2, 1))), 0)
+    assert pred is None and "not finite near the mean-field flow" in why

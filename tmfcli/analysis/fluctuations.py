@@ -90,10 +90,10 @@ from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, on_flow
 from tmfcli.model.setting import Setting
 
-__all__ = ["SAMPLES", "STEP_H", "STEP_J", "TOLERANCE", "Derivatives", "Fluctuations",
+__all__ = ["MAX_FLOATS", "SAMPLES", "STEP_H", "STEP_J", "TOLERANCE", "Derivatives", "Fluctuations",
            "Prediction", "constant_verdict", "covariance", "derivatives", "fluctuations",
            "kernel_parts", "max_constant", "noise", "predict", "ratio_interval",
-           "return_correction", "target_agents"]
+           "return_correction", "target_agents", "try_predict", "unaffordable"]
 
 EPS = float(np.finfo(float).eps)
 STEP_J = EPS ** (1 / 3)  # ~6.1e-6: central first differences, error O(h^2) + O(eps / h)
@@ -104,6 +104,7 @@ MARKS = 12               # steps whose ||Z_t||_1 serve as control variates
 CHUNK = 1 << 22          # floats of kernel evaluations per batch (32 MB)
 TWO_OVER_PI = math.sqrt(2.0 / math.pi)
 TOLERANCE = 0.10         # bound-check's verdict on the constant: |measured/predicted - 1| (docs)
+MAX_FLOATS = 5_000_000   # largest T O^2 predicted (each (T, O, O) array 40 MB; T O^3 work)
 Z95 = 1.959963984540054
 
 
@@ -553,6 +554,35 @@ class Prediction:
     c_max_se: float
     c_mean: float
     samples: int
+
+
+def unaffordable(setting: Setting) -> str | None:
+    """Why the prediction of ``setting`` is skipped (None when it is not): it keeps several
+    (T, O, O) arrays and costs T O^3, so T O^2 is limited to ``MAX_FLOATS``."""
+    size = setting.T * setting.game.n_obs ** 2
+    if size > MAX_FLOATS:
+        return (f"T O^2 = {size:.3g} above {MAX_FLOATS:.0e} ({setting.T} steps, "
+                f"{setting.game.n_obs} observations)")
+    return None
+
+
+def try_predict(setting: Setting, policy: Policy, seed: int | np.random.SeedSequence,
+                activation: str = "subset", init: str = "iid", refined: bool = True,
+                samples: int = SAMPLES,
+                mu_bar: Array | None = None) -> tuple[Prediction | None, str]:
+    """``predict``, or None and the reason when it is too large or the game does not allow it
+    (kernels not finite near the flow): the commands annotate their measurements with it, and
+    must not fail for it."""
+    reason = unaffordable(setting)
+    if reason is not None:
+        return None, reason
+    try:
+        with np.errstate(all="ignore"):  # non-finite values are checked and reported
+            return predict(setting, policy, seed, activation, init, refined, samples,
+                           mu_bar), ""
+    except (NumericalError, np.linalg.LinAlgError, FloatingPointError) as error:
+        text = error.problem if isinstance(error, NumericalError) else str(error)
+        return None, text
 
 
 def predict(setting: Setting, policy: Policy, seed: int | np.random.SeedSequence,

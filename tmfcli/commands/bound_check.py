@@ -69,7 +69,12 @@ from tmfcli.analysis.bound import (
     verdict,
 )
 from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval
-from tmfcli.analysis.fluctuations import TOLERANCE, constant_verdict, predict, ratio_interval
+from tmfcli.analysis.fluctuations import (
+    TOLERANCE,
+    constant_verdict,
+    ratio_interval,
+    try_predict,
+)
 from tmfcli.analysis.plots import bound_check_figure
 from tmfcli.commands.jobs import Options
 from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
@@ -178,16 +183,19 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
                               np.full(returns.shape, eps_mf)])
     # the linear-noise constants of this cell's setting (its own T, alpha_t and N), from the
     # cell seed's fourth child (the first three simulate, bootstrap and pair the epsilon)
-    pred = predict(s, pol, np.random.SeedSequence(cell.seed).spawn(4)[3], pop.activation,
-                   pop.init, refined=False, mu_bar=flow.mu)
+    pred, _ = try_predict(s, pol, np.random.SeedSequence(cell.seed).spawn(4)[3],
+                          pop.activation, pop.init, refined=False, mu_bar=flow.mu)
+    nan = float("nan")  # no prediction (too large, or kernels not finite near the flow)
     e0 = initial_error(game.n_obs, cell.agents, pop.init, game.mu0)
     bound = reference_bound(s.alpha, constants, game.n_obs, cell.agents, e0)
     sizes = batch_size(cell.batch, cell.agents)  # a schedule is written as its cycle "1/5"
     B: int | str = "/".join(map(str, sizes)) if isinstance(sizes, tuple) else int(sizes)
     return CellRun(cell=cell, B=B, steps=s.T, J=J, bound_max=float(bound[-1]),
                    bound_mean=float(bound.mean()), values=values, returns=returns,
-                   elapsed_s=time.perf_counter() - start, c_max=pred.c_max,
-                   c_max_se=pred.c_max_se, c_mean=pred.c_mean)
+                   elapsed_s=time.perf_counter() - start,
+                   c_max=nan if pred is None else pred.c_max,
+                   c_max_se=nan if pred is None else pred.c_max_se,
+                   c_mean=nan if pred is None else pred.c_mean)
 
 
 def _run_cell(job: tuple[Spec, Any, int, Constants], cell: Cell) -> CellRun:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tmfcli.analysis.fit import normal_interval
-from tmfcli.analysis.fluctuations import Prediction, predict, return_correction
+from tmfcli.analysis.fluctuations import Prediction, return_correction, try_predict
 from tmfcli.commands.jobs import Options
 from tmfcli.io.spec import Spec
 from tmfcli.model.exploitability import evaluate
@@ -59,6 +59,7 @@ class Comparison:
     prediction: Prediction | None = None
     return_correction: float = float("nan")  # N (E G - J), predicted
     prediction_s: float = 0.0
+    prediction_skipped: str = ""  # why there is no prediction (too large, kernels not finite)
 
 
 def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
@@ -82,16 +83,17 @@ def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
                         on_step=_share(on_step, 1 / 3, 2 / 3))
     end = time.perf_counter()
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    pred = predict(setting, policy, np.random.SeedSequence(
+    pred, skipped = try_predict(setting, policy, np.random.SeedSequence(
         root.entropy, spawn_key=(*root.spawn_key, PRED_STREAM)), activation, init,
         mu_bar=ev.flow.mu)
-    correction = return_correction(setting, policy, pred.fluct)
+    correction = float("nan") if pred is None else \
+        return_correction(setting, policy, pred.fluct)
     done = time.perf_counter()
     return Comparison(setting=setting, rollouts=rollouts, pi_bar=pi_bar, mu_bar=ev.flow.mu,
                       J=ev.J, exploitability=ev.exploitability, epsilon=eps,
                       method=path_of(setting, activation), elapsed_s=done - start,
                       epsilon_s=end - middle, prediction=pred, return_correction=correction,
-                      prediction_s=done - end)
+                      prediction_s=done - end, prediction_skipped=skipped)
 
 
 def _share(on_step: OnStep | None, before: float, weight: float) -> OnStep | None:
@@ -218,7 +220,7 @@ def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
             "deviation": "mean-field best response to the flow of the policy",
             "replicas": cmp.epsilon.replicas, "return_policy": cmp.epsilon.return_policy,
             "return_deviation": cmp.epsilon.return_deviation},
-        "prediction": None if cmp.prediction is None else {
+        "prediction": {"skipped": cmp.prediction_skipped} if cmp.prediction is None else {
             "c_max": cmp.prediction.c_max, "c_max_se": cmp.prediction.c_max_se,
             "c_mean": cmp.prediction.c_mean, "samples": cmp.prediction.samples,
             "derivatives": cmp.prediction.fluct.method,
@@ -308,6 +310,9 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
                          f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
         if metric == "eps_n":  # what eps_N is, on a line of its own (the labels stay narrow)
             rows.append(("  deviation gain of", "a mean-field best response"))
+    skipped = (data.get("prediction") or {}).get("skipped")
+    if skipped:
+        rows.append(("prediction", f"skipped: {skipped}"))
     if "mean_error_plain" in frame.index:
         value = {m: float(frame.at[m, "mean"])  # type: ignore[arg-type]
                  for m in ("mean_error_plain", "mean_error_refined", "mean_noise")}
