@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tmfcli.analysis import fluctuations as F
+from tmfcli.io import spec as specs
 from tmfcli.model.flow import step
 from tmfcli.model.games import GAMES, make_game
 from tmfcli.model.games.base import Array, Game, internal, static
@@ -200,10 +202,22 @@ def directional(game: Game, policy: TabularPolicy | PopulationPolicy, mu: Array,
     return (4 * first(h / 2) - first(h)) / 3, (4 * second(h / 2) - second(h)) / 3
 
 
-@pytest.mark.parametrize("name", sorted(GAMES))
+DATA_GAMES = sorted((Path(__file__).resolve().parent.parent / "experiments" / "games").glob(
+    "*.yaml"))
+
+
+def shipped_game(name: str) -> Game:
+    """A registered game by name, or a data game shipped in experiments/games/ by file name."""
+    if name in GAMES:
+        return make_game(name)
+    path = next(p for p in DATA_GAMES if p.name == name)
+    return specs.from_dict({"name": "g", "game": {"file": str(path)}}).build_game()
+
+
+@pytest.mark.parametrize("name", sorted(GAMES) + [p.name for p in DATA_GAMES])
 @pytest.mark.parametrize("kind", ["tabular", "population"])
 def test_derivatives_against_directional_differences(name: str, kind: str) -> None:
-    game = make_game(name)
+    game = shipped_game(name)
     O, A = game.n_obs, game.n_act
     rng = np.random.default_rng(7)
     T = 3

@@ -65,9 +65,15 @@ J_t = K_t^T and H_t = 0 exactly. Otherwise the kernel's derivatives are central 
     J[i, j]    = K[j, i] + sum_o mu(o) dK[o, i]/dmu_j,
     H[i, j, k] = dK[j, i]/dmu_k + dK[k, i]/dmu_j + sum_o mu(o) d^2K[o, i]/dmu_j dmu_k.
 
+The bias needs H_t only through (1/2) H_t : C_t, which ``curvature_drift`` gets without forming
+H_t: with C_t = sum_k v_k v_k^T, it is (1/2) sum_k d^2 Phi_t(mu_bar_t + s v_k) / ds^2, one second
+difference per column (2 r + 1 kernel evaluations per step, r <= O - 1); the return's
+correction likewise. ``derivatives(..., hessian=True)`` forms the full H_t (for tests).
 Kernels are evaluated at mu +- h e_j, which may have an entry -h where mu_bar has 0: the game's
 functions must be defined (and smooth) in a neighbourhood of the simplex, as all shipped games
 are. A kink in a kernel (e.g. a max) makes the derivative, and the prediction, unreliable there.
+``try_predict`` returns no prediction, with the reason, rather than an error, when kernels are
+not finite there or when T O^2 exceeds ``MAX_FLOATS``.
 
 **Return.** The expected per-capita reward at step t given the counts is
 R_t(mu) = sum_o mu(o) [alpha_t sum_a pi r + (1 - alpha_t) r0](o; mu) under both rules (E m(o) =
