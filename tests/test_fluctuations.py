@@ -499,3 +499,39 @@ def test_the_commands_get_no_prediction_rather_than_an_error() -> None:
     with np.errstate(invalid="ignore"):
         pred, why = F.try_predict(s, TabularPolicy(np.ones((2, 2, 1))), 0)
     assert pred is None and "not finite near the mean-field flow" in why
+
+
+def test_simulate_tables_carry_the_prediction_beside_the_replicas() -> None:
+    from tmfcli.commands.simulate import compare, tables
+
+    game = make_game("sis")
+    T, N, B, R = 12, 500, 100, 400
+    s = Setting(game=game, alpha=np.full(T, B / N), gamma=0.95, agents=N,
+                batches=np.full(T, B))
+    pi = np.random.default_rng(1).dirichlet(np.ones(2), size=(T, 2))
+    cmp = compare(s, TabularPolicy(pi), R, seed=3, epsilon=False)
+    frames = tables(cmp, seed=3)
+    bands = frames["bands.csv"]
+    assert list(bands.columns) == ["t", "obs", "obs_label", "mu_bar", "mu_refined", "mean_hat",
+                                   "sd_pred", "sd_hat", "pred_q05", "pred_q95", "q05", "q95",
+                                   "pred_q025", "pred_q975", "q025", "q975", "seed"]
+    fl = cmp.prediction.fluct  # type: ignore[union-attr]
+    np.testing.assert_allclose(bands["mu_refined"], (fl.mu_bar + fl.b / N).ravel())  # type: ignore[operator]
+    np.testing.assert_allclose(bands["pred_q975"] - bands["mu_refined"],
+                               1.959964 * bands["sd_pred"], rtol=1e-6)
+    # the replicas' sd against the predicted one, t >= 1 (t = 0 is the multinomial start):
+    # with R = 400 a sample sd has a relative error of 1/sqrt(2R) = 3.5%; the median ratio over
+    # the 24 (t, o) is within 7% (2 of those errors), the worst within 15%
+    later = bands[bands["t"] >= 1]
+    ratio = later["sd_hat"] / later["sd_pred"]
+    assert abs(ratio.median() - 1) < 0.07 and (abs(ratio - 1) < 0.15).all()
+    summary = frames["summary.csv"].set_index("metric")
+    c = summary.loc["gap_max_predicted"]
+    assert c["ci_low"] < c["mean"] < c["ci_high"]
+    assert summary.loc["gap_mean_predicted", "mean"] == pytest.approx(fl.c_mean / math.sqrt(N))
+    measured = summary.loc["gap_max"]
+    half = (measured["ci_high"] - measured["ci_low"]) / 2 + (c["ci_high"] - c["ci_low"]) / 2
+    assert abs(measured["mean"] - c["mean"]) < 1.6 * half  # ~3 combined sd
+    again = tables(compare(s, TabularPolicy(pi), R, seed=3, epsilon=False), seed=3)
+    for name, frame in frames.items():
+        assert frame.to_csv(index=False) == again[name].to_csv(index=False), name
