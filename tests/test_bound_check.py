@@ -293,7 +293,17 @@ def test_rounds_give_slope_minus_one_half_for_every_regime(tmp_path: Path) -> No
     cells = pd.read_csv(tmp_path / "cells.csv")
     assert len(cells) == 15 * len(bc.METRICS)
     assert list(cells.columns) == ["regime", "N", "B", "steps", "replicas", "metric",
-                                   "estimate", "ci_low", "ci_high", "bound", "seed"]
+                                   "estimate", "ci_low", "ci_high", "bound", "predicted",
+                                   "predicted_se", "ratio", "ratio_low", "ratio_high", "seed"]
+    # the linear-noise constant (MODEL.md section 10): sqrt(N) e_max / c_max -> 1. At the
+    # largest N (3000) the ratio's 3-sd interval (99.7%: the 95% one widened by 3/1.96) holds 1
+    # in every regime; resource selection is linear (static kernels, tabular policy), so the
+    # covariance is exact and only the Gaussian approximation of the maximum is left.
+    big = cells[(cells["metric"] == "e_max") & (cells["N"] == 3000)]
+    for cell in big.to_dict("records"):
+        half = math.log(cell["ratio_high"] / cell["ratio"]) * 3 / 1.959964
+        assert abs(math.log(cell["ratio"])) <= half, cell["regime"]
+    assert set(e_max["constant_verdict"]) == {"pass"}
     one = cells[(cells["regime"].astype(str) == "1") & (cells["metric"] == "e_max")]
     assert one["steps"].tolist() == [2 * n for n in (30, 100, 300, 1000, 3000)]
     assert ((cells["ci_low"] <= cells["estimate"]) & (cells["estimate"] <= cells["ci_high"])).all()
@@ -465,6 +475,32 @@ def test_passing_sweep_exits_0_and_reuses_its_results(tmp_path: Path) -> None:
     assert other.exit_code == 1 and "holds a result of another spec or policy" in other.stderr
     other = invoke("bound-check", str(spec), "--out", str(out), "--force")
     assert other.exit_code == 0 and "is up to date" not in other.stderr
+    assert "constant B=1: " in other.stdout and "tolerance +-10%" in other.stdout
+
+
+def test_target_gap_reads_the_predicted_constant_and_refuses_bad_values(tmp_path: Path) -> None:
+    data = {"name": "tg", "game": {"name": "resource_selection"}, "horizon": {"steps": 3},
+            "bound_check": {"agents": [50, 200], "batch": [1, "all"], "replicas": 20}}
+    spec, out = write(tmp_path, data), tmp_path / "out"
+    assert invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform"
+                  ).exit_code == 0
+    again = invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform",
+                   "--target-gap", "0.02")
+    assert again.exit_code == 0 and "is up to date" in again.stderr  # nothing recomputed
+    cells = pd.read_csv(out / "cells.csv", dtype={"regime": str})
+    for regime in ("1", "all"):
+        last = cells[(cells["regime"] == regime) & (cells["metric"] == "e_max")
+                     & (cells["N"] == 200)].iloc[0]
+        c = last["predicted"] * math.sqrt(200)       # c_max of the largest N
+        need = math.ceil((c / 0.02) ** 2 - 1e-9)     # smallest N with c / sqrt(N) <= 0.02
+        assert f"target gap 0.02, B={regime}: N = {need} [" in " ".join(again.stdout.split())
+    for bad in ("-0.1", "0", "nan"):
+        result = invoke("bound-check", str(spec), "--out", str(out), "--policy", "uniform",
+                        "--target-gap", bad)
+        assert result.exit_code == 1
+        assert result.stderr == (f"Error: --target-gap: {float(bad):g} is not a positive gap — "
+                                 "give the gap E max_t ||mu_hat_t - mu_bar_t||_1 to reach, "
+                                 "e.g. --target-gap 0.01\n")
 
 
 def test_a_gap_that_does_not_shrink_fails_with_exit_3(tmp_path: Path) -> None:

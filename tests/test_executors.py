@@ -57,7 +57,7 @@ def test_dask_cluster_gives_the_bytes_of_a_local_run(tmp_path: Path) -> None:
         assert (tmp_path / "grid" / name).read_bytes() == (tmp_path / "shared" / name
                                                            ).read_bytes()
     ours, theirs = tables(local), tables(remote)
-    assert len(ours) == 4 * 3 + 3 and ours == theirs
+    assert len(ours) == 4 * 4 + 4 and ours == theirs  # 4 cells x 4 tables, 4 stacked
     a, b = (pd.read_csv(d / "sweep.csv") for d in (local, remote))
     pd.testing.assert_frame_equal(a.drop(columns="elapsed_s"), b.drop(columns="elapsed_s"))
     manifests = [yaml.safe_load((remote / d / "manifest.yaml").read_text())

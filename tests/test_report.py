@@ -213,15 +213,16 @@ def _sweep(bound: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_bound_far_above_the_data_is_drawn_clipped_and_named(tmp_path: Path) -> None:
-    cells, fits = _sweep([1.0, 0.3])  # within 1000x: drawn as a line, nothing to say
-    assert bound_check_figure(cells, fits, tmp_path / "near.png") == []
+    slopes = "slopes e_max [95% CI]: B=1 -0.50 [-0.60, -0.40]"  # the legend names regimes only
+    cells, fits = _sweep([1.0, 0.3])  # within 10x: drawn as a line, nothing to say
+    assert bound_check_figure(cells, fits, tmp_path / "near.png") == [slopes]
     cells, fits = _sweep([1e6, 3e5])
     notes = bound_check_figure(cells, fits, tmp_path / "far.png")
-    assert notes == ["B = 1: reference bound off scale (up to 1.0e+07 x the data), drawn "
-                     "clipped at the top"]
+    assert notes == [slopes, "B = 1: reference bound off scale (up to 1.0e+07 x the data), "
+                     "marked at the top"]
     cells, fits = _sweep([math.inf, 1.0])
     notes = bound_check_figure(cells, fits, tmp_path / "inf.png")
-    assert notes == ["B = 1: reference bound infinite (says nothing) at N = 100"]
+    assert notes == [slopes, "B = 1: reference bound infinite (says nothing) at N = 100"]
     for name in ("near", "far", "inf"):
         is_png(tmp_path / f"{name}.png")
     # the marker changes the picture: the clipped figure is not the one without a bound

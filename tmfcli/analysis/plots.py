@@ -45,7 +45,8 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 LINESTYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 WIDTH = 3.4  # inches: one column of a two-column paper
-CLIP = 1e3   # a reference bound more than CLIP times above the data is drawn clipped
+CLIP = 10.0  # a reference bound more than CLIP times above the data is drawn clipped (a marker
+             # at the top), so that a loose bound never squashes the data into a corner
 ZERO = 1e-12  # a gap below this is round-off: the regime has no fluctuation
 
 E_MAX = r"$\mathbb{E}\,\mathrm{max}_t\|\hat\mu_t-\bar\mu_t\|_1$"
@@ -171,9 +172,13 @@ def _fit_line(N: np.ndarray, est: np.ndarray, slope: float) -> np.ndarray:
 
 def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) -> list[str]:
     """One metric of a bound-check against N per regime: 95% intervals, fitted slope, -1/2
-    reference and the reference bound (clipped, with a marker, when far above the data).
+    reference, the predicted c / sqrt(N) of the linear-noise approximation (when the cells
+    have it) and the reference bound (clipped, with a marker, when more than ``CLIP`` times
+    above the data).
 
-    Returns notes about what could not be drawn as such (a bound off scale or infinite).
+    Legend entries name the regimes only (shared by the panels); the fitted slopes go to the
+    returned notes (the caption), with what could not be drawn as such (a bound off scale or
+    infinite).
     """
     e = cells[cells["metric"] == metric]
     f = fits[fits["metric"] == metric]
@@ -189,9 +194,11 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
     high = float(np.nanmax(live["ci_high"].to_numpy(dtype=float)))
     low = float(np.nanmin(live["ci_low"].to_numpy(dtype=float)))
     floor = max(low, 1e-3 * high) if low > 0 else 1e-3 * high
-    top = high * 4.0
+    top = high * 2.5
     ref_anchor: tuple[float, float] | None = None
     clipped_at: list[tuple[np.ndarray, str]] = []  # drawn once the top of the axis is known
+    slopes: list[str] = []
+    predicted_drawn = False
     for i, (regime, group) in enumerate(e.groupby(e["regime"].astype(str), sort=False)):
         s = style(i)
         g = group.sort_values("N")
@@ -202,18 +209,26 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
         fitted = f.loc[regime, ["slope", "ci_low", "ci_high"]].to_numpy(dtype=float) \
             if regime in f.index else np.full(3, np.nan)
         slope, lo, hi = (float(v) for v in fitted)
-        prefix = "" if metric == "e_max" else f"{SHORT.get(metric, metric)} "
         if (est <= ZERO).all():
             why = "no fluctuation" if (np.abs(est) <= ZERO).all() else "nothing on a log axis"
             notes.append(f"B = {regime}: {metric} below {ZERO:g} at every N ({why}), not drawn")
             continue
-        fit = f"{slope:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(slope) else "not fitted"
+        slopes.append(f"B={regime} {slope:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(slope)
+                      else f"B={regime} not fitted")
         ax.errorbar(N, est, yerr=err, fmt=s["marker"], color=s["color"], capsize=2,
-                    markersize=3.5, linestyle="none", label=f"{prefix}B={regime}: {fit}")
+                    markersize=3.5, linestyle="none", label=f"B={regime}")
         if math.isfinite(slope) and (est > ZERO).all():
             ax.plot(N, _fit_line(N, est, slope), color=s["color"], linewidth=0.9)
         if ref_anchor is None and est[0] > ZERO:
             ref_anchor = (N[0], est[0])
+        if "predicted" in g:
+            pred = g["predicted"].to_numpy(dtype=float)
+            ok = np.isfinite(pred) & (pred > 0)
+            if ok.any():
+                ax.plot(N[ok], pred[ok], color=s["color"], linestyle="-.", linewidth=0.9,
+                        alpha=0.85)
+                predicted_drawn = True
+                top = max(top, float(pred[ok].max()) * 1.5)
         if "bound" not in g:
             continue
         bound = g["bound"].to_numpy(dtype=float)
@@ -223,32 +238,38 @@ def gap_panel(ax: Axes, cells: pd.DataFrame, fits: pd.DataFrame, metric: str) ->
         if shown.any():
             ax.plot(N[shown], bound[shown], linestyle=(0, (4, 2)), color=s["color"],
                     linewidth=0.8, alpha=0.7)
-            top = max(top, float(bound[shown].max()) * 2.0)
+            top = max(top, float(bound[shown].max()) * 1.3)
         if clipped.any():
             ratio = float(np.max(bound[clipped] / np.maximum(est[clipped], 1e-300)))
             notes.append(f"B = {regime}: reference bound off scale (up to {ratio:.1e} x the "
-                         "data), drawn clipped at the top")
+                         "data), marked at the top")
             clipped_at.append((N[clipped], s["color"]))
         if np.isinf(bound).any():
             notes.append(f"B = {regime}: reference bound infinite (says nothing) at "
                          f"N = {', '.join(str(int(n)) for n in N[np.isinf(bound)])}")
+    if clipped_at:  # room for the markers above everything drawn
+        top *= 1.25 ** len(clipped_at) * 1.2
     ax.set_ylim(floor / 2.0, top)
     top = ax.get_ylim()[1]
     for k, (Ns, col) in enumerate(clipped_at):  # stacked, so that no marker hides another
-        ax.plot(Ns, np.full(len(Ns), top / 1.5 / 1.25 ** k), marker="^", linestyle="none",
-                color=col, markersize=4)
+        ax.plot(Ns, np.full(len(Ns), top / 1.15 / 1.25 ** k), marker="^", linestyle="none",
+                color=col, markersize=3.5)
     if ref_anchor is not None:
         Nall = np.unique(e["N"].to_numpy(dtype=float))
         ax.plot(Nall, ref_anchor[1] * (Nall / ref_anchor[0]) ** -0.5, color="0.45",
-                linestyle=":", linewidth=1.0, label=r"$N^{-1/2}$ reference")
-    ax.plot([], [], color="0.3", linewidth=0.9, label="fit: slope [95% CI]")
-    ax.plot([], [], linestyle=(0, (4, 2)), color="0.3", linewidth=0.8, label="reference bound")
+                linestyle=":", linewidth=1.0, label=r"$N^{-1/2}$")
+    ax.plot([], [], color="0.3", linewidth=0.9, label="fit")
+    if predicted_drawn:
+        ax.plot([], [], color="0.3", linestyle="-.", linewidth=0.9, label="predicted")
+    ax.plot([], [], linestyle=(0, (4, 2)), color="0.3", linewidth=0.8, label="bound")
     if clipped_at:
-        ax.plot([], [], marker="^", linestyle="none", color="0.3",
-                label="bound off scale (clipped)")
+        ax.plot([], [], marker="^", linestyle="none", color="0.3", label="bound off scale")
     loglog(ax, e["N"].to_numpy())
     ax.set_xlabel("agents $N$")
     ax.set_ylabel(LABELS.get(metric, metric))
+    if slopes:
+        name = {"eps_n": "eps_N", "e_mean": "e_mean"}.get(metric, metric)
+        notes.insert(0, f"slopes {name} [95% CI]: " + ", ".join(slopes))
     return notes
 
 
@@ -264,8 +285,10 @@ def bound_check_figure(cells: pd.DataFrame, fits: pd.DataFrame, path: Path, capt
         notes = []
         for ax, metric in zip(axes, metrics, strict=True):
             notes += gap_panel(ax, cells, fits, metric)
+        if "predicted" in cells:
+            notes.append("predicted: c_max / sqrt(N), linear-noise approximation")
         full = "; ".join(n for n in [caption, *notes] if n)
-        finish(fig, axes, full)
+        finish(fig, axes, full, ncols=4)
         save(fig, path, formats)
     return notes
 
@@ -354,9 +377,11 @@ def curves_figure(series: list[tuple[str, pd.DataFrame]], path: Path, ylabel: st
 # --------------------------------------------------------------------------------------------
 def flow_figure(mu: np.ndarray, labels: Sequence[str], path: Path, caption: str = "",
                 bands: tuple[np.ndarray, np.ndarray] | None = None,
-                formats: Sequence[str] = ("png",), band_label: str = "") -> None:
+                formats: Sequence[str] = ("png",), band_label: str = "",
+                predicted: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """The mean-field flow mu (T+1, O) per observation against t; optional N-agent bands
-    (low, high), each (T+1, O), shaded around it."""
+    (low, high), each (T+1, O), shaded around it, and optional predicted bands (low, high)
+    drawn as thin dashed lines of the same colour."""
     T1, O = mu.shape
     t = np.arange(T1)
     with figure() as (fig, axes):
@@ -368,6 +393,10 @@ def flow_figure(mu: np.ndarray, labels: Sequence[str], path: Path, caption: str 
             if bands is not None:
                 ax.fill_between(t, bands[0][:, o], bands[1][:, o], color=s["color"], alpha=0.25,
                                 linewidth=0)
+            if predicted is not None:
+                for edge in predicted:
+                    ax.plot(t, edge[:, o], color=s["color"], linestyle=(0, (3, 1.5)),
+                            linewidth=0.7)
         ax.set_xlabel("step $t$")
         ax.set_ylabel(r"$\bar\mu_t(o)$" if bands is None else
                       r"$\bar\mu_t(o)$ (lines), $\hat\mu_t(o)$ (bands)")

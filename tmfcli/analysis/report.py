@@ -39,6 +39,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "bound-check": ("cells.csv", "fits.csv"),
     "train": ("iterations.csv", "summary.csv"),
 }
+# tables read when present (written by newer versions of a command)
+OPTIONAL: dict[str, tuple[str, ...]] = {"simulate": ("bands.csv",)}
 KINDS = tuple(REQUIRED)
 BAND = (0.05, 0.95)  # replica quantiles of the N-agent bands
 
@@ -383,7 +385,8 @@ def _joint_caption(runs: Sequence[Run]) -> str:
 # --------------------------------------------------------------------------------------------
 # simulate
 # --------------------------------------------------------------------------------------------
-SIM_METRICS = ("J", "return_avg", "return_minus_J", "gap_max", "gap_mean", "eps_n")
+SIM_METRICS = ("J", "return_avg", "return_minus_J", "gap_max", "gap_max_predicted", "gap_mean",
+               "eps_n")
 
 
 def simulate_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section:
@@ -419,7 +422,7 @@ def simulate_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Sect
         "simulate", "N agents against the mean field: return, gap max_t/mean_t "
         "||mu_hat_t - mu_bar_t||_1" + (" and eps_N" if has_eps else "") + " (95% intervals)",
         frame, tuple((mm, f"{mm}_low", f"{mm}_high") for mm in metrics if mm != "J"),
-        brief=("run", "N", "B", "return_minus_J", "gap_max", "eps_n")))
+        brief=("run", "N", "B", "return_minus_J", "gap_max", "gap_max_predicted", "eps_n")))
     if not has_eps:
         section.notes.append("eps_N (the N-agent deviation gain) is not in these summaries: "
                              "they were written by a tmf that does not measure it")
@@ -433,10 +436,16 @@ def simulate_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Sect
         file = f"bands-{slug(r.label)}.png"
         cap = caption(r)
         band = f"bands: {BAND[0]:.0%}-{BAND[1]:.0%} quantiles over replicas"
+        predicted = None
+        if "bands.csv" in r.tables:  # the linear-noise prediction (docs/fluctuations.md)
+            pb = r.tables["bands.csv"]
+            predicted = (_grid(pb, "pred_q05"), _grid(pb, "pred_q95"))
+            band += ("; dashed: predicted 5%-95% (mu_bar + b/N +- 1.645 sd, linear-noise "
+                     "approximation)")
         plots.flow_figure(mu_bar, obs_labels(r.spec, mu_bar.shape[1], bar), out / file,
                           caption=cap,
                           bands=(_grid(low, "v"), _grid(high, "v")), formats=formats,
-                          band_label=band)
+                          band_label=band, predicted=predicted)
         section.figures.append(Figure(file, f"N-agent mu_hat bands over the mean-field flow: "
                                       f"{r.label}", f"{cap}; {band}"))
     table = pd.DataFrame(over_N)

@@ -8,9 +8,12 @@
 2. **O(1/sqrt N) gap whatever B** (bound-check runs, in rounds and in steps). Every regime's
    e_max verdict is recomputed from ``fits.csv`` with ``tmfcli.analysis.bound.verdict``; a
    regime whose gap is below 1e-12 at every N has no fluctuation and is not measurable. Pass
-   when every measurable regime passes. eps_N is reported, not judged: at the largest N of each
-   regime where the sweep's one policy is the regime's equilibrium (eps_mf <= 1e-6); elsewhere
-   it follows eps_mf (docs/bound-check.md).
+   when every measurable regime passes. Beside it, the measured against the predicted constant
+   (linear-noise approximation, MODEL.md section 10) per regime at its largest N, with the
+   verdict on the constant (``tmfcli.analysis.fluctuations.constant_verdict``), reported,
+   not judged (sweeps written before the prediction existed have none). eps_N is reported,
+   not judged: at the largest N of each regime where the sweep's one policy is the regime's
+   equilibrium (eps_mf <= 1e-6); elsewhere it follows eps_mf (docs/bound-check.md).
 3. **TMF-PG performs about the same for B = 1 and B = N** (train runs). "Near-identical" is
    fixed before any run, per game, on tmf-pg's final exploitability (mean over seeds, 95%
    interval across seeds):
@@ -31,8 +34,10 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 
 from tmfcli.analysis.bound import verdict
+from tmfcli.analysis.fluctuations import TOLERANCE, constant_verdict
 from tmfcli.analysis.report import (
     Claim,
     Figure,
@@ -153,10 +158,50 @@ def claim_gap(report: Report) -> Claim:
         if others:
             parts.append(f"{others} regimes where it is not (eps_mf > 0): eps_N follows eps_mf "
                          "there, reported in the table, not judged (docs/bound-check.md)")
+    constants = constant_rows(runs)
+    if not constants.empty:
+        n_pass = int((constants["constant verdict"] == "pass").sum())
+        n_judged = int((constants["constant verdict"] != "n/a").sum())
+        parts.append(f"predicted constant (linear-noise approximation) within "
+                     f"{TOLERANCE:.0%} of the measured one at the largest N in {n_pass} of "
+                     f"{n_judged} regimes (reported, not judged): " + ", ".join(
+                         f"{r['run']} B={r['regime']} {r['ratio']:.3g}"
+                         for r in constants.to_dict("records") if r["ratio"] == r["ratio"]))
+        tables = (*tables, Table(
+            "claim-2-constants", "Measured against predicted constant sqrt(N) e_max at the "
+            "largest N (c_max: linear-noise approximation, MODEL.md section 10; 95% intervals)",
+            constants, (("measured", "measured_low", "measured_high"),
+                        ("ratio", "ratio_low", "ratio_high")),
+            brief=("run", "regime", "N", "predicted", "measured", "ratio",
+                   "constant verdict")))
     why = "; ".join(parts)
     if not passed and not failed:
         return Claim(2, title, "not measurable", why, tables, figures)
     return Claim(2, title, "fail" if failed else "pass", why, tables, figures)
+
+
+def constant_rows(runs: list[Run]) -> pd.DataFrame:
+    """Per run and regime at its largest N: the predicted c_max, the measured sqrt(N) e_max
+    with its interval, their ratio with its interval and the verdict on the constant."""
+    rows = []
+    for r in runs:
+        cells = r.tables["cells.csv"]
+        if "predicted" not in cells:
+            continue
+        e = cells[cells["metric"] == "e_max"]
+        for regime, group in e.groupby(e["regime"].astype(str), sort=False):
+            last = group.sort_values("N").iloc[-1]
+            root = math.sqrt(float(last["N"]))
+            low, high = float(last["ratio_low"]), float(last["ratio_high"])
+            rows.append({"run": r.label, "regime": regime, "N": int(last["N"]),
+                         "steps": int(last["steps"]),
+                         "predicted": float(last["predicted"]) * root,
+                         "measured": float(last["estimate"]) * root,
+                         "measured_low": float(last["ci_low"]) * root,
+                         "measured_high": float(last["ci_high"]) * root,
+                         "ratio": float(last["ratio"]), "ratio_low": low,
+                         "ratio_high": high, "constant verdict": constant_verdict(low, high)})
+    return pd.DataFrame(rows)
 
 
 def _epsilon(run: Run, regime: str, name: str) -> str:

@@ -69,6 +69,12 @@ from tmfcli.analysis.bound import (
     verdict,
 )
 from tmfcli.analysis.fit import bootstrap_means, fit_slope, interval
+from tmfcli.analysis.fluctuations import (
+    TOLERANCE,
+    constant_verdict,
+    ratio_interval,
+    try_predict,
+)
 from tmfcli.analysis.plots import bound_check_figure
 from tmfcli.commands.jobs import Options
 from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
@@ -142,6 +148,9 @@ class CellRun:
     values: Array
     returns: Array
     elapsed_s: float
+    c_max: float = float("nan")     # the linear-noise constants of the cell (``predict``)
+    c_max_se: float = float("nan")
+    c_mean: float = float("nan")
 
 
 def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
@@ -172,13 +181,21 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
                             activation=pop.activation, init=pop.init)
     values = np.column_stack([e_max, e_mean, np.abs(returns - J), tagged.gains,
                               np.full(returns.shape, eps_mf)])
+    # the linear-noise constants of this cell's setting (its own T, alpha_t and N), from the
+    # cell seed's fourth child (the first three simulate, bootstrap and pair the epsilon)
+    pred, _ = try_predict(s, pol, np.random.SeedSequence(cell.seed).spawn(4)[3],
+                          pop.activation, pop.init, refined=False, mu_bar=flow.mu)
+    nan = float("nan")  # no prediction (too large, or kernels not finite near the flow)
     e0 = initial_error(game.n_obs, cell.agents, pop.init, game.mu0)
     bound = reference_bound(s.alpha, constants, game.n_obs, cell.agents, e0)
     sizes = batch_size(cell.batch, cell.agents)  # a schedule is written as its cycle "1/5"
     B: int | str = "/".join(map(str, sizes)) if isinstance(sizes, tuple) else int(sizes)
     return CellRun(cell=cell, B=B, steps=s.T, J=J, bound_max=float(bound[-1]),
                    bound_mean=float(bound.mean()), values=values, returns=returns,
-                   elapsed_s=time.perf_counter() - start)
+                   elapsed_s=time.perf_counter() - start,
+                   c_max=nan if pred is None else pred.c_max,
+                   c_max_se=nan if pred is None else pred.c_max_se,
+                   c_mean=nan if pred is None else pred.c_mean)
 
 
 def _run_cell(job: tuple[Spec, Any, int, Constants], cell: Cell) -> CellRun:
@@ -209,11 +226,21 @@ def cell_rows(run: CellRun) -> pd.DataFrame:
     boot = bootstrap_means(run.values, boot_rng(c))
     low, high = interval(boot)
     bounds = (run.bound_max, run.bound_mean, np.nan, np.nan, np.nan)
+    root = np.sqrt(c.agents)
+    nan = np.nan
+    predicted = np.array([run.c_max / root, run.c_mean / root, nan, nan, nan])
+    predicted_se = np.array([run.c_max_se / root, 0.0, nan, nan, nan])
+    estimate = run.values.mean(axis=0)
+    ratios = np.array([ratio_interval(float(e), float(lo), float(hi), float(p), float(se))
+                       for e, lo, hi, p, se in zip(estimate, low, high, predicted,
+                                                   predicted_se, strict=True)])
     return pd.DataFrame({
         "regime": c.label, "N": c.agents, "B": run.B, "steps": run.steps,
         "replicas": run.values.shape[0], "metric": list(METRICS),
-        "estimate": run.values.mean(axis=0), "ci_low": low, "ci_high": high,
-        "bound": bounds, "seed": c.seed})
+        "estimate": estimate, "ci_low": low, "ci_high": high,
+        "bound": bounds, "predicted": predicted, "predicted_se": predicted_se,
+        "ratio": ratios[:, 0], "ratio_low": ratios[:, 1], "ratio_high": ratios[:, 2],
+        "seed": c.seed})
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,10 +276,17 @@ def fit_table(spec: Spec, replicas: pd.DataFrame, cells: pd.DataFrame) -> pd.Dat
             worst = float(np.max(ratio)) if metric in ("e_max", "e_mean") else np.nan
             judged = verdict(fit.ci_low, fit.ci_high, worst, allowance) \
                 if metric == "e_max" else "n/a"
+            last = mine.sort_values("N").iloc[-1] if len(mine) else None
+            at_largest = [float(last[k]) if last is not None and k in last else np.nan
+                          for k in ("ratio", "ratio_low", "ratio_high")]
             rows.append({"regime": label, "metric": metric, "slope": fit.slope,
                          "ci_low": fit.ci_low, "ci_high": fit.ci_high, "worst_ratio": worst,
                          "allowance": allowance if metric == "e_max" else np.nan,
-                         "verdict": judged})
+                         "verdict": judged, "ratio": at_largest[0],
+                         "ratio_low": at_largest[1],
+                         "ratio_high": at_largest[2],
+                         "constant_verdict": constant_verdict(at_largest[1], at_largest[2])
+                         if metric == "e_max" else "n/a"})
     return pd.DataFrame(rows)
 
 
@@ -370,7 +404,8 @@ class Store:
         except (ValueError, TypeError, AttributeError, OSError, pd.errors.ParserError) as error:
             raise ResultsError(f"the partial sweep in {self.directory} cannot be read "
                                f"({type(error).__name__})", fix) from None
-        if not set(METRICS) <= set(replica_table.columns):  # written before a metric existed
+        if not set(METRICS) <= set(replica_table.columns) or \
+                "predicted" not in cell_table.columns:  # written before a metric existed
             return
         known = {(c.label, c.agents) for c in order}
         try:
@@ -541,6 +576,10 @@ def _sweep(spec: Spec, store: Store, order: list[Cell], picked: Any, constants: 
         "verdicts": {str(r): str(v) for r, v in zip(e_max["regime"], e_max["verdict"],
                                                     strict=True)},
         "passed": report.passed,
+        # the verdict on the linear-noise constant: reported, not part of ``passed``
+        "constant_verdicts": {str(r): str(v) for r, v in zip(
+            e_max["regime"], e_max["constant_verdict"], strict=True)},
+        "constant_tolerance": TOLERANCE,
         "workers": workers,
         "scheduler": scheduler,
         "resumed_cells": total - len(todo),

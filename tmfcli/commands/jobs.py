@@ -80,7 +80,7 @@ def _load(target: str) -> Callable[..., None]:
 COMMANDS: dict[str, Job] = {job.name: job for job in (
     Job("solve", ("iterations.csv", "policy.csv", "flow.csv"),
         "tmfcli.commands.solve:solve_into"),
-    Job("simulate", ("trajectory.csv", "replicas.csv", "summary.csv"),
+    Job("simulate", ("trajectory.csv", "replicas.csv", "summary.csv", "bands.csv"),
         "tmfcli.commands.simulate:simulate_into", policy=True,
         check="tmfcli.commands.simulate:needs_agents"),
     Job("bound-check", ("replicas.csv", "cells.csv", "fits.csv"),

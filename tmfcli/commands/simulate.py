@@ -1,7 +1,8 @@
 """What ``tmf simulate`` runs: replicas of the N-agent system beside the mean-field flow of the
 same policy, the N-agent epsilon of the policy (deviation gain of one agent playing the
-mean-field best response, ``tmfcli.simulation.epsilon``), and the tables, manifest entries and
-summary rows of the result."""
+mean-field best response, ``tmfcli.simulation.epsilon``), the linear-noise prediction of the
+same quantities (``tmfcli.analysis.fluctuations``: bands, gap constants, refined flow, return
+correction), and the tables, manifest entries and summary rows of the result."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tmfcli.analysis.fit import normal_interval
+from tmfcli.analysis.fluctuations import Prediction, return_correction, try_predict
 from tmfcli.commands.jobs import Options
 from tmfcli.io.spec import Spec
 from tmfcli.model.exploitability import evaluate
@@ -32,6 +34,8 @@ from tmfcli.simulation.counts import (
 from tmfcli.simulation.epsilon import EpsilonEstimate, epsilon_n
 
 EPS_STREAM = 1 << 30  # the child of the run's seed that drives the epsilon replicas
+PRED_STREAM = 1 << 29  # the child that drives the Monte Carlo of the predicted c_max
+Z90, Z95 = 1.6448536269514722, 1.959963984540054  # Gaussian quantiles: 5-95% and 2.5-97.5%
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class Comparison:
     method: str
     elapsed_s: float
     epsilon_s: float
+    prediction: Prediction | None = None
+    return_correction: float = float("nan")  # N (E G - J), predicted
+    prediction_s: float = 0.0
+    prediction_skipped: str = ""  # why there is no prediction (too large, kernels not finite)
 
 
 def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
@@ -74,10 +82,18 @@ def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
         eps = epsilon_n(setting, policy, replicas, eps_seed, activation=activation, init=init,
                         on_step=_share(on_step, 1 / 3, 2 / 3))
     end = time.perf_counter()
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    pred, skipped = try_predict(setting, policy, np.random.SeedSequence(
+        root.entropy, spawn_key=(*root.spawn_key, PRED_STREAM)), activation, init,
+        mu_bar=ev.flow.mu)
+    correction = float("nan") if pred is None else \
+        return_correction(setting, policy, pred.fluct)
+    done = time.perf_counter()
     return Comparison(setting=setting, rollouts=rollouts, pi_bar=pi_bar, mu_bar=ev.flow.mu,
                       J=ev.J, exploitability=ev.exploitability, epsilon=eps,
-                      method=path_of(setting, activation), elapsed_s=end - start,
-                      epsilon_s=end - middle)
+                      method=path_of(setting, activation), elapsed_s=done - start,
+                      epsilon_s=end - middle, prediction=pred, return_correction=correction,
+                      prediction_s=done - end, prediction_skipped=skipped)
 
 
 def _share(on_step: OnStep | None, before: float, weight: float) -> OnStep | None:
@@ -119,9 +135,72 @@ def tables(cmp: Comparison, seed: int, every: int = 1) -> dict[str, pd.DataFrame
     eps = cmp.epsilon
     if eps is not None:
         rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
+    frames = {"trajectory.csv": trajectory, "replicas.csv": per_replica}
+    if cmp.prediction is not None:
+        rows += predicted_rows(cmp)
+        frames["bands.csv"] = bands(cmp, steps, seed)
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
     summary["seed"] = seed
-    return {"trajectory.csv": trajectory, "replicas.csv": per_replica, "summary.csv": summary}
+    return {**frames, "summary.csv": summary}
+
+
+def predicted_rows(cmp: Comparison) -> list[tuple[str, float, float, float]]:
+    """Summary rows of the linear-noise prediction beside the measured ones (docs/simulate.md):
+    gap_max_predicted = c_max / sqrt(N) (interval: +-1.96 Monte Carlo standard errors),
+    gap_mean_predicted = c_mean / sqrt(N), return_minus_J_predicted = the O(1/N) correction,
+    and the error of the replicas' mean flow against the plain and the refined mean field,
+    max_t ||mean_hat_t - mu_bar_t||_1 and max_t ||mean_hat_t - mu_bar_t - b_t/N||_1, beside
+    mean_noise, the size of the Monte Carlo error of mean_hat itself
+    (max_t sqrt(2/pi) sum_o sd_hat_t(o) / sqrt(R)), below which they cannot be told apart."""
+    pred = cmp.prediction
+    assert pred is not None
+    N = int(cmp.setting.agents or 1)
+    root = np.sqrt(N)
+    c, se = pred.c_max / root, pred.c_max_se / root
+    mu_hat = cmp.rollouts.mu_hat
+    R = mu_hat.shape[0]
+    mean_hat = mu_hat.mean(axis=0)
+    plain = float(np.abs(mean_hat - cmp.mu_bar).sum(axis=1).max())
+    refined = float(np.abs(mean_hat - pred.fluct.refined(N)).sum(axis=1).max())
+    sd_hat = mu_hat.std(axis=0, ddof=1) if R > 1 else np.zeros_like(mean_hat)
+    floor = float(np.sqrt(2 / np.pi) * (sd_hat.sum(axis=1) / np.sqrt(R)).max())
+    gap_mean = pred.c_mean / root
+    corr = cmp.return_correction / N
+    return [("gap_max_predicted", c, c - Z95 * se, c + Z95 * se),
+            ("gap_mean_predicted", gap_mean, gap_mean, gap_mean),
+            ("return_minus_J_predicted", corr, corr, corr),
+            ("mean_error_plain", plain, plain, plain),
+            ("mean_error_refined", refined, refined, refined),
+            ("mean_noise", floor, floor, floor)]
+
+
+def bands(cmp: Comparison, steps: Array, seed: int) -> pd.DataFrame:
+    """``bands.csv``: per kept step and observation, the predicted Gaussian law of mu_hat_t(o)
+    beside the replicas' (mean, sd, quantiles).
+
+    mu_refined = mu_bar + b/N is the predicted mean, sd_pred = sqrt(C_t(o,o) / N); the predicted
+    5-95% band is mu_refined +- 1.645 sd_pred (to set beside the empirical q05, q95) and the
+    2.5-97.5% band mu_refined +- 1.96 sd_pred (beside q025, q975)."""
+    pred = cmp.prediction
+    assert pred is not None
+    N = int(cmp.setting.agents or 1)
+    mu_hat = cmp.rollouts.mu_hat[:, steps]
+    R, K, O = mu_hat.shape
+    t, o = np.meshgrid(steps, np.arange(O), indexing="ij")
+    names = cmp.setting.game.obs_labels
+    labels = {"obs_label": np.asarray(names, dtype=object)[o.ravel()]} if names else {}
+    mean = pred.fluct.refined(N)[steps]
+    sd = pred.fluct.sd(N)[steps]
+    q = np.quantile(mu_hat, [0.025, 0.05, 0.95, 0.975], axis=0)
+    sd_hat = mu_hat.std(axis=0, ddof=1) if R > 1 else np.full((K, O), np.nan)
+    return pd.DataFrame({
+        "t": t.ravel(), "obs": o.ravel(), **labels, "mu_bar": cmp.mu_bar[steps].ravel(),
+        "mu_refined": mean.ravel(), "mean_hat": mu_hat.mean(axis=0).ravel(),
+        "sd_pred": sd.ravel(), "sd_hat": sd_hat.ravel(),
+        "pred_q05": (mean - Z90 * sd).ravel(), "pred_q95": (mean + Z90 * sd).ravel(),
+        "q05": q[1].ravel(), "q95": q[2].ravel(),
+        "pred_q025": (mean - Z95 * sd).ravel(), "pred_q975": (mean + Z95 * sd).ravel(),
+        "q025": q[0].ravel(), "q975": q[3].ravel(), "seed": seed})
 
 
 def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
@@ -141,14 +220,20 @@ def outcome(cmp: Comparison, spec: Spec, frames: dict[str, pd.DataFrame],
             "deviation": "mean-field best response to the flow of the policy",
             "replicas": cmp.epsilon.replicas, "return_policy": cmp.epsilon.return_policy,
             "return_deviation": cmp.epsilon.return_deviation},
-        "timings": {"total_s": round(cmp.elapsed_s, 3), "epsilon_s": round(cmp.epsilon_s, 3)},
+        "prediction": {"skipped": cmp.prediction_skipped} if cmp.prediction is None else {
+            "c_max": cmp.prediction.c_max, "c_max_se": cmp.prediction.c_max_se,
+            "c_mean": cmp.prediction.c_mean, "samples": cmp.prediction.samples,
+            "derivatives": cmp.prediction.fluct.method,
+            "return_correction": cmp.return_correction},
+        "timings": {"total_s": round(cmp.elapsed_s, 3), "epsilon_s": round(cmp.epsilon_s, 3),
+                    "prediction_s": round(cmp.prediction_s, 3)},
     }
 
 
 def simulate_into(spec: Spec, directory: Path, options: Options,
                   on_progress: Callable[[str, int, int], None] | None = None) -> None:
     """Simulate under the ``--policy`` choice and write trajectory.csv, replicas.csv,
-    summary.csv and manifest.yaml (last).
+    summary.csv, bands.csv and manifest.yaml (last).
 
     An equilibrium is read from the run store's solve of the same equilibrium inputs when
     there is one (``policy_choice.solved_run``; the manifest then names it in
@@ -203,6 +288,9 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
             ("steps", str(data.get("steps"))), ("activation", str(data.get("activation"))),
             ("replicas", str(data.get("replicas"))), ("method", str(data.get("method")))]
     frame = pd.read_csv(directory / "summary.csv").set_index("metric")
+    predicted = {"return_minus_J": ("return_minus_J_predicted", "  predicted, O(1/N) term"),
+                 "gap_max": ("gap_max_predicted", "  predicted c_max/sqrt(N)"),
+                 "gap_mean": ("gap_mean_predicted", "  predicted c_mean/sqrt(N)")}
     for metric, label in (("J", "J (mean field)"), ("return_avg", "return (N agents), 95% CI"),
                           ("return_minus_J", "return - J"),
                           ("gap_max", "max_t ||mu_hat - mu_bar||_1"),
@@ -214,7 +302,22 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
                            for k in ("mean", "ci_low", "ci_high"))
         rows.append((label, f"{mean:.4g}" if metric == "J" else
                      f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
+        if metric in predicted and predicted[metric][0] in frame.index:
+            name, text = predicted[metric]
+            mean, low, high = (float(frame.at[name, k])  # type: ignore[arg-type]
+                               for k in ("mean", "ci_low", "ci_high"))
+            rows.append((text, f"{mean:.4g}" if low == high else
+                         f"{mean:.4g}  [{low:.4g}, {high:.4g}]"))
         if metric == "eps_n":  # what eps_N is, on a line of its own (the labels stay narrow)
             rows.append(("  deviation gain of", "a mean-field best response"))
+    skipped = (data.get("prediction") or {}).get("skipped")
+    if skipped:
+        rows.append(("prediction", f"skipped: {skipped}"))
+    if "mean_error_plain" in frame.index:
+        value = {m: float(frame.at[m, "mean"])  # type: ignore[arg-type]
+                 for m in ("mean_error_plain", "mean_error_refined", "mean_noise")}
+        rows.append(("max_t ||mean mu_hat - mu_bar||_1", f"{value['mean_error_plain']:.3g}"))
+        rows.append(("  against mu_bar + b/N (refined)", f"{value['mean_error_refined']:.3g}"))
+        rows.append(("  Monte Carlo noise of the mean", f"{value['mean_noise']:.3g}"))
     rows.append(("results", str(directory)))
     return rows

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tmfcli.analysis.report import REQUIRED, Run
+from tmfcli.analysis.report import OPTIONAL, REQUIRED, Run
 from tmfcli.errors import ResultsError
 from tmfcli.io.results import MANIFEST, read_manifest
 from tmfcli.io.runs import resolve
@@ -56,6 +56,9 @@ def read_run(path: Path) -> Run:
                                f"{', '.join(REQUIRED[kind])})",
                                f"rerun tmf {kind} for this directory (--force)")
         tables[name] = read_table(file)
+    for name in OPTIONAL.get(kind, ()):  # written by newer versions only
+        if (path / name).is_file():
+            tables[name] = read_table(path / name)
     return Run(path=path, kind=kind, manifest=manifest, tables=tables)
 
 
