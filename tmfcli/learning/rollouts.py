@@ -46,6 +46,8 @@ from tmfcli.simulation.counts import initial_counts
 
 # decide(t, mu_hat (R, O), a_bar_prev (R, A + 1)) -> pi (R, O, A)
 Decide = Callable[[int, Array, Array], Array]
+# n, m, c, X, Y (or None), pi: the recorded chain
+Recorded = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def rewards_along(setting: Setting, n: np.ndarray, m: np.ndarray,
 
 
 def _compiled(setting: Setting, policy: Policy, rng: np.random.Generator,
-              n: np.ndarray) -> tuple[np.ndarray, ...]:
+              n: np.ndarray) -> Recorded:
     """The compiled sequential chain (every B_t in {0, 1}): the same uniforms as the numpy
     loop drew (who, then the two uniforms of every step, up front), the idle agents' moves
     from ``rng`` inside the loop."""
@@ -163,7 +165,8 @@ def _compiled(setting: Setting, policy: Policy, rng: np.random.Generator,
     cp = chain_policy(policy, T)
     kernel, params, dynamic, P, P0 = chain.kernels_of(game)
     chain.sequential(rng, batches, who, u_act, u_next, N, cp.mode, cp.table, cp.theta, cp.W,
-                     cp.index, kernel, params, dynamic, game.idle_stays, P, P0, 0, n, m, c, X,
+                     cp.index, kernel, params, dynamic, game.idle_stays, P, P0, 0, True, n, m, c,
+                     X,
                      np.zeros((1, 1, 1, 1), dtype=np.int64) if Y is None else Y,
                      pi_all if cp.mode == chain.SOFTMAX else np.zeros((1, 1, 1, 1)), actor)
     if cp.mode == chain.TABLE:  # the behaviour policy is the table
@@ -180,7 +183,7 @@ def chain_policy(policy: Policy, T: int) -> chain.ChainPolicy:
 
 
 def _numpy(setting: Setting, decide: Decide, rng: np.random.Generator, n: np.ndarray,
-           activation: str, mean_action: bool) -> tuple[np.ndarray, ...]:
+           activation: str, mean_action: bool) -> Recorded:
     """One numpy ``chain.step`` per step (any B_t; the reference). With every B_t = 1 and
     subset activation it draws like the compiled path (who and the uniforms up front)."""
     game, T, N = setting.game, setting.T, int(setting.agents or 1)
@@ -228,6 +231,7 @@ def _numpy(setting: Setting, decide: Decide, rng: np.random.Generator, n: np.nda
             else:
                 pi_all[:, t] = decide(t, mu, prev)
             if Y is not None:
+                assert P0 is not None
                 Yt = rng.multinomial(now - m[:, t], P0)
                 Y[:, t] = Yt
                 nxt = Yt.sum(axis=1)

@@ -263,28 +263,30 @@ def _clean_rows(P: Array, K: int) -> None:  # pragma: no cover - compiled
 
 @nb.njit(types.void(_RNG, _i1, _i2, _f2, _f2, types.int64, types.int64, _f3, _f3, _f3, _i1,
                     KERNEL, _f1, types.boolean, types.boolean, _f1, _f1, types.int64,
-                    _i3, _i3, _i4, _i5, _i4, _f4, _i3), cache=True)
+                    types.boolean, _i3, _i3, _i4, _i5, _i4, _f4, _i3), cache=True)
 def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N: int,
                mode: int, table: Array, theta: Array, W3: Array, index: Any, kernel: Any,
                kparams: Array, dynamic: bool, idle_stays: bool, P_static: Array,
-               P0_static: Array, start: int, n: Any, m: Any, c: Any, X: Any, Y: Any,
-               pi_out: Array, actor: Any) -> None:  # pragma: no cover - compiled
+               P0_static: Array, start: int, record: bool, n: Any, m: Any, c: Any, X: Any,
+               Y: Any, pi_out: Array, actor: Any) -> None:  # pragma: no cover - compiled
     """Steps start .. start + L - 1 of R replicas of the chain with every B_t in {0, 1}
     (subset activation), L = who.shape[0]: who (L, R) in [0, N), u_act and u_next (L, R) in
     [0, 1) are the pre-drawn streams of the active agent; rng draws the idle agents' moves
     when they do not stay (in the order t, replica, o).
 
-    n (R, T+1, O) holds n[:, start] on entry and is filled up to start + L. m (R, T, O),
-    c (R, T, O, A), X (R, T, O, A, O) must be zero on entry; Y (R, T, O, O) is written when
-    idle agents move (pass a (1, 1, 1, 1) array otherwise). pi_out (R, T, O, A) receives the
-    softmax row of the active agent's observation (mode SOFTMAX; pass (1, 1, 1, 1) for
-    TABLE). actor (R, T, 3) receives (o, a, o'), or (-1, -1, -1) at a step with B_t = 0.
+    n (R, T+1, O) holds n[:, start] on entry and is filled up to start + L; batches (T,) and
+    a policy table (T, O, A) are indexed by the step t = start + j too, the outputs below by
+    j. With ``record``, m (R, L, O), c (R, L, O, A), X (R, L, O, A, O) (zero on entry) get
+    the step's counts and pi_out (R, L, O, A) the softmax row of the active agent's
+    observation (mode SOFTMAX); without, pass (1, ...) arrays. Y (R, L, O, O) is written when
+    idle agents move (pass a (1, 1, 1, 1) array otherwise). actor (R, L, 3) receives
+    (o, a, o'), or (-1, -1, -1) at a step with B_t = 0.
     The kernels are P_static (O*A*O,) and P0_static (O*O,) (cleaned), or, when ``dynamic``,
     written by ``kernel`` at mu_hat (P0 then cleaned like ``stochastic``).
     """
     L, R = who.shape
     O = n.shape[2]
-    A = c.shape[3]
+    A = table.shape[2] if mode == 0 else theta.shape[2]
     W = W3.reshape(W3.shape[0] * W3.shape[1], W3.shape[2]) if mode == 1 \
         else np.zeros((1, 1))
     mu = np.empty(O)
@@ -322,30 +324,32 @@ def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N:
                         probs[b] = table[t, o, b]
                 else:
                     policy_row(theta, W, mu, index, t, o, z, probs)
-                    for b in range(A):
-                        pi_out[r, t, o, b] = probs[b]
+                    if record:
+                        for b in range(A):
+                            pi_out[r, j, o, b] = probs[b]
                 a = _inverse(probs, 0, u_act[j, r])
                 o2 = _inverse_in(P, (o * A + a) * O, O, u_next[j, r])
-                m[r, t, o] = 1
-                c[r, t, o, a] = 1
-                X[r, t, o, a, o2] = 1
+                if record:
+                    m[r, j, o] = 1
+                    c[r, j, o, a] = 1
+                    X[r, j, o, a, o2] = 1
                 n[r, t + 1, o] -= 1
             if not idle_stays:
                 for i in range(O):
                     idle = n[r, t, i] - (1 if i == o else 0)
                     multinomial(rng, idle, P0, i * O, moved)
                     for q in range(O):
-                        Y[r, t, i, q] = moved[q]
+                        Y[r, j, i, q] = moved[q]
                 for i in range(O):
                     n[r, t + 1, i] = 0
                 for i in range(O):
                     for q in range(O):
-                        n[r, t + 1, q] += Y[r, t, i, q]
+                        n[r, t + 1, q] += Y[r, j, i, q]
             if o2 >= 0:
                 n[r, t + 1, o2] += 1
-            actor[r, t, 0] = o
-            actor[r, t, 1] = a
-            actor[r, t, 2] = o2
+            actor[r, j, 0] = o
+            actor[r, j, 1] = a
+            actor[r, j, 2] = o2
 
 
 def kernels_of(game: Game, clean: bool = True) -> tuple[Any, Array, bool, Array, Array]:

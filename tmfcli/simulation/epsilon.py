@@ -61,6 +61,7 @@ from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, TabularPolicy, on_flow
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import backward
+from tmfcli.simulation import chain
 from tmfcli.simulation.counts import (
     CHUNK,
     OnStep,
@@ -68,7 +69,6 @@ from tmfcli.simulation.counts import (
     _check_finite,
     _child,
     _cumulative,
-    _mvhg,
     _offset,
     _root,
     check_inputs,
@@ -214,19 +214,15 @@ def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...]
             m = n
         else:
             active = u[0] < B / N
-            m = _mvhg(others, n, B - active) if activation == "subset" \
-                else others.binomial(n, B / N)
-        c = others.multinomial(m, stochastic(policy.probs(mu, t)))        # (R, O, A)
+            m = chain.active_counts(others, n, B - active, N, activation) \
+                if activation == "subset" else chain.active_counts(others, n, B, N, activation)
         P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
             else stochastic(game.transition(mu, t))
-        nxt = others.multinomial(c, P).sum(axis=(1, 2))                   # (R, O)
-        idle = n - m
         P0 = None
         if not game.idle_stays:
             P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
                 else stochastic(game.idle_transition(mu, t))
-        if idle.any():
-            nxt += idle if P0 is None else others.multinomial(idle, P0).sum(axis=1)
+        nxt = chain.step(others, n, m, stochastic(policy.probs(mu, t)), P, P0).next
         # the tagged agents: the same uniforms, each its own policy and mu_hat
         for i, sigma in enumerate(tagged_policies):
             xi, mui = x[i], mu_k[i]
