@@ -93,7 +93,8 @@ def check_inputs(setting: Setting, policy: Policy, replicas: int, activation: st
     if N < 1 or N >= MAX_AGENTS:
         raise SpecError("population.agents", f"{N} agents is outside what the exact sampler "
                         "handles", f"use between 1 and {MAX_AGENTS - 1} agents")
-    if batches.min() < 1 or batches.max() > N:
+    # B_t = 0 (nobody decides) is a time step of a timed game (MODEL.md section 9)
+    if batches.min() < 0 or batches.max() > N or batches.max() < 1:
         raise SpecError("population.batch", f"batch {int(batches.max())} is not between 1 and "
                         f"agents ({N})", f"use a batch between 1 and {N}")
     if activation not in ("subset", "bernoulli"):
