@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import PopulationPolicy, on_flow, time_rows
+from tmfcli.model.policy import PopulationPolicy, time_rows
 from tmfcli.model.setting import Setting
 
 
@@ -92,23 +92,8 @@ def entropy_gradient(pi: Array, weight: Array) -> Array:
 
 def on_flow_fast(cls: PolicyClass, params: Params, setting: Setting) -> Array:
     """``policy.on_flow`` of the class's policy, the time loop compiled (static kernels, or the
-    game's compiled kernel): pi (T, O, A) along its own flow. Games without either take the
-    numpy reference ``policy.on_flow``."""
-    from tmfcli.learning import compiled
-    from tmfcli.simulation.chain import can_compile, kernels_of
+    game's compiled kernel; ``chain.policy_on_flow``): pi (T, O, A) along its own flow. Games
+    without either take the numpy reference ``policy.on_flow``."""
+    from tmfcli.simulation.chain import policy_on_flow
 
-    game, T = setting.game, setting.T
-    if not can_compile(game):
-        return on_flow(setting, cls.policy(params))
-    kernel, kparams, dynamic, P, P0 = kernels_of(game, clean=False)
-    pi = np.empty((T, cls.n_obs, cls.n_act))
-    compiled.on_flow(_c(params.theta), _c(params.W), np.ascontiguousarray(cls.index),
-                     _c(setting.alpha), _c(game.mu0), kernel, kparams, dynamic, P, P0, pi)
-    if not np.all(np.isfinite(pi)):
-        return on_flow(setting, cls.policy(params))  # raises the reference's error
-    return pi
-
-
-def _c(a: Array) -> Array:
-    out = np.ascontiguousarray(a, dtype=np.float64)
-    return out if out.flags.writeable else out.copy()
+    return policy_on_flow(setting, cls.view(params))

@@ -176,10 +176,7 @@ def _compiled(setting: Setting, policy: Policy, rng: np.random.Generator,
 
 def chain_policy(policy: Policy, T: int) -> chain.ChainPolicy:
     """A tabular or population-aware policy as the compiled chain reads it."""
-    if isinstance(policy, TabularPolicy):
-        return chain.ChainPolicy.of_table(np.asarray(policy.pi, dtype=float))
-    assert isinstance(policy, PopulationPolicy)
-    return chain.ChainPolicy.of_softmax(policy.theta, policy.W, policy.rows(T))
+    return chain.ChainPolicy.of(policy, T)
 
 
 def _numpy(setting: Setting, decide: Decide, rng: np.random.Generator, n: np.ndarray,

@@ -46,8 +46,8 @@ from numba import types
 from tmfcli.model.compiled import KERNEL, no_kernel
 from tmfcli.model.games.base import Array, Game
 
-__all__ = ["SOFTMAX", "TABLE", "ChainPolicy", "Step", "can_compile", "sequential", "step",
-           "stochastic"]
+__all__ = ["SOFTMAX", "TABLE", "ChainPolicy", "Step", "can_compile", "policy_on_flow",
+           "sequential", "step", "stochastic", "tagged"]
 
 TABLE, SOFTMAX = 0, 1  # policy modes of the compiled chain
 
@@ -134,6 +134,16 @@ class ChainPolicy:
     theta: Array
     W: Array
     index: np.ndarray
+
+    @classmethod
+    def of(cls, policy: Any, T: int) -> ChainPolicy:
+        """A ``TabularPolicy`` or ``PopulationPolicy`` (tmfcli.model.policy) as data."""
+        from tmfcli.model.policy import PopulationPolicy, TabularPolicy
+
+        if isinstance(policy, TabularPolicy):
+            return cls.of_table(np.asarray(policy.pi, dtype=float))
+        assert isinstance(policy, PopulationPolicy)
+        return cls.of_softmax(policy.theta, policy.W, policy.rows(T))
 
     @classmethod
     def of_table(cls, pi: Array) -> ChainPolicy:
@@ -366,3 +376,127 @@ def kernels_of(game: Game, clean: bool = True) -> tuple[Any, Array, bool, Array,
     assert compiled is not None
     kernel, params = compiled
     return kernel, _writeable(params), True, np.zeros(O * A * O), np.zeros(O * O)
+
+
+# --- the compiled tagged chain (the N-agent epsilon at every B_t in {0, 1}) ---------------------
+@nb.njit(types.void(_RNG, _i1, _i1, _f1, _f1, _f1, types.int64, types.int64,
+                    types.int64, _f3, _f3, _f3, _i1, types.int64, _f3, _f3, _f3, _i1,
+                    KERNEL, _f1, types.boolean, types.boolean, _f1, _f1, _i1, _i1,
+                    _f2, _i1, _i1), cache=True)
+def tagged(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, u_idle: Array,
+           N: int, start: int, mode: int, table: Array, theta: Array, W3: Array, index: Any,
+           mode_x: int, table_x: Array, theta_x: Array, W3_x: Array, index_x: Any,
+           kernel: Any, kparams: Array, dynamic: bool, idle_stays: bool, P_static: Array,
+           P0_static: Array, n: Any, x: Any, mu_out: Array, where: Any,
+           action: Any) -> None:  # pragma: no cover - compiled
+    """Steps start .. start + L - 1 of one replica of the chain with a tagged agent, every B_t
+    in {0, 1} (subset activation), L = who.shape[0] (``tmfcli.simulation.epsilon``).
+
+    State: the others' counts n (O,) (summing to N - 1) and the tagged observation x (1,);
+    mu_hat = (n + e_x) / N. At a step with B_t = 1 the acting agent is who[j] in [0, N): the
+    tagged agent when who[j] = N - 1, else the other located by who[j] in the cumulative
+    counts; it draws a from its policy (the others': mode/table/theta/W/index; the tagged
+    agent: the same with ``_x``) by inverse CDF of u_act[j] and o' ~ P(.|o, a) of u_next[j].
+    When idle agents move, the idle others draw their multinomials from ``rng`` (order: o),
+    and the tagged agent, when idle, moves by P0(.|x) with u_idle[j]. P (cleaned by
+    ``stochastic``) and P0 are static or written at mu_hat by ``kernel``.
+
+    Recorded per step j: mu_out[j] = mu_hat, where[j] = x, action[j] = the tagged agent's
+    action or -1 when it is idle (the caller evaluates the rewards).
+    """
+    L = who.shape[0]
+    O = n.shape[0]
+    A = table.shape[2] if mode == 0 else theta.shape[2]
+    W = W3.reshape(W3.shape[0] * W3.shape[1], W3.shape[2]) if mode == 1 else np.zeros((1, 1))
+    Wx = W3_x.reshape(W3_x.shape[0] * W3_x.shape[1], W3_x.shape[2]) if mode_x == 1 \
+        else np.zeros((1, 1))
+    mu = np.empty(O)
+    z = np.empty(A)
+    probs = np.empty(A)
+    P = P_static.copy()
+    P0 = P0_static.copy()
+    moved = np.empty(O, dtype=np.int64)
+    nxt = np.empty(O, dtype=np.int64)
+    for j in range(L):
+        t = start + j
+        xt = x[0]
+        for o in range(O):
+            mu[o] = (n[o] + (1 if o == xt else 0)) / N
+            mu_out[j, o] = mu[o]
+        where[j] = xt
+        action[j] = -1
+        if dynamic:
+            kernel(mu, kparams, P, P0)
+            _clean_rows(P, O)
+            if not idle_stays:
+                _clean_rows(P0, O)
+        me = False
+        o = -1
+        o2 = -1
+        if batches[t] == 1:
+            k = who[j]
+            me = k == N - 1
+            if me:
+                o = xt
+            else:
+                s = 0
+                o = O - 1
+                for i in range(O):
+                    s += n[i]
+                    if s > k:
+                        o = i
+                        break
+            if me:
+                if mode_x == 0:
+                    for b in range(A):
+                        probs[b] = table_x[t, o, b]
+                else:
+                    policy_row(theta_x, Wx, mu, index_x, t, o, z, probs)
+            elif mode == 0:
+                for b in range(A):
+                    probs[b] = table[t, o, b]
+            else:
+                policy_row(theta, W, mu, index, t, o, z, probs)
+            a = _inverse(probs, 0, u_act[j])
+            o2 = _inverse_in(P, (o * A + a) * O, O, u_next[j])
+            if me:
+                action[j] = a
+            else:
+                n[o] -= 1
+        if not idle_stays:
+            for i in range(O):
+                nxt[i] = 0
+            for i in range(O):
+                multinomial(rng, n[i], P0, i * O, moved)
+                for q in range(O):
+                    nxt[q] += moved[q]
+            for i in range(O):
+                n[i] = nxt[i]
+            if not me:
+                x[0] = _inverse_in(P0, xt * O, O, u_idle[j])
+        if o2 >= 0:
+            if me:
+                x[0] = o2
+            else:
+                n[o2] += 1
+
+
+def policy_on_flow(setting: Any, policy: Any) -> Array:
+    """``tmfcli.model.policy.on_flow`` (pi_t = policy(. | ., mu_bar_t) along its own flow,
+    (T, O, A)) with the time loop compiled for a population-aware policy on a game whose
+    kernels compile; the numpy reference otherwise (and to raise its errors)."""
+    from tmfcli.learning import compiled
+    from tmfcli.model.policy import PopulationPolicy, check_shape, on_flow
+
+    game, T = setting.game, setting.T
+    if not (isinstance(policy, PopulationPolicy) and can_compile(game)):
+        return on_flow(setting, policy)
+    check_shape(policy, setting)
+    kernel, kparams, dynamic, P, P0 = kernels_of(game, clean=False)
+    pi = np.empty((T, game.n_obs, game.n_act))
+    compiled.on_flow(_writeable(policy.theta), _writeable(policy.W), policy.rows(T),
+                     _writeable(setting.alpha), _writeable(game.mu0), kernel, kparams, dynamic,
+                     P, P0, pi)
+    if not np.all(np.isfinite(pi)):
+        return on_flow(setting, policy)
+    return pi
