@@ -1,7 +1,7 @@
 """The yardstick of training at B = 1: one sampled agent decision of ``tmf train`` against a
 minimal compiled count-chain step, side by side in one run; how the cost per round grows with
 N (flat at fixed B / N, linear at B = 1); the up-front time estimate of train against the
-measured time. One core; nothing asserted.
+measured time. CPU time of this process (the machine may be shared); nothing asserted.
 
 The minimal step (``minimal_chain`` below, written for this comparison only) is what one
 decision of the N-agent chain at B = 1 cannot avoid: find the acting agent's observation in
@@ -39,8 +39,9 @@ SPECS = ("experiments/train-resource.yaml", "experiments/train-queue.yaml")
 @nb.njit(cache=True)
 def minimal_chain(rng: Any, n: Any, T: int, N: int, theta: Any, W: Any, index: Any,
                   kernel: Any, kparams: Any, dynamic: bool, idle_moves: bool, P: Any,
-                  P0: Any) -> int:  # pragma: no cover - compiled
-    """T steps at B = 1 of one replica: the least a decision costs (module docstring)."""
+                  P0: Any, who: Any, u: Any) -> int:  # pragma: no cover - compiled
+    """T steps at B = 1 of one replica: the least a decision costs (module docstring); who (T,)
+    and u (T, 2) are drawn up front (numpy, vectorised, as the training chain draws them)."""
     O = n.shape[0]
     A = theta.shape[2]
     mu = np.empty(O)
@@ -54,7 +55,7 @@ def minimal_chain(rng: Any, n: Any, T: int, N: int, theta: Any, W: Any, index: A
             mu[o] = n[o] / N
         if dynamic:
             kernel(mu, kparams, P, P0)
-        k = rng.integers(0, N)
+        k = who[t]
         s = 0
         o = O - 1
         for i in range(O):
@@ -63,17 +64,15 @@ def minimal_chain(rng: Any, n: Any, T: int, N: int, theta: Any, W: Any, index: A
                 o = i
                 break
         policy_row(theta, W, mu, index, t, o, z, pi)
-        u = rng.random()
         a = 0
         c = pi[0]
-        while a < A - 1 and c <= u:
+        while a < A - 1 and c <= u[t, 0]:
             a += 1
             c += pi[a]
-        u = rng.random()
         base = (o * A + a) * O
         o2 = 0
         c = P[base]
-        while o2 < O - 1 and c <= u:
+        while o2 < O - 1 and c <= u[t, 1]:
             o2 += 1
             c += P[base + o2]
         n[o] -= 1
@@ -105,10 +104,11 @@ def yardstick_ns(path: str) -> float:
         n = np.zeros(O, dtype=np.int64)
         n[0] = N
         rng = np.random.default_rng(0)
-        start = time.perf_counter()
+        start = time.process_time()
+        who, u = rng.integers(0, N, T), rng.random((T, 2))
         minimal_chain(rng, n, T, N, zero.theta[:1].copy(), W, index, kernel, kparams, dynamic,
-                      not game.idle_stays, P.copy(), P0.copy())
-        times.append(time.perf_counter() - start)
+                      not game.idle_stays, P.copy(), P0.copy(), who, u)
+        times.append(time.process_time() - start)
     return 1e9 * float(np.median(times[1:])) / T
 
 
@@ -123,16 +123,16 @@ def decision_ns(path: str, repeats: int = 5) -> dict[str, float]:
                                      "evaluation": []}
     decisions = 1
     for i in range(repeats + 1):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         batch = sample(s, cls.view(params), config.rollouts, np.random.default_rng(i))
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         critic = aggregate(batch, cls.index)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         for _ in range(config.inner_steps):
             sampled_gradient(cls, params, batch, critic)
-        t3 = time.perf_counter()
+        t3 = time.process_time()
         evaluate(s, on_flow_fast(cls, params, s))
-        t4 = time.perf_counter()
+        t4 = time.process_time()
         decisions = batch.decisions
         if i:
             for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):

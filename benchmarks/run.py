@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MODULES = ["bench_solve", "bench_simulate", "bench_bound", "bench_games", "bench_sweep",
-           "bench_train"]
+           "bench_train", "bench_chain"]
 
 
 def main() -> None:

@@ -254,7 +254,8 @@ def test_adding_replicas_does_not_change_the_first_ones(game: str, B: int, T: in
 def test_paths_are_chosen_as_documented() -> None:
     assert path_of(make("sis", 10, 1, steps=2), "subset") == "sequential"
     assert path_of(make("sis", 10, 1, steps=2), "bernoulli") == "general"
-    assert path_of(make("queueing", 10, 1, steps=2), "subset") == "general"  # idle agents move
+    # idle agents move: sequential when the kernels compile (queueing's do), drawn in the loop
+    assert path_of(make("queueing", 10, 1, steps=2), "subset") == "sequential"
     assert path_of(make("sis", 10, [1, 2], steps=2), "subset") == "general"
 
 

@@ -147,11 +147,11 @@ def simulate(setting: Setting, policy: Policy, replicas: int, seed: Seed,
              method: str = "auto") -> Rollouts:
     """R replicas of the N-agent system, exactly, by simulating counts (module docstring).
 
-    ``method``: "auto" uses the sequential path when every B_t = 1, the activation is a subset
-    and idle agents stay (``game.idle_stays``), compiled (``chain.sequential``) when the
-    policy is a table or the population-aware softmax and the game's kernels compile; "numpy"
-    takes the numpy loop of the same path (the reference: the same draws); "general" forces
-    the block path. ``on_step``
+    ``method``: "auto" uses the sequential path when every B_t = 1 with subset activation
+    (``path_of``), compiled (``chain.sequential``) when the policy is a table or the
+    population-aware softmax and the game's kernels compile; "numpy" takes the numpy loop of
+    the same path when idle agents stay (the reference: the same draws); "general" forces the
+    block path (also taken when neither applies). ``on_step``
     receives (steps done, steps in total) now and then.
     """
     N, batches = check_inputs(setting, policy, replicas, activation, init)
@@ -159,12 +159,14 @@ def simulate(setting: Setting, policy: Policy, replicas: int, seed: Seed,
     if method not in ("auto", "general", "numpy"):
         raise ValueError(f"unknown method {method!r}")
     root = _root(seed)
+    stays = setting.game.idle_stays
     if sequential and method == "auto":
         if chain.can_compile(setting.game) and isinstance(policy, (TabularPolicy,
                                                                     PopulationPolicy)):
             return _sequential_compiled(setting, policy, replicas, root, init, N, on_step)
-        return _sequential(setting, policy, replicas, root, init, N, on_step)
-    if sequential and method == "numpy":
+        if stays:
+            return _sequential(setting, policy, replicas, root, init, N, on_step)
+    if sequential and method == "numpy" and stays:
         return _sequential(setting, policy, replicas, root, init, N, on_step)
     n_blocks = -(-replicas // BLOCK)
     T = setting.T
@@ -292,44 +294,63 @@ def _sequential(setting: Setting, policy: Policy, replicas: int, root: np.random
 def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
                          root: np.random.SeedSequence, init: str, N: int,
                          on_step: OnStep | None) -> Rollouts:
-    """``_sequential`` with the time loop compiled (``chain.sequential``), chunk by chunk, over
-    the same per-replica uniforms: the same counts; the returns are summed in the same order."""
-    from tmfcli.learning.rollouts import chain_policy
+    """The sequential path with the time loop compiled (``chain.sequential``), chunk by chunk.
 
+    Replica r draws from child r: its start, then per chunk the acting agent, the uniforms of
+    its action and of its next observation (as ``_sequential``), then, when idle agents move,
+    their multinomials inside the compiled loop. When idle agents stay the draws are those of
+    ``_sequential`` (one pass over all replicas) and so are the bytes; the returns are summed
+    in the same order."""
     game, T = setting.game, setting.T
     O, R = game.n_obs, replicas
+    stays = game.idle_stays
     gens = [_child(root, r) for r in range(R)]
     n = np.zeros((R, T + 1, O), dtype=np.int64)
     n[:, 0] = np.stack([initial_counts(g, game.mu0, N, 1, init)[0] for g in gens])
     total = np.zeros(R)
     discount = setting.gamma ** np.arange(T)
-    cp = chain_policy(policy, T)
+    cp = chain.ChainPolicy.of(policy, T)
     kernel, params, dynamic, P, P0 = chain.kernels_of(game, clean=False)
     ones = np.ones(T, dtype=np.int64)
     unused = np.random.default_rng(0)  # idle agents stay: the chain draws nothing from it
     rows = np.arange(R)[:, None]
     one = np.zeros((1, 1, 1), dtype=np.int64)
+    dummy = np.zeros((1, 1, 1, 1))
     for start in range(0, T, CHUNK):
         L = min(CHUNK, T - start)
-        who = np.stack([g.integers(0, N, CHUNK) for g in gens], axis=1)     # (CHUNK, R)
-        u_act = np.stack([g.random(CHUNK) for g in gens], axis=1)
-        u_next = np.stack([g.random(CHUNK) for g in gens], axis=1)
         actor = np.empty((R, L, 3), dtype=np.int64)
-        chain.sequential(unused, ones, np.ascontiguousarray(who[:L]),
-                         np.ascontiguousarray(u_act[:L]), np.ascontiguousarray(u_next[:L]), N,
-                         cp.mode, cp.table, cp.theta, cp.W, cp.index, kernel, params, dynamic,
-                         True, P, P0, start, False, n, one, one[..., None],
-                         one[..., None, None], one[..., None], np.zeros((1, 1, 1, 1)), actor)
+        if stays:  # all replicas in one call, as _sequential draws them
+            who = np.stack([g.integers(0, N, CHUNK) for g in gens], axis=1)  # (CHUNK, R)
+            u_act = np.stack([g.random(CHUNK) for g in gens], axis=1)
+            u_next = np.stack([g.random(CHUNK) for g in gens], axis=1)
+            chain.sequential(unused, ones, np.ascontiguousarray(who[:L]),
+                             np.ascontiguousarray(u_act[:L]), np.ascontiguousarray(u_next[:L]),
+                             N, cp.mode, cp.table, cp.theta, cp.W, cp.index, kernel, params,
+                             dynamic, True, P, P0, start, False, n, one, one[..., None],
+                             one[..., None, None], one[..., None], dummy, actor)
+        else:  # idle agents move: replica r's multinomials come from its own generator
+            Y = np.zeros((1, L, O, O), dtype=np.int64)
+            for r, g in enumerate(gens):
+                who1 = g.integers(0, N, CHUNK)[:L, None]
+                u_act1, u_next1 = g.random(CHUNK)[:L, None], g.random(CHUNK)[:L, None]
+                state = n[r:r + 1]
+                chain.sequential(g, ones, np.ascontiguousarray(who1),
+                                 np.ascontiguousarray(u_act1), np.ascontiguousarray(u_next1),
+                                 N, cp.mode, cp.table, cp.theta, cp.W, cp.index, kernel,
+                                 params, dynamic, False, P, P0, start, False, state, one,
+                                 one[..., None], one[..., None, None], Y, dummy,
+                                 actor[r:r + 1])
         steps = np.arange(start, start + L)
         mu = n[:, steps] / N                                               # (R, L, O)
         o, a = actor[..., 0], actor[..., 1]
         if game.time_homogeneous:
-            r, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
+            r_, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
         else:
-            r = np.stack([game.reward(mu[:, j], start + j) for j in range(L)], axis=1)
+            r_ = np.stack([game.reward(mu[:, j], start + j) for j in range(L)], axis=1)
             r0 = np.stack([game.idle_reward(mu[:, j], start + j) for j in range(L)], axis=1)
         cols = np.arange(L)[None, :]
-        step_reward = r[rows, cols, o, a] + (n[:, steps] * r0).sum(axis=-1) - r0[rows, cols, o]
+        step_reward = r_[rows, cols, o, a] + (n[:, steps] * r0).sum(axis=-1) \
+            - r0[rows, cols, o]
         for j in range(L):
             total += discount[start + j] * step_reward[:, j]
         if on_step is not None:
@@ -395,5 +416,6 @@ def path_of(setting: Setting, activation: str) -> str:
     """Which path ``simulate`` takes: "sequential" or "general" (see the module docstring)."""
     batches = setting.batches
     one = batches is not None and bool(np.all(np.asarray(batches) == 1))
-    return "sequential" if one and activation == "subset" and setting.game.idle_stays \
-        else "general"
+    game = setting.game
+    return "sequential" if one and activation == "subset" and (
+        game.idle_stays or chain.can_compile(game)) else "general"

@@ -142,7 +142,7 @@ def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
     root = _root(seed)
     if compiled_path(setting, policy, sigma, activation):
         return _compiled(setting, policy, sigma, replicas, root, init, N, on_step)
-    if path_of(setting, activation) == "sequential":
+    if path_of(setting, activation) == "sequential" and setting.game.idle_stays:
         return _sequential(setting, policy, sigma, replicas, root, init, N, on_step)
     n_blocks = -(-replicas // BLOCK)
     T = setting.T
