@@ -170,7 +170,7 @@ def enumerated_gradients(N: int, scale: float) -> tuple[np.ndarray, ...]:
         reward, idle = rewards_along(s, n, m, c)
         pi = np.stack([policy.probs(n[:, t] / N, t) for t in range(2)], axis=1)
         b = Batch(agents=N, gamma=s.gamma, n=n, m=m, c=c, X=X, Y=None, reward=reward,
-                  idle_reward=idle, pi=pi, a_bar=np.zeros(1))
+                  idle_reward=idle, pi=pi)
         critic = aggregate(b)
         weight = comb(N, left) * p ** left * (1 - p) ** (N - left)
         returned += weight * sampled_gradient(cls, params, b, critic).theta[0, 0]

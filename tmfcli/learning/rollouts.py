@@ -64,7 +64,13 @@ class Batch:
     reward: Array
     idle_reward: Array
     pi: Array
-    a_bar: Array
+
+    @property
+    def a_bar(self) -> Array:
+        """The mean action (R, T, A + 1), idle agents as the no-op A (computed when asked)."""
+        N = self.agents
+        return np.concatenate([self.c.sum(axis=2), (N - self.m.sum(axis=2))[..., None]],
+                              axis=2) / N
 
     @property
     def mu_hat(self) -> Array:
@@ -126,9 +132,8 @@ def sample(setting: Setting, policy: Policy | Decide, replicas: int, rng: np.ran
     if not (np.all(np.isfinite(reward)) and np.all(np.isfinite(idle_reward))):
         raise NumericalError("the sampled rewards are not finite",
                              "check the game's rewards on empirical distributions (e.g. log 0)")
-    a_bar = np.concatenate([c.sum(axis=2), (N - m.sum(axis=2))[..., None]], axis=2) / N
     return Batch(agents=N, gamma=setting.gamma, n=n, m=m, c=c, X=X, Y=Y, reward=reward,
-                 idle_reward=idle_reward, pi=pi_all, a_bar=a_bar)
+                 idle_reward=idle_reward, pi=pi_all)
 
 
 def rewards_along(setting: Setting, n: np.ndarray, m: np.ndarray,
