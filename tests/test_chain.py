@@ -65,6 +65,28 @@ def test_compiled_rollouts_draw_what_the_numpy_loop_draws(game: str, batches: li
     np.testing.assert_allclose(fast.pi[rows], ref.pi[rows], rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("game", ["resource_selection", "queueing"])
+def test_mf_q_rollouts_and_flow_policy_compiled_equal_the_numpy_loops(game: str) -> None:
+    """mf-q's Boltzmann policy of the previous mean action, read as data by the compiled chain
+    (chain.MEAN_ACTION): the same draws as the numpy loop; its policy on its own flow equals
+    the numpy reference to 1e-13."""
+    from tmfcli.learning.mf_q import MeanFieldQ
+
+    s = setting_in_rounds(game, 30, 1)
+    mfq = MeanFieldQ(PolicyClass.of(s, "round"), 0.1, 0.5)
+    zero = mfq.zeros()
+    rng = np.random.default_rng(0)
+    params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
+    behaviour = mfq.decide(params)
+    assert compiled_path(s, behaviour, "subset", mean_action=True)
+    fast = sample(s, behaviour, 5, np.random.default_rng(1), mean_action=True)
+    ref = sample(s, behaviour, 5, np.random.default_rng(1), mean_action=True, method="numpy")
+    for key in ("n", "m", "c", "X"):
+        np.testing.assert_array_equal(getattr(fast, key), getattr(ref, key))
+    np.testing.assert_allclose(mfq.on_flow(params, s), mfq.on_flow_reference(params, s),
+                               rtol=0, atol=1e-13)
+
+
 @pytest.mark.parametrize("kind", ["tabular", "population"])
 @pytest.mark.parametrize("game", ["resource_selection", "sis", "beach_bar"])
 def test_compiled_simulation_is_the_numpy_loop_byte_for_byte(game: str, kind: str) -> None:

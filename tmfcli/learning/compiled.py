@@ -268,3 +268,51 @@ def exact_gradient(theta: Array, W3: Array, index: Any, mu: Array, alpha: Array,
                 for j in range(O):
                     d_W[o, a, j] += g * mu[t, j]
         V[:] = Vt
+
+
+@nb.njit(types.void(_f3, _f3, _i1, _f1, _f1, KERNEL, _f1, types.boolean, _f1, _f1, _f3),
+         cache=True)
+def mean_action_on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: Array,
+                        kernel: Any, kparams: Array, dynamic: bool, P_static: Array,
+                        P0_static: Array, out: Array) -> None:  # pragma: no cover - compiled
+    """mf-q's policy on its own mean-field flow (``MeanFieldQ.on_flow``): out (T, O, A) with
+    pi_t(. | o) = softmax(theta[k(t), o] + W[o] a_bar_{t-1}), where the mean action is
+    deterministic on the flow, a_bar_t = (alpha_t sum_o mu_t(o) pi_t(. | o), 1 - alpha_t)
+    (a_bar_{-1} = the no-op), and mu_{t+1} = Phi_t(mu_t). theta (K, O, A), W (O, A, A + 1)."""
+    T, O, A = out.shape
+    W = W3.reshape(O * A, A + 1)
+    P = P_static.copy()
+    P0 = P0_static.copy()
+    mu = mu0.copy()
+    nxt = np.empty(O)
+    prev = np.zeros(A + 1)
+    prev[A] = 1.0
+    z = np.empty(A)
+    row = np.empty(A)
+    for t in range(T):
+        if dynamic:
+            kernel(mu, kparams, P, P0)
+        a_t = alpha[t]
+        nxt[:] = 0.0
+        for o in range(O):
+            policy_row(theta, W, prev, index, t, o, z, row)
+            for b in range(A):
+                out[t, o, b] = row[b]
+        for b in range(A + 1):
+            prev[b] = 0.0
+        for o in range(O):
+            w = mu[o]
+            if w == 0.0:
+                continue
+            for b in range(A):
+                prev[b] += a_t * w * out[t, o, b]
+                p = a_t * w * out[t, o, b]
+                base = (o * A + b) * O
+                for q in range(O):
+                    nxt[q] += p * P[base + q]
+            if a_t != 1.0:
+                w0 = (1.0 - a_t) * w
+                for q in range(O):
+                    nxt[q] += w0 * P0[o * O + q]
+        prev[A] = 1.0 - a_t
+        mu[:] = nxt

@@ -32,6 +32,7 @@ O(R T |O|^2 |A|), whatever N is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,7 +66,7 @@ class Batch:
     idle_reward: Array
     pi: Array
 
-    @property
+    @functools.cached_property
     def a_bar(self) -> Array:
         """The mean action (R, T, A + 1), idle agents as the no-op A (computed when asked)."""
         N = self.agents
@@ -96,12 +97,33 @@ def _decide_of(policy: Policy | Decide) -> Decide:
     return policy  # type: ignore[return-value]
 
 
+class MeanActionDecide:
+    """mf-q's Boltzmann policy as a ``Decide`` callable that the compiled chain can also read
+    as data (``chain.MEAN_ACTION``): pi(. | o) = softmax_a(theta[k(t), o, a] + sum_l W[o, a, l]
+    a_bar_prev(l)) over the real actions, scale and temperature folded into theta and W."""
+
+    def __init__(self, theta: Array, W: Array, index: np.ndarray) -> None:
+        self.theta, self.W, self.index = theta, W, index
+
+    def __call__(self, t: int, mu: Array, prev: Array) -> Array:
+        z = self.theta[self.index[t]] + np.einsum("oal,rl->roa", self.W, prev)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
+
+    def chain_policy(self) -> chain.ChainPolicy:
+        return chain.ChainPolicy(chain.MEAN_ACTION, np.zeros((1, 1, 1)),
+                                 np.ascontiguousarray(self.theta, dtype=np.float64),
+                                 np.ascontiguousarray(self.W, dtype=np.float64),
+                                 np.ascontiguousarray(self.index, dtype=np.int64))
+
+
 def compiled_path(setting: Setting, policy: Policy | Decide, activation: str,
                   mean_action: bool = False) -> bool:
     """Whether ``sample`` runs the compiled sequential chain (module docstring)."""
     batches = np.asarray(setting.batches)
-    return (activation == "subset" and bool(np.all(batches <= 1)) and not mean_action
-            and isinstance(policy, (PopulationPolicy, TabularPolicy))
+    known = isinstance(policy, MeanActionDecide) if mean_action \
+        else isinstance(policy, (PopulationPolicy, TabularPolicy))
+    return (activation == "subset" and bool(np.all(batches <= 1)) and known
             and chain.can_compile(setting.game))
 
 
@@ -151,7 +173,7 @@ def rewards_along(setting: Setting, n: np.ndarray, m: np.ndarray,
     return c * r, np.where(idle > 0, idle * r0, 0.0)
 
 
-def _compiled(setting: Setting, policy: Policy, rng: np.random.Generator,
+def _compiled(setting: Setting, policy: Policy | MeanActionDecide, rng: np.random.Generator,
               n: np.ndarray) -> Recorded:
     """The compiled sequential chain (every B_t in {0, 1}): the same uniforms as the numpy
     loop drew (who, then the two uniforms of every step, up front), the idle agents' moves
@@ -167,13 +189,14 @@ def _compiled(setting: Setting, policy: Policy, rng: np.random.Generator,
     Y = None if game.idle_stays else np.zeros((R, T, O, O), dtype=np.int64)
     pi_all = np.zeros((R, T, O, A))
     actor = np.empty((R, T, 3), dtype=np.int64)
-    cp = chain_policy(policy, T)
+    cp = policy.chain_policy() if isinstance(policy, MeanActionDecide) \
+        else chain_policy(policy, T)
     kernel, params, dynamic, P, P0 = chain.kernels_of(game)
     chain.sequential(rng, batches, who, u_act, u_next, N, cp.mode, cp.table, cp.theta, cp.W,
                      cp.index, kernel, params, dynamic, game.idle_stays, P, P0, 0, True, n, m, c,
                      X,
                      np.zeros((1, 1, 1, 1), dtype=np.int64) if Y is None else Y,
-                     pi_all if cp.mode == chain.SOFTMAX else np.zeros((1, 1, 1, 1)), actor)
+                     pi_all if cp.mode != chain.TABLE else np.zeros((1, 1, 1, 1)), actor)
     if cp.mode == chain.TABLE:  # the behaviour policy is the table
         pi_all[...] = cp.table[None]
     return n, m, c, X, Y, pi_all

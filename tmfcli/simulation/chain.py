@@ -27,8 +27,11 @@ Two implementations of the same law:
   algorithm, and the multinomial is numpy's sequence of binomials), so the compiled path
   consumes exactly the stream the numpy loop it replaces consumed: the same draws (tested).
 
-The policy is given as data, not as a callable: a table pi (T, O, A) (``TABLE``), or the
-population-aware softmax theta[k(t), o, a] + sum_j W[o, a, j] mu_hat(j) (``SOFTMAX``). The
+The policy is given as data, not as a callable: a table pi (T, O, A) (``TABLE``), the
+population-aware softmax theta[k(t), o, a] + sum_j W[o, a, j] mu_hat(j) (``SOFTMAX``), or
+the same softmax of the previous step's mean action a_bar (A + 1 entries, idle agents as the
+no-op A) in place of mu_hat (``MEAN_ACTION``, mf-q's Boltzmann policy with its scale and
+temperature folded into theta and W). The
 kernels are the game's static P and P0 or its compiled kernel (``tmfcli.model.compiled``).
 Rewards are not drawn: the callers evaluate them afterwards on the recorded counts, in one
 batched call per block of steps (the chain's law does not depend on them).
@@ -49,7 +52,7 @@ from tmfcli.model.games.base import Array, Game
 __all__ = ["SOFTMAX", "TABLE", "ChainPolicy", "Step", "can_compile", "policy_on_flow",
            "sequential", "step", "stochastic", "tagged"]
 
-TABLE, SOFTMAX = 0, 1  # policy modes of the compiled chain
+TABLE, SOFTMAX, MEAN_ACTION = 0, 1, 2  # policy modes of the compiled chain
 
 
 def stochastic(p: Array) -> Array:
@@ -297,9 +300,11 @@ def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N:
     L, R = who.shape
     O = n.shape[2]
     A = table.shape[2] if mode == 0 else theta.shape[2]
-    W = W3.reshape(W3.shape[0] * W3.shape[1], W3.shape[2]) if mode == 1 \
+    W = W3.reshape(W3.shape[0] * W3.shape[1], W3.shape[2]) if mode != 0 \
         else np.zeros((1, 1))
     mu = np.empty(O)
+    a_bar = np.zeros((R, A + 1))  # MEAN_ACTION: the previous step's mean action per replica
+    a_bar[:, A] = 1.0  # before the first step: everybody idle (callers start at step 0)
     z = np.empty(A)
     probs = np.empty(A)
     P = P_static.copy()
@@ -333,7 +338,7 @@ def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N:
                     for b in range(A):
                         probs[b] = table[t, o, b]
                 else:
-                    policy_row(theta, W, mu, index, t, o, z, probs)
+                    policy_row(theta, W, mu if mode == 1 else a_bar[r], index, t, o, z, probs)
                     if record:
                         for b in range(A):
                             pi_out[r, j, o, b] = probs[b]
@@ -360,6 +365,12 @@ def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N:
             actor[r, j, 0] = o
             actor[r, j, 1] = a
             actor[r, j, 2] = o2
+            if mode == 2:
+                for b in range(A + 1):
+                    a_bar[r, b] = 0.0
+                if a >= 0:
+                    a_bar[r, a] = 1.0 / N
+                a_bar[r, A] = (N - batches[t]) / N
 
 
 def kernels_of(game: Game, clean: bool = True) -> tuple[Any, Array, bool, Array, Array]:
