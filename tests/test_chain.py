@@ -68,8 +68,8 @@ def test_compiled_rollouts_draw_what_the_numpy_loop_draws(game: str, batches: li
 @pytest.mark.parametrize("game", ["resource_selection", "queueing"])
 def test_mf_q_rollouts_and_flow_policy_compiled_equal_the_numpy_loops(game: str) -> None:
     """mf-q's Boltzmann policy of the previous mean action, read as data by the compiled chain
-    (chain.MEAN_ACTION): the same draws as the numpy loop; its policy on its own flow equals
-    the numpy reference to 1e-13."""
+    (chain.MEAN_ACTION): the same draws as the numpy loop; its policy on its own flow and its
+    TD semi-gradient equal the numpy references (1e-13, 1e-11 relative)."""
     from tmfcli.learning.mf_q import MeanFieldQ
 
     s = setting_in_rounds(game, 30, 1)
@@ -85,6 +85,11 @@ def test_mf_q_rollouts_and_flow_policy_compiled_equal_the_numpy_loops(game: str)
         np.testing.assert_array_equal(getattr(fast, key), getattr(ref, key))
     np.testing.assert_allclose(mfq.on_flow(params, s), mfq.on_flow_reference(params, s),
                                rtol=0, atol=1e-13)
+    for b in (fast, sample(s, behaviour, 3, np.random.default_rng(2), mean_action=True)):
+        g = mfq.td_gradient(params, b, s.alpha)
+        h = mfq.td_gradient_reference(params, b, s.alpha)
+        np.testing.assert_allclose(g.theta, h.theta, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(g.W, h.W, rtol=1e-11, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["tabular", "population"])

@@ -279,7 +279,7 @@ def _train_iteration_s(spec: Spec, game: Game, T: int, algorithm: str) -> float:
     evaluation = TRAIN_ITERATION_S + T * TRAIN_EVAL_S * size
     if algorithm == "tmf-pg-exact":
         return evaluation + T * inner * TRAIN_EXACT_S * size
-    if _compiled_chain(spec, game) and algorithm != "mf-q":
+    if _compiled_chain(spec, game):
         idle = 0.0 if game.idle_stays else TRAIN_IDLE_S * O
         return evaluation + R * T * (TRAIN_DECISION_S * size + idle + inner * TRAIN_GRADIENT_S)
     step = TRAIN_STEP_S if game.static_dynamics else TRAIN_DYNAMIC_S

@@ -316,3 +316,76 @@ def mean_action_on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: 
                     nxt[q] += w0 * P0[o * O + q]
         prev[A] = 1.0 - a_t
         mu[:] = nxt
+
+
+@nb.njit(types.void(_f3, _f3, _i1, _f3, _f1, types.float64, types.float64, _f4, _f3, _i5,
+                    _i4, types.boolean, _i3, _i3, _i4, types.int64, _f3, _f3), cache=True)
+def td_gradient(q: Array, U: Array, index: Any, a_bar: Array, alpha: Array, gamma: float,
+                factor: float, reward: Array, idle_reward: Array, X: Any, Y: Any,
+                has_Y: bool, n: Any, m: Any, c: Any, N: int, d_q: Array,
+                d_U: Array) -> None:  # pragma: no cover - compiled
+    """``MeanFieldQ.td_gradient`` (its module docstring has the maths) in one pass: per
+    (r, t), Q(t, o, b, a_bar_t) and the next step's values v_{t+1}(o') at the same a_bar_t,
+    the TD targets of the agents at (t, o, b) (b = A: the idle ones), and the semi-gradient
+    delta = (count y - count Q) / (N R) accumulated into d_q[k(t)] and d_U (+= delta a_bar).
+    ``factor`` = scale / temperature of the Boltzmann policy. Outputs zeroed here."""
+    R, T, O, A = c.shape
+    L = A + 1
+    d_q[:] = 0.0
+    d_U[:] = 0.0
+    v = np.empty(O)
+    Qn = np.empty(L)
+    e = np.empty(A)
+    for r in range(R):
+        for t in range(T):
+            k = index[t]
+            k_next = index[t + 1] if t + 1 < T else index[T - 1]
+            a_next = alpha[t + 1] if t + 1 < T else 0.0
+            for o in range(O):
+                if t == T - 1:
+                    v[o] = 0.0
+                    continue
+                for b in range(L):
+                    s = q[k_next, o, b]
+                    for j in range(L):
+                        s += U[o, b, j] * a_bar[r, t, j]
+                    Qn[b] = s
+                top = -np.inf
+                for b in range(A):
+                    e[b] = factor * Qn[b]
+                    if e[b] > top:
+                        top = e[b]
+                total = 0.0
+                for b in range(A):
+                    e[b] = np.exp(e[b] - top)
+                    total += e[b]
+                mean = 0.0
+                for b in range(A):
+                    mean += e[b] / total * Qn[b]
+                v[o] = a_next * mean + (1.0 - a_next) * Qn[A]
+            for o in range(O):
+                idle = n[r, t, o] - m[r, t, o]
+                for b in range(L):
+                    s = q[k, o, b]
+                    for j in range(L):
+                        s += U[o, b, j] * a_bar[r, t, j]
+                    if b < A:
+                        count = c[r, t, o, b]
+                        y = 0.0
+                        if count > 0:
+                            for p in range(O):
+                                y += X[r, t, o, b, p] * v[p]
+                        target = reward[r, t, o, b] + gamma * y
+                    else:
+                        count = idle
+                        if has_Y:
+                            y = 0.0
+                            for p in range(O):
+                                y += Y[r, t, o, p] * v[p]
+                        else:
+                            y = idle * v[o]
+                        target = idle_reward[r, t, o] + gamma * y
+                    delta = (target - count * s) / (N * R)
+                    d_q[k, o, b] += delta
+                    for j in range(L):
+                        d_U[o, b, j] += delta * a_bar[r, t, j]

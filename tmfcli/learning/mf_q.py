@@ -70,7 +70,29 @@ class MeanFieldQ:
                                 self.cls.index)
 
     def td_gradient(self, params: Params, batch: Batch, alpha: Array) -> Params:
-        """Semi-gradient of -sum count (y - Q)^2 / (2 N R) (module docstring)."""
+        """Semi-gradient of -sum count (y - Q)^2 / (2 N R) (module docstring), compiled
+        (``learning.compiled.td_gradient``; ``td_gradient_reference`` is the numpy form)."""
+        from tmfcli.learning import compiled
+
+        d_q = np.empty_like(params.theta)
+        d_U = np.empty_like(params.W)
+        Y = batch.Y if batch.Y is not None else np.zeros((1, 1, 1, 1), dtype=np.int64)
+        compiled.td_gradient(np.ascontiguousarray(params.theta, dtype=np.float64),
+                             np.ascontiguousarray(params.W, dtype=np.float64),
+                             np.ascontiguousarray(self.cls.index, dtype=np.int64),
+                             np.ascontiguousarray(batch.a_bar),
+                             np.ascontiguousarray(alpha, dtype=np.float64), float(batch.gamma),
+                             self.scale / self.temperature,
+                             np.ascontiguousarray(batch.reward, dtype=np.float64),
+                             np.ascontiguousarray(batch.idle_reward, dtype=np.float64),
+                             np.ascontiguousarray(batch.X), np.ascontiguousarray(Y),
+                             batch.Y is not None, np.ascontiguousarray(batch.n),
+                             np.ascontiguousarray(batch.m), np.ascontiguousarray(batch.c),
+                             int(batch.agents), d_q, d_U)
+        return Params(d_q, d_U)
+
+    def td_gradient_reference(self, params: Params, batch: Batch, alpha: Array) -> Params:
+        """``td_gradient`` in numpy: the reference."""
         R, T = batch.c.shape[:2]
         index = self.cls.index
         rows = np.broadcast_to(index, (R, T))
