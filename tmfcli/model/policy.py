@@ -114,7 +114,7 @@ class PopulationPolicy:
         return self.theta[self.row(t)] + np.einsum("oaj,...j->...oa", self.W, mu_hat)
 
     def probs(self, mu_hat: Array, t: int) -> Array:
-        return _softmax(self.logits(mu_hat, t))
+        return self.softmax(self.logits(mu_hat, t))
 
     def logits_along(self, mu: Array) -> Array:
         """z (..., T, O, A) along distributions mu (..., T', O), T' >= T: step t uses k(t)."""
@@ -123,7 +123,7 @@ class PopulationPolicy:
 
     def probs_along(self, mu: Array) -> Array:
         """pi (..., T, O, A) along mu (..., T', O)."""
-        return _softmax(self.logits_along(mu))
+        return self.softmax(self.logits_along(mu))
 
     def log_probs_along(self, mu: Array) -> Array:
         """log pi (..., T, O, A) along mu (..., T', O) (z minus its log-sum-exp)."""
@@ -153,10 +153,11 @@ class PopulationPolicy:
         W[o] = g[:, None] * mu_hat[None, :]
         return theta, W
 
-
-def _softmax(z: Array) -> Array:
-    z = np.exp(z - z.max(axis=-1, keepdims=True))  # shift: exp never overflows
-    return z / z.sum(axis=-1, keepdims=True)
+    @staticmethod
+    def softmax(z: Array) -> Array:
+        """softmax over the last axis (..., A)."""
+        z = np.exp(z - z.max(axis=-1, keepdims=True))  # shift: exp never overflows
+        return z / z.sum(axis=-1, keepdims=True)
 
 
 def shape_of(policy: Policy) -> tuple[int, int, int] | None:

@@ -22,8 +22,10 @@ Seeding: replica r's randomness never depends on how many replicas are asked for
 * General path: replicas are simulated in blocks of ``BLOCK``; block b draws from the generator
   of child b of the root ``SeedSequence(seed)`` and is always simulated at full size, then
   truncated, so the first R replicas are the same for any larger R.
-* Sequential path (all B_t = 1, subset activation, idle agents stay): replica r draws from its
-  own child r; it pre-draws its uniform streams in chunks of ``CHUNK`` steps.
+* Sequential path (all B_t = 1, subset activation; idle agents stay, or the game's kernels
+  compile): replica r draws from its own child r; it pre-draws its uniform streams in chunks of
+  ``CHUNK`` steps (then, when idle agents move, their multinomials in the compiled loop).
+  Compiled (``chain.sequential``) for tables and population-aware softmax policies.
 
 Children are derived from the root's entropy and spawn key with an explicit index, so a
 ``SeedSequence`` that has already spawned children gives the same result as a fresh one.

@@ -44,6 +44,11 @@ interval is the normal one of the R paired differences.
 * sequential (all B_t = 1, subset activation, idle agents stay): replica r uses child r and
   pre-draws CHUNK steps of uniforms: who acts (an integer in [0, N); N - 1 is the tagged agent),
   the action and the next observation. Both runs are stacked as 2R rows over the same uniforms.
+* compiled (every B_t in {0, 1}, subset activation, tables or population-aware policies,
+  kernels that compile; ``_compiled``): the tagged chain of ``chain.tagged``, replica by
+  replica, on the sequential path's stream (plus, when idle agents move, a fourth uniform per
+  step for the tagged agent's idle move and the idle others' multinomials); the same bytes as
+  the sequential path when idle agents stay.
 
 Cost: O(R |O|^2 |A|) per step, nothing grows with N; loop over t only, vectorised over replicas.
 """
