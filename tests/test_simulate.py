@@ -233,6 +233,7 @@ def test_one_active_agent_moves_at_most_one_agent(game: str, method: str) -> Non
 @pytest.mark.parametrize(("game", "B", "T", "mu0"), [
     ("queueing", 7, 12, [0.4, 0.3, 0.2, 0.1]),
     ("resource_selection", 1, CHUNK + 300, None),  # crosses a chunk of pre-drawn uniforms
+    ("queueing", 1, CHUNK + 30, [0.4, 0.3, 0.2, 0.1]),  # compiled, idle agents move
 ])
 def test_adding_replicas_does_not_change_the_first_ones(game: str, B: int, T: int,
                                                         mu0: list[float] | None) -> None:
