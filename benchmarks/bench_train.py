@@ -2,7 +2,7 @@
 experiments/train-resource.yaml with its 40 iterations), the same at B = sqrt N and 1 side by
 side (in rounds, so T = H N / B steps), then at a common T in steps; samples (agent decisions)
 per second; how the cost of one outer iteration grows with N (at B = N, should be flat) and
-with T. One core; nothing asserted.
+with T. CPU time of this process (the machine may be shared); nothing asserted.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ def timed_run(overrides: list[str], **change: Any) -> tuple[float, int, int, flo
     spec = specs.load(SPEC, overrides)
     s = setting(spec)
     config = replace(config_of(spec), **change)
-    start = time.perf_counter()
+    start = time.process_time()
     result = train(s, config)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     return elapsed, s.T, result.samples, result.evaluation.exploitability * float(s.alpha[0])
 
 

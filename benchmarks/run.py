@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 MODULES = ["bench_startup", "bench_solve", "bench_simulate", "bench_bound", "bench_games",
-           "bench_sweep", "bench_train", "bench_timed", "bench_fluctuations"]
+           "bench_sweep", "bench_train", "bench_chain", "bench_timed", "bench_fluctuations"]
 
 
 def main() -> None:

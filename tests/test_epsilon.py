@@ -351,6 +351,15 @@ def test_first_replicas_do_not_depend_on_how_many_are_asked_for() -> None:
         many = tagged_returns(s, pi, 130, seed=9)  # two blocks on the general path
         np.testing.assert_array_equal(few.gains, many.gains[:30])
         assert path_of(s, "subset") == ("sequential" if B == 1 else "general")
+    # the compiled tagged chain with idle agents that move (queueing at B = 1): the same
+    s = make("queueing", 20, 1, steps=30)
+    pi = uniform_policy(4, 4, s.T)
+    few = tagged_returns(s, pi, 5, seed=9)
+    again = tagged_returns(s, pi, 5, seed=9)
+    many = tagged_returns(s, pi, 12, seed=9)
+    np.testing.assert_array_equal(few.gains, again.gains)
+    np.testing.assert_array_equal(few.policy, many.policy[:5])
+    np.testing.assert_array_equal(few.deviation, many.deviation[:5])
 
 
 def test_bad_inputs_raise_tmf_errors() -> None:

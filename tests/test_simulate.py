@@ -239,6 +239,8 @@ def test_one_active_agent_moves_at_most_one_agent(game: str, method: str) -> Non
 @pytest.mark.parametrize(("game", "B", "T", "mu0"), [
     ("queueing_per_step", 7, 12, [0.4, 0.3, 0.2, 0.1]),
     ("resource_selection_per_step", 1, CHUNK + 300, None),  # crosses a chunk of pre-drawn uniforms
+    ("queueing_per_step", 1, CHUNK + 30, [0.4, 0.3, 0.2, 0.1]),  # compiled, idle agents move
+    ("queueing", 1, CHUNK + 30, [0.4, 0.3, 0.2, 0.1]),  # timed: B_t in {1, 0}
 ])
 def test_adding_replicas_does_not_change_the_first_ones(game: str, B: int, T: int,
                                                         mu0: list[float] | None) -> None:
@@ -260,8 +262,10 @@ def test_adding_replicas_does_not_change_the_first_ones(game: str, B: int, T: in
 def test_paths_are_chosen_as_documented() -> None:
     assert path_of(make("sis", 10, 1, steps=2), "subset") == "sequential"
     assert path_of(make("sis", 10, 1, steps=2), "bernoulli") == "general"
-    # idle agents move
-    assert path_of(make("queueing_per_step", 10, 1, steps=2), "subset") == "general"
+    # idle agents move: sequential when the kernels compile (queueing's do), drawn in the loop
+    assert path_of(make("queueing_per_step", 10, 1, steps=2), "subset") == "sequential"
+    # a timed game at B = 1: B_t alternates 1 (decisions) and 0 (time stages)
+    assert path_of(make("queueing", 10, 1, steps=2), "subset") == "sequential"
     assert path_of(make("sis", 10, [1, 2], steps=2), "subset") == "general"
 
 

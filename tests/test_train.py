@@ -105,13 +105,16 @@ def test_train_needs_a_finite_population(tmp_path: Path) -> None:
 
 
 # --- the gradient -----------------------------------------------------------------------------
-@pytest.mark.parametrize(("game", "batch"), [("left_right", 2500),
-                                             ("resource_selection_per_step", "all")])
-def test_sampled_gradient_is_the_exact_gradient_in_expectation(game: str, batch: Any) -> None:
-    """Mean of M sampled gradients (N = 10^4, B = N/4 or N, round index, W != 0) against the
-    exact TMF-PG gradient on the flow of the same policy: within 4.5 standard errors per
-    coordinate (plus 2e-3 for the O(1/N) finite-population terms)."""
-    s = setting(spec_of(game, 10_000, batch, 2))
+@pytest.mark.parametrize(("game", "agents", "batch"), [
+    ("left_right", 10_000, 2500), ("resource_selection_per_step", 10_000, "all"),
+    ("queueing", 10_000, 2500), ("left_right", 1000, 1)])
+def test_sampled_gradient_is_the_exact_gradient_in_expectation(game: str, agents: int,
+                                                               batch: Any) -> None:
+    """Mean of M sampled gradients (N = 10^4, B = N/4 or N; N = 1000, B = 1 on the compiled
+    chain; round index, W != 0) against the exact TMF-PG gradient on the flow of the same
+    policy: within 4.5 standard errors per coordinate (plus 2e-3 for the O(1/N)
+    finite-population terms, docs/train.md)."""
+    s = setting(spec_of(game, agents, batch, 2))
     cls = PolicyClass.of(s, "round")
     rng = np.random.default_rng(7)
     zero = cls.zeros()
@@ -122,7 +125,7 @@ def test_sampled_gradient_is_the_exact_gradient_in_expectation(game: str, batch:
     M = 60
     draws = []
     for i in range(M):
-        batch_ = sample(s, lambda t, mu, prev: policy.probs(mu, t), 4, child(3, i))
+        batch_ = sample(s, policy, 4, child(3, i))
         g = sampled_gradient(cls, params, batch_, aggregate(batch_, cls.index))
         draws.append(np.concatenate([g.theta.ravel(), g.W.ravel()]))
     draws_ = np.array(draws)
@@ -130,6 +133,69 @@ def test_sampled_gradient_is_the_exact_gradient_in_expectation(game: str, batch:
     se = draws_.std(axis=0, ddof=1) / np.sqrt(M)
     assert np.abs(want).max() > 0.02  # the comparison is not between zeros
     assert np.all(np.abs(draws_.mean(axis=0) - want) <= 4.5 * se + 2e-3)
+
+
+def enumerated_gradients(N: int, scale: float) -> tuple[np.ndarray, ...]:
+    """left_right at B = N, 2 rounds (T = 2), discount 0.9: the exact means, over the law of
+    the number c_L of agents going left at t = 0 (Binomial(N, pi(left))), of the returned
+    sampled gradient and of the same gradient with the critic's Q as the advantage (no
+    baseline), with theta[0, 0] = scale (1, -1); and, in closed form, the N-agent own gradient
+    and the mean-field gradient (exact_gradient). Only theta[0, 0] can be non-zero: at t = 1
+    every agent at o earns the same, so every advantage is 0, and mu_0 = e_0."""
+    from math import comb
+
+    from tmfcli.learning.critic import Critic
+    from tmfcli.learning.rollouts import Batch, rewards_along
+
+    s = setting(specs.from_dict({"name": "t", "game": {"name": "left_right"},
+                                 "horizon": {"rounds": 2}, "discount": 0.9,
+                                 "population": {"agents": N, "batch": "all"}}))
+    cls = PolicyClass.of(s, "round")
+    zero = cls.zeros()
+    theta = zero.theta.copy()
+    theta[0, 0] = [scale, -scale]
+    params = Params(theta, zero.W)
+    policy = cls.policy(params)
+    p = float(policy.probs(s.game.mu0, 0)[0, 0])
+    returned, no_baseline = np.zeros(2), np.zeros(2)
+    for left in range(N + 1):
+        n = np.array([[[N, 0, 0], [0, left, N - left], [0, N, 0]]])
+        m = n[:, :2].copy()
+        c = np.zeros((1, 2, 3, 2), dtype=np.int64)
+        c[0, 0, 0] = [left, N - left]
+        c[0, 1, 1:, 0] = [left, N - left]
+        X = np.zeros((1, 2, 3, 2, 3), dtype=np.int64)
+        X[0, 0, 0, :, 1:] = np.diag([left, N - left])
+        X[0, 1, 1:, 0, 1] = [left, N - left]
+        reward, idle = rewards_along(s, n, m, c)
+        pi = np.stack([policy.probs(n[:, t] / N, t) for t in range(2)], axis=1)
+        b = Batch(agents=N, gamma=s.gamma, n=n, m=m, c=c, X=X, Y=None, reward=reward,
+                  idle_reward=idle, pi=pi)
+        critic = aggregate(b)
+        weight = comb(N, left) * p ** left * (1 - p) ** (N - left)
+        returned += weight * sampled_gradient(cls, params, b, critic).theta[0, 0]
+        plain = Critic(critic.Q, critic.S, np.nan_to_num(critic.Q))
+        no_baseline += weight * sampled_gradient(cls, params, b, plain).theta[0, 0]
+    q = 1 - p  # own: d/dz_left of E[G_i], G_i = -0.9 (1 + others left) / N or -1.8 (1 + ...)
+    own = 0.9 * p * q * (1 / N + (N - 1) / N * (2 * q - p)) * np.array([1.0, -1.0])
+    mean_field = exact_gradient(cls, params, s, evaluate(s, on_flow(s, policy)).flow)
+    return returned, no_baseline, own, mean_field.theta[0, 0]
+
+
+@pytest.mark.parametrize("N", [4, 64])
+def test_what_the_sampled_gradient_estimates(N: int) -> None:
+    """Pins docs/train.md, "What the sampled gradient estimates", exactly (enumeration, no
+    Monte Carlo), on left_right at B = N: without the baseline the count critic's gradient has
+    the mean of the N-agent own gradient; the returned gradient (leave-one-out baseline) has
+    the mean own - mean-field / N (so, relative to the own gradient, -20% at N = 4 and -1.5% at
+    N = 64 for the uniform policy, +46% and -1.7% at theta[0, 0] = (0.5, -0.5), where the
+    gradient is small), and at the uniform policy that is the mean-field gradient itself."""
+    for scale in (0.0, 0.5, -0.5):
+        returned, no_baseline, own, mean_field = enumerated_gradients(N, scale)
+        np.testing.assert_allclose(no_baseline, own, rtol=1e-12)
+        np.testing.assert_allclose(N * (returned - own), -mean_field, rtol=1e-9, atol=1e-12)
+        if scale == 0.0:
+            np.testing.assert_allclose(returned, mean_field, rtol=1e-12)
 
 
 def test_independent_pg_keeps_w_at_zero_and_mf_q_runs_on_the_same_rollouts() -> None:
@@ -229,6 +295,64 @@ def test_round_indexed_policy_files_round_trip(tmp_path: Path) -> None:
     for t in (0, 9, 10, 39):
         np.testing.assert_array_equal(back.probs(mu, t), policy.probs(mu, t))
     np.testing.assert_array_equal(on_flow(s, back), on_flow(s, policy))
+
+
+def test_policy_class_gradient_is_finite_differences_and_files_read_back(tmp_path: Path) -> None:
+    """PopulationPolicy owns the logits, log-probabilities and the chain rule: the gradient of
+    log pi(a | o, mu_hat) at step t (log_prob_gradient), and the chain rule of a logit gradient
+    g (gradient: d/d params of sum g * z along mu), equal central finite differences; the
+    written files read back to the same probabilities."""
+    s = setting(spec_of("queueing", 30, 3, 2))
+    cls = PolicyClass.of(s, "round")
+    rng = np.random.default_rng(4)
+    zero = cls.zeros()
+    params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))
+    policy = cls.policy(params)
+    mu_hat, t, o, a = rng.dirichlet(np.ones(4)), 13, 2, 1
+    d_theta, d_W = policy.log_prob_gradient(a, o, mu_hat, t)
+    mu = rng.dirichlet(np.ones(4), size=(3, s.T + 1))
+    g = rng.normal(size=(3, s.T, 4, 4))
+    c_theta, c_W = policy.gradient(g, mu)
+    h = 1e-6
+    for which, grads in (("theta", (d_theta, c_theta)), ("W", (d_W, c_W))):
+        base = getattr(params, which)
+        for index in np.ndindex(base.shape):
+            up, down = base.copy(), base.copy()
+            up[index] += h
+            down[index] -= h
+            moved = [cls.policy(Params(**{**vars(params), which: x})) for x in (up, down)]
+            fd_log = (np.log(moved[0].probs(mu_hat, t)[o, a])
+                      - np.log(moved[1].probs(mu_hat, t)[o, a])) / (2 * h)
+            fd_chain = ((g * moved[0].logits_along(mu)).sum()
+                        - (g * moved[1].logits_along(mu)).sum()) / (2 * h)
+            assert abs(grads[0][index] - fd_log) <= 1e-7
+            assert abs(grads[1][index] - fd_chain) <= 1e-6 * max(1.0, abs(fd_chain))
+    np.testing.assert_allclose(policy.log_probs_along(mu), np.log(policy.probs_along(mu)),
+                               rtol=0, atol=1e-12)
+    write_policy(policy, tmp_path)
+    back = load_policy(tmp_path, 4, 4, s.T, alpha=s.alpha)
+    np.testing.assert_array_equal(back.probs(mu_hat, t), policy.probs(mu_hat, t))
+
+
+def test_train_honours_simulate_epsilon_false(tmp_path: Path) -> None:
+    """simulate.epsilon: false skips the N-agent epsilon in train as in simulate: no eps_n
+    row, epsilon: null in the manifest, and the other tables the same bytes."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    tables = {}
+    for flag in ("true", "false"):
+        out = tmp_path / flag
+        result = invoke("train", str(path), "--set", f"simulate.epsilon={flag}", "--out",
+                        str(out))
+        assert result.exit_code == 0, result.output
+        summary = pd.read_csv(out / "summary.csv")
+        assert ("eps_n" in set(summary["metric"])) == (flag == "true")
+        manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+        assert (manifest["epsilon"] is None) == (flag == "false")
+        iterations = pd.read_csv(out / "iterations.csv").drop(columns="elapsed_s")
+        tables[flag] = (iterations.to_csv(index=False),
+                        summary[summary["metric"] != "eps_n"].to_csv(index=False))
+    assert tables["true"] == tables["false"]
 
 
 @pytest.mark.parametrize(("game", "batch"), [("resource_selection_per_step", 1),

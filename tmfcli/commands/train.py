@@ -44,13 +44,13 @@ EPS_STREAM = 1 << 30  # the child of the run's seed that drives the epsilon repl
 class Training:
     """A training run, for tmf-pg the exact TMF-PG yardstick of the same spec, and the N-agent
     epsilon of the final policy (MODEL.md section 8) over ``simulate.replicas`` paired
-    replicas."""
+    replicas (None when ``simulate.epsilon`` is false)."""
 
     setting: Setting
     config: TrainConfig
     result: TrainResult
     exact: TrainResult | None
-    epsilon: EpsilonEstimate
+    epsilon: EpsilonEstimate | None
     elapsed_s: float
 
 
@@ -72,12 +72,14 @@ def run(spec: Spec, on_progress: Progress | None = None) -> Training:
     exact = None
     if config.algorithm == "tmf-pg" and spec.train.yardstick:
         exact = train(problem, replace(config, algorithm="tmf-pg-exact"), tick("tmf-pg-exact"))
-    root = np.random.SeedSequence(config.seed)
-    eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(EPS_STREAM,))
-    eps = epsilon_n(problem, result.policy, spec.simulate.replicas, eps_seed,
-                    activation=config.activation, init=config.init,
-                    on_step=None if on_progress is None else
-                    lambda done, total: on_progress("eps_N", done, total))
+    eps = None
+    if spec.simulate.epsilon:  # simulate.epsilon: false skips the estimate, as in simulate
+        root = np.random.SeedSequence(config.seed)
+        eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(EPS_STREAM,))
+        eps = epsilon_n(problem, result.policy, spec.simulate.replicas, eps_seed,
+                        activation=config.activation, init=config.init,
+                        on_step=None if on_progress is None else
+                        lambda done, total: on_progress("eps_N", done, total))
     return Training(setting=problem, config=config, result=result, exact=exact, epsilon=eps,
                     elapsed_s=time.perf_counter() - start)
 
@@ -123,7 +125,8 @@ def tables(training: Training, spec: Spec) -> dict[str, pd.DataFrame]:
     u = evaluate(s, np.full((s.T, O, A), 1.0 / A)).exploitability
     rows.append(("exploitability_uniform", u, u, u))
     eps = training.epsilon
-    rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
+    if eps is not None:
+        rows.append(("eps_n", eps.mean, eps.ci_low, eps.ci_high))
     summary = pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high"])
     summary["seed"] = c.seed
     return {"iterations.csv": history, "summary.csv": summary}
@@ -141,10 +144,11 @@ def outcome(training: Training, frames: dict[str, pd.DataFrame]) -> dict[str, ob
         "iterations": c.iterations, "samples": r.samples,
         "exploitability": r.evaluation.exploitability, "J": r.evaluation.J,
         "means": {str(k): float(v) for k, v in means.items()},
-        "epsilon": {"deviation": "mean-field best response to the flow of the policy",
-                    "replicas": training.epsilon.replicas,
-                    "return_policy": training.epsilon.return_policy,
-                    "return_deviation": training.epsilon.return_deviation},
+        "epsilon": None if training.epsilon is None else {
+            "deviation": "mean-field best response to the flow of the policy",
+            "replicas": training.epsilon.replicas,
+            "return_policy": training.epsilon.return_policy,
+            "return_deviation": training.epsilon.return_deviation},
         "timings": {"total_s": round(training.elapsed_s, 3),
                     "train_s": round(r.elapsed_s, 3)},
     }

@@ -40,8 +40,17 @@ SIM_STEP_S = 1e-4    # one step of one block of replicas, static kernels (measur
 SIM_DYNAMIC_S = 1e-3  # O = A = 3), kernels that depend on mu (queueing: 4.7e-4 s)
 SIM_ENTRY_S = 1e-6   # per entry of pi (O A), static, or of P (O A O), mu-dependent (beach_bar
 #                      n = 1000: 2.6e-3 s per step and block)
-TRAIN_STEP_S = 1e-4  # one step of one training iteration (measured: 6e-5 s + 4e-6 s per rollout)
-TRAIN_ROLLOUT_S = 5e-6
+# tmf train, one outer iteration (benchmarks/bench_chain.py, measured on a loaded 2-core machine)
+TRAIN_ITERATION_S = 1e-3  # fixed cost of one iteration (measured 1.2e-3 s at T = 2)
+TRAIN_STEP_S = 1.5e-4  # numpy chain (some B_t > 1): one step of R <= 8 rollouts, static kernels
+TRAIN_DYNAMIC_S = 2e-4  # the same when the kernels depend on mu (queueing)
+TRAIN_ROLLOUT_S = 5e-6  # per rollout and step on the numpy chain
+TRAIN_DECISION_S = 4e-7  # compiled chain (every B_t <= 1): rollout + critic per rollout-step
+TRAIN_IDLE_S = 1e-7  # per observation and rollout-step when idle agents move (multinomials)
+TRAIN_GRADIENT_S = 6e-8  # one inner gradient pass, per rollout-step (compiled)
+TRAIN_EVAL_S = 2e-6  # the iteration's exact evaluation, per step (compiled flow, 2 backward)
+TRAIN_EXACT_S = 2e-7  # one exact TMF-PG inner step, per step (compiled backward pass)
+EPS_STEP_S = 5e-7    # eps_N on the compiled tagged chain, per replica, step and pass
 NOTICE_S = 60.0      # announce runs estimated to take longer than this
 
 _limit: int | None = None
@@ -238,13 +247,44 @@ def train_bytes(spec: Spec, game: Game) -> Estimate:
     R = t.rollouts
     rollouts = 2 * F * R * (T + 1) * (O * A * O + O * O + 10 * O * A + 4 * O)
     flows = 3 * _flow_bytes(O, A, T, game.static_dynamics)
-    per_iteration = T * (TRAIN_STEP_S + TRAIN_ROLLOUT_S * R)
-    exact = t.algorithm == "tmf-pg" and t.yardstick
-    seconds = t.iterations * per_iteration * (1 + exact) \
-        + sim_step_s(game) * -(-spec.simulate.replicas // SIM_BLOCK) * T * 2
+    seconds = t.iterations * _train_iteration_s(spec, game, T, t.algorithm)
+    if t.algorithm == "tmf-pg" and t.yardstick:
+        seconds += t.iterations * _train_iteration_s(spec, game, T, "tmf-pg-exact")
+    if spec.simulate.epsilon:
+        replicas = spec.simulate.replicas
+        seconds += EPS_STEP_S * replicas * T * 2 if _compiled_chain(spec, game) else \
+            sim_step_s(game) * -(-replicas // SIM_BLOCK) * T * 2
     return Estimate(rollouts + flows + game_bytes(O, A),
                     f"{t.iterations} iterations of {R} rollouts x {T + 1} steps x {O} "
                     "observations", seconds)
+
+
+def _compiled_chain(spec: Spec, game: Game) -> bool:
+    """Whether train's rollouts (and eps_N) run the compiled chain: every B_t <= 1 with subset
+    activation, kernels that compile (``tmfcli.simulation.chain``)."""
+    agents = spec.population.agents
+    if agents is None or spec.population.activation != "subset":
+        return False
+    sizes = batch_size(spec.population.batch or "all", int(agents))
+    one = max(sizes if isinstance(sizes, tuple) else (sizes,)) <= 1
+    return one and (game.static_dynamics or game.compiled_dynamics() is not None)
+
+
+def _train_iteration_s(spec: Spec, game: Game, T: int, algorithm: str) -> float:
+    """Seconds of one outer iteration of ``algorithm`` (an estimate; constants above)."""
+    O, A = game.n_obs, game.n_act
+    t = spec.train
+    R, inner = t.rollouts, t.inner_steps
+    size = max(1.0, O * A * O / 27)  # the constants were measured at O = A = 3
+    evaluation = TRAIN_ITERATION_S + T * TRAIN_EVAL_S * size
+    if algorithm == "tmf-pg-exact":
+        return evaluation + T * inner * TRAIN_EXACT_S * size
+    if _compiled_chain(spec, game):
+        idle = 0.0 if game.idle_stays else TRAIN_IDLE_S * O
+        return evaluation + R * T * (TRAIN_DECISION_S * size + idle + inner * TRAIN_GRADIENT_S)
+    step = TRAIN_STEP_S if game.static_dynamics else TRAIN_DYNAMIC_S
+    return evaluation + T * (step + R * TRAIN_ROLLOUT_S) \
+        + R * T * O * inner * TRAIN_GRADIENT_S * size
 
 
 COMMANDS = ("solve", "simulate", "bound-check", "train")  # the commands ``check`` estimates

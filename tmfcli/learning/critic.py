@@ -29,6 +29,9 @@ the advantage above is acting-minus-idling, whose mean over actions is not 0; th
 noise. With ``index`` (k(t), (T,)) and R >= 2 rollouts, each advantage is further centred by the
 mean advantage per decision at (k, o) over the *other* R - 1 rollouts, which are independent of
 this one, so the centring adds no bias.
+
+``aggregate`` runs the compiled loop (``tmfcli.learning.compiled.critic``);
+``aggregate_reference`` is the numpy form of the same sums, kept for the tests.
 """
 
 from __future__ import annotations
@@ -52,7 +55,29 @@ class Critic:
 
 def aggregate(batch: Batch, index: np.ndarray | None = None) -> Critic:
     """The aggregated critic of one batch of rollouts (module docstring); ``index`` k(t) (T,)
-    turns on the leave-one-rollout-out centring per (k, o)."""
+    turns on the leave-one-rollout-out centring per (k, o). Compiled."""
+    from tmfcli.learning import compiled
+
+    R, T, O, A = batch.c.shape
+    CQ = np.empty((R, T, O, A))
+    S = np.empty((R, T, O))
+    Q = np.empty((R, T, O, A))
+    advantage = np.empty((R, T, O, A))
+    Y = batch.Y if batch.Y is not None else np.zeros((1, 1, 1, 1), dtype=np.int64)
+    K = 0 if index is None else int(index.max()) + 1
+    idx = np.zeros(1, dtype=np.int64) if index is None else \
+        np.ascontiguousarray(index, dtype=np.int64)
+    compiled.critic(np.ascontiguousarray(batch.reward, dtype=np.float64),
+                    np.ascontiguousarray(batch.idle_reward, dtype=np.float64),
+                    np.ascontiguousarray(batch.X), np.ascontiguousarray(Y), batch.Y is not None,
+                    np.ascontiguousarray(batch.n), np.ascontiguousarray(batch.m),
+                    np.ascontiguousarray(batch.c), float(batch.gamma), idx, K, CQ, S, Q,
+                    advantage)
+    return Critic(Q=Q, S=S, advantage=advantage)
+
+
+def aggregate_reference(batch: Batch, index: np.ndarray | None = None) -> Critic:
+    """``aggregate`` in numpy (one matrix product per step): the reference."""
     R, T, O, A = batch.c.shape
     gamma = batch.gamma
     CQ = np.empty((R, T, O, A))                 # totals over the agents at (t, o, a)

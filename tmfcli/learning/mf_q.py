@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.learning.policy_class import Params, PolicyClass
-from tmfcli.learning.rollouts import Batch, Decide
+from tmfcli.learning.rollouts import Batch, MeanActionDecide
 from tmfcli.model.flow import step
 from tmfcli.model.games.base import Array
 from tmfcli.model.setting import Setting
@@ -61,16 +61,38 @@ class MeanFieldQ:
         """Boltzmann policy over the real actions (..., O, A): softmax(scale Q / temperature)."""
         return softmax(self.scale * Q[..., :-1] / self.temperature)
 
-    def decide(self, params: Params) -> Decide:
-        index = self.cls.index
-
-        def decide(t: int, mu: Array, prev: Array) -> Array:
-            return self.probs(self.values(params, np.full(prev.shape[0], index[t]), prev))
-
-        return decide
+    def decide(self, params: Params) -> MeanActionDecide:
+        """The behaviour policy, softmax(scale Q / temperature) over the real actions at the
+        previous mean action, as data the compiled chain reads (and as a callable)."""
+        A = self.cls.n_act
+        factor = self.scale / self.temperature
+        return MeanActionDecide(factor * params.theta[:, :, :A], factor * params.W[:, :A, :],
+                                self.cls.index)
 
     def td_gradient(self, params: Params, batch: Batch, alpha: Array) -> Params:
-        """Semi-gradient of -sum count (y - Q)^2 / (2 N R) (module docstring)."""
+        """Semi-gradient of -sum count (y - Q)^2 / (2 N R) (module docstring), compiled
+        (``learning.compiled.td_gradient``; ``td_gradient_reference`` is the numpy form)."""
+        from tmfcli.learning import compiled
+
+        d_q = np.empty_like(params.theta)
+        d_U = np.empty_like(params.W)
+        Y = batch.Y if batch.Y is not None else np.zeros((1, 1, 1, 1), dtype=np.int64)
+        compiled.td_gradient(np.ascontiguousarray(params.theta, dtype=np.float64),
+                             np.ascontiguousarray(params.W, dtype=np.float64),
+                             np.ascontiguousarray(self.cls.index, dtype=np.int64),
+                             np.ascontiguousarray(batch.a_bar),
+                             np.ascontiguousarray(alpha, dtype=np.float64), float(batch.gamma),
+                             self.scale / self.temperature,
+                             np.ascontiguousarray(batch.reward, dtype=np.float64),
+                             np.ascontiguousarray(batch.idle_reward, dtype=np.float64),
+                             np.ascontiguousarray(batch.X), np.ascontiguousarray(Y),
+                             batch.Y is not None, np.ascontiguousarray(batch.n),
+                             np.ascontiguousarray(batch.m), np.ascontiguousarray(batch.c),
+                             int(batch.agents), d_q, d_U)
+        return Params(d_q, d_U)
+
+    def td_gradient_reference(self, params: Params, batch: Batch, alpha: Array) -> Params:
+        """``td_gradient`` in numpy: the reference."""
         R, T = batch.c.shape[:2]
         index = self.cls.index
         rows = np.broadcast_to(index, (R, T))
@@ -100,7 +122,27 @@ class MeanFieldQ:
 
     def on_flow(self, params: Params, setting: Setting) -> Array:
         """The time-indexed policy (T, O, A) that mf-q plays on its own mean-field flow, where
-        a_bar_t = (alpha_t sum_o mu_t(o) pi_t(. | o), 1 - alpha_t) is deterministic."""
+        a_bar_t = (alpha_t sum_o mu_t(o) pi_t(. | o), 1 - alpha_t) is deterministic. The time
+        loop is compiled when the game's kernels compile (``on_flow_reference`` otherwise)."""
+        from tmfcli.learning import compiled
+        from tmfcli.simulation.chain import can_compile, kernels_of
+
+        game, T = setting.game, setting.T
+        if not can_compile(game):
+            return self.on_flow_reference(params, setting)
+        behaviour = self.decide(params)
+        kernel, kparams, dynamic, P, P0 = kernels_of(game, clean=False)
+        pi = np.empty((T, game.n_obs, game.n_act))
+        compiled.mean_action_on_flow(np.ascontiguousarray(behaviour.theta),
+                                     np.ascontiguousarray(behaviour.W),
+                                     np.ascontiguousarray(behaviour.index, dtype=np.int64),
+                                     np.ascontiguousarray(setting.alpha, dtype=np.float64),
+                                     np.array(game.mu0, dtype=np.float64), kernel, kparams,
+                                     dynamic, P, P0, pi)
+        return pi
+
+    def on_flow_reference(self, params: Params, setting: Setting) -> Array:
+        """``on_flow`` in numpy (one step per Python iteration): the reference."""
         game, T = setting.game, setting.T
         A = game.n_act
         pi = np.empty((T, game.n_obs, A))

@@ -1,12 +1,12 @@
-"""The population-aware policy class of ``tmf train`` (MODEL.md section 6), vectorised:
+"""The population-aware policy class of ``tmf train`` (MODEL.md section 6):
 
     pi_theta(a | o, mu_hat) = softmax_a( theta[k(t), o, a] + sum_j W[o, a, j] mu_hat(j) )
 
-theta (K, O, A), W (O, A, O); k(t) (T,) is the time index (``policy.time_rows``). Along many
-distributions at once (mu (..., T, O), one per step) the logits are (..., T, O, A), and a
-gradient g with respect to the logits (..., T, O, A) maps to the parameters by the chain rule:
-
-    d theta[k, o, a] = sum_{t: k(t) = k} g_t(o, a),    d W[o, a, j] = sum_t g_t(o, a) mu_t(j)
+theta (K, O, A), W (O, A, O); k(t) (T,) is the time index (``policy.time_rows``). The logits,
+log-probabilities and the chain rule from logits to (theta, W) are
+``tmfcli.model.policy.PopulationPolicy``'s; this module holds the parameters as the optimiser
+moves them (``Params``) and the class of one setting (``PolicyClass``), which hands out the
+``PopulationPolicy`` of given parameters.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import PopulationPolicy, on_flow, time_rows
+from tmfcli.model.policy import PopulationPolicy, time_rows
 from tmfcli.model.setting import Setting
-from tmfcli.model.values import softmax
 
 
 @dataclass(frozen=True)
@@ -68,20 +67,19 @@ class PolicyClass:
         return PopulationPolicy(theta=params.theta.copy(), W=params.W.copy(), index=index,
                                 time_index=self.time_index)
 
+    def view(self, params: Params) -> PopulationPolicy:
+        """The policy of ``params`` without copying them (for computing, not for keeping)."""
+        return PopulationPolicy(theta=params.theta, W=params.W, index=self.index,
+                                time_index=self.time_index)
+
     def probs(self, params: Params, mu: Array) -> Array:
         """pi (..., T, O, A) along distributions mu (..., T, O) (step t uses row k(t))."""
-        T = self.index.shape[0]
-        logits = params.theta[self.index] + np.einsum("oaj,...tj->...toa", params.W, mu[..., :T, :])
-        return softmax(logits)
+        return self.view(params).probs_along(mu)
 
     def chain(self, g: Array, mu: Array) -> Params:
         """Parameter gradient of a logit gradient g (..., T, O, A) along mu (..., T, O)."""
-        T = self.index.shape[0]
-        g = g.reshape(-1, T, self.n_obs, self.n_act)
-        mu = mu[..., :T, :].reshape(-1, T, self.n_obs)
-        theta = np.zeros((self.rows, self.n_obs, self.n_act))
-        np.add.at(theta, self.index, g.sum(axis=0))
-        return Params(theta, np.einsum("rtoa,rtj->oaj", g, mu))
+        theta, W = self.view(self.zeros()).gradient(g, mu)
+        return Params(theta, W)
 
 
 def entropy_gradient(pi: Array, weight: Array) -> Array:
@@ -93,22 +91,9 @@ def entropy_gradient(pi: Array, weight: Array) -> Array:
 
 
 def on_flow_fast(cls: PolicyClass, params: Params, setting: Setting) -> Array:
-    """``policy.on_flow`` of the class's policy, with static kernels evaluated once and the
-    logits as one matrix-vector product per step: pi (T, O, A) along its own flow."""
-    from tmfcli.model.flow import step
+    """``policy.on_flow`` of the class's policy, the time loop compiled (static kernels, or the
+    game's compiled kernel; ``chain.policy_on_flow``): pi (T, O, A) along its own flow. Games
+    without either take the numpy reference ``policy.on_flow``."""
+    from tmfcli.simulation.chain import policy_on_flow
 
-    game, T = setting.game, setting.T
-    O, A = cls.n_obs, cls.n_act
-    if not game.static_dynamics:
-        return on_flow(setting, cls.policy(params))
-    P = game.transition(game.mu0, 0)
-    P0 = game.idle_transition(game.mu0, 0)
-    W = params.W.reshape(O * A, O)
-    pi = np.empty((T, O, A))
-    mu = np.asarray(game.mu0, dtype=float)
-    for t in range(T):
-        z = params.theta[cls.index[t]] + (W @ mu).reshape(O, A)
-        z = np.exp(z - z.max(axis=-1, keepdims=True))
-        pi[t] = z / z.sum(axis=-1, keepdims=True)
-        mu = step(mu, pi[t], P, P0, float(setting.alpha[t]))
-    return pi
+    return policy_on_flow(setting, cls.view(params))

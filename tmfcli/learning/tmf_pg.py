@@ -36,7 +36,29 @@ from tmfcli.model.values import backward
 
 def sampled_gradient(cls: PolicyClass, params: Params, batch: Batch, critic: Critic,
                      entropy_bonus: float = 0.0) -> Params:
-    """The sampled TMF-PG gradient (module docstring) at ``params`` from one batch."""
+    """The sampled TMF-PG gradient (module docstring) at ``params`` from one batch: the
+    compiled loop over the rows where somebody acted (``learning.compiled``)."""
+    from tmfcli.learning import compiled
+
+    R = batch.c.shape[0]
+    d_theta = np.empty_like(params.theta)
+    d_W = np.empty_like(params.W)
+    compiled.sampled_gradient(_c(params.theta), _c(params.W),
+                              np.ascontiguousarray(cls.index, dtype=np.int64),
+                              _c(batch.mu_hat), np.ascontiguousarray(batch.c), _c(batch.pi),
+                              _c(critic.advantage), np.ascontiguousarray(batch.m),
+                              1.0 / (batch.agents * R), float(entropy_bonus), d_theta, d_W)
+    return Params(d_theta, d_W)
+
+
+def _c(a: Array) -> Array:
+    out = np.ascontiguousarray(a, dtype=np.float64)
+    return out if out.flags.writeable else out.copy()
+
+
+def sampled_gradient_reference(cls: PolicyClass, params: Params, batch: Batch, critic: Critic,
+                               entropy_bonus: float = 0.0) -> Params:
+    """``sampled_gradient`` in numpy, over every (r, t, o, a): the reference."""
     R, T = batch.c.shape[:2]
     mu = batch.mu_hat[:, :T]
     pi = cls.probs(params, mu)                                            # (R, T, O, A)
@@ -56,7 +78,26 @@ def flow_probs(cls: PolicyClass, params: Params, mu: Array) -> Array:
 
 def exact_gradient(cls: PolicyClass, params: Params, setting: Setting, flow: Flow,
                    entropy_bonus: float = 0.0) -> Params:
-    """The exact TMF-PG gradient on the frozen ``flow`` (module docstring)."""
+    """The exact TMF-PG gradient on the frozen ``flow`` (module docstring): one compiled
+    backward pass (``learning.compiled.exact_gradient``)."""
+    from tmfcli.learning import compiled
+
+    T, O, A = flow.r.shape
+    Tv = 1 if setting.game.static_dynamics else T
+    Pv = _c(np.asarray(flow.P[:Tv]).reshape(Tv, O * A * O))
+    P0v = _c(np.asarray(flow.P0[:Tv]).reshape(Tv, O * O))
+    d_theta = np.empty_like(params.theta)
+    d_W = np.empty_like(params.W)
+    compiled.exact_gradient(_c(params.theta), _c(params.W),
+                            np.ascontiguousarray(cls.index, dtype=np.int64), _c(flow.mu),
+                            _c(setting.alpha), float(setting.gamma), _c(flow.r), _c(flow.r0),
+                            Pv, P0v, float(entropy_bonus), d_theta, d_W)
+    return Params(d_theta, d_W)
+
+
+def exact_gradient_reference(cls: PolicyClass, params: Params, setting: Setting, flow: Flow,
+                             entropy_bonus: float = 0.0) -> Params:
+    """``exact_gradient`` in numpy (policy on the flow, ``values.backward``, chain rule)."""
     pi = flow_probs(cls, params, flow.mu)
     Q = backward(flow, setting.gamma, pi).Q
     T = setting.T

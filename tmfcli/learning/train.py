@@ -26,7 +26,7 @@ from tmfcli.learning.rollouts import Batch, Decide, sample
 from tmfcli.learning.tmf_pg import exact_gradient, sampled_gradient
 from tmfcli.model.exploitability import Evaluation, evaluate
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import Policy, TabularPolicy
+from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy
 from tmfcli.model.setting import Setting
 
 ALGORITHMS = ("tmf-pg", "tmf-pg-exact", "mf-q", "independent-pg")
@@ -91,17 +91,10 @@ class _Learner:
         self.opt = Ascent(config.optimizer, config.lr,
                           frozen_W=config.algorithm == "independent-pg", decay=config.lr_decay)
 
-    def decide(self) -> Decide:
+    def decide(self) -> Decide | PopulationPolicy:
         if self.mfq is not None:
             return self.mfq.decide(self.params)
-        params, cls = self.params, self.cls
-
-        def decide(t: int, mu: Array, prev: Array) -> Array:
-            logits = params.theta[cls.index[t]] + np.einsum("oaj,rj->roa", params.W, mu)
-            z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-            return z / z.sum(axis=-1, keepdims=True)
-
-        return decide
+        return self.cls.view(self.params)
 
     def policy(self) -> Policy:
         if self.mfq is not None:

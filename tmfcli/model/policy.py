@@ -83,6 +83,15 @@ class PopulationPolicy:
 
     ``index`` (T,) holds k(t) (``time_rows``); None means k(t) = t (theta has T rows).
     ``time_index`` names the rule ("step", "round" or "none") for files and summaries.
+
+    The one place where the class's logits, log-probabilities and gradient are written: the
+    rollouts (``tmfcli.simulation.chain`` reads theta, W and k(t) as data), the learners
+    (``tmfcli.learning``), the policy files and ``simulate --policy`` all go through it. Along
+    many distributions at once, mu (..., T, O) with one distribution per step, the logits are
+    z (..., T, O, A), and a gradient g with respect to them maps to the parameters by the
+    chain rule (``gradient``):
+
+        d theta[k, o, a] = sum_{t: k(t) = k} g_t(o, a),    d W[o, a, j] = sum_t g_t(o, a) mu_t(j)
     """
 
     theta: Array
@@ -98,12 +107,59 @@ class PopulationPolicy:
     def row(self, t: int) -> int:
         return t if self.index is None else int(self.index[t])
 
+    def rows(self, T: int | None = None) -> np.ndarray:
+        """k(t) for t = 0..T-1 (T,) int64 (default T: ``steps``)."""
+        T = self.steps if T is None else T
+        return np.arange(T, dtype=np.int64) if self.index is None \
+            else np.asarray(self.index[:T], dtype=np.int64)
+
     def logits(self, mu_hat: Array, t: int) -> Array:
         """theta[k(t)] + W mu_hat, shape (..., O, A)."""
         return self.theta[self.row(t)] + np.einsum("oaj,...j->...oa", self.W, mu_hat)
 
     def probs(self, mu_hat: Array, t: int) -> Array:
-        z = self.logits(mu_hat, t)
+        return self.softmax(self.logits(mu_hat, t))
+
+    def logits_along(self, mu: Array) -> Array:
+        """z (..., T, O, A) along distributions mu (..., T', O), T' >= T: step t uses k(t)."""
+        T = self.steps
+        return self.theta[self.rows()] + np.einsum("oaj,...tj->...toa", self.W, mu[..., :T, :])
+
+    def probs_along(self, mu: Array) -> Array:
+        """pi (..., T, O, A) along mu (..., T', O)."""
+        return self.softmax(self.logits_along(mu))
+
+    def log_probs_along(self, mu: Array) -> Array:
+        """log pi (..., T, O, A) along mu (..., T', O) (z minus its log-sum-exp)."""
+        z = self.logits_along(mu)
+        top = z.max(axis=-1, keepdims=True)
+        return z - top - np.log(np.exp(z - top).sum(axis=-1, keepdims=True))
+
+    def gradient(self, g: Array, mu: Array) -> tuple[Array, Array]:
+        """(d theta (K, O, A), d W (O, A, O)) of a logit gradient g (..., T, O, A) along
+        mu (..., T', O): the chain rule of the class docstring."""
+        T, (K, O, A) = self.steps, self.theta.shape
+        g = g.reshape(-1, T, O, A)
+        mu = mu[..., :T, :].reshape(-1, T, O)
+        theta = np.zeros((K, O, A))
+        np.add.at(theta, self.rows(), g.sum(axis=0))
+        return theta, np.einsum("rtoa,rtj->oaj", g, mu)
+
+    def log_prob_gradient(self, a: int, o: int, mu_hat: Array, t: int) -> tuple[Array, Array]:
+        """The gradient of log pi(a | o, mu_hat) at step t in (theta, W): e_a - pi(.|o) at
+        theta[k(t), o] and (e_a - pi(.|o)) mu_hat^T at W[o] (d log pi_a / dz = e_a - pi)."""
+        pi = self.probs(mu_hat, t)[o]
+        g = -pi
+        g[a] += 1.0
+        theta = np.zeros_like(self.theta)
+        theta[self.row(t), o] = g
+        W = np.zeros_like(self.W)
+        W[o] = g[:, None] * mu_hat[None, :]
+        return theta, W
+
+    @staticmethod
+    def softmax(z: Array) -> Array:
+        """softmax over the last axis (..., A)."""
         z = np.exp(z - z.max(axis=-1, keepdims=True))  # shift: exp never overflows
         return z / z.sum(axis=-1, keepdims=True)
 

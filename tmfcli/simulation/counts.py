@@ -22,8 +22,10 @@ Seeding: replica r's randomness never depends on how many replicas are asked for
 * General path: replicas are simulated in blocks of ``BLOCK``; block b draws from the generator
   of child b of the root ``SeedSequence(seed)`` and is always simulated at full size, then
   truncated, so the first R replicas are the same for any larger R.
-* Sequential path (all B_t = 1, subset activation, idle agents stay): replica r draws from its
-  own child r; it pre-draws its uniform streams in chunks of ``CHUNK`` steps.
+* Sequential path (all B_t = 1, subset activation; idle agents stay, or the game's kernels
+  compile): replica r draws from its own child r; it pre-draws its uniform streams in chunks of
+  ``CHUNK`` steps (then, when idle agents move, their multinomials in the compiled loop).
+  Compiled (``chain.sequential``) for tables and population-aware softmax policies.
 
 Children are derived from the root's entropy and spawn key with an explicit index, so a
 ``SeedSequence`` that has already spawned children gives the same result as a fresh one.
@@ -38,8 +40,9 @@ import numpy as np
 
 from tmfcli.errors import NumericalError, SpecError
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import Policy, TabularPolicy, check_shape
+from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, check_shape
 from tmfcli.model.setting import Setting
+from tmfcli.simulation import chain
 
 __all__ = ["BLOCK", "CHUNK", "Rollouts", "gaps", "initial_counts", "path_of", "rounded_counts",
            "simulate", "simulate_agents"]
@@ -92,7 +95,8 @@ def check_inputs(setting: Setting, policy: Policy, replicas: int, activation: st
     if N < 1 or N >= MAX_AGENTS:
         raise SpecError("population.agents", f"{N} agents is outside what the exact sampler "
                         "handles", f"use between 1 and {MAX_AGENTS - 1} agents")
-    if batches.min() < 0 or batches.max() > N:  # 0 on the time stages of a timed game
+    # B_t = 0 (nobody decides) is a time step of a timed game (MODEL.md section 9)
+    if batches.min() < 0 or batches.max() > N or batches.max() < 1:
         raise SpecError("population.batch", f"batch {int(batches.max())} is not between 1 and "
                         f"agents ({N})", f"use a batch between 1 and {N}")
     if activation not in ("subset", "bernoulli"):
@@ -129,10 +133,7 @@ def initial_counts(rng: np.random.Generator, mu0: Array, N: int, size: int,
     return rng.multinomial(N, stochastic(np.asarray(mu0, dtype=float)), size=size)
 
 
-def stochastic(p: Array) -> Array:
-    """Clip round-off negatives and renormalise, as numpy's multinomial checks sum(p) <= 1."""
-    p = np.clip(p, 0.0, None)
-    return p / p.sum(axis=-1, keepdims=True)
+stochastic = chain.stochastic
 
 
 def _cumulative(p: Array) -> Array:
@@ -148,16 +149,26 @@ def simulate(setting: Setting, policy: Policy, replicas: int, seed: Seed,
              method: str = "auto") -> Rollouts:
     """R replicas of the N-agent system, exactly, by simulating counts (module docstring).
 
-    ``method``: "auto" uses the sequential path when every B_t = 1, the activation is a subset
-    and idle agents stay (``game.idle_stays``); "general" forces the block path. ``on_step``
+    ``method``: "auto" uses the sequential path when every B_t = 1 with subset activation
+    (``path_of``), compiled (``chain.sequential``) when the policy is a table or the
+    population-aware softmax and the game's kernels compile; "numpy" takes the numpy loop of
+    the same path when idle agents stay (the reference: the same draws); "general" forces the
+    block path (also taken when neither applies). ``on_step``
     receives (steps done, steps in total) now and then.
     """
     N, batches = check_inputs(setting, policy, replicas, activation, init)
     sequential = path_of(setting, activation) == "sequential"
-    if method not in ("auto", "general"):
+    if method not in ("auto", "general", "numpy"):
         raise ValueError(f"unknown method {method!r}")
     root = _root(seed)
+    stays = setting.game.idle_stays
     if sequential and method == "auto":
+        if chain.can_compile(setting.game) and isinstance(policy, (TabularPolicy,
+                                                                    PopulationPolicy)):
+            return _sequential_compiled(setting, policy, replicas, root, init, N, on_step)
+        if stays:
+            return _sequential(setting, policy, replicas, root, init, N, on_step)
+    if sequential and method == "numpy" and stays:
         return _sequential(setting, policy, replicas, root, init, N, on_step)
     n_blocks = -(-replicas // BLOCK)
     T = setting.T
@@ -179,29 +190,11 @@ def _offset(on_step: OnStep | None, done: int, total: int) -> Callable[[int], No
 
 def active_counts(rng: np.random.Generator, n: np.ndarray, B: int, N: int,
                   activation: str) -> np.ndarray:
-    """The active agents per observation, m (R, O), of counts n (R, O) when B of N act:
-    everyone at B = N, exactly B drawn without replacement (``subset``) or each agent with
-    probability B / N (``bernoulli``)."""
-    if B == N:
-        return n
-    if activation == "subset":
-        return _mvhg(rng, n, B)
-    return rng.binomial(n, B / N)
+    """The active counts of one step (``chain.active_counts``)."""
+    return chain.active_counts(rng, n, B, N, activation)
 
 
-def _mvhg(rng: np.random.Generator, n: np.ndarray, B: int | np.ndarray) -> np.ndarray:
-    """m ~ MultivariateHypergeometric(n, B) per row of n (R, O), by the conditional form
-    m(o) ~ Hypergeometric(good = n(o), bad = sum_{o' > o} n(o'), draws = B - sum_{o' < o} m(o'))."""
-    R, O = n.shape
-    m = np.empty_like(n)
-    left = np.full(R, B, dtype=np.int64)
-    rest = n.sum(axis=1)
-    for o in range(O - 1):
-        rest = rest - n[:, o]
-        m[:, o] = rng.hypergeometric(n[:, o], rest, left)  # accepts draws = 0
-        left = left - m[:, o]
-    m[:, O - 1] = left
-    return m
+_mvhg = chain.mvhg
 
 
 def _block(setting: Setting, policy: Policy, rng: np.random.Generator, N: int,
@@ -224,22 +217,19 @@ def _block(setting: Setting, policy: Policy, rng: np.random.Generator, N: int,
         B = int(batches[t])
         m = active_counts(rng, n, B, N, activation)
         pi = policy.probs(mu, t)
-        c = rng.multinomial(m, stochastic(pi))                         # (R, O, A)
         P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
             else stochastic(game.transition(mu, t))
-        nxt = rng.multinomial(c, P).sum(axis=(1, 2))                    # (R, O)
-        reward = (c * game.reward(mu, t)).sum(axis=(1, 2))
         idle = n - m
-        if idle.any():  # with everybody active, P0 and r0 are never used
-            if game.idle_stays:
-                nxt += idle
-            else:
-                P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
-                    else stochastic(game.idle_transition(mu, t))
-                nxt += rng.multinomial(idle, P0).sum(axis=1)
+        P0 = None
+        if idle.any() and not game.idle_stays:  # with everybody active, P0 is never used
+            P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
+                else stochastic(game.idle_transition(mu, t))
+        out = chain.step(rng, n, m, stochastic(pi), P, P0)
+        reward = (out.c * game.reward(mu, t)).sum(axis=(1, 2))
+        if idle.any():
             reward = reward + (idle * game.idle_reward(mu, t)).sum(axis=1)
         total += discount[t] * reward
-        n = nxt
+        n = out.next
         mu_hat[:, t + 1] = n / N
         if tick is not None and ((t + 1) % every == 0 or t + 1 == T):
             tick(t + 1)
@@ -303,6 +293,83 @@ def _sequential(setting: Setting, policy: Policy, replicas: int, root: np.random
     return Rollouts(mu_hat=mu_hat, returns=total / N)
 
 
+def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
+                         root: np.random.SeedSequence, init: str, N: int,
+                         on_step: OnStep | None) -> Rollouts:
+    """The sequential path with the time loop compiled (``chain.sequential``), chunk by chunk.
+
+    Replica r draws from child r: its start, then per chunk the acting agent, the uniforms of
+    its action and of its next observation (as ``_sequential``), then, when idle agents move,
+    their multinomials inside the compiled loop. When idle agents stay the draws are those of
+    ``_sequential`` (one pass over all replicas) and so are the bytes; the returns are summed
+    in the same order."""
+    game, T = setting.game, setting.T
+    O, R = game.n_obs, replicas
+    stays = game.idle_stays
+    gens = [_child(root, r) for r in range(R)]
+    n = np.zeros((R, T + 1, O), dtype=np.int64)
+    n[:, 0] = np.stack([initial_counts(g, game.mu0, N, 1, init)[0] for g in gens])
+    total = np.zeros(R)
+    discount = setting.gamma ** np.arange(T)
+    cp = chain.ChainPolicy.of(policy, T)
+    kernel, params, dynamic, P, P0 = chain.kernels_of(game, clean=False)
+    ones = np.asarray(setting.batches, dtype=np.int64)  # 1, or 0 on a timed game's time stages
+    unused = np.random.default_rng(0)  # idle agents stay: the chain draws nothing from it
+    rows = np.arange(R)[:, None]
+    one = np.zeros((1, 1, 1), dtype=np.int64)
+    dummy = np.zeros((1, 1, 1, 1))
+    for start in range(0, T, CHUNK):
+        L = min(CHUNK, T - start)
+        actor = np.empty((R, L, 3), dtype=np.int64)
+        if stays:  # all replicas in one call, as _sequential draws them
+            who = np.stack([g.integers(0, N, CHUNK) for g in gens], axis=1)  # (CHUNK, R)
+            u_act = np.stack([g.random(CHUNK) for g in gens], axis=1)
+            u_next = np.stack([g.random(CHUNK) for g in gens], axis=1)
+            chain.sequential(unused, ones, np.ascontiguousarray(who[:L]),
+                             np.ascontiguousarray(u_act[:L]), np.ascontiguousarray(u_next[:L]),
+                             N, cp.mode, cp.table, cp.theta, cp.W, cp.index, kernel, params,
+                             dynamic, True, P, P0, start, False, n, one, one[..., None],
+                             one[..., None, None], one[..., None], dummy, actor)
+        else:  # idle agents move: replica r's multinomials come from its own generator
+            Y = np.zeros((1, L, O, O), dtype=np.int64)
+            for r, g in enumerate(gens):
+                who1 = g.integers(0, N, CHUNK)[:L, None]
+                u_act1, u_next1 = g.random(CHUNK)[:L, None], g.random(CHUNK)[:L, None]
+                state = n[r:r + 1]
+                chain.sequential(g, ones, np.ascontiguousarray(who1),
+                                 np.ascontiguousarray(u_act1), np.ascontiguousarray(u_next1),
+                                 N, cp.mode, cp.table, cp.theta, cp.W, cp.index, kernel,
+                                 params, dynamic, False, P, P0, start, False, state, one,
+                                 one[..., None], one[..., None, None], Y, dummy,
+                                 actor[r:r + 1])
+        steps = np.arange(start, start + L)
+        mu = n[:, steps] / N                                               # (R, L, O)
+        o, a = actor[..., 0], actor[..., 1]  # -1 where nobody acted (B_t = 0)
+        k = game.phases
+        if k == 1:
+            r_, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
+        elif k > 1:  # one batched call per phase t mod k (a timed game's two stages)
+            r_ = np.empty((R, L, O, game.n_act))
+            r0 = np.empty((R, L, O))
+            for phase in range(k):
+                js = np.flatnonzero((steps % k) == phase)
+                r_[:, js] = game.reward(mu[:, js], phase)
+                r0[:, js] = game.idle_reward(mu[:, js], phase)
+        else:
+            r_ = np.stack([game.reward(mu[:, j], start + j) for j in range(L)], axis=1)
+            r0 = np.stack([game.idle_reward(mu[:, j], start + j) for j in range(L)], axis=1)
+        cols = np.arange(L)[None, :]
+        acted = o >= 0
+        step_reward = np.where(acted, r_[rows, cols, o, a], 0.0) \
+            + (n[:, steps] * r0).sum(axis=-1) - np.where(acted, r0[rows, cols, o], 0.0)
+        for j in range(L):
+            total += discount[start + j] * step_reward[:, j]
+        if on_step is not None:
+            on_step(start + L, T)
+    _check_finite(total)
+    return Rollouts(mu_hat=n / N, returns=total / N)
+
+
 # --- the agent-by-agent reference ------------------------------------------------------------
 def simulate_agents(setting: Setting, policy: Policy, replicas: int, seed: Seed,
                     activation: str = "subset", init: str = "iid",
@@ -359,6 +426,8 @@ def _categorical(rng: np.random.Generator, p: Array) -> np.ndarray:
 def path_of(setting: Setting, activation: str) -> str:
     """Which path ``simulate`` takes: "sequential" or "general" (see the module docstring)."""
     batches = setting.batches
-    one = batches is not None and bool(np.all(np.asarray(batches) == 1))
-    return "sequential" if one and activation == "subset" and setting.game.idle_stays \
-        else "general"
+    # B_t = 1, or 0 on the time stages of a timed game (MODEL.md section 9)
+    one = batches is not None and bool(np.all(np.isin(np.asarray(batches), (0, 1))))
+    game = setting.game
+    return "sequential" if one and activation == "subset" and (
+        game.idle_stays or chain.can_compile(game)) else "general"

@@ -44,6 +44,11 @@ interval is the normal one of the R paired differences.
 * sequential (all B_t = 1, subset activation, idle agents stay): replica r uses child r and
   pre-draws CHUNK steps of uniforms: who acts (an integer in [0, N); N - 1 is the tagged agent),
   the action and the next observation. Both runs are stacked as 2R rows over the same uniforms.
+* compiled (every B_t in {0, 1}, subset activation, tables or population-aware policies,
+  kernels that compile; ``_compiled``): the tagged chain of ``chain.tagged``, replica by
+  replica, on the sequential path's stream (plus, when idle agents move, a fourth uniform per
+  step for the tagged agent's idle move and the idle others' multinomials); the same bytes as
+  the sequential path when idle agents stay.
 
 Cost: O(R |O|^2 |A|) per step, nothing grows with N; loop over t only, vectorised over replicas.
 """
@@ -58,9 +63,10 @@ import numpy as np
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array
-from tmfcli.model.policy import Policy, TabularPolicy, on_flow
+from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import backward
+from tmfcli.simulation import chain
 from tmfcli.simulation.counts import (
     CHUNK,
     OnStep,
@@ -68,7 +74,6 @@ from tmfcli.simulation.counts import (
     _check_finite,
     _child,
     _cumulative,
-    _mvhg,
     _offset,
     _root,
     check_inputs,
@@ -114,7 +119,7 @@ class TaggedReturns:
 
 def best_response(setting: Setting, policy: Policy) -> TabularPolicy:
     """The (unregularised, greedy) mean-field best response to mu^pi, a table (T, O, A)."""
-    flow = mean_field_flow(setting, on_flow(setting, policy))
+    flow = mean_field_flow(setting, chain.policy_on_flow(setting, policy))
     return TabularPolicy(backward(flow, setting.gamma, None).policy)
 
 
@@ -140,7 +145,9 @@ def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
     sigma = best_response(setting, policy) if deviation is None else deviation
     check_inputs(setting, sigma, replicas, activation, init)
     root = _root(seed)
-    if path_of(setting, activation) == "sequential":
+    if compiled_path(setting, policy, sigma, activation):
+        return _compiled(setting, policy, sigma, replicas, root, init, N, on_step)
+    if path_of(setting, activation) == "sequential" and setting.game.idle_stays:
         return _sequential(setting, policy, sigma, replicas, root, init, N, on_step)
     n_blocks = -(-replicas // BLOCK)
     T = setting.T
@@ -157,6 +164,85 @@ def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
             for i, tagged in enumerate(runs)]))                               # (2, BLOCK)
     both = np.concatenate(parts, axis=1)[:, :replicas]
     return TaggedReturns(policy=both[0], deviation=both[1])
+
+
+def compiled_path(setting: Setting, policy: Policy, sigma: Policy, activation: str) -> bool:
+    """Whether the tagged chain runs compiled (``chain.tagged``): every B_t in {0, 1}, subset
+    activation, both policies tables or population-aware softmaxes, kernels that compile."""
+    known = (TabularPolicy, PopulationPolicy)
+    batches = np.asarray(setting.batches)
+    return (activation == "subset" and bool(np.all(batches <= 1))
+            and isinstance(policy, known) and isinstance(sigma, known)
+            and chain.can_compile(setting.game))
+
+
+def _compiled(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
+              root: np.random.SeedSequence, init: str, N: int,
+              on_step: OnStep | None) -> TaggedReturns:
+    """The tagged chain compiled, replica by replica, one pass per tagged policy.
+
+    Replica r draws from child r of the seed, as the numpy sequential path: its start, then per
+    chunk of ``CHUNK`` steps the acting agent who (an integer in [0, N); N - 1 is the tagged
+    agent), the uniforms of the action and of the next observation and, when idle agents move,
+    of the tagged agent's idle move, then (inside the compiled loop) the idle others'
+    multinomials. Both passes replay the same child, so while the tagged agent's path is the
+    same in both, so is everything else. When idle agents stay this is the numpy sequential
+    path's stream, and the returns are the same bytes (tested).
+    """
+    game, T = setting.game, setting.T
+    O = game.n_obs
+    batches = np.ascontiguousarray(setting.batches, dtype=np.int64)
+    kernel, params, dynamic, P, P0 = chain.kernels_of(game)
+    discount = setting.gamma ** np.arange(T)
+    others = chain.ChainPolicy.of(policy, T)
+    totals = np.zeros((2, replicas))
+    every = max(1, replicas // 20)
+    for r in range(replicas):
+        for i, tagged_policy in enumerate((policy, sigma)):
+            g = _child(root, r)
+            n0, x0 = _start(g, game.mu0, N, 1, init)
+            n, x = n0[0].copy(), x0.copy()
+            me = chain.ChainPolicy.of(tagged_policy, T)
+            total = 0.0
+            for start in range(0, T, CHUNK):
+                L = min(CHUNK, T - start)
+                who = g.integers(0, N, CHUNK)
+                u_act, u_next = g.random(CHUNK), g.random(CHUNK)
+                u_idle = u_next if game.idle_stays else g.random(CHUNK)
+                mu = np.empty((L, O))
+                where = np.empty(L, dtype=np.int64)
+                action = np.empty(L, dtype=np.int64)
+                chain.tagged(g, batches, who[:L], u_act[:L], u_next[:L], u_idle[:L], N, start,
+                             others.mode, others.table, others.theta, others.W, others.index,
+                             me.mode, me.table, me.theta, me.W, me.index, kernel, params,
+                             dynamic, game.idle_stays, P, P0, n, x, mu, where, action)
+                reward = _tagged_rewards(setting, mu, where, action, start)
+                total = float(np.cumsum(np.concatenate(
+                    [[total], discount[start:start + L] * reward]))[-1])
+            totals[i, r] = total
+        if on_step is not None and ((r + 1) % every == 0 or r + 1 == replicas):
+            on_step((r + 1) * T, replicas * T)
+    _check_finite(totals)
+    return TaggedReturns(policy=totals[0], deviation=totals[1])
+
+
+def _tagged_rewards(setting: Setting, mu: Array, where: np.ndarray, action: np.ndarray,
+                    start: int) -> Array:
+    """The tagged agent's reward at each step (L,): r(x, a, mu_hat) when it acted, else
+    r0(x, mu_hat)."""
+    game = setting.game
+    L = mu.shape[0]
+    steps = np.arange(L)
+    if game.time_homogeneous:
+        r, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
+    else:
+        r = np.stack([game.reward(mu[j], start + j) for j in range(L)])
+        r0 = np.stack([game.idle_reward(mu[j], start + j) for j in range(L)])
+    idle = r0[steps, where]
+    acted = action >= 0
+    if not acted.any():
+        return idle
+    return np.where(acted, r[steps, where, np.maximum(action, 0)], idle)
 
 
 def _start(rng: np.random.Generator, mu0: Array, N: int, size: int,
@@ -214,19 +300,15 @@ def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...]
             m = n
         else:
             active = u[0] < B / N
-            m = _mvhg(others, n, B - active) if activation == "subset" \
-                else others.binomial(n, B / N)
-        c = others.multinomial(m, stochastic(policy.probs(mu, t)))        # (R, O, A)
+            m = chain.active_counts(others, n, B - active, N, activation) \
+                if activation == "subset" else chain.active_counts(others, n, B, N, activation)
         P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
             else stochastic(game.transition(mu, t))
-        nxt = others.multinomial(c, P).sum(axis=(1, 2))                   # (R, O)
-        idle = n - m
         P0 = None
         if not game.idle_stays:
             P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
                 else stochastic(game.idle_transition(mu, t))
-        if idle.any():
-            nxt += idle if P0 is None else others.multinomial(idle, P0).sum(axis=1)
+        nxt = chain.step(others, n, m, stochastic(policy.probs(mu, t)), P, P0).next
         # the tagged agents: the same uniforms, each its own policy and mu_hat
         for i, sigma in enumerate(tagged_policies):
             xi, mui = x[i], mu_k[i]
