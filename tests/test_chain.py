@@ -73,7 +73,7 @@ def test_mf_q_rollouts_and_flow_policy_compiled_equal_the_numpy_loops(game: str)
     from tmfcli.learning.mf_q import MeanFieldQ
 
     s = setting_in_rounds(game, 30, 1)
-    mfq = MeanFieldQ(PolicyClass.of(s, "round"), 0.1, 0.5)
+    mfq = MeanFieldQ(PolicyClass.of(s, "round"), 0.05)
     zero = mfq.zeros()
     rng = np.random.default_rng(0)
     params = Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape))

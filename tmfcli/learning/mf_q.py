@@ -10,9 +10,7 @@ own "action", so Q has A + 1 columns:
 
 (tabular in the time index and observation, linear in the mean action, as the policy class is
 linear in mu_hat). Behaviour: Boltzmann, pi_t(a | o) = softmax_a(Q(t, o, a, a_bar_{t-1}) / temp)
-over the real actions, with the last observed mean action (a_bar_{-1} = all no-op); with
-``scale`` = B / N (training ``per_round``) the temperature applies to Q per round, since in
-rounds Q grows like N / B and a fixed temperature would make only the B = 1 policy greedy. Learning:
+over the real actions, with the last observed mean action (a_bar_{-1} = all no-op). Learning:
 semi-gradient TD(0) on the aggregated counts of a batch, the target of the agents at (t, o, b)
 
     y = [total reward at (t, o, b) + gamma sum_o' (transitions to o') v_{t+1}(o')] / count,
@@ -47,7 +45,6 @@ class MeanFieldQ:
 
     cls: PolicyClass
     temperature: float
-    scale: float = 1.0
 
     def zeros(self) -> Params:
         O, A = self.cls.n_obs, self.cls.n_act
@@ -58,14 +55,14 @@ class MeanFieldQ:
         return params.theta[rows] + np.einsum("obl,...l->...ob", params.W, a_bar)
 
     def probs(self, Q: Array) -> Array:
-        """Boltzmann policy over the real actions (..., O, A): softmax(scale Q / temperature)."""
-        return softmax(self.scale * Q[..., :-1] / self.temperature)
+        """Boltzmann policy over the real actions (..., O, A): softmax(Q / temperature)."""
+        return softmax(Q[..., :-1] / self.temperature)
 
     def decide(self, params: Params) -> MeanActionDecide:
-        """The behaviour policy, softmax(scale Q / temperature) over the real actions at the
+        """The behaviour policy, softmax(Q / temperature) over the real actions at the
         previous mean action, as data the compiled chain reads (and as a callable)."""
         A = self.cls.n_act
-        factor = self.scale / self.temperature
+        factor = 1.0 / self.temperature
         return MeanActionDecide(factor * params.theta[:, :, :A], factor * params.W[:, :A, :],
                                 self.cls.index)
 
@@ -82,7 +79,7 @@ class MeanFieldQ:
                              np.ascontiguousarray(self.cls.index, dtype=np.int64),
                              np.ascontiguousarray(batch.a_bar),
                              np.ascontiguousarray(alpha, dtype=np.float64), float(batch.gamma),
-                             self.scale / self.temperature,
+                             1.0 / self.temperature,
                              np.ascontiguousarray(batch.reward, dtype=np.float64),
                              np.ascontiguousarray(batch.idle_reward, dtype=np.float64),
                              np.ascontiguousarray(batch.X), np.ascontiguousarray(Y),

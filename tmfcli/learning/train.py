@@ -35,13 +35,7 @@ COLUMNS = ["iteration", "exploitability", "return_avg", "samples", "grad_norm", 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The settings of one run (``TrainSpec`` resolved; the time index is step/round/none).
-
-    ``per_round`` (a horizon in rounds): the policy gradients are multiplied by the mean
-    alpha = B / N, i.e. taken on the return per round. Rewards accrue at every step, so in
-    rounds the return, the advantages and the gradient grow like N / B; without this factor one
-    step size cannot serve B = 1 and B = N.
-    """
+    """The settings of one run (``TrainSpec`` resolved; the time index is step/round/none)."""
 
     algorithm: str = "tmf-pg"
     iterations: int = 200
@@ -56,7 +50,6 @@ class TrainConfig:
     seed: int = 0
     activation: str = "subset"
     init: str = "iid"
-    per_round: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,8 +77,7 @@ class _Learner:
     def __init__(self, setting: Setting, config: TrainConfig) -> None:
         self.setting, self.config = setting, config
         self.cls = PolicyClass.of(setting, config.time_index)
-        self.scale = float(setting.alpha.mean()) if config.per_round else 1.0
-        self.mfq = MeanFieldQ(self.cls, config.temperature, self.scale) \
+        self.mfq = MeanFieldQ(self.cls, config.temperature) \
             if config.algorithm == "mf-q" else None
         self.params = self.mfq.zeros() if self.mfq is not None else self.cls.zeros()
         self.opt = Ascent(config.optimizer, config.lr,
@@ -115,8 +107,7 @@ class _Learner:
                 grad = self.mfq.td_gradient(self.params, batch, self.setting.alpha)
             else:
                 assert critic is not None
-                grad = sampled_gradient(self.cls, self.params, batch, critic,
-                                        c.entropy_bonus).scale(self.scale)
+                grad = sampled_gradient(self.cls, self.params, batch, critic, c.entropy_bonus)
             if j == 0:
                 first = grad.norm()
             self.params = self.opt.step(self.params, grad)
@@ -127,7 +118,7 @@ class _Learner:
         first = math.nan
         for j in range(self.config.inner_steps):
             grad = exact_gradient(self.cls, self.params, self.setting, ev.flow,
-                                  self.config.entropy_bonus).scale(self.scale)
+                                  self.config.entropy_bonus)
             if j == 0:
                 first = grad.norm()
             self.params = self.opt.step(self.params, grad)
