@@ -47,8 +47,8 @@ def as_rollouts(batch: Any) -> Rollouts:
 
 # --- the same draws -----------------------------------------------------------------------------
 @pytest.mark.parametrize(("game", "batches"), [
-    ("resource_selection_per_step", [1]), ("queueing_per_step", [1]), ("sis", [1]), ("beach_bar", [1]),
-    ("queueing_per_step", [1, 0]), ("sis", [0, 1, 1]),
+    ("resource_selection_per_step", [1]), ("queueing_per_step", [1]), ("sis", [1]),
+    ("beach_bar", [1]), ("queueing_per_step", [1, 0]), ("sis", [0, 1, 1]),
 ])
 def test_compiled_rollouts_draw_what_the_numpy_loop_draws(game: str, batches: list[int]) -> None:
     s = with_batches(make(game, 30, 1, steps=150), batches)
