@@ -15,11 +15,14 @@ if [ "$MODE" = quick ]; then
   ALPHAS_resource="1,0.3"; ALPHAS_queueing="1,0.1"
   SOLVE="--set solver.restarts=2"
   BOUND="--set bound_check.agents=[100,300,1000] --set bound_check.replicas=100"
-  TRAIN_GAMES="resource"; SEEDS="0,1"; TRAIN="--set train.iterations=10"
+  TRAIN_GAMES="resource"; SEEDS="0,1"; ALGOS="tmf-pg,mf-q,independent-pg"; BATCHES="1,all"
+  TRAIN="--set horizon.rounds=2 --set train.iterations=10"
 else
   ALPHAS_resource="1,0.1,0.03"; ALPHAS_queueing="1,0.1,0.01"
   SOLVE=""; BOUND=""
-  TRAIN_GAMES="resource queueing"; SEEDS="0,1,2"; TRAIN=""
+  # claim 3 at paper scale: N = 1000, 10 rounds, 4 algorithms x B in {1, sqrt N, N} x 5 seeds
+  TRAIN_GAMES="resource queueing"; SEEDS="0,1,2,3,4"
+  ALGOS="tmf-pg,tmf-pg-exact,mf-q,independent-pg"; BATCHES="1,sqrt,all"; TRAIN=""
 fi
 
 runs=""
@@ -55,10 +58,10 @@ if has 3; then  # TMF-PG for B = 1 and B = N, beside mf-q and independent-pg: ne
   if $TMF train --help >/dev/null 2>&1; then
     for game in $TRAIN_GAMES; do
       dir="$OUT/train-$game"
-      step "train $game: tmf-pg, mf-q, independent-pg x B in {1, all} x seeds {$SEEDS}"
-      $TMF train "$HERE/train-$game.yaml" --sweep train.algorithm=tmf-pg,mf-q,independent-pg \
-        --sweep population.batch=1,all --sweep seed="$SEEDS" $TRAIN --out "$dir" --quiet \
-        >/dev/null
+      step "train $game: {$ALGOS} x B in {$BATCHES} x seeds {$SEEDS}"
+      $TMF train "$HERE/train-$game.yaml" --sweep train.algorithm="$ALGOS" \
+        --sweep population.batch="$BATCHES" --sweep seed="$SEEDS" $TRAIN --jobs 2 \
+        --out "$dir" --quiet >/dev/null
       runs="$runs $dir"
     done
   else
