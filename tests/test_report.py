@@ -485,3 +485,19 @@ def test_claim_three_fails_when_tmf_pg_does_not_learn(tmp_path: Path) -> None:
     assert "fail — resource_selection: tmf-pg exploitability 0.2" in text
     assert "same (intervals overlap, difference 0 <= 0.02); uniform policy 0.5, so 0.4 of it " \
         "> 0.1" in text
+
+
+def test_no_caption_leaves_the_caption_out_of_the_figures_only(tmp_path: Path) -> None:
+    """--no-caption: the figures lose their caption lines (shorter canvases), REPORT.md keeps
+    the caption under each figure."""
+    paths = [train_dir(tmp_path / "runs", "tmf-pg", b, 0, 0.1) for b in ("1", "all")]
+    assert report(paths, tmp_path / "with").exit_code == 0
+    assert report(paths, tmp_path / "without", "--no-caption").exit_code == 0
+    for name in ("train-exploitability.png", "train-return.png"):
+        first, second = (tmp_path / d / name for d in ("with", "without"))
+        assert is_png(second)[1] <= is_png(first)[1], name
+        assert first.read_bytes() != second.read_bytes(), name
+    assert is_png(tmp_path / "without" / "train-return.png")[1] < \
+        is_png(tmp_path / "with" / "train-return.png")[1]
+    assert (tmp_path / "with" / "REPORT.md").read_text() == \
+        (tmp_path / "without" / "REPORT.md").read_text()

@@ -18,6 +18,7 @@ import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +100,23 @@ def figure(rows: int = 1, height: float = 2.4) -> Iterator[tuple[Figure, list[Ax
             plt.close(fig)
 
 
+_CAPTIONS: ContextVar[bool] = ContextVar("captions", default=True)
+
+
+@contextmanager
+def captions(shown: bool) -> Iterator[None]:
+    """Figures drawn inside the block carry their caption line (``tmf report --no-caption``:
+    not burnt in; REPORT.md still gives it under each figure)."""
+    token = _CAPTIONS.set(shown)
+    try:
+        yield
+    finally:
+        _CAPTIONS.reset(token)
+
+
 def finish(fig: Figure, axes: Sequence[Axes], caption: str, ncols: int = 2) -> None:
     """Legend above the panels (outside the data) and the caption line below them."""
+    caption = caption if _CAPTIONS.get() else ""
     handles: list[Any] = []
     labels: list[str] = []
     for ax in axes:
@@ -135,7 +151,9 @@ def save(fig: Figure, path: Path, formats: Sequence[str] = ("png",)) -> list[Pat
         os.close(fd)
         try:
             with matplotlib.rc_context(STYLE):
-                fig.savefig(tmp, format=fmt, metadata=METADATA[fmt])
+                # the canvas grows to hold every label (a long y label was cut off)
+                fig.savefig(tmp, format=fmt, metadata=METADATA[fmt], bbox_inches="tight",
+                            pad_inches=0.03)
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -30,6 +30,9 @@ def report(
     claims: Annotated[bool, typer.Option(
         "--claims", help="add the paper's three claims with verdicts (docs/report.md)")] = False,
     title: Annotated[str, typer.Option(help="title of REPORT.md")] = "tmf report",
+    caption: Annotated[bool, typer.Option(
+        "--caption/--no-caption", help="burn the spec's caption line into each figure "
+        "(REPORT.md gives it under the figure either way)")] = True,
 ) -> None:
     """Tables and figures of result directories: terminal tables, REPORT.md and PNG figures.
 
@@ -46,7 +49,8 @@ def report(
     extra = figure_format or []
     if any(f not in ("png", "svg", "pdf") for f in extra):
         raise typer.BadParameter("use svg or pdf", param_hint="--figure-format")
-    result = run_report(paths, given_out, table_format, extra, claims=claims, title=title)
+    result = run_report(paths, given_out, table_format, extra, claims=claims, title=title,
+                        caption=caption)
     for claim in result.claims:
         out.print(f"claim {claim.number} ({claim.title}): {claim.verdict} — {claim.why}",
                   markup=False)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from tmfcli.analysis import plots
 from tmfcli.analysis.report import Report, build, markdown
 from tmfcli.io.report_inputs import read_runs
 from tmfcli.io.results import atomic, write_csv
@@ -17,13 +18,14 @@ TABLE_FORMATS = ("md", "csv", "json")
 
 def run_report(paths: Sequence[Path], out: Path, table_format: str = "md",
                figure_formats: Sequence[str] = ("png",), claims: bool = False,
-               title: str = "tmf report") -> Report:
+               title: str = "tmf report", caption: bool = True) -> Report:
     """Report on ``paths`` into ``out``: REPORT.md and figures always; with ``table_format``
     "csv" every table also as ``<id>.csv`` (numeric, intervals as columns), with "json" all of
     them in ``report.json``."""
     runs, notes = read_runs(paths)
     formats = ["png", *(f for f in figure_formats if f != "png")]
-    report = build(runs, out, formats, claims=claims, notes=notes)
+    with plots.captions(caption):
+        report = build(runs, out, formats, claims=claims, notes=notes)
     with atomic(out / REPORT) as handle:
         handle.write(markdown(report, title))
     if table_format == "csv":
