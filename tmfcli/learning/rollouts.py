@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.errors import NumericalError, SpecError
+from tmfcli.model.flow import rewards_at
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy
 from tmfcli.model.setting import Setting
@@ -164,11 +165,7 @@ def rewards_along(setting: Setting, n: np.ndarray, m: np.ndarray,
     ones: c r(o, a, mu_hat_t) (R, T, O, A) and (n - m) r0(o, mu_hat_t) (R, T, O)."""
     game, T, N = setting.game, setting.T, int(setting.agents or 1)
     mu = n[:, :T] / N
-    if game.time_homogeneous:
-        r, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
-    else:
-        r = np.stack([game.reward(mu[:, t], t) for t in range(T)], axis=1)
-        r0 = np.stack([game.idle_reward(mu[:, t], t) for t in range(T)], axis=1)
+    r, r0 = rewards_at(game, mu, np.arange(T))
     idle = n[:, :T] - m
     return c * r, np.where(idle > 0, idle * r0, 0.0)
 

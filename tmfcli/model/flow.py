@@ -75,22 +75,32 @@ def step(mu: Array, pi: Array, P: Array, P0: Array, alpha: float) -> Array:
 
 
 def frozen_rewards(setting: Setting, mu: Array) -> tuple[Array, Array]:
-    """r (T, O, A) and r0 (T, O) along mu (T+1, O): one batched call per phase when the game
-    is periodic in t (``Game.phases``; one call when time-homogeneous), else one per step."""
-    game, T = setting.game, setting.T
+    """r (T, O, A) and r0 (T, O) along mu (T+1, O) (``rewards_at`` steps 0..T-1)."""
+    T = setting.T
+    return rewards_at(setting.game, mu[:T], np.arange(T))
+
+
+def rewards_at(game: Game, mu: Array, steps: np.ndarray) -> tuple[Array, Array]:
+    """r (..., L, O, A) and r0 (..., L, O) at distributions mu (..., L, O), step ``steps[l]``
+    for the l-th: one batched call per phase when the game is periodic in t (``Game.phases``;
+    one call when time-homogeneous), else one call per step."""
     k = game.phases
-    if k == 0:
-        return (np.stack([game.reward(mu[t], t) for t in range(T)]),
-                np.stack([game.idle_reward(mu[t], t) for t in range(T)]))
-    head = mu[:T]
+    L = mu.shape[-2]
     if k == 1:
-        return (np.ascontiguousarray(game.reward(head, 0), dtype=np.float64),
-                np.ascontiguousarray(game.idle_reward(head, 0), dtype=np.float64))
-    r = np.empty((T, game.n_obs, game.n_act))
-    r0 = np.empty((T, game.n_obs))
-    for phase in range(min(k, T)):
-        r[phase::k] = game.reward(head[phase::k], phase)
-        r0[phase::k] = game.idle_reward(head[phase::k], phase)
+        return (np.ascontiguousarray(game.reward(mu, 0), dtype=np.float64),
+                np.ascontiguousarray(game.idle_reward(mu, 0), dtype=np.float64))
+    r = np.empty((*mu.shape, game.n_act))
+    r0 = np.empty(mu.shape)
+    if k == 0:
+        for j in range(L):
+            r[..., j, :, :] = game.reward(mu[..., j, :], int(steps[j]))
+            r0[..., j, :] = game.idle_reward(mu[..., j, :], int(steps[j]))
+        return r, r0
+    for phase in range(k):
+        js = np.flatnonzero(np.asarray(steps) % k == phase)
+        if js.size:
+            r[..., js, :, :] = game.reward(mu[..., js, :], phase)
+            r0[..., js, :] = game.idle_reward(mu[..., js, :], phase)
     return r, r0
 
 

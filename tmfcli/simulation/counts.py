@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.errors import NumericalError, SpecError
+from tmfcli.model.flow import rewards_at
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, check_shape
 from tmfcli.model.setting import Setting
@@ -345,19 +346,7 @@ def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
         steps = np.arange(start, start + L)
         mu = n[:, steps] / N                                               # (R, L, O)
         o, a = actor[..., 0], actor[..., 1]  # -1 where nobody acted (B_t = 0)
-        k = game.phases
-        if k == 1:
-            r_, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
-        elif k > 1:  # one batched call per phase t mod k (a timed game's two stages)
-            r_ = np.empty((R, L, O, game.n_act))
-            r0 = np.empty((R, L, O))
-            for phase in range(k):
-                js = np.flatnonzero((steps % k) == phase)
-                r_[:, js] = game.reward(mu[:, js], phase)
-                r0[:, js] = game.idle_reward(mu[:, js], phase)
-        else:
-            r_ = np.stack([game.reward(mu[:, j], start + j) for j in range(L)], axis=1)
-            r0 = np.stack([game.idle_reward(mu[:, j], start + j) for j in range(L)], axis=1)
+        r_, r0 = rewards_at(game, mu, steps)
         cols = np.arange(L)[None, :]
         acted = o >= 0
         step_reward = np.where(acted, r_[rows, cols, o, a], 0.0) \

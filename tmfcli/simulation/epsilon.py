@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tmfcli.analysis.fit import normal_interval
-from tmfcli.model.flow import mean_field_flow
+from tmfcli.model.flow import mean_field_flow, rewards_at
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy
 from tmfcli.model.setting import Setting
@@ -233,11 +233,7 @@ def _tagged_rewards(setting: Setting, mu: Array, where: np.ndarray, action: np.n
     game = setting.game
     L = mu.shape[0]
     steps = np.arange(L)
-    if game.time_homogeneous:
-        r, r0 = game.reward(mu, 0), game.idle_reward(mu, 0)
-    else:
-        r = np.stack([game.reward(mu[j], start + j) for j in range(L)])
-        r0 = np.stack([game.idle_reward(mu[j], start + j) for j in range(L)])
+    r, r0 = rewards_at(game, mu, start + steps)
     idle = r0[steps, where]
     acted = action >= 0
     if not acted.any():
