@@ -354,3 +354,38 @@ def test_retiming_reads_decisions_from_decision_rows() -> None:
     assert steps[0::2].tolist() == [0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4]
     assert steps[1::2].tolist() == [1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5]
     assert policy_steps(6, 4).tolist() == [0, 0, 1, 2, 2, 3]  # one stage: as before
+
+
+# --------------------------------------------------------------------------------------------
+# defects the probes miss are caught where the engine meets them
+# --------------------------------------------------------------------------------------------
+HIDDEN = {"name": "hidden", "observations": ["a", "b"], "actions": ["stay", "go"], "mu0": "a",
+          # the row of (a, go) sums to 1.4 only where mu(b) is within 0.01 of 0.05: the quick
+          # check every command runs has no probe there, the flow of "go w.p. 0.05" lands there
+          "P": {"a": {"stay": "a", "go": {"b": "1 + where(abs(mu[b] - 0.05) < 0.01, 0.4, 0)"}},
+                "b": "b"},
+          "r": {"*": 0}}
+
+
+def test_a_kernel_defect_between_the_probes_stops_the_flow_with_the_entry() -> None:
+    s = specs.setting(specs.from_dict({"name": "h", "game": {"define": HIDDEN},
+                                       "horizon": {"steps": 3}}))
+    pi = np.zeros((3, 2, 2))
+    pi[:, :, 0], pi[:, :, 1] = 0.95, 0.05  # mu(b) = 0.05 after one step
+    with pytest.raises(specs.SpecError) as caught:
+        evaluate(s, pi)
+    message = caught.value.message()
+    assert message.startswith("game.define.P.a.go: row sums to 1.4, not 1 at step 1, "
+                              "mu = (a: 0.95, b: 0.05)"), message
+
+
+def test_a_reward_defect_between_the_probes_is_named_not_a_warning() -> None:
+    game = {**HIDDEN, "P": {"a": {"stay": "a", "go": "b"}, "b": "b"},
+            "r": {"*": "log(abs(mu[b] - 0.05))"}}  # -inf exactly at mu(b) = 0.05
+    s = specs.setting(specs.from_dict({"name": "h", "game": {"define": game},
+                                       "horizon": {"steps": 3}}))
+    pi = np.zeros((3, 2, 2))
+    pi[:, :, 0], pi[:, :, 1] = 0.95, 0.05
+    with pytest.raises(specs.SpecError) as caught:
+        evaluate(s, pi)
+    assert "is not finite at step 1, mu = (a: 0.95, b: 0.05)" in caught.value.message()

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tmfcli.errors import NumericalError
+from tmfcli.errors import NumericalError, SpecError
 from tmfcli.model.games.base import Array, Game
+from tmfcli.model.games.checks import place, show_mu
 from tmfcli.model.setting import Setting
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def mean_field_flow(setting: Setting, pi: Array, check: bool = True, fast: bool 
     if fast and accelerated(game):
         flow = _accelerated(setting, pi)
         if check:
-            _check_mass(flow.mu)
+            check_model(game, flow)
         return flow
     mu = np.empty((T + 1, game.n_obs))
     mu[0] = game.mu0
@@ -143,15 +144,55 @@ def mean_field_flow(setting: Setting, pi: Array, check: bool = True, fast: bool 
         P = P_static if static else game.transition(mu[t], t)
         P0 = P0_static if static else game.idle_transition(mu[t], t)
         mu[t + 1] = step(mu[t], pi[t], P, P0, float(setting.alpha[t]))
+    flow = frozen_model(setting, mu)
     if check:
-        _check_mass(mu)
-    return frozen_model(setting, mu)
+        check_model(game, flow)
+    return flow
 
 
 def accelerated(game: Game) -> bool:
     """Whether the accelerated path can evaluate ``game``: static dynamics, or mu-dependent
     dynamics with a compiled kernel."""
     return game.static_dynamics or game.compiled_dynamics() is not None
+
+
+def check_model(game: Game, flow: Flow) -> None:
+    """The kernels and rewards the flow evaluated, checked where they were evaluated: a game
+    whose kernel stops being stochastic (or a reward finite) at a distribution the probes of
+    ``tmf validate`` missed is stopped here, with the entry, the step and the distribution
+    named (``SpecError``), instead of a flow that silently loses mass. Then the mass of mu.
+
+    Costs one pass over arrays the evaluation already holds (static kernels: one step)."""
+    mu = flow.mu
+    for table, values in (("P", flow.P), ("P0", flow.P0), ("r", flow.r), ("r0", flow.r0)):
+        kernel = table in ("P", "P0")
+        part = values[:1] if kernel and game.static_dynamics else values
+        bad = ~np.isfinite(part)
+        if bad.any():
+            t, *index = (int(i) for i in np.argwhere(bad)[0])
+            raise _runtime(game, table, index[:-1] if kernel else index, t, mu,
+                           "is not finite", "guard divisions and logs, e.g. max(x, 1e-12)")
+        if not kernel:
+            continue
+        if part.min() < -1e-12:
+            t, *index = (int(i) for i in np.argwhere(part < -1e-12)[0])
+            raise _runtime(game, table, index[:-1], t, mu, f"gives the negative probability "
+                           f"{part[(t, *index)]:.6g}", "keep every entry of a kernel row >= 0")
+        error = np.abs(part.sum(axis=-1) - 1.0)
+        if error.max() > 1e-9:
+            t, *index = (int(i) for i in np.unravel_index(int(np.argmax(error)), error.shape))
+            raise _runtime(game, table, index, t, mu, f"row sums to "
+                           f"{part[(t, *index)].sum():.12g}, not 1",
+                           "make every row a distribution over next observations")
+    _check_mass(mu)
+
+
+def _runtime(game: Game, table: str, index: list[int], t: int, mu: Array, problem: str,
+             fix: str) -> SpecError:
+    """A model defect met at step t of a flow, as one line naming the entry (the same names as
+    ``tmf validate``), the step and the distribution."""
+    return SpecError(place(game, table, tuple(index)),
+                     f"{problem} at step {t}, {show_mu(game, mu[t])}", fix)
 
 
 def _check_mass(mu: Array) -> None:

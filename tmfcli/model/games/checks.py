@@ -58,7 +58,8 @@ def probes(game: Game, rng: np.random.Generator, interior: int, max_vertices: in
     return np.concatenate(parts)
 
 
-def _where(game: Game, table: str, index: tuple[int, ...]) -> str:
+def place(game: Game, table: str, index: tuple[int, ...]) -> str:
+    """Where an entry of a game's table is defined, for messages (a data game's file:key)."""
     entry_key = getattr(game, "entry_key", None)
     if entry_key is not None:
         return str(entry_key(table, index))
@@ -77,7 +78,7 @@ def show_mu(game: Game, mu: Array) -> str:
 
 
 def _fail(game: Game, table: str, index: tuple[int, ...], problem: str, fix: str) -> SpecError:
-    return SpecError(_where(game, table, index), problem, fix)
+    return SpecError(place(game, table, index), problem, fix)
 
 
 def _check_table(game: Game, table: str, values: Array, shape: tuple[int, ...], mu: Array,
