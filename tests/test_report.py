@@ -289,7 +289,8 @@ def test_train_table_combines_seeds_per_algorithm_and_batch(tmp_path: Path) -> N
     assert "| 3. TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg beside it " \
         "| **pass**: resource_selection: tmf-pg exploitability 0.015 [0.0052, 0.0248] (B=1) " \
         "vs 0.014 [0.0101, 0.0179] (B=N): same (intervals overlap, difference 0.001 <= 0.02); " \
-        "uniform policy 0.5, so 0.03 of it <= 0.1; mf-q B=1: 0.32, mf-q B=all: 0.06 |" in text
+        "0.03 and 0.028 of the uniform policy's (0.5, 0.5): both <= 0.1; mf-q B=1: 0.32, " \
+        "mf-q B=all: 0.06 |" in text
     assert "**not measurable**: no tmf solve results given" in text
 
 
@@ -318,8 +319,8 @@ def test_claim_three_fails_when_batch_changes_tmf_pg(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "claim 3 (TMF-PG about the same for B = 1 and B = N; mf-q and independent-pg " \
         "beside it): fail — resource_selection: tmf-pg exploitability 0.1 (B=1) vs 0.01 " \
-        "(B=N): different (no interval with one seed, difference 0.09 > 0.02); uniform " \
-        "policy 0.5, so 0.2 of it > 0.1" in " ".join(result.output.split())
+        "(B=N): different (no interval with one seed, difference 0.09 > 0.02); 0.2 and 0.02 of " \
+        "the uniform policy's (0.5, 0.5): not both <= 0.1" in " ".join(result.output.split())
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,8 +484,8 @@ def test_claim_three_fails_when_tmf_pg_does_not_learn(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "fail — resource_selection: tmf-pg exploitability 0.2" in text
-    assert "same (intervals overlap, difference 0 <= 0.02); uniform policy 0.5, so 0.4 of it " \
-        "> 0.1" in text
+    assert "same (intervals overlap, difference 0 <= 0.02); 0.4 and 0.4 of the uniform " \
+        "policy's (0.5, 0.5): not both <= 0.1" in text
 
 
 def test_no_caption_leaves_the_caption_out_of_the_figures_only(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@
        most ``SAME_TOL`` (the tolerance the training tests use against the exact yardstick;
        it also covers one seed, which has no interval); and
    (b) *it learns at every B*: the mean is at most ``REACH`` times the exploitability of the
-       uniform policy, where every learner starts (``exploitability_uniform``), at B = 1 and
-       at B = N: a run that stays near its start is not evidence of the paper's convergence.
+       uniform policy at the same B, where every learner starts (``exploitability_uniform``),
+       at B = 1 and at B = N: a run that stays near its start is not evidence of convergence.
    Pass when (a) and (b) hold in every game; mf-q and independent-pg are reported, not judged.
    Not measurable without tmf-pg runs at B = 1 and B = N. In a timed game (MODEL.md section 9)
    the exploitability over H rounds is the same quantity at every B, so it compares as it is.
@@ -258,14 +258,16 @@ def claim_batch(report: Report) -> Claim:
                  for x in (one, full)]
         overlap = all(math.isfinite(v) for v in (*lows, *highs)) and max(lows) <= min(highs)
         same = overlap or abs(a - b) <= SAME_TOL
-        uniform = float(pg["exploitability_uniform"].max()) if "exploitability_uniform" in pg \
-            else math.nan
-        learns = math.isfinite(uniform) and max(a, b) <= REACH * uniform
+        uniform = [float(x["exploitability_uniform"].iloc[0]) if "exploitability_uniform" in x
+                   else math.nan for x in (one, full)]
+        share = [v / u if u > 0 else math.nan for v, u in zip((a, b), uniform, strict=True)]
+        learns = all(math.isfinite(f) and f <= REACH for f in share)
         verdicts.append(same and learns)
         others = [f"{row['algorithm']} B={row['B']}: {row['exploitability']:.3g}"
                   for row in table.to_dict("records") if row["algorithm"] != "tmf-pg"]
-        reach = (f"uniform policy {uniform:.3g}, so {max(a, b) / uniform:.2g} of it "
-                 f"{'<=' if learns else '>'} {REACH:g}") if math.isfinite(uniform) else \
+        reach = (f"{share[0]:.2g} and {share[1]:.2g} of the uniform policy's ({uniform[0]:.3g}, "
+                 f"{uniform[1]:.3g}): {'both <=' if learns else 'not both <='} {REACH:g}") \
+            if all(math.isfinite(f) for f in share) else \
             "no exploitability_uniform in the summaries (rerun tmf train)"
         shown = [f"{m:.3g}" + (f" [{lo:.3g}, {hi:.3g}]" if math.isfinite(lo + hi) else "")
                  for m, lo, hi in zip((a, b), lows, highs, strict=True)]
