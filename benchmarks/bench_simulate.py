@@ -52,10 +52,10 @@ def count_vs_agents() -> None:
     print(f"  {'N':>9} {'B':>9} {'path':>10} {'counts s':>10} {'agents s':>12} {'ratio':>9}")
     for N in (10**3, 10**5, 10**6):
         for B in (1, "sqrt", "all"):
-            s = make("resource_selection", N, B, steps=T, mu0=[0.5, 0.3, 0.2])
+            s = make("resource_selection_per_step", N, B, steps=T, mu0=[0.5, 0.3, 0.2])
             pi = policy(s)
             fast = timed(lambda s=s, pi=pi: simulate(s, pi, R, 0))
-            probe = make("resource_selection", N, B, steps=2, mu0=[0.5, 0.3, 0.2])
+            probe = make("resource_selection_per_step", N, B, steps=2, mu0=[0.5, 0.3, 0.2])
             per_step = timed(lambda p=probe: simulate_agents(p, policy(p), 1, 0)) / 2
             estimate = per_step * T * R
             if estimate > BUDGET_S:
@@ -74,7 +74,7 @@ def flat_in_N() -> None:
     print(f"  {'N':>11} {'seconds':>9} {'us/step/block':>15}")
     for exp in range(3, 9):
         N = 10**exp
-        s = make("queueing", N, N // 10, steps=T, mu0=[0.4, 0.3, 0.2, 0.1])
+        s = make("queueing_per_step", N, N // 10, steps=T, mu0=[0.4, 0.3, 0.2, 0.1])
         pi = policy(s)
         sec = timed(lambda s=s, pi=pi: simulate(s, pi, R, 0))
         print(f"  {N:>11} {sec:>9.3f} {sec / (T * 4) * 1e6:>15.0f}", flush=True)
@@ -82,7 +82,7 @@ def flat_in_N() -> None:
 
 def sequential_rounds() -> None:
     R = 100
-    s = make("resource_selection", 10**4, 1, rounds=10)
+    s = make("resource_selection_per_step", 10**4, 1, rounds=10)
     pi = policy(s)
     sec = timed(lambda: simulate(s, pi, R, 0))
     print(f"\nsequential: resource_selection N=10^4, B=1, 10 rounds = {s.T} steps, R={R}: "
@@ -100,12 +100,12 @@ def epsilon_vs_N() -> None:
           f"T={T} steps, R={R}")
     print(f"  {'N':>11} {'B':>7} {'path':>10} {'simulate s':>11} {'epsilon_n s':>12} "
           f"{'ratio':>6}")
-    warm = make("queueing", 100, 10, steps=5)  # compile the evaluation once, outside the timings
+    warm = make("queueing_per_step", 100, 10, steps=5)  # compile the evaluation, untimed
     epsilon_n(warm, policy(warm), 2, 0)
     for exp in (3, 5, 7):
         N = 10**exp
         for B in (N // 10, 1):
-            s = make("queueing", N, B, steps=T, mu0=[0.4, 0.3, 0.2, 0.1])
+            s = make("queueing_per_step", N, B, steps=T, mu0=[0.4, 0.3, 0.2, 0.1])
             pi = policy(s)
             sim = timed(lambda s=s, pi=pi: simulate(s, pi, R, 0))
             eps = timed(lambda s=s, pi=pi: epsilon_n(s, pi, R, 0))
@@ -115,13 +115,13 @@ def epsilon_vs_N() -> None:
           "agents)")
     for exp in (3, 5, 7):
         N = 10**exp
-        s = make("resource_selection", N, N // 10, steps=T, mu0=[0.5, 0.3, 0.2])
+        s = make("resource_selection_per_step", N, N // 10, steps=T, mu0=[0.5, 0.3, 0.2])
         pi = policy(s)
         sim = timed(lambda s=s, pi=pi: simulate(s, pi, R, 0))
         eps = timed(lambda s=s, pi=pi: epsilon_n(s, pi, R, 0))
         print(f"  {N:>11} {N // 10:>7} {path_of(s, 'subset'):>10} {sim:>11.3f} {eps:>12.3f} "
               f"{eps / sim:>5.1f}x", flush=True)
-    s = make("resource_selection", 10**4, 1, rounds=3)
+    s = make("resource_selection_per_step", 10**4, 1, rounds=3)
     pi = policy(s)
     sim = timed(lambda: simulate(s, pi, R, 0))
     eps = timed(lambda: epsilon_n(s, pi, R, 0))

@@ -82,8 +82,8 @@ def evaluation_cost() -> None:
     cases: list[tuple[str, str, float, dict[str, Any], int]] = [
         ("beach_bar n=100 T=100 alpha=1", "beach_bar", 1.0, {"n": 100}, 100),
         ("beach_bar n=1000 T=100 alpha=1", "beach_bar", 1.0, {"n": 1000}, 100),
-        ("queueing K=3 T=10^4 alpha=1", "queueing", 1.0, {}, 10_000),
-        ("queueing K=3 T=10^4 alpha=0.001", "queueing", 0.001, {}, 10_000),
+        ("queueing K=3 T=10^4 alpha=1", "queueing_per_step", 1.0, {}, 10_000),
+        ("queueing K=3 T=10^4 alpha=0.001", "queueing_per_step", 0.001, {}, 10_000),
     ]
     for label, game, alpha, params, T in cases:
         s = make_setting(game, alpha, steps=T, params=params)
@@ -101,7 +101,7 @@ def first_call() -> None:
     code = ("import time; t = time.perf_counter(); import numpy as np; "
             "from tmfcli.io.spec import make_setting; "
             "from tmfcli.model.exploitability import evaluate; "
-            "s = make_setting('queueing', 0.5, steps=30); "
+            "s = make_setting('queueing_per_step', 0.5, steps=30); "
             "evaluate(s, np.full((30, 4, 4), 0.25)); print(time.perf_counter() - t)")
     times = [float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                                   capture_output=True, text=True).stdout) for _ in range(3)]
@@ -125,7 +125,7 @@ def targets() -> list[Target]:
     beach = make_setting("beach_bar", 1.0, steps=100, params={"n": 100})
     out = [Target("beach_bar n=100 T=100 alpha=1", beach, algorithm, 10.0)
            for algorithm in ("mirror-descent", "potential")]
-    for game in ("resource_selection", "queueing"):
+    for game in ("resource_selection", "queueing"):  # the paper games (timed)
         for batch in (1, "sqrt", "all"):
             s = make_setting(game, horizon={"rounds": 10},
                              population={"agents": 1000, "batch": batch})
@@ -169,9 +169,9 @@ def default_solver() -> None:
     """What ``solver.algorithm: auto`` picks on the games of docs/solvers.md's table, how many
     iterations it needs for 1e-6, and how far its history rises (2000 iterations at most)."""
     print("\nthe default solver (auto) from the uniform policy, tolerance 1e-8, 2000 iterations")
-    games: dict[str, int | None] = {"resource_selection": 30, "left_right": None,
+    games: dict[str, int | None] = {"resource_selection_per_step": 30, "left_right": None,
                                     "beach_bar": 30, "rock_paper_scissors": None,
-                                    "queueing": 30, "sis": None}
+                                    "queueing_per_step": 30, "sis": None}
     for game, steps in games.items():
         for alpha in (1.0, 0.5, 0.1):
             s = make_setting(game, alpha, steps=steps)

@@ -38,8 +38,9 @@ TOLERANCE = 1e-8
 TARGET = 1e-6
 ALPHAS = (1.0, 0.5, 0.1)
 # game -> horizon in steps (None: the game's default)
-GAMES: dict[str, int | None] = {"resource_selection": 30, "left_right": None, "beach_bar": 30,
-                                "rock_paper_scissors": None, "queueing": 30, "sis": None}
+GAMES: dict[str, int | None] = {"resource_selection_per_step": 30, "left_right": None,
+                                "beach_bar": 30, "rock_paper_scissors": None,
+                                "queueing_per_step": 30, "sis": None}
 # column label -> (algorithm, params); the defaults of each solver, plus two variants
 SOLVERS: dict[str, tuple[str, dict[str, Any]]] = {
     "mirror-descent": ("mirror-descent", {}),
