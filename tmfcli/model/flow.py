@@ -129,6 +129,10 @@ def mean_field_flow(setting: Setting, pi: Array, check: bool = True, fast: bool 
     pure-numpy reference.
     """
     game, T = setting.game, setting.T
+    if pi.shape != (T, game.n_obs, game.n_act):
+        raise ValueError(f"a policy of shape {pi.shape} for a setting of shape "
+                         f"{(T, game.n_obs, game.n_act)} (T steps: twice the decision steps "
+                         "for a timed game)")
     if fast and accelerated(game):
         flow = _accelerated(setting, pi)
         if check:
