@@ -282,25 +282,195 @@ def test_bad_output_paths_fail_before_any_work(tmp_path: Path, out: str, problem
     assert time.perf_counter() - start < 20
 
 
-def test_a_foreign_directory_is_never_replaced(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    (home / "documents").mkdir(parents=True)
-    (home / "notes.txt").write_text("mine")
+# --------------------------------------------------------------------------------------------
+# 1. data loss: nothing tmf did not write is ever replaced or removed, --force or not
+# --------------------------------------------------------------------------------------------
+MINE = b"my notes \x00\xff, not tmf's\n"
+NOT_OURS = "tmf replaces only directories it wrote: choose a new or empty directory with " \
+    "--out, or move the files away yourself"
+
+
+def _user_files(directory: Path, layout: str) -> dict[Path, bytes]:
+    """A directory of the user's in one of the shapes tmf could meet at --out."""
+    files = {"file": {"notes.txt": MINE},
+             "folder": {"notes.txt": MINE, "project/main.py": b"print(1)\n"},
+             "their manifest": {"manifest.yaml": b"apiVersion: v1\nkind: Pod\n",
+                                "notes.txt": MINE},
+             "damaged manifest": {"manifest.yaml": b"spec_hash: [unclosed\n"},
+             "their failed.yaml": {"failed.yaml": MINE}}[layout]
+    kept = {}
+    for name, raw in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
+        kept[path] = raw
+    return kept
+
+
+def _still_there(kept: dict[Path, bytes]) -> None:
+    for path, raw in kept.items():
+        assert path.read_bytes() == raw, path
+
+
+RUNS_INTO = {"solve": ["solve"], "simulate": ["simulate", "--policy", "uniform"],
+             "bound-check": ["bound-check", "--policy", "uniform"],
+             "sweep": ["solve", "--sweep", "seed=0,1", "--jobs", "1"]}
+
+
+@pytest.mark.parametrize("layout", ["file", "folder", "their manifest", "damaged manifest",
+                                    "their failed.yaml"])
+@pytest.mark.parametrize("command", list(RUNS_INTO))
+def test_force_never_replaces_a_directory_tmf_did_not_write(tmp_path: Path, command: str,
+                                                             layout: str) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    kept = _user_files(out, layout)
+    name, *rest = RUNS_INTO[command]
     for force in ([], ["--force"]):
-        clean_error(invoke("solve", str(write(tmp_path)), "--out", str(home), *force),
-                    "is not a tmf result directory")
-    assert (home / "notes.txt").read_text() == "mine"
+        line = clean_error(invoke(name, str(spec), *rest, "--out", str(out), *force),
+                           f"Error: {out}: ")
+        assert line.endswith(f" — {NOT_OURS}"), line
+        _still_there(kept)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["D", "spec.yaml"]  # no stage left
 
 
-def test_a_damaged_manifest_is_refused_then_replaced_with_force(tmp_path: Path) -> None:
-    spec, out = write(tmp_path), tmp_path / "o"
-    args = ["simulate", str(spec), "--policy", "uniform", "--out", str(out)]
-    assert invoke(*args).exit_code == 0
-    (out / "manifest.yaml").write_bytes(b"spec_hash: [unclosed\n")
-    line = clean_error(invoke(*args), f"{out / 'manifest.yaml'}: not valid YAML")
-    assert "--force" in line
-    assert invoke(*args, "--force").exit_code == 0
-    assert invoke(*args).exit_code == 0
+def test_the_messages_say_what_was_found(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    _user_files(out, "file")
+    assert clean_error(invoke("solve", str(spec), "--out", str(out), "--force"), str(out)) == \
+        f"Error: {out}: holds notes.txt but no tmf manifest.yaml — {NOT_OURS}"
+    _user_files(out, "their manifest")
+    assert clean_error(invoke("solve", str(spec), "--out", str(out), "--force"), str(out)) == \
+        f"Error: {out}: its manifest.yaml was not written by tmf (no command and tmf " \
+        f"version) — {NOT_OURS}"
+
+
+def test_a_tmf_result_is_still_replaced_with_force(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    assert invoke("solve", str(spec), "--out", str(out)).exit_code in (0, 4)
+    clean_error(invoke("solve", str(spec), "--out", str(out), "--set", "seed=3"),
+                f"Error: {out} holds a result of another spec or policy")
+    assert invoke("solve", str(spec), "--out", str(out), "--set", "seed=3",
+                  "--force").exit_code in (0, 4)
+    assert yaml.safe_load((out / "manifest.yaml").read_text())["seed"] == 3
+
+
+def test_a_user_folder_in_a_sweep_cell_is_never_replaced(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    args = ["solve", str(spec), "--sweep", "seed=0,1", "--jobs", "1", "--out", str(out)]
+    assert invoke(*args).exit_code in (0, 4)
+    table = pd.read_csv(out / "sweep.csv")
+    cell = out / table["directory"][1]
+    for path in cell.iterdir():
+        path.unlink()
+    kept = _user_files(cell, "folder")
+    for force in ([], ["--force"]):
+        clean_error(invoke(*args, *force), f"Error: {cell}: holds files or directories but "
+                    "no tmf manifest.yaml")
+        _still_there(kept)
+
+
+def test_an_interrupted_sweep_keeps_its_top_as_tmfs_and_resumes(tmp_path: Path) -> None:
+    """A sweep's top holds a manifest from the start (status running, then interrupted), so
+    that a rerun knows the directory as its own."""
+    spec, out = write(tmp_path), tmp_path / "D"
+    args = ["solve", str(spec), "--sweep", "seed=0,1", "--jobs", "1", "--out", str(out)]
+    assert invoke(*args).exit_code in (0, 4)
+    data = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert data["status"] == "complete" and data["kind"] == "sweep"
+    assert results.is_tmf_manifest(data)
+    again = invoke(*args, "--force")
+    assert again.exit_code in (0, 4), again.output
+    clean_error(invoke("simulate", str(spec), "--policy", "uniform", "--sweep", "seed=0,1",
+                       "--jobs", "1", "--out", str(out)),
+                f"Error: {out}: holds a sweep of 'tmf solve', not a sweep of 'tmf simulate'")
+
+
+@pytest.mark.parametrize("name", [".D.tmf-new-backup", ".D.tmf-old-notes",
+                                  ".D.tmf-new-123-abc", ".D.tmf-new-probe-mine"])
+def test_user_folders_named_like_stages_are_never_removed(tmp_path: Path, name: str) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    kept = _user_files(tmp_path / name, "folder")
+    assert invoke("solve", str(spec), "--out", str(out)).exit_code in (0, 4)
+    assert invoke("solve", str(spec), "--out", str(out), "--set", "seed=2",
+                  "--force").exit_code in (0, 4)
+    _still_there(kept)
+
+
+def test_stages_of_dead_runs_are_still_cleaned(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    dead = tmp_path / ".D.tmf-new-999999999-abcd_123"
+    (dead / "policy.csv").parent.mkdir()
+    (dead / "policy.csv").write_text("half")
+    old = tmp_path / ".D.tmf-old-999999999-0123abcd"
+    old.mkdir()
+    assert invoke("solve", str(spec), "--out", str(out)).exit_code in (0, 4)
+    assert not dead.exists() and not old.exists()
+
+
+@pytest.mark.parametrize("what", ["folder", "file", "link elsewhere"])
+def test_a_latest_of_the_users_is_never_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 what: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write(tmp_path)
+    store = tmp_path / "results" / "h" / "solve"
+    store.mkdir(parents=True)
+    latest = store / "latest"
+    if what == "folder":
+        kept = _user_files(latest, "file")
+    elif what == "file":
+        latest.write_bytes(MINE)
+        kept = {latest: MINE}
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        latest.symlink_to(tmp_path / "elsewhere")
+        kept = {}
+    for force in ([], ["--force"]):
+        line = clean_error(invoke("solve", str(spec), *force), "latest")
+        assert line == f"Error: {Path('results/h/solve/latest')}: is not the link tmf keeps to " \
+            "the newest run — move it away (tmf replaces only what it wrote), or give --out"
+        _still_there(kept)
+    assert [p.name for p in store.iterdir()] == ["latest"]  # refused before any work
+    latest.unlink() if not latest.is_dir() or latest.is_symlink() else None
+    if what != "folder":
+        assert invoke("solve", str(spec)).exit_code in (0, 4)
+        assert (store / "latest").is_symlink()
+
+
+def test_a_report_never_writes_into_a_folder_of_the_users(tmp_path: Path) -> None:
+    spec, run = write(tmp_path), tmp_path / "run"
+    assert invoke("solve", str(spec), "--out", str(run)).exit_code in (0, 4)
+    out = tmp_path / "R"
+    kept = _user_files(out, "their manifest")
+    (out / "REPORT.md").write_bytes(MINE)
+    kept[out / "REPORT.md"] = MINE
+    clean_error(invoke("report", str(run), "--out", str(out)),
+                f"Error: {out}: its manifest.yaml was not written by tmf")
+    _still_there(kept)
+    assert clean_error(invoke("report", str(tmp_path / "fresh"), "--out", str(run)),
+                       str(run)) == \
+        f"Error: {run}: holds a result of 'tmf solve', not a report — choose another --out " \
+        "for the report"
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # a report's folder is its own: written again
+        assert invoke("report", str(run), "--out", str(fresh)).exit_code == 0
+    assert yaml.safe_load((fresh / "manifest.yaml").read_text())["kind"] == "report"
+    assert invoke("runs", str(tmp_path), "--format", "csv").stdout.count("\n") == 2
+
+
+def test_a_user_file_in_bound_checks_resume_directory_is_never_swapped_in(
+        tmp_path: Path) -> None:
+    from tmfcli.commands import bound_check as bc
+
+    spec_file, out = write(tmp_path), tmp_path / "D"
+    key = bc.sweep_hash(specs.load(spec_file), "uniform")
+    stage = results.sweep_stage(out, key)
+    kept = _user_files(stage, "file")
+    for force in ([], ["--force"]):
+        clean_error(invoke("bound-check", str(spec_file), "--policy", "uniform", "--out",
+                           str(out), *force),
+                    f"Error: {stage}: holds notes.txt, which tmf did not write there")
+        _still_there(kept)
+    assert not out.exists()
 
 
 def test_files_get_the_users_permissions(tmp_path: Path) -> None:

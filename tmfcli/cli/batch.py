@@ -19,7 +19,7 @@ from tmfcli.commands import sweep
 from tmfcli.commands.executors import DaskCluster, Local, default_jobs, executor
 from tmfcli.commands.jobs import COMMANDS, Options
 from tmfcli.errors import SpecError, TmfError
-from tmfcli.io import budget
+from tmfcli.io import addresses, budget
 
 
 def run_command(command: str, spec_path: str, overrides: list[str] | None, given_out: str | None,
@@ -31,6 +31,13 @@ def run_command(command: str, spec_path: str, overrides: list[str] | None, given
 
     The report's ``sweep`` is False for a plain run, whose directory is ``report.top``.
     """
+    if scheduler is not None:  # parsed before the spec is read and anything connects
+        try:
+            addresses.parse(scheduler)
+        except addresses.AddressError as error:
+            shown = scheduler if len(scheduler) <= 80 else scheduler[:77] + "..."
+            raise TmfError(f"--scheduler {shown}: {error}",
+                           f"write protocol://host:port, e.g. {addresses.EXAMPLE}") from None
     spec = load(spec_path, overrides, max_memory)
     # the checks of an output path given by the user (--out "" or a file is refused)
     target = out_dir(spec, given_out, command) if given_out is not None else None

@@ -88,7 +88,8 @@ REPLICAS = "replicas.csv"
 CELLS = "cells.csv"
 FITS = "fits.csv"
 FIGURE = "bound-check.png"
-
+# what a resumable stage may hold (results.check_stage): anything else is not tmf's to swap in
+STAGE_FILES = (PROGRESS, REPLICAS, CELLS, FITS, FIGURE, results.MANIFEST, ".lock")
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +470,8 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
         constants = sweep_constants(spec, picked.policy, picked.steps)
         order = grid(spec)
         with results.new_result(directory, COMMAND, key, force,
-                                stage=results.sweep_stage(directory, key)) as stage, \
+                                stage=results.sweep_stage(directory, key),
+                                own=STAGE_FILES) as stage, \
                 locked(stage):
             store = Store(stage, key, fresh=force, order=order,
                           replicas=spec.bound_check.replicas)

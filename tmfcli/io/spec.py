@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from tmfcli.errors import SpecError
-from tmfcli.io import game_files
+from tmfcli.io import addresses, game_files
 from tmfcli.io.yaml_size import SelfReference, expanded_size
 from tmfcli.learning.train import ALGORITHMS as LEARNERS
 from tmfcli.learning.train import TrainConfig
@@ -543,6 +543,12 @@ def from_dict(data: Any, source: str = "") -> Spec:
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise e.error("scheduler", f"expected an address, got {_show(scheduler)}",
                       "write e.g. tcp://10.0.0.5:8786")
+    if scheduler is not None:
+        try:
+            addresses.parse(scheduler)
+        except addresses.AddressError as error:
+            raise e.error("scheduler", f"{_show(scheduler)} {error}",
+                          f"write protocol://host:port, e.g. {addresses.EXAMPLE}") from None
     e.done()
     top.done()
     raw = {k: v for k, v in data.items() if k not in ("sweep", "executor")}
