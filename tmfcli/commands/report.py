@@ -15,6 +15,7 @@ from tmfcli.io.results import (
     NOT_OURS,
     atomic,
     foreign,
+    is_tmf_manifest,
     read_manifest,
     versions,
     write_csv,
@@ -76,6 +77,8 @@ def claim_report(out: Path) -> None:
         raise write_error(error, out, "use") from None
     if not out.exists():
         return
+    if not (out / MANIFEST).exists() and _only_results(out):
+        return  # a folder of tmf results (make paper reports beside its runs)
     why = foreign(out)
     if why is not None:
         raise ResultsError(f"{out}: {why}", NOT_OURS)
@@ -83,3 +86,19 @@ def claim_report(out: Path) -> None:
     if data is not None and data.get("kind") != "report":
         raise ResultsError(f"{out}: holds a result of 'tmf {data.get('command')}', not a report",
                            "choose another --out for the report")
+
+
+def _only_results(folder: Path) -> bool:
+    """True when every entry of ``folder`` is a directory holding a tmf manifest (a run or a
+    sweep) or a hidden stage of tmf's: a report written there overwrites nothing of the
+    user's."""
+    try:
+        for entry in folder.iterdir():
+            if entry.name.startswith(".") and ".tmf-" in entry.name:
+                continue
+            if entry.is_symlink() or not entry.is_dir() or \
+                    not is_tmf_manifest(read_manifest(entry)):
+                return False
+    except (OSError, ResultsError):
+        return False
+    return True

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.commands.jobs import Options
+from tmfcli.io import user_files
 from tmfcli.io.spec import Spec
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.base import Array
@@ -202,7 +203,8 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
             ("batch B", f"{lo}" if lo == hi else f"{lo}..{hi} (schedule)"),
             ("steps", str(data.get("steps"))), ("activation", str(data.get("activation"))),
             ("replicas", str(data.get("replicas"))), ("method", str(data.get("method")))]
-    frame = pd.read_csv(directory / "summary.csv").set_index("metric")
+    frame = user_files.result_table(directory / "summary.csv",
+                                    "rerun with --force to recompute it").set_index("metric")
     for metric, label in (("J", "J (mean field)"), ("return_avg", "return (N agents), 95% CI"),
                           ("return_minus_J", "return - J"),
                           ("gap_max", "max_t ||mu_hat - mu_bar||_1"),

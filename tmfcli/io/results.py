@@ -352,6 +352,9 @@ def claim(target: Path, command: str, key: str, force: bool) -> None:
     data = read_manifest(target)
     if data is None:  # empty, or only a failure record
         return
+    if data.get("kind") == "report":  # may hold the runs it reports on: never replaced
+        raise ResultsError(f"{target}: holds a report of tmf",
+                           "choose another --out (a report's folder is never replaced)")
     theirs = str(data.get("command", "")).split(" ")[0]
     if force or (theirs == command.split(" ")[0] and data.get("spec_hash") == key):
         return
