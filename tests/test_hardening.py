@@ -484,6 +484,200 @@ def test_files_get_the_users_permissions(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# 2-4. the classes of the adversarial run: names as containers, huge integers, scheduler
+# addresses, special and unreadable files, duplicate keys, numbers as people write them
+# --------------------------------------------------------------------------------------------
+HUGE = "1" + "0" * 400
+HUGE_SHOWN = "the integer 100000000000... (401 digits) is too large for a number — write a " \
+    "number below 1e308 (or a float such as 1e300)"
+GAMES = "resource_selection, queueing, left_right, rock_paper_scissors, beach_bar, sis"
+
+
+@pytest.mark.parametrize(("name", "shown"), [([1, 2], "list"), ({"a": 1}, "dict"), (7, "7"),
+                                             ("", "''")])
+def test_a_game_name_must_be_a_string(tmp_path: Path, name: Any, shown: str) -> None:
+    spec = write(tmp_path, {**SPEC, "game": {"name": name}})
+    assert clean_error(invoke("validate", str(spec)), str(spec)) == \
+        f"Error: {spec}:game.name: expected the name of a game, got {shown} — use one of: " \
+        f"{GAMES}"
+
+
+@pytest.mark.parametrize("key", ["discount", "train.lr", "game.params.kappa",
+                                 "solver.tolerance", "seed", "bound_check.agents"])
+def test_integers_beyond_a_float_are_refused_naming_the_key(tmp_path: Path, key: str) -> None:
+    data = yaml.safe_load(yaml.safe_dump(SPEC))
+    data["game"] = {"name": "resource_selection"}
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = [20, "HUGE"] if last == "agents" else "HUGE"
+    raw = yaml.safe_dump(data).replace("HUGE", HUGE).replace("'", "").encode()
+    spec = write(tmp_path, raw=raw)
+    where = f"{key}[1]" if last == "agents" else key
+    assert clean_error(invoke("solve", str(spec), "--out", str(tmp_path / "o")), where) == \
+        f"Error: {spec}:{where}: {HUGE_SHOWN}"
+    plain = write(tmp_path, {**SPEC, "game": {"name": "resource_selection"}}, name="plain.yaml")
+    value = f"[20,{HUGE}]" if last == "agents" else HUGE
+    line = clean_error(invoke("solve", str(plain), "--set", f"{key}={value}"), "--set")
+    assert line.endswith(HUGE_SHOWN) and line.startswith(f"Error: --set {key}=")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_game_file_with_a_huge_integer_names_its_key(tmp_path: Path) -> None:
+    game = tmp_path / "g.yaml"
+    game.write_text((Path(__file__).parents[1] / "experiments/games/left_right.yaml")
+                    .read_text() + f"params: {{s: {HUGE}}}\n")
+    spec = write(tmp_path, {**SPEC, "game": {"file": "g.yaml"}})
+    assert clean_error(invoke("validate", str(spec)), str(game)) == \
+        f"Error: {game}:params.s: {HUGE_SHOWN}"
+
+
+ADDRESS_FIX = "write protocol://host:port, e.g. tcp://10.0.0.5:8786"
+
+
+@pytest.mark.parametrize(("address", "problem"), [
+    ("bogus", "is not a scheduler address (protocol://host:port)"),
+    ("foo://x:1", "has the unknown protocol 'foo'"),
+    ("tcp://host:99999", "has port 99999, outside 1..65535"),
+    ("tcp://host:0", "has port 0, outside 1..65535"),
+    ("tcp://[1::2::3]:8786", "has an invalid IPv6 address '1::2::3'"),
+    ("tcp://a..b:8786", "has an invalid host name 'a..b'"),
+    ("   ", "is empty"),
+])
+def test_malformed_scheduler_addresses_are_refused_before_connecting(
+        tmp_path: Path, address: str, problem: str) -> None:
+    spec = write(tmp_path)
+    start = time.perf_counter()
+    assert clean_error(invoke("solve", str(spec), "--scheduler", address), "--scheduler") == \
+        f"Error: --scheduler {address}: {problem} — {ADDRESS_FIX}"
+    assert time.perf_counter() - start < 5
+    in_spec = write(tmp_path, {**SPEC, "executor": {"scheduler": "bogus"}}, name="e.yaml")
+    assert clean_error(invoke("solve", str(in_spec)), str(in_spec)) == \
+        f"Error: {in_spec}:executor.scheduler: 'bogus' is not a scheduler address " \
+        f"(protocol://host:port) — {ADDRESS_FIX}"
+
+
+def test_an_unreachable_scheduler_fails_within_seconds(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    spec = write(tmp_path)
+    for address, why in (("tcp://127.0.0.1:9", "connection refused"),
+                         ("tcp://no-such-host.invalid:8786", "unknown host")):
+        start = time.perf_counter()
+        line = clean_error(invoke("solve", str(spec), "--scheduler", address), address)
+        assert line == f"Error: cannot reach the Dask scheduler at {address} ({why}) — start " \
+            f"it with 'dask scheduler' and workers with 'dask worker {address}', or check the " \
+            "address (README: Dask)"
+        assert time.perf_counter() - start < 5
+
+
+def test_a_scheduler_address_is_parsed_like_dask_writes_it() -> None:
+    from tmfcli.io import addresses
+
+    assert str(addresses.parse("10.0.0.5:8786")) == "tcp://10.0.0.5:8786"
+    assert str(addresses.parse("tls://[::1]:8786")) == "tls://[::1]:8786"
+    assert addresses.parse("tcp://node-3.cluster.local:8786").host == "node-3.cluster.local"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_special_files_are_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    special = tmp_path / "pipe.yaml" if kind == "fifo" else Path("/dev/zero")
+    if kind == "fifo":
+        os.mkfifo(special)
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a character device"
+    start = time.perf_counter()
+    assert clean_error(invoke("validate", str(special)), str(special)) == \
+        f"Error: {special}: is {what}, not a regular file — give the path of a spec file on disk"
+    spec = write(tmp_path, {**SPEC, "game": {"file": str(special)}})
+    assert clean_error(invoke("validate", str(spec)), str(special)) == \
+        f"Error: {special}: is {what}, not a regular file — give the path of a game file on " \
+        "disk"
+    assert time.perf_counter() - start < 20
+
+
+def test_an_unreadable_game_file_is_one_line(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """EACCES on open (as root, chmod 000 does not stop a read: the error is injected)."""
+    game = tmp_path / "g.yaml"
+    game.write_text((Path(__file__).parents[1] / "experiments/games/left_right.yaml")
+                    .read_text())
+    game.chmod(0)
+    real = os.open
+
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == game:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    spec = write(tmp_path, {**SPEC, "game": {"file": "g.yaml"}})
+    assert clean_error(invoke("validate", str(spec)), str(game)) == \
+        f"Error: {game}: cannot be read (Permission denied) — check the path and its permissions"
+
+
+DUPLICATES = [
+    (b"name: h\ngame: {name: left_right}\nseed: 0\nhorizon: {steps: 5}\nseed: 7\n",
+     "line 5", "the key 'seed' is given twice (lines 3 and 5)"),
+    (b"name: h\ngame: {name: left_right}\npopulation:\n  agents: 100\n  batch: 10\n"
+     b"  agents: 200\n", "line 6", "the key 'agents' is given twice (lines 4 and 6)"),
+    (b"name: h\ngame: {name: left_right, name: sis}\n", "line 2",
+     "the key 'name' is given twice (lines 2 and 2)"),
+]
+
+
+@pytest.mark.parametrize(("raw", "where", "problem"), DUPLICATES)
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path: Path, raw: bytes, where: str,
+                                                    problem: str) -> None:
+    spec = write(tmp_path, raw=raw)
+    assert clean_error(invoke("validate", str(spec)), str(spec)) == \
+        f"Error: {spec}:{where}: {problem} — keep one of them (a YAML mapping holds each key " \
+        "once)"
+
+
+def test_duplicate_keys_in_a_game_file_and_merges_still_work(tmp_path: Path) -> None:
+    game = tmp_path / "g.yaml"
+    text = (Path(__file__).parents[1] / "experiments/games/left_right.yaml").read_text()
+    game.write_text(text + "horizon: 3\n")
+    spec = write(tmp_path, {**SPEC, "game": {"file": "g.yaml"}})
+    line = clean_error(invoke("validate", str(spec)), str(game))
+    assert line.startswith(f"Error: {game}:line {text.count(chr(10)) + 1}: the key 'horizon' "
+                           "is given twice (lines 8 and ")
+    merged = write(tmp_path, raw=b"name: h\nbase: &b {agents: 100, batch: 10}\n"
+                   b"game: {name: left_right}\npopulation: {<<: *b, batch: 5}\n", name="m.yaml")
+    result = invoke("validate", str(merged))  # a merge may be overridden: not a duplicate
+    assert "given twice" not in result.stderr
+    # an alias bomb is still refused while counted, before any mapping is built
+    clean_error(invoke("validate", str(write(tmp_path, raw=BOMB, name="b.yaml"))),
+                "expands to more than 100000 values through aliases")
+
+
+@pytest.mark.parametrize(("how", "args"), [
+    ("file", []),
+    ("--set", ["--set", "solver.tolerance=1E-9", "--set", "discount=.5",
+               "--set", "solver.iterations=3e1"]),
+    ("--sweep", ["--sweep", "solver.tolerance=1e-9", "--sweep", "discount=.5",
+                 "--sweep", "solver.iterations=3E+1"]),
+])
+def test_numbers_as_people_write_them(tmp_path: Path, how: str, args: list[str]) -> None:
+    data = yaml.safe_load(yaml.safe_dump(SPEC))
+    text = yaml.safe_dump(data)
+    if how == "file":
+        text = text.replace("iterations: 30", "iterations: 3e1") + \
+            "discount: .5\n" + "entropy: 0e0\n"
+        text = text.replace("solver:\n", "solver:\n  tolerance: 1e-9\n")
+    spec = write(tmp_path, raw=text.encode())
+    out = tmp_path / "o"
+    result = invoke("solve", str(spec), *args, "--out", str(out), "--jobs", "1")
+    assert result.exit_code in (0, 4), result.output
+    manifests = [out / "manifest.yaml"] if how != "--sweep" else \
+        [out / d / "manifest.yaml" for d in pd.read_csv(out / "sweep.csv")["directory"]]
+    for manifest in manifests:
+        solved = yaml.safe_load(manifest.read_text())["spec"]
+        assert solved["solver"]["tolerance"] == 1e-9 and solved["discount"] == 0.5
+        assert solved["solver"]["iterations"] == 30
+
+
+# --------------------------------------------------------------------------------------------
 # 1-2. policy directories and manifests
 # --------------------------------------------------------------------------------------------
 def good_policy() -> pd.DataFrame:
@@ -507,6 +701,18 @@ def _with(column: str, value: Any) -> bytes:
     return _csv(frame)
 
 
+# CSV files that pandas alone turns into EmptyDataError, UnicodeDecodeError or ParserError
+HOSTILE_CSVS = [
+    (b"", "logits.csv is empty — give a policy table with a header row"),
+    (b"\n\n", "logits.csv is empty — give a policy table with a header row"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "logits.csv is not UTF-8 text (byte 0)"),
+    ("t,obs,action,theta\n0,0,0,caf\u00e9\n".encode("latin-1"),
+     "logits.csv is not UTF-8 text (byte 28)"),
+    (b't,obs,action,theta\n"0,0,0,1\n', "logits.csv is not a readable CSV table (Error "
+     "tokenizing data. C error: EOF inside string starting at row 1)"),
+]
+
+
 @pytest.mark.parametrize(("files", "problem"), [
     ({"policy.csv": b""}, "policy.csv is empty"),
     ({"policy.csv": b"t,obs,action,prob\n"}, "has a header but no rows"),
@@ -528,6 +734,8 @@ def _with(column: str, value: Any) -> bytes:
     ({"policy.csv": _csv(good_policy()), "manifest.yaml": b"spec: 3\n"},
      "'spec' is not a spec mapping"),
     ({"logits.csv": b"t,obs,action,theta\n0,0,0,1\n"}, "mu_weights.csv not found"),
+    *[({"logits.csv": raw, "mu_weights.csv": b"obs,action,mu_obs,weight\n0,0,0,1\n"}, problem)
+      for raw, problem in HOSTILE_CSVS],
 ])
 def test_bad_policy_directories(tmp_path: Path, files: dict[str, bytes], problem: str) -> None:
     policy = tmp_path / "p"
@@ -540,6 +748,24 @@ def test_bad_policy_directories(tmp_path: Path, files: dict[str, bytes], problem
                                   str(tmp_path / "o")), str(policy))
         assert problem in line
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("raw", "problem"), HOSTILE_CSVS)
+def test_hostile_tables_in_a_result_are_one_line_for_report_and_resume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes, problem: str) -> None:
+    spec, run = write(tmp_path), tmp_path / "run"
+    assert invoke("solve", str(spec), "--out", str(run)).exit_code in (0, 4)
+    (run / "flow.csv").write_bytes(raw)
+    problem = problem.split(" — ")[0].split(" ", 1)[1]
+    line = clean_error(invoke("report", str(run), "--out", str(tmp_path / "r")), str(run))
+    assert line.startswith(f"Error: {run / 'flow.csv'} {problem}"), line
+    # bound-check resuming a partial sweep whose replicas.csv was damaged
+    _, out, stage = _partial_sweep(tmp_path, monkeypatch)
+    (stage / "replicas.csv").write_bytes(raw.replace(b"t,obs,action,theta", b"regime,N"))
+    args = ["bound-check", str(spec), "--policy", "uniform", "--out", str(out)]
+    line = clean_error(invoke(*args), str(stage / "replicas.csv"))
+    assert line.endswith("— rerun with --force to start the sweep again"), line
+    assert invoke(*args, "--force").exit_code in (0, 3)
 
 
 # --------------------------------------------------------------------------------------------
