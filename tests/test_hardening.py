@@ -234,6 +234,45 @@ def test_potential_counts_its_newton_band(tmp_path: Path) -> None:
     assert budget.check(mirror, "solve").total < 12 * 2**30
 
 
+WORK_FIX = "ask for fewer iterations, inner steps, rollouts, replicas, restarts or steps"
+
+
+@pytest.mark.parametrize(("override", "what"), [
+    ("train.inner_steps=1000000000000", "about 1.6e+16 steps of work (200 iterations x "
+     "1e+12 inner steps x 8 rollouts x 10 steps)"),
+    ("train.iterations=" + "1" + "0" * 30, "about 8e+32 steps of work (1e+30 iterations x 10 "
+     "inner steps x 8 rollouts x 10 steps)"),
+])
+def test_the_work_of_a_run_is_refused_up_front(tmp_path: Path, override: str,
+                                                what: str) -> None:
+    spec = write(tmp_path, {**SPEC, "horizon": {"steps": 10}})
+    start = time.perf_counter()
+    assert clean_error(invoke("train", str(spec), "--set", override, "--out",
+                              str(tmp_path / "o")), str(spec)) == \
+        f"Error: {spec}: tmf train would do {what}, over the limit of 1e+13 (docs/spec.md, " \
+        f"Limits) — {WORK_FIX}"
+    assert time.perf_counter() - start < 20 and not (tmp_path / "o").exists()
+
+
+def test_a_sweep_of_a_million_cells_is_refused_before_expanding(tmp_path: Path) -> None:
+    spec = write(tmp_path)
+    start = time.perf_counter()
+    seeds = ",".join(map(str, range(1000)))
+    iterations = ",".join(map(str, range(1, 1001)))
+    assert clean_error(invoke("solve", str(spec), "--sweep", f"seed={seeds}", "--sweep",
+                              f"solver.iterations={iterations}", "--out", str(tmp_path / "o")),
+                       "--sweep") == \
+        "Error: --sweep: the sweep would have 1000000 cells (1000 values of seed x 1000 " \
+        "values of solver.iterations), over the limit of 10000 cells — sweep fewer values, or " \
+        "split it into several sweeps (each with its own --out)"
+    in_file = write(tmp_path, {**SPEC, "sweep": {"seed": list(range(200)),
+                                                 "cases": [{"discount": 0.9}] * 60}},
+                    name="s.yaml")
+    assert clean_error(invoke("solve", str(in_file)), str(in_file)).startswith(
+        f"Error: {in_file}: the sweep would have 12000 cells (200 values of seed x 60 cases)")
+    assert time.perf_counter() - start < 20 and not (tmp_path / "o").exists()
+
+
 def test_budget_parses_sizes_and_estimates_grow_with_the_request() -> None:
     assert budget.parse_size("8G") == 8 << 30 and budget.parse_size("500M") == 500 << 20
     assert budget.parse_size("1e9") == 10**9 and budget.parse_size("1.5KB") == 1536

@@ -111,6 +111,10 @@ def expand(spec: Spec, cli_axes: list[tuple[str, tuple[Any, ...]]] | None = None
     for key in sorted(case_keys & set(axes)):
         raise SpecError(f"sweep.{key}", "is swept both as a list and in cases",
                         "sweep each key in one place", spec.source)
+    from tmfcli.io import budget
+
+    budget.check_cells([(k, len(v)) for k, v in axes.items()], max(1, len(spec.sweep.cases)),
+                       "--sweep" if cli_axes else spec.source)
     dims: list[list[Values]] = [[((k, v),) for v in vals] for k, vals in axes.items()]
     if spec.sweep.cases:
         dims.append(list(spec.sweep.cases))
