@@ -716,6 +716,30 @@ def test_numbers_as_people_write_them(tmp_path: Path, how: str, args: list[str])
         assert solved["solver"]["iterations"] == 30
 
 
+def _flat(output: str) -> str:
+    """A rich table as one line of words (borders and wrapping removed)."""
+    return " ".join(output.replace("│", " ").replace("┃", " ").split())
+
+
+def test_validate_says_where_trust_begins(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).parents[1]
+    shipped = _flat(invoke("validate", str(write(tmp_path))).stdout)
+    assert "code it runs none (tmf's own game)" in shipped
+    data = invoke("validate", str(root / "experiments/hybrid-work.yaml")).stdout
+    assert "code it runs none (a YAML game: data and expressions)" in _flat(data)
+    (tmp_path / "trusted_game_mod.py").write_text(
+        "from tmfcli.model.games.classic import LeftRight\n\n\ndef make():\n"
+        "    return LeftRight()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = write(tmp_path, {**SPEC, "game": {"module": "trusted_game_mod", "factory": "make"}},
+                 name="m.yaml")
+    result = invoke("validate", str(spec))
+    assert result.exit_code == 0, result.output
+    assert "code it runs Python: module trusted_game_mod (factory make), run as a Makefile " \
+        "runs its commands: run this spec only if you trust that module" in _flat(result.stdout)
+
+
 # --------------------------------------------------------------------------------------------
 # 1-2. policy directories and manifests
 # --------------------------------------------------------------------------------------------
