@@ -1082,8 +1082,11 @@ def test_no_worker_survives_a_signal_to_the_parent(tmp_path: Path, sig: int) -> 
 # --------------------------------------------------------------------------------------------
 # 6. property-based: random specs and random policy tables
 # --------------------------------------------------------------------------------------------
+huge_ints = st.integers(308, 420).flatmap(  # beyond any float: OverflowError in float()
+    lambda digits: st.integers(10**digits, 10**(digits + 1))).flatmap(
+    lambda n: st.sampled_from([n, -n]))
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10), st.integers(-2**70, 2**70),
+    st.none(), st.booleans(), st.integers(-10, 10), st.integers(-2**70, 2**70), huge_ints,
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(
         ["", "all", "sqrt", ":ok:", "[bold]x", "mirror-descent", "tmf-pg", "subset", "iid",
          "rounded", "bernoulli", "left_right", "sis", "queueing", "beach_bar",
@@ -1097,8 +1100,10 @@ small_ints = st.integers(1, 12)
 blocks = {
     "name": st.one_of(st.just("fz"), values),
     "game": st.one_of(st.fixed_dictionaries(
-        {"name": st.sampled_from(["left_right", "sis", "queueing", "beach_bar",
-                                  "resource_selection", "rock_paper_scissors", "chess"])},
+        {"name": st.one_of(st.sampled_from(["left_right", "sis", "queueing", "beach_bar",
+                                            "resource_selection", "rock_paper_scissors",
+                                            "chess"]),
+                           values)},  # names as containers: [1, 2], {a: 1}
         optional={"params": st.dictionaries(st.sampled_from(["K", "n", "bar", "c", "s", "p",
                                                              "kappa", "infection"]),
                                             st.one_of(small_ints, values), max_size=2),
@@ -1106,7 +1111,7 @@ blocks = {
     "horizon": st.one_of(st.fixed_dictionaries({}, optional={
         "steps": st.one_of(small_ints, values), "rounds": st.one_of(small_ints, values)}),
         values),
-    "discount": st.one_of(st.floats(0, 1), values),
+    "discount": st.one_of(st.floats(0, 1), huge_ints, values),
     "entropy": st.one_of(st.floats(0, 1), values),
     "population": st.one_of(st.fixed_dictionaries({}, optional={
         "agents": st.one_of(st.integers(1, 50), values),
@@ -1124,6 +1129,18 @@ blocks = {
     "simulate": st.one_of(st.fixed_dictionaries({}, optional={
         "replicas": st.one_of(st.integers(1, 4), values)}), values),
     "seed": st.one_of(st.integers(0, 2**64), values),
+    "train": st.one_of(st.fixed_dictionaries({}, optional={
+        "lr": st.one_of(st.floats(0, 1), huge_ints, values),
+        "iterations": st.one_of(st.integers(1, 3), st.integers(10**9, 10**40), values),
+        "inner_steps": st.one_of(st.integers(1, 3), st.integers(10**9, 10**40), values),
+        "rollouts": st.one_of(st.integers(1, 3), values)}), values),
+    "executor": st.one_of(st.fixed_dictionaries({"scheduler": st.one_of(
+        st.text(max_size=12), st.sampled_from(["bogus", "tcp://x:99999", "tcp://:1", "::"]),
+        values)}), values),
+    "sweep": st.one_of(st.fixed_dictionaries({}, optional={
+        "seed": st.lists(st.integers(0, 3), min_size=1, max_size=3),
+        "solver.iterations": st.one_of(st.lists(st.integers(1, 2), min_size=1, max_size=2),
+                                       values)}), values),
     "extra": values,
 }
 random_specs = st.fixed_dictionaries({}, optional=blocks)
@@ -1254,3 +1271,136 @@ def test_fuzz_random_policy_tables(tmp_path_factory: pytest.TempPathFactory,
     start = time.perf_counter()
     result = invoke("simulate", str(spec), "--policy", str(policy), "--out", str(tmp / "o"))
     _clean_outcome(result, time.perf_counter() - start)
+
+
+@given(data=random_specs, at=st.integers(0, 10**6))
+def test_fuzz_duplicate_keys_are_never_silently_merged(tmp_path_factory: pytest.TempPathFactory,
+                                                       data: dict[str, Any], at: int) -> None:
+    """A spec with one of its lines written twice: a duplicated key line is refused with both
+    line numbers; whatever else comes of it is a clean outcome."""
+    text = yaml.safe_dump({"name": "dup", "game": {"name": "left_right"}, **data},
+                          default_flow_style=False)
+    lines = text.splitlines(keepends=True)
+    i = at % len(lines)
+    node = yaml.compose(text)
+    keyed = set()
+
+    def walk(n: Any) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode) and k.start_mark.line == v.start_mark.line \
+                        and v.end_mark.line == k.start_mark.line:
+                    keyed.add(k.start_mark.line)
+                walk(v)
+        elif isinstance(n, yaml.SequenceNode):
+            for v in n.value:
+                walk(v)
+
+    walk(node)
+    twice = "".join([*lines[:i + 1], lines[i], *lines[i + 1:]])
+    tmp = tmp_path_factory.mktemp("dup")
+    spec = write(tmp, raw=twice.encode())
+    result = invoke("validate", str(spec))
+    _clean_outcome(result, 0.0)
+    if i in keyed and not lines[i].lstrip().startswith("- "):
+        assert result.exit_code == 1, (twice, result.output)
+        assert f"is given twice (lines {i + 1} and {i + 2})" in result.stderr, result.stderr
+
+
+@given(text=st.one_of(st.floats(1e-15, 1e15).map(lambda x: f"{x:e}"),
+                      st.floats(1e-15, 1e15).map(lambda x: f"{x:E}"),
+                      st.integers(1, 9).map(lambda d: f".{d}"),
+                      st.integers(-9, 9).map(lambda e: f"1e{e}")))
+def test_fuzz_numbers_as_people_write_them_are_numbers(text: str) -> None:
+    """Scientific notation and a leading dot are read as the number Python reads, in a
+    --set and in a sweep alike."""
+    spec = specs.from_dict(specs.apply_overrides(
+        {"name": "n", "game": {"name": "left_right"}}, [f"entropy={text}"], "--set"))
+    assert spec.entropy == float(text)
+    from tmfcli.commands.sweep import parse_cli
+
+    assert parse_cli([f"entropy={text},{text}"]) == [("entropy", (float(text), float(text)))]
+
+
+hostile_bytes = st.one_of(
+    st.binary(max_size=80),
+    st.text(max_size=40).map(lambda t: ("t,obs,action,theta\n" + t).encode("utf-8")),
+    st.text(alphabet="abc\u00e9\u00fc,\"\n0123", max_size=40).map(
+        lambda t: ("t,obs,action,theta\n" + t).encode("latin-1")),
+    st.sampled_from([b"", b"\n", b'"', b't,obs,action,theta\n"0,0,0,1\n', b"\xef\xbb\xbf",
+                     b"t,obs,action,theta\n0,0,0,1,2,3\n", b"\x00" * 8]))
+
+
+@settings(max_examples=RUNS * 4)
+@given(raw=hostile_bytes, name=st.sampled_from(["logits.csv", "policy.csv"]))
+def test_fuzz_hostile_policy_csvs_are_one_line(tmp_path_factory: pytest.TempPathFactory,
+                                               raw: bytes, name: str) -> None:
+    tmp = tmp_path_factory.mktemp("hc")
+    policy = tmp / "p"
+    policy.mkdir()
+    (policy / name).write_bytes(raw)
+    (policy / "mu_weights.csv").write_bytes(b"obs,action,mu_obs,weight\n0,0,0,1\n")
+    spec = write(tmp, {**SPEC, "horizon": {"steps": 2}})
+    result = invoke("simulate", str(spec), "--policy", str(policy), "--out", str(tmp / "o"))
+    _clean_outcome(result, 0.0)
+    assert result.exit_code == 1 and str(policy) in result.stderr
+
+
+user_names = st.sampled_from(["notes.txt", "manifest.yaml", "failed.yaml", "policy.csv",
+                              "REPORT.md", "sweep.csv", "x"])
+user_trees = st.dictionaries(st.one_of(user_names, user_names.map(lambda n: f"sub/{n}")),
+                             st.binary(max_size=30), min_size=1, max_size=3)
+
+
+@settings(max_examples=RUNS)
+@given(tree=user_trees, force=st.booleans(),
+       where=st.sampled_from(["out", "sweep", "cell", "report", "resume", "latest"]))
+def test_fuzz_user_files_in_output_directories_are_never_lost(
+        tmp_path_factory: pytest.TempPathFactory, tree: dict[str, bytes], force: bool,
+        where: str) -> None:
+    """A directory of the user's, wherever tmf would write (the --out of a run or a sweep, a
+    cell, a report's folder, bound-check's resume directory, the run store's latest): the
+    command refuses it on one line, and every file is still there with its bytes."""
+    from tmfcli.commands import bound_check as bc
+
+    tmp = tmp_path_factory.mktemp("uf")
+    spec = write(tmp)
+    flag = ["--force"] if force else []
+    out = tmp / "D"
+    args = ["solve", str(spec), "--out", str(out), *flag]
+    if where == "sweep":
+        args += ["--sweep", "seed=0,1", "--jobs", "1"]
+        target = out
+    elif where == "cell":
+        assert invoke("solve", str(spec), "--out", str(out), "--sweep", "seed=0,1",
+                      "--jobs", "1").exit_code in (0, 4)
+        target = out / str(pd.read_csv(out / "sweep.csv")["directory"][0])
+        for path in target.iterdir():
+            path.unlink()
+        args += ["--sweep", "seed=0,1", "--jobs", "1"]
+    elif where == "report":
+        assert invoke("solve", str(spec), "--out", str(tmp / "run")).exit_code in (0, 4)
+        args, target = ["report", str(tmp / "run"), "--out", str(out)], out
+    elif where == "resume":
+        args = ["bound-check", str(spec), "--policy", "uniform", "--out", str(out), *flag]
+        target = results.sweep_stage(out, bc.sweep_hash(specs.load(spec), "uniform"))
+    elif where == "latest":
+        args = ["solve", str(spec), *flag]
+        target = tmp / "results" / "h" / "solve" / "latest"
+    else:
+        target = out
+    kept = {}
+    for name, raw in tree.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
+        kept[path] = raw
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        result = invoke(*args)
+    finally:
+        os.chdir(cwd)
+    _clean_outcome(result, 0.0)
+    assert result.exit_code == 1, result.output
+    assert all(path.read_bytes() == raw for path, raw in kept.items())
