@@ -14,7 +14,17 @@ from dataclasses import replace
 import typer
 from rich.table import Table
 
-from tmfcli.cli.common import check_size, err, fail, fmt, load, out, out_dir, progress
+from tmfcli.cli.common import (
+    check_size,
+    err,
+    fail,
+    fmt,
+    light_exit,
+    load,
+    out,
+    out_dir,
+    progress,
+)
 from tmfcli.commands import sweep
 from tmfcli.commands.executors import DaskCluster, Local, default_jobs, executor
 from tmfcli.commands.jobs import COMMANDS, Options
@@ -57,11 +67,13 @@ def run_command(command: str, spec_path: str, overrides: list[str] | None, given
         kept = " (its finished cells are kept beside it)" if COMMANDS[command].stages else ""
         fail(f"interrupted: {report.top} is left as it was{kept}; rerun the same command to "
              "finish it")
+        light_exit()
         raise typer.Exit(128 + report.signum)
     if report.interrupted:
         finished = report.count("done", "reused")
         fail(f"interrupted: {finished} of {len(report.rows)} cells finished and kept in "
              f"{report.top}; rerun the same command to resume")
+        light_exit()
         raise typer.Exit(128 + report.signum)
     if not report.sweep:
         if report.failed:  # a single run on a Dask worker

@@ -228,6 +228,12 @@ def _stop(pool: ProcessPoolExecutor) -> None:
             process.terminate()
     for process in processes:
         process.join(timeout=5)
+    # let the pool's manager thread see its dead workers and close its wake-up pipe now: left
+    # running, it races the interpreter's exit (concurrent.futures' _python_exit writes to that
+    # pipe while the thread closes it), which printed an OSError traceback after Ctrl-C
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None and manager.is_alive():
+        manager.join(timeout=5)
 
 
 # --------------------------------------------------------------------------------------------
