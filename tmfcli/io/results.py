@@ -205,7 +205,7 @@ def foreign(target: Path) -> str | None:
     """Why ``target`` (an existing, non-empty directory) is not tmf's to replace, or None when
     it holds a tmf manifest (or only tmf's failure record)."""
     try:
-        entries = list(target.iterdir())
+        entries = sorted(target.iterdir())
     except OSError as error:
         raise write_error(error, target, "use") from None
     entries = [p for p in entries if not (p.name == runs.FAILED and is_failure_record(p))]
