@@ -496,19 +496,26 @@ def test_a_report_never_writes_into_a_folder_of_the_users(tmp_path: Path) -> Non
     assert invoke("runs", str(tmp_path), "--format", "csv").stdout.count("\n") == 2
 
 
+@pytest.mark.parametrize(("files", "problem"), [
+    ({"notes.txt": MINE}, "holds notes.txt, which tmf did not write there"),
+    # found by make fuzz: a file named as one of the stage's own, but not tmf's
+    ({"manifest.yaml": b""}, "holds manifest.yaml but no progress file or manifest of tmf"),
+    ({"cells.csv": MINE}, "holds cells.csv but no progress file or manifest of tmf"),
+])
 def test_a_user_file_in_bound_checks_resume_directory_is_never_swapped_in(
-        tmp_path: Path) -> None:
+        tmp_path: Path, files: dict[str, bytes], problem: str) -> None:
     from tmfcli.commands import bound_check as bc
 
     spec_file, out = write(tmp_path), tmp_path / "D"
     key = bc.sweep_hash(specs.load(spec_file), "uniform")
     stage = results.sweep_stage(out, key)
-    kept = _user_files(stage, "file")
+    stage.mkdir()
+    for name, raw in files.items():
+        (stage / name).write_bytes(raw)
     for force in ([], ["--force"]):
         clean_error(invoke("bound-check", str(spec_file), "--policy", "uniform", "--out",
-                           str(out), *force),
-                    f"Error: {stage}: holds notes.txt, which tmf did not write there")
-        _still_there(kept)
+                           str(out), *force), f"Error: {stage}: {problem}")
+        assert {p.name: p.read_bytes() for p in stage.iterdir()} == files
     assert not out.exists()
 
 

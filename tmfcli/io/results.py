@@ -403,11 +403,30 @@ def check_stage(stage: Path, own: Collection[str]) -> None:
         entries = list(stage.iterdir()) if stage.exists() else []
     except OSError as error:
         raise write_error(error, stage, "use") from None
-    others = [p.name for p in entries if p.name not in own and
-              not (p.name.startswith(".") and ".part" in p.name)]
+    tables = sorted(p.name for p in entries if not (p.name.startswith(".") and (
+        ".part" in p.name or p.name == ".lock")))
+    others = [name for name in tables if name not in own]
     if others:
         raise ResultsError(f"{stage}: holds {others[0]}, which tmf did not write there",
                            NOT_OURS.replace("with --out", "with --out (or rerun elsewhere)"))
+    if tables and not _marked(stage, tables):  # the right names, but not written by tmf
+        raise ResultsError(f"{stage}: holds {tables[0]} but no progress file or manifest of "
+                           "tmf", NOT_OURS.replace("with --out", "with --out (or rerun "
+                                                   "elsewhere)"))
+
+
+def _marked(stage: Path, names: list[str]) -> bool:
+    """True when the YAML files among ``names`` in ``stage`` are tmf's (each a mapping with the
+    sweep's ``spec_hash``, a manifest a tmf manifest) and there is at least one."""
+    marks = [n for n in names if n.endswith(".yaml")]
+    for name in marks:
+        try:
+            data = read_manifest_file(stage / name)
+        except ResultsError:
+            return False
+        if "spec_hash" not in data or (name == MANIFEST and not is_tmf_manifest(data)):
+            return False
+    return bool(marks)
 
 
 @contextmanager
