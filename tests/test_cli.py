@@ -184,11 +184,15 @@ def test_incomplete_directory_is_not_taken_for_a_result(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "policy.csv").write_text("t,obs,action,prob\n")  # files of unknown origin
+    for force in ([], ["--force"]):  # never taken for a result, never replaced
+        result = invoke("solve", str(spec), "--out", str(out), *force)
+        assert result.exit_code == 1
+        assert result.stderr == f"Error: {out}: holds policy.csv but no tmf manifest.yaml — " \
+            "tmf replaces only directories it wrote: choose a new or empty directory with " \
+            "--out, or move the files away yourself\n"
+        assert (out / "policy.csv").read_text() == "t,obs,action,prob\n"
+    (out / "policy.csv").unlink()  # an empty directory is taken
     result = invoke("solve", str(spec), "--out", str(out))
-    assert result.exit_code == 1
-    assert result.stderr == f"Error: {out} holds files but no manifest.yaml (not a complete " \
-        "tmf result) — choose a new directory with --out, or --force to replace it\n"
-    result = invoke("solve", str(spec), "--out", str(out), "--force")
     assert result.exit_code == 0 and "up to date" not in result.stderr
     assert len(pd.read_csv(out / "policy.csv")) == 2 * 3 * 2
     assert not list(out.glob("*.part")) and not list(tmp_path.glob(".out.*"))

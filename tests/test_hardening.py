@@ -235,6 +235,45 @@ def test_potential_counts_its_newton_band(tmp_path: Path) -> None:
     assert budget.check(mirror, "solve").total < 12 * 2**30
 
 
+WORK_FIX = "ask for fewer iterations, inner steps, rollouts, replicas, restarts or steps"
+
+
+@pytest.mark.parametrize(("override", "what"), [
+    ("train.inner_steps=1000000000000", "about 1.6e+16 steps of work (200 iterations x "
+     "1e+12 inner steps x 8 rollouts x 10 steps)"),
+    ("train.iterations=" + "1" + "0" * 30, "about 8e+32 steps of work (1e+30 iterations x 10 "
+     "inner steps x 8 rollouts x 10 steps)"),
+])
+def test_the_work_of_a_run_is_refused_up_front(tmp_path: Path, override: str,
+                                                what: str) -> None:
+    spec = write(tmp_path, {**SPEC, "horizon": {"steps": 10}})
+    start = time.perf_counter()
+    assert clean_error(invoke("train", str(spec), "--set", override, "--out",
+                              str(tmp_path / "o")), str(spec)) == \
+        f"Error: {spec}: tmf train would do {what}, over the limit of 1e+13 (docs/spec.md, " \
+        f"Limits) — {WORK_FIX}"
+    assert time.perf_counter() - start < 20 and not (tmp_path / "o").exists()
+
+
+def test_a_sweep_of_a_million_cells_is_refused_before_expanding(tmp_path: Path) -> None:
+    spec = write(tmp_path)
+    start = time.perf_counter()
+    seeds = ",".join(map(str, range(1000)))
+    iterations = ",".join(map(str, range(1, 1001)))
+    assert clean_error(invoke("solve", str(spec), "--sweep", f"seed={seeds}", "--sweep",
+                              f"solver.iterations={iterations}", "--out", str(tmp_path / "o")),
+                       "--sweep") == \
+        "Error: --sweep: the sweep would have 1000000 cells (1000 values of seed x 1000 " \
+        "values of solver.iterations), over the limit of 10000 cells — sweep fewer values, or " \
+        "split it into several sweeps (each with its own --out)"
+    in_file = write(tmp_path, {**SPEC, "sweep": {"seed": list(range(200)),
+                                                 "cases": [{"discount": 0.9}] * 60}},
+                    name="s.yaml")
+    assert clean_error(invoke("solve", str(in_file)), str(in_file)).startswith(
+        f"Error: {in_file}: the sweep would have 12000 cells (200 values of seed x 60 cases)")
+    assert time.perf_counter() - start < 20 and not (tmp_path / "o").exists()
+
+
 def test_budget_parses_sizes_and_estimates_grow_with_the_request() -> None:
     assert budget.parse_size("8G") == 8 << 30 and budget.parse_size("500M") == 500 << 20
     assert budget.parse_size("1e9") == 10**9 and budget.parse_size("1.5KB") == 1536
@@ -283,25 +322,202 @@ def test_bad_output_paths_fail_before_any_work(tmp_path: Path, out: str, problem
     assert time.perf_counter() - start < 20
 
 
-def test_a_foreign_directory_is_never_replaced(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    (home / "documents").mkdir(parents=True)
-    (home / "notes.txt").write_text("mine")
+# --------------------------------------------------------------------------------------------
+# 1. data loss: nothing tmf did not write is ever replaced or removed, --force or not
+# --------------------------------------------------------------------------------------------
+MINE = b"my notes \x00\xff, not tmf's\n"
+NOT_OURS = "tmf replaces only directories it wrote: choose a new or empty directory with " \
+    "--out, or move the files away yourself"
+
+
+def _user_files(directory: Path, layout: str) -> dict[Path, bytes]:
+    """A directory of the user's in one of the shapes tmf could meet at --out."""
+    files = {"file": {"notes.txt": MINE},
+             "folder": {"notes.txt": MINE, "project/main.py": b"print(1)\n"},
+             "their manifest": {"manifest.yaml": b"apiVersion: v1\nkind: Pod\n",
+                                "notes.txt": MINE},
+             "damaged manifest": {"manifest.yaml": b"spec_hash: [unclosed\n"},
+             "their failed.yaml": {"failed.yaml": MINE}}[layout]
+    kept = {}
+    for name, raw in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
+        kept[path] = raw
+    return kept
+
+
+def _still_there(kept: dict[Path, bytes]) -> None:
+    for path, raw in kept.items():
+        assert path.read_bytes() == raw, path
+
+
+RUNS_INTO = {"solve": ["solve"], "simulate": ["simulate", "--policy", "uniform"],
+             "bound-check": ["bound-check", "--policy", "uniform"],
+             "sweep": ["solve", "--sweep", "seed=0,1", "--jobs", "1"]}
+
+
+@pytest.mark.parametrize("layout", ["file", "folder", "their manifest", "damaged manifest",
+                                    "their failed.yaml"])
+@pytest.mark.parametrize("command", list(RUNS_INTO))
+def test_force_never_replaces_a_directory_tmf_did_not_write(tmp_path: Path, command: str,
+                                                             layout: str) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    kept = _user_files(out, layout)
+    name, *rest = RUNS_INTO[command]
     for force in ([], ["--force"]):
-        clean_error(invoke("solve", str(write(tmp_path)), "--out", str(home), *force),
-                    "is not a tmf result directory")
-    assert (home / "notes.txt").read_text() == "mine"
+        line = clean_error(invoke(name, str(spec), *rest, "--out", str(out), *force),
+                           f"Error: {out}: ")
+        assert line.endswith(f" — {NOT_OURS}"), line
+        _still_there(kept)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["D", "spec.yaml"]  # no stage left
 
 
-def test_a_damaged_manifest_is_refused_then_replaced_with_force(tmp_path: Path) -> None:
-    spec, out = write(tmp_path), tmp_path / "o"
-    args = ["simulate", str(spec), "--policy", "uniform", "--out", str(out)]
-    assert invoke(*args).exit_code == 0
-    (out / "manifest.yaml").write_bytes(b"spec_hash: [unclosed\n")
-    line = clean_error(invoke(*args), f"{out / 'manifest.yaml'}: not valid YAML")
-    assert "--force" in line
-    assert invoke(*args, "--force").exit_code == 0
-    assert invoke(*args).exit_code == 0
+def test_the_messages_say_what_was_found(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    _user_files(out, "file")
+    assert clean_error(invoke("solve", str(spec), "--out", str(out), "--force"), str(out)) == \
+        f"Error: {out}: holds notes.txt but no tmf manifest.yaml — {NOT_OURS}"
+    _user_files(out, "their manifest")
+    assert clean_error(invoke("solve", str(spec), "--out", str(out), "--force"), str(out)) == \
+        f"Error: {out}: its manifest.yaml was not written by tmf (no command and tmf " \
+        f"version) — {NOT_OURS}"
+
+
+def test_a_tmf_result_is_still_replaced_with_force(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    assert invoke("solve", str(spec), "--out", str(out)).exit_code in (0, 4)
+    clean_error(invoke("solve", str(spec), "--out", str(out), "--set", "seed=3"),
+                f"Error: {out} holds a result of another spec or policy")
+    assert invoke("solve", str(spec), "--out", str(out), "--set", "seed=3",
+                  "--force").exit_code in (0, 4)
+    assert yaml.safe_load((out / "manifest.yaml").read_text())["seed"] == 3
+
+
+def test_a_user_folder_in_a_sweep_cell_is_never_replaced(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    args = ["solve", str(spec), "--sweep", "seed=0,1", "--jobs", "1", "--out", str(out)]
+    assert invoke(*args).exit_code in (0, 4)
+    table = pd.read_csv(out / "sweep.csv")
+    cell = out / table["directory"][1]
+    for path in cell.iterdir():
+        path.unlink()
+    kept = _user_files(cell, "folder")
+    for force in ([], ["--force"]):
+        clean_error(invoke(*args, *force), f"Error: {cell}: holds files or directories but "
+                    "no tmf manifest.yaml")
+        _still_there(kept)
+
+
+def test_an_interrupted_sweep_keeps_its_top_as_tmfs_and_resumes(tmp_path: Path) -> None:
+    """A sweep's top holds a manifest from the start (status running, then interrupted), so
+    that a rerun knows the directory as its own."""
+    spec, out = write(tmp_path), tmp_path / "D"
+    args = ["solve", str(spec), "--sweep", "seed=0,1", "--jobs", "1", "--out", str(out)]
+    assert invoke(*args).exit_code in (0, 4)
+    data = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert data["status"] == "complete" and data["kind"] == "sweep"
+    assert results.is_tmf_manifest(data)
+    again = invoke(*args, "--force")
+    assert again.exit_code in (0, 4), again.output
+    clean_error(invoke("simulate", str(spec), "--policy", "uniform", "--sweep", "seed=0,1",
+                       "--jobs", "1", "--out", str(out)),
+                f"Error: {out}: holds a sweep of 'tmf solve', not a sweep of 'tmf simulate'")
+
+
+@pytest.mark.parametrize("name", [".D.tmf-new-backup", ".D.tmf-old-notes",
+                                  ".D.tmf-new-123-abc", ".D.tmf-new-probe-mine"])
+def test_user_folders_named_like_stages_are_never_removed(tmp_path: Path, name: str) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    kept = _user_files(tmp_path / name, "folder")
+    assert invoke("solve", str(spec), "--out", str(out)).exit_code in (0, 4)
+    assert invoke("solve", str(spec), "--out", str(out), "--set", "seed=2",
+                  "--force").exit_code in (0, 4)
+    _still_there(kept)
+
+
+def test_stages_of_dead_runs_are_still_cleaned(tmp_path: Path) -> None:
+    spec, out = write(tmp_path), tmp_path / "D"
+    dead = tmp_path / ".D.tmf-new-999999999-abcd_123"
+    (dead / "policy.csv").parent.mkdir()
+    (dead / "policy.csv").write_text("half")
+    old = tmp_path / ".D.tmf-old-999999999-0123abcd"
+    old.mkdir()
+    assert invoke("solve", str(spec), "--out", str(out)).exit_code in (0, 4)
+    assert not dead.exists() and not old.exists()
+
+
+@pytest.mark.parametrize("what", ["folder", "file", "link elsewhere"])
+def test_a_latest_of_the_users_is_never_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 what: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = write(tmp_path)
+    store = tmp_path / "results" / "h" / "solve"
+    store.mkdir(parents=True)
+    latest = store / "latest"
+    if what == "folder":
+        kept = _user_files(latest, "file")
+    elif what == "file":
+        latest.write_bytes(MINE)
+        kept = {latest: MINE}
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        latest.symlink_to(tmp_path / "elsewhere")
+        kept = {}
+    for force in ([], ["--force"]):
+        line = clean_error(invoke("solve", str(spec), *force), "latest")
+        assert line == f"Error: {Path('results/h/solve/latest')}: is not the link tmf keeps to " \
+            "the newest run — move it away (tmf replaces only what it wrote), or give --out"
+        _still_there(kept)
+    assert [p.name for p in store.iterdir()] == ["latest"]  # refused before any work
+    latest.unlink() if not latest.is_dir() or latest.is_symlink() else None
+    if what != "folder":
+        assert invoke("solve", str(spec)).exit_code in (0, 4)
+        assert (store / "latest").is_symlink()
+
+
+def test_a_report_never_writes_into_a_folder_of_the_users(tmp_path: Path) -> None:
+    spec, run = write(tmp_path), tmp_path / "run"
+    assert invoke("solve", str(spec), "--out", str(run)).exit_code in (0, 4)
+    out = tmp_path / "R"
+    kept = _user_files(out, "their manifest")
+    (out / "REPORT.md").write_bytes(MINE)
+    kept[out / "REPORT.md"] = MINE
+    clean_error(invoke("report", str(run), "--out", str(out)),
+                f"Error: {out}: its manifest.yaml was not written by tmf")
+    _still_there(kept)
+    assert clean_error(invoke("report", str(tmp_path / "fresh"), "--out", str(run)),
+                       str(run)) == \
+        f"Error: {run}: holds a result of 'tmf solve', not a report — choose another --out " \
+        "for the report"
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # a report's folder is its own: written again
+        assert invoke("report", str(run), "--out", str(fresh)).exit_code == 0
+    assert yaml.safe_load((fresh / "manifest.yaml").read_text())["kind"] == "report"
+    assert invoke("runs", str(tmp_path), "--format", "csv").stdout.count("\n") == 2
+
+
+@pytest.mark.parametrize(("files", "problem"), [
+    ({"notes.txt": MINE}, "holds notes.txt, which tmf did not write there"),
+    # found by make fuzz: a file named as one of the stage's own, but not tmf's
+    ({"manifest.yaml": b""}, "holds manifest.yaml but no progress file or manifest of tmf"),
+    ({"cells.csv": MINE}, "holds cells.csv but no progress file or manifest of tmf"),
+])
+def test_a_user_file_in_bound_checks_resume_directory_is_never_swapped_in(
+        tmp_path: Path, files: dict[str, bytes], problem: str) -> None:
+    from tmfcli.commands import bound_check as bc
+
+    spec_file, out = write(tmp_path), tmp_path / "D"
+    key = bc.sweep_hash(specs.load(spec_file), "uniform")
+    stage = results.sweep_stage(out, key)
+    stage.mkdir()
+    for name, raw in files.items():
+        (stage / name).write_bytes(raw)
+    for force in ([], ["--force"]):
+        clean_error(invoke("bound-check", str(spec_file), "--policy", "uniform", "--out",
+                           str(out), *force), f"Error: {stage}: {problem}")
+        assert {p.name: p.read_bytes() for p in stage.iterdir()} == files
+    assert not out.exists()
 
 
 def test_files_get_the_users_permissions(tmp_path: Path) -> None:
@@ -319,6 +535,224 @@ def test_files_get_the_users_permissions(tmp_path: Path) -> None:
     assert figures
     for path in [*figures, report / "REPORT.md"]:
         assert (path.stat().st_mode & 0o777) == 0o666 & ~mask, path
+
+
+# --------------------------------------------------------------------------------------------
+# 2-4. the classes of the adversarial run: names as containers, huge integers, scheduler
+# addresses, special and unreadable files, duplicate keys, numbers as people write them
+# --------------------------------------------------------------------------------------------
+HUGE = "1" + "0" * 400
+HUGE_SHOWN = "the integer 100000000000... (401 digits) is too large for a number — write a " \
+    "number below 1e308 (or a float such as 1e300)"
+GAMES = "resource_selection, queueing, left_right, rock_paper_scissors, beach_bar, sis"
+
+
+@pytest.mark.parametrize(("name", "shown"), [([1, 2], "list"), ({"a": 1}, "dict"), (7, "7"),
+                                             ("", "''")])
+def test_a_game_name_must_be_a_string(tmp_path: Path, name: Any, shown: str) -> None:
+    spec = write(tmp_path, {**SPEC, "game": {"name": name}})
+    assert clean_error(invoke("validate", str(spec)), str(spec)) == \
+        f"Error: {spec}:game.name: expected the name of a game, got {shown} — use one of: " \
+        f"{GAMES}"
+
+
+@pytest.mark.parametrize("key", ["discount", "train.lr", "game.params.kappa",
+                                 "solver.tolerance", "seed", "bound_check.agents"])
+def test_integers_beyond_a_float_are_refused_naming_the_key(tmp_path: Path, key: str) -> None:
+    data = yaml.safe_load(yaml.safe_dump(SPEC))
+    data["game"] = {"name": "resource_selection"}
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = [20, "HUGE"] if last == "agents" else "HUGE"
+    raw = yaml.safe_dump(data).replace("HUGE", HUGE).replace("'", "").encode()
+    spec = write(tmp_path, raw=raw)
+    where = f"{key}[1]" if last == "agents" else key
+    assert clean_error(invoke("solve", str(spec), "--out", str(tmp_path / "o")), where) == \
+        f"Error: {spec}:{where}: {HUGE_SHOWN}"
+    plain = write(tmp_path, {**SPEC, "game": {"name": "resource_selection"}}, name="plain.yaml")
+    value = f"[20,{HUGE}]" if last == "agents" else HUGE
+    line = clean_error(invoke("solve", str(plain), "--set", f"{key}={value}"), "--set")
+    assert line.endswith(HUGE_SHOWN) and line.startswith(f"Error: --set {key}=")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_game_file_with_a_huge_integer_names_its_key(tmp_path: Path) -> None:
+    game = tmp_path / "g.yaml"
+    game.write_text((Path(__file__).parents[1] / "experiments/games/left_right.yaml")
+                    .read_text() + f"params: {{s: {HUGE}}}\n")
+    spec = write(tmp_path, {**SPEC, "game": {"file": "g.yaml"}})
+    assert clean_error(invoke("validate", str(spec)), str(game)) == \
+        f"Error: {game}:params.s: {HUGE_SHOWN}"
+
+
+ADDRESS_FIX = "write protocol://host:port, e.g. tcp://10.0.0.5:8786"
+
+
+@pytest.mark.parametrize(("address", "problem"), [
+    ("bogus", "is not a scheduler address (protocol://host:port)"),
+    ("foo://x:1", "has the unknown protocol 'foo'"),
+    ("tcp://host:99999", "has port 99999, outside 1..65535"),
+    ("tcp://host:0", "has port 0, outside 1..65535"),
+    ("tcp://[1::2::3]:8786", "has an invalid IPv6 address '1::2::3'"),
+    ("tcp://a..b:8786", "has an invalid host name 'a..b'"),
+    ("   ", "is empty"),
+])
+def test_malformed_scheduler_addresses_are_refused_before_connecting(
+        tmp_path: Path, address: str, problem: str) -> None:
+    spec = write(tmp_path)
+    start = time.perf_counter()
+    assert clean_error(invoke("solve", str(spec), "--scheduler", address), "--scheduler") == \
+        f"Error: --scheduler {address}: {problem} — {ADDRESS_FIX}"
+    assert time.perf_counter() - start < 5
+    in_spec = write(tmp_path, {**SPEC, "executor": {"scheduler": "bogus"}}, name="e.yaml")
+    assert clean_error(invoke("solve", str(in_spec)), str(in_spec)) == \
+        f"Error: {in_spec}:executor.scheduler: 'bogus' is not a scheduler address " \
+        f"(protocol://host:port) — {ADDRESS_FIX}"
+
+
+def test_an_unreachable_scheduler_fails_within_seconds(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    spec = write(tmp_path)
+    for address, why in (("tcp://127.0.0.1:9", "connection refused"),
+                         ("tcp://no-such-host.invalid:8786", "unknown host")):
+        start = time.perf_counter()
+        line = clean_error(invoke("solve", str(spec), "--scheduler", address), address)
+        assert line == f"Error: cannot reach the Dask scheduler at {address} ({why}) — start " \
+            f"it with 'dask scheduler' and workers with 'dask worker {address}', or check the " \
+            "address (README: Dask)"
+        assert time.perf_counter() - start < 5
+
+
+def test_a_scheduler_address_is_parsed_like_dask_writes_it() -> None:
+    from tmfcli.io import addresses
+
+    assert str(addresses.parse("10.0.0.5:8786")) == "tcp://10.0.0.5:8786"
+    assert str(addresses.parse("tls://[::1]:8786")) == "tls://[::1]:8786"
+    assert addresses.parse("tcp://node-3.cluster.local:8786").host == "node-3.cluster.local"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_special_files_are_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    special = tmp_path / "pipe.yaml" if kind == "fifo" else Path("/dev/zero")
+    if kind == "fifo":
+        os.mkfifo(special)
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a character device"
+    start = time.perf_counter()
+    assert clean_error(invoke("validate", str(special)), str(special)) == \
+        f"Error: {special}: is {what}, not a regular file — give the path of a spec file on disk"
+    spec = write(tmp_path, {**SPEC, "game": {"file": str(special)}})
+    assert clean_error(invoke("validate", str(spec)), str(special)) == \
+        f"Error: {special}: is {what}, not a regular file — give the path of a game file on " \
+        "disk"
+    assert time.perf_counter() - start < 20
+
+
+def test_an_unreadable_game_file_is_one_line(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """EACCES on open (as root, chmod 000 does not stop a read: the error is injected)."""
+    game = tmp_path / "g.yaml"
+    game.write_text((Path(__file__).parents[1] / "experiments/games/left_right.yaml")
+                    .read_text())
+    game.chmod(0)
+    real = os.open
+
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == game:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    spec = write(tmp_path, {**SPEC, "game": {"file": "g.yaml"}})
+    assert clean_error(invoke("validate", str(spec)), str(game)) == \
+        f"Error: {game}: cannot be read (Permission denied) — check the path and its permissions"
+
+
+DUPLICATES = [
+    (b"name: h\ngame: {name: left_right}\nseed: 0\nhorizon: {steps: 5}\nseed: 7\n",
+     "line 5", "the key 'seed' is given twice (lines 3 and 5)"),
+    (b"name: h\ngame: {name: left_right}\npopulation:\n  agents: 100\n  batch: 10\n"
+     b"  agents: 200\n", "line 6", "the key 'agents' is given twice (lines 4 and 6)"),
+    (b"name: h\ngame: {name: left_right, name: sis}\n", "line 2",
+     "the key 'name' is given twice (lines 2 and 2)"),
+]
+
+
+@pytest.mark.parametrize(("raw", "where", "problem"), DUPLICATES)
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path: Path, raw: bytes, where: str,
+                                                    problem: str) -> None:
+    spec = write(tmp_path, raw=raw)
+    assert clean_error(invoke("validate", str(spec)), str(spec)) == \
+        f"Error: {spec}:{where}: {problem} — keep one of them (a YAML mapping holds each key " \
+        "once)"
+
+
+def test_duplicate_keys_in_a_game_file_and_merges_still_work(tmp_path: Path) -> None:
+    game = tmp_path / "g.yaml"
+    text = (Path(__file__).parents[1] / "experiments/games/left_right.yaml").read_text()
+    game.write_text(text + "horizon: 3\n")
+    spec = write(tmp_path, {**SPEC, "game": {"file": "g.yaml"}})
+    line = clean_error(invoke("validate", str(spec)), str(game))
+    assert line.startswith(f"Error: {game}:line {text.count(chr(10)) + 1}: the key 'horizon' "
+                           "is given twice (lines 8 and ")
+    merged = write(tmp_path, raw=b"name: h\nbase: &b {agents: 100, batch: 10}\n"
+                   b"game: {name: left_right}\npopulation: {<<: *b, batch: 5}\n", name="m.yaml")
+    result = invoke("validate", str(merged))  # a merge may be overridden: not a duplicate
+    assert "given twice" not in result.stderr
+    # an alias bomb is still refused while counted, before any mapping is built
+    clean_error(invoke("validate", str(write(tmp_path, raw=BOMB, name="b.yaml"))),
+                "expands to more than 100000 values through aliases")
+
+
+@pytest.mark.parametrize(("how", "args"), [
+    ("file", []),
+    ("--set", ["--set", "solver.tolerance=1E-9", "--set", "discount=.5",
+               "--set", "solver.iterations=3e1"]),
+    ("--sweep", ["--sweep", "solver.tolerance=1e-9", "--sweep", "discount=.5",
+                 "--sweep", "solver.iterations=3E+1"]),
+])
+def test_numbers_as_people_write_them(tmp_path: Path, how: str, args: list[str]) -> None:
+    data = yaml.safe_load(yaml.safe_dump(SPEC))
+    text = yaml.safe_dump(data)
+    if how == "file":
+        text = text.replace("iterations: 30", "iterations: 3e1") + \
+            "discount: .5\n" + "entropy: 0e0\n"
+        text = text.replace("solver:\n", "solver:\n  tolerance: 1e-9\n")
+    spec = write(tmp_path, raw=text.encode())
+    out = tmp_path / "o"
+    result = invoke("solve", str(spec), *args, "--out", str(out), "--jobs", "1")
+    assert result.exit_code in (0, 4), result.output
+    manifests = [out / "manifest.yaml"] if how != "--sweep" else \
+        [out / d / "manifest.yaml" for d in pd.read_csv(out / "sweep.csv")["directory"]]
+    for manifest in manifests:
+        solved = yaml.safe_load(manifest.read_text())["spec"]
+        assert solved["solver"]["tolerance"] == 1e-9 and solved["discount"] == 0.5
+        assert solved["solver"]["iterations"] == 30
+
+
+def _flat(output: str) -> str:
+    """A rich table as one line of words (borders and wrapping removed)."""
+    return " ".join(output.replace("│", " ").replace("┃", " ").split())
+
+
+def test_validate_says_where_trust_begins(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).parents[1]
+    shipped = _flat(invoke("validate", str(write(tmp_path))).stdout)
+    assert "code it runs none (tmf's own game)" in shipped
+    data = invoke("validate", str(root / "experiments/hybrid-work.yaml")).stdout
+    assert "code it runs none (a YAML game: data and expressions)" in _flat(data)
+    (tmp_path / "trusted_game_mod.py").write_text(
+        "from tmfcli.model.games.classic import LeftRight\n\n\ndef make():\n"
+        "    return LeftRight()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = write(tmp_path, {**SPEC, "game": {"module": "trusted_game_mod", "factory": "make"}},
+                 name="m.yaml")
+    result = invoke("validate", str(spec))
+    assert result.exit_code == 0, result.output
+    assert "code it runs Python: module trusted_game_mod (factory make), run as a Makefile " \
+        "runs its commands: run this spec only if you trust that module" in _flat(result.stdout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +779,18 @@ def _with(column: str, value: Any) -> bytes:
     return _csv(frame)
 
 
+# CSV files that pandas alone turns into EmptyDataError, UnicodeDecodeError or ParserError
+HOSTILE_CSVS = [
+    (b"", "logits.csv is empty — give a policy table with a header row"),
+    (b"\n\n", "logits.csv is empty — give a policy table with a header row"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "logits.csv is not UTF-8 text (byte 0)"),
+    ("t,obs,action,theta\n0,0,0,caf\u00e9\n".encode("latin-1"),
+     "logits.csv is not UTF-8 text (byte 28)"),
+    (b't,obs,action,theta\n"0,0,0,1\n', "logits.csv is not a readable CSV table (Error "
+     "tokenizing data. C error: EOF inside string starting at row 1)"),
+]
+
+
 @pytest.mark.parametrize(("files", "problem"), [
     ({"policy.csv": b""}, "policy.csv is empty"),
     ({"policy.csv": b"t,obs,action,prob\n"}, "has a header but no rows"),
@@ -366,6 +812,8 @@ def _with(column: str, value: Any) -> bytes:
     ({"policy.csv": _csv(good_policy()), "manifest.yaml": b"spec: 3\n"},
      "'spec' is not a spec mapping"),
     ({"logits.csv": b"t,obs,action,theta\n0,0,0,1\n"}, "mu_weights.csv not found"),
+    *[({"logits.csv": raw, "mu_weights.csv": b"obs,action,mu_obs,weight\n0,0,0,1\n"}, problem)
+      for raw, problem in HOSTILE_CSVS],
 ])
 def test_bad_policy_directories(tmp_path: Path, files: dict[str, bytes], problem: str) -> None:
     policy = tmp_path / "p"
@@ -378,6 +826,24 @@ def test_bad_policy_directories(tmp_path: Path, files: dict[str, bytes], problem
                                   str(tmp_path / "o")), str(policy))
         assert problem in line
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("raw", "problem"), HOSTILE_CSVS)
+def test_hostile_tables_in_a_result_are_one_line_for_report_and_resume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes, problem: str) -> None:
+    spec, run = write(tmp_path), tmp_path / "run"
+    assert invoke("solve", str(spec), "--out", str(run)).exit_code in (0, 4)
+    (run / "flow.csv").write_bytes(raw)
+    problem = problem.split(" — ")[0].split(" ", 1)[1]
+    line = clean_error(invoke("report", str(run), "--out", str(tmp_path / "r")), str(run))
+    assert line.startswith(f"Error: {run / 'flow.csv'} {problem}"), line
+    # bound-check resuming a partial sweep whose replicas.csv was damaged
+    _, out, stage = _partial_sweep(tmp_path, monkeypatch)
+    (stage / "replicas.csv").write_bytes(raw.replace(b"t,obs,action,theta", b"regime,N"))
+    args = ["bound-check", str(spec), "--policy", "uniform", "--out", str(out)]
+    line = clean_error(invoke(*args), str(stage / "replicas.csv"))
+    assert line.endswith("— rerun with --force to start the sweep again"), line
+    assert invoke(*args, "--force").exit_code in (0, 3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,8 +1099,11 @@ def test_no_worker_survives_a_signal_to_the_parent(tmp_path: Path, sig: int) -> 
 # --------------------------------------------------------------------------------------------
 # 6. property-based: random specs and random policy tables
 # --------------------------------------------------------------------------------------------
+huge_ints = st.integers(308, 420).flatmap(  # beyond any float: OverflowError in float()
+    lambda digits: st.integers(10**digits, 10**(digits + 1))).flatmap(
+    lambda n: st.sampled_from([n, -n]))
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10), st.integers(-2**70, 2**70),
+    st.none(), st.booleans(), st.integers(-10, 10), st.integers(-2**70, 2**70), huge_ints,
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(
         ["", "all", "sqrt", ":ok:", "[bold]x", "mirror-descent", "tmf-pg", "subset", "iid",
          "rounded", "bernoulli", "left_right", "sis", "queueing_per_step", "beach_bar",
@@ -648,8 +1117,10 @@ small_ints = st.integers(1, 12)
 blocks = {
     "name": st.one_of(st.just("fz"), values),
     "game": st.one_of(st.fixed_dictionaries(
-        {"name": st.sampled_from(["left_right", "sis", "queueing_per_step", "beach_bar",
-                                  "resource_selection_per_step", "rock_paper_scissors", "chess"])},
+        {"name": st.one_of(st.sampled_from(["left_right", "sis", "queueing", "beach_bar",
+                                            "resource_selection", "queueing_per_step",
+                                            "rock_paper_scissors", "chess"]),
+                           values)},  # names as containers: [1, 2], {a: 1}
         optional={"params": st.dictionaries(st.sampled_from(["K", "n", "bar", "c", "s", "p",
                                                              "kappa", "infection"]),
                                             st.one_of(small_ints, values), max_size=2),
@@ -657,7 +1128,7 @@ blocks = {
     "horizon": st.one_of(st.fixed_dictionaries({}, optional={
         "steps": st.one_of(small_ints, values), "rounds": st.one_of(small_ints, values)}),
         values),
-    "discount": st.one_of(st.floats(0, 1), values),
+    "discount": st.one_of(st.floats(0, 1), huge_ints, values),
     "entropy": st.one_of(st.floats(0, 1), values),
     "population": st.one_of(st.fixed_dictionaries({}, optional={
         "agents": st.one_of(st.integers(1, 50), values),
@@ -675,6 +1146,18 @@ blocks = {
     "simulate": st.one_of(st.fixed_dictionaries({}, optional={
         "replicas": st.one_of(st.integers(1, 4), values)}), values),
     "seed": st.one_of(st.integers(0, 2**64), values),
+    "train": st.one_of(st.fixed_dictionaries({}, optional={
+        "lr": st.one_of(st.floats(0, 1), huge_ints, values),
+        "iterations": st.one_of(st.integers(1, 3), st.integers(10**9, 10**40), values),
+        "inner_steps": st.one_of(st.integers(1, 3), st.integers(10**9, 10**40), values),
+        "rollouts": st.one_of(st.integers(1, 3), values)}), values),
+    "executor": st.one_of(st.fixed_dictionaries({"scheduler": st.one_of(
+        st.text(max_size=12), st.sampled_from(["bogus", "tcp://x:99999", "tcp://:1", "::"]),
+        values)}), values),
+    "sweep": st.one_of(st.fixed_dictionaries({}, optional={
+        "seed": st.lists(st.integers(0, 3), min_size=1, max_size=3),
+        "solver.iterations": st.one_of(st.lists(st.integers(1, 2), min_size=1, max_size=2),
+                                       values)}), values),
     "extra": values,
 }
 random_specs = st.fixed_dictionaries({}, optional=blocks)
@@ -807,3 +1290,136 @@ def test_fuzz_random_policy_tables(tmp_path_factory: pytest.TempPathFactory,
     start = time.perf_counter()
     result = invoke("simulate", str(spec), "--policy", str(policy), "--out", str(tmp / "o"))
     _clean_outcome(result, time.perf_counter() - start)
+
+
+@given(data=random_specs, at=st.integers(0, 10**6))
+def test_fuzz_duplicate_keys_are_never_silently_merged(tmp_path_factory: pytest.TempPathFactory,
+                                                       data: dict[str, Any], at: int) -> None:
+    """A spec with one of its lines written twice: a duplicated key line is refused with both
+    line numbers; whatever else comes of it is a clean outcome."""
+    text = yaml.safe_dump({"name": "dup", "game": {"name": "left_right"}, **data},
+                          default_flow_style=False)
+    lines = text.splitlines(keepends=True)
+    i = at % len(lines)
+    node = yaml.compose(text)
+    keyed = set()
+
+    def walk(n: Any) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode) and k.start_mark.line == v.start_mark.line \
+                        and v.end_mark.line == k.start_mark.line:
+                    keyed.add(k.start_mark.line)
+                walk(v)
+        elif isinstance(n, yaml.SequenceNode):
+            for v in n.value:
+                walk(v)
+
+    walk(node)
+    twice = "".join([*lines[:i + 1], lines[i], *lines[i + 1:]])
+    tmp = tmp_path_factory.mktemp("dup")
+    spec = write(tmp, raw=twice.encode())
+    result = invoke("validate", str(spec))
+    _clean_outcome(result, 0.0)
+    if i in keyed and not lines[i].lstrip().startswith("- "):
+        assert result.exit_code == 1, (twice, result.output)
+        assert f"is given twice (lines {i + 1} and {i + 2})" in result.stderr, result.stderr
+
+
+@given(text=st.one_of(st.floats(1e-15, 1e15).map(lambda x: f"{x:e}"),
+                      st.floats(1e-15, 1e15).map(lambda x: f"{x:E}"),
+                      st.integers(1, 9).map(lambda d: f".{d}"),
+                      st.integers(-9, 9).map(lambda e: f"1e{e}")))
+def test_fuzz_numbers_as_people_write_them_are_numbers(text: str) -> None:
+    """Scientific notation and a leading dot are read as the number Python reads, in a
+    --set and in a sweep alike."""
+    spec = specs.from_dict(specs.apply_overrides(
+        {"name": "n", "game": {"name": "left_right"}}, [f"entropy={text}"], "--set"))
+    assert spec.entropy == float(text)
+    from tmfcli.commands.sweep import parse_cli
+
+    assert parse_cli([f"entropy={text},{text}"]) == [("entropy", (float(text), float(text)))]
+
+
+hostile_bytes = st.one_of(
+    st.binary(max_size=80),
+    st.text(max_size=40).map(lambda t: ("t,obs,action,theta\n" + t).encode("utf-8")),
+    st.text(alphabet="abc\u00e9\u00fc,\"\n0123", max_size=40).map(
+        lambda t: ("t,obs,action,theta\n" + t).encode("latin-1")),
+    st.sampled_from([b"", b"\n", b'"', b't,obs,action,theta\n"0,0,0,1\n', b"\xef\xbb\xbf",
+                     b"t,obs,action,theta\n0,0,0,1,2,3\n", b"\x00" * 8]))
+
+
+@settings(max_examples=RUNS * 4)
+@given(raw=hostile_bytes, name=st.sampled_from(["logits.csv", "policy.csv"]))
+def test_fuzz_hostile_policy_csvs_are_one_line(tmp_path_factory: pytest.TempPathFactory,
+                                               raw: bytes, name: str) -> None:
+    tmp = tmp_path_factory.mktemp("hc")
+    policy = tmp / "p"
+    policy.mkdir()
+    (policy / name).write_bytes(raw)
+    (policy / "mu_weights.csv").write_bytes(b"obs,action,mu_obs,weight\n0,0,0,1\n")
+    spec = write(tmp, {**SPEC, "horizon": {"steps": 2}})
+    result = invoke("simulate", str(spec), "--policy", str(policy), "--out", str(tmp / "o"))
+    _clean_outcome(result, 0.0)
+    assert result.exit_code == 1 and str(policy) in result.stderr
+
+
+user_names = st.sampled_from(["notes.txt", "manifest.yaml", "failed.yaml", "policy.csv",
+                              "REPORT.md", "sweep.csv", "x"])
+user_trees = st.dictionaries(st.one_of(user_names, user_names.map(lambda n: f"sub/{n}")),
+                             st.binary(max_size=30), min_size=1, max_size=3)
+
+
+@settings(max_examples=RUNS)
+@given(tree=user_trees, force=st.booleans(),
+       where=st.sampled_from(["out", "sweep", "cell", "report", "resume", "latest"]))
+def test_fuzz_user_files_in_output_directories_are_never_lost(
+        tmp_path_factory: pytest.TempPathFactory, tree: dict[str, bytes], force: bool,
+        where: str) -> None:
+    """A directory of the user's, wherever tmf would write (the --out of a run or a sweep, a
+    cell, a report's folder, bound-check's resume directory, the run store's latest): the
+    command refuses it on one line, and every file is still there with its bytes."""
+    from tmfcli.commands import bound_check as bc
+
+    tmp = tmp_path_factory.mktemp("uf")
+    spec = write(tmp)
+    flag = ["--force"] if force else []
+    out = tmp / "D"
+    args = ["solve", str(spec), "--out", str(out), *flag]
+    if where == "sweep":
+        args += ["--sweep", "seed=0,1", "--jobs", "1"]
+        target = out
+    elif where == "cell":
+        assert invoke("solve", str(spec), "--out", str(out), "--sweep", "seed=0,1",
+                      "--jobs", "1").exit_code in (0, 4)
+        target = out / str(pd.read_csv(out / "sweep.csv")["directory"][0])
+        for path in target.iterdir():
+            path.unlink()
+        args += ["--sweep", "seed=0,1", "--jobs", "1"]
+    elif where == "report":
+        assert invoke("solve", str(spec), "--out", str(tmp / "run")).exit_code in (0, 4)
+        args, target = ["report", str(tmp / "run"), "--out", str(out)], out
+    elif where == "resume":
+        args = ["bound-check", str(spec), "--policy", "uniform", "--out", str(out), *flag]
+        target = results.sweep_stage(out, bc.sweep_hash(specs.load(spec), "uniform"))
+    elif where == "latest":
+        args = ["solve", str(spec), *flag]
+        target = tmp / "results" / "h" / "solve" / "latest"
+    else:
+        target = out
+    kept = {}
+    for name, raw in tree.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
+        kept[path] = raw
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        result = invoke(*args)
+    finally:
+        os.chdir(cwd)
+    _clean_outcome(result, 0.0)
+    assert result.exit_code == 1, result.output
+    assert all(path.read_bytes() == raw for path, raw in kept.items())

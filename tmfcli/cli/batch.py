@@ -14,10 +14,11 @@ import typer
 from rich.table import Table
 
 from tmfcli import api
-from tmfcli.cli.common import err, fail, fmt, load, out, out_dir, progress
+from tmfcli.cli.common import err, fail, fmt, light_exit, load, out, out_dir, progress
 from tmfcli.commands import sweep
 from tmfcli.commands.jobs import COMMANDS, Options
 from tmfcli.errors import TmfError
+from tmfcli.io import addresses
 
 
 def run_command(command: str, spec_path: str, overrides: list[str] | None, given_out: str | None,
@@ -29,6 +30,13 @@ def run_command(command: str, spec_path: str, overrides: list[str] | None, given
 
     The report's ``sweep`` is False for a plain run, whose directory is ``report.top``.
     """
+    if scheduler is not None:  # parsed before the spec is read and anything connects
+        try:
+            addresses.parse(scheduler)
+        except addresses.AddressError as error:
+            shown = scheduler if len(scheduler) <= 80 else scheduler[:77] + "..."
+            raise TmfError(f"--scheduler {shown}: {error}",
+                           f"write protocol://host:port, e.g. {addresses.EXAMPLE}") from None
     spec = load(spec_path, overrides, max_memory)
     # the checks of an output path given by the user (--out "" or a file is refused)
     target = out_dir(spec, given_out, command) if given_out is not None else None
@@ -40,11 +48,13 @@ def run_command(command: str, spec_path: str, overrides: list[str] | None, given
         kept = " (its finished cells are kept beside it)" if COMMANDS[command].stages else ""
         fail(f"interrupted: {report.top} is left as it was{kept}; rerun the same command to "
              "finish it")
+        light_exit()
         raise typer.Exit(128 + report.signum)
     if report.interrupted:
         finished = report.count("done", "reused")
         fail(f"interrupted: {finished} of {len(report.rows)} cells finished and kept in "
              f"{report.top}; rerun the same command to resume")
+        light_exit()
         raise typer.Exit(128 + report.signum)
     if not report.sweep:
         if report.failed:  # a single run on a Dask worker

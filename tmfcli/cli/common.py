@@ -93,6 +93,22 @@ def fail(message: str) -> None:
               soft_wrap=True)
 
 
+def light_exit() -> None:
+    """Make the coming interpreter exit cheap after an interrupt: move every object to the
+    permanent generation (``gc.freeze``), so that the collections of Python's shutdown do not
+    walk the millions of objects of numpy, numba, pandas and matplotlib. That walk costs about
+    0.7 s of CPU, 6-9 s on a loaded machine, between the ``Error: interrupted`` line and the
+    exit (measured with strace: no system call in between). Only in a process of its own (a
+    real stderr): inside a test runner's in-process CLI nothing is frozen."""
+    import gc
+
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # CliRunner's stream: not our process
+        return
+    gc.freeze()
+
+
 @contextmanager
 def terminate_interrupts() -> Iterator[None]:
     """SIGTERM raises ``Interrupted`` in the main thread while a command runs, so that its
@@ -136,6 +152,7 @@ def command(fn: Callable[..., None]) -> Callable[..., None]:
                 fail("interrupted — rerun the same command to start again (bound-check "
                      "resumes from its finished cells)")
                 code = 128 + stop.signum if isinstance(stop, Interrupted) else 130
+                light_exit()
                 raise typer.Exit(code) from None
             finally:
                 pending = list(caught)

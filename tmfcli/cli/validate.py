@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tmfcli.cli.common import SetOpt, SpecArg, command, fmt, load, summary
+from tmfcli.io.spec import Spec
 
 
 @command
@@ -47,4 +48,22 @@ def validate(spec_path: SpecArg, overrides: SetOpt = None) -> None:
                      else f"{fmt(v.sampled.L_P)}, {fmt(v.sampled.L_0)} (<= the analytic "
                      "constants)"))
     rows.append(("solver", f"{spec.solver.algorithm} (docs/solvers.md)"))
+    rows.append(("code it runs", code_it_runs(spec)))
     summary(f"tmf validate: {spec.name}: valid", rows)
+
+
+def code_it_runs(spec: Spec) -> str:
+    """Where trust begins (docs/games.md): the Python code a spec makes tmf run, if any."""
+    from tmfcli.model.games import GAMES, plugins
+
+    g = spec.game
+    if g.module is not None:
+        return f"Python: module {g.module} (factory {g.factory}), run as a Makefile runs " \
+            "its commands: run this spec only if you trust that module"
+    if g.define is not None:
+        return "none (a YAML game: data and expressions)"
+    if g.name in GAMES:
+        return "none (tmf's own game)"
+    found = plugins().get(g.name)
+    return f"Python: plugin {g.name} ({found.value if found else '?'}): run this spec only " \
+        "if you trust that package"

@@ -80,7 +80,7 @@ from tmfcli.commands.jobs import Options
 from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
 from tmfcli.commands.solve import Progress
 from tmfcli.errors import ResultsError
-from tmfcli.io import results
+from tmfcli.io import results, user_files
 from tmfcli.io.spec import Spec, setting
 from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array
@@ -94,7 +94,8 @@ REPLICAS = "replicas.csv"
 CELLS = "cells.csv"
 FITS = "fits.csv"
 FIGURE = "bound-check.png"
-
+# what a resumable stage may hold (results.check_stage): anything else is not tmf's to swap in
+STAGE_FILES = (PROGRESS, REPLICAS, CELLS, FITS, FIGURE, results.MANIFEST, ".lock")
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,10 +357,13 @@ def reuse(key: str, directory: Path) -> Report | None:
     if data.get("spec_hash") != key:
         return None
     try:
+        fix = "rerun with --force to recompute it"
         return Report(directory=directory,
-                      cells=pd.read_csv(directory / CELLS, dtype={"regime": str}),
-                      fits=pd.read_csv(directory / FITS, keep_default_na=False, na_values=[""],
-                                       dtype={"regime": str}),
+                      cells=user_files.result_table(directory / CELLS, fix,
+                                                    dtype={"regime": str}),
+                      fits=user_files.result_table(directory / FITS, fix,
+                                                   keep_default_na=False, na_values=[""],
+                                                   dtype={"regime": str}),
                       constants=Constants(**data.get("constants", {})),
                       policy=str(data.get("policy", "")),
                       timings=dict(data.get("timings", {})), reused=True,
@@ -398,8 +402,8 @@ class Store:
         if data.get("spec_hash") != self.key:
             return
         try:
-            replica_table = pd.read_csv(rep, dtype={"regime": str})
-            cell_table = pd.read_csv(cel, dtype={"regime": str})
+            replica_table = user_files.result_table(rep, fix, dtype={"regime": str})
+            cell_table = user_files.result_table(cel, fix, dtype={"regime": str})
             elapsed = {str(k): float(v) for k, v in (data.get("elapsed_s") or {}).items()}
         except (ValueError, TypeError, AttributeError, OSError, pd.errors.ParserError) as error:
             raise ResultsError(f"the partial sweep in {self.directory} cannot be read "
@@ -504,7 +508,8 @@ def run_bound_check(spec: Spec, directory: Path, policy: str | None = None, work
         constants = sweep_constants(spec, picked.policy, picked.steps)
         order = grid(spec)
         with results.new_result(directory, COMMAND, key, force,
-                                stage=results.sweep_stage(directory, key)) as stage, \
+                                stage=results.sweep_stage(directory, key),
+                                own=STAGE_FILES) as stage, \
                 locked(stage):
             store = Store(stage, key, fresh=force, order=order,
                           replicas=spec.bound_check.replicas)

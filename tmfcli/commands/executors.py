@@ -36,7 +36,7 @@ from typing import Any, Protocol, TypeVar
 
 from tmfcli.commands.jobs import COMMANDS, Options, Progress
 from tmfcli.errors import Interrupted, TmfError
-from tmfcli.io import results, runs
+from tmfcli.io import addresses, results, runs
 from tmfcli.io.spec import Spec
 
 DASK_HINT = "install it with: pip install 'tmf[dask]'"
@@ -228,6 +228,12 @@ def _stop(pool: ProcessPoolExecutor) -> None:
             process.terminate()
     for process in processes:
         process.join(timeout=5)
+    # let the pool's manager thread see its dead workers and close its wake-up pipe now: left
+    # running, it races the interpreter's exit (concurrent.futures' _python_exit writes to that
+    # pipe while the thread closes it), which printed an OSError traceback after Ctrl-C
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None and manager.is_alive():
+        manager.join(timeout=5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,14 +252,26 @@ class DaskCluster:
         except ImportError:
             raise ExecutorError("--scheduler needs Dask distributed, which is not installed",
                                 DASK_HINT) from None
+        try:
+            parsed = addresses.parse(address)
+        except addresses.AddressError as error:
+            raise ExecutorError(f"the scheduler address {address[:80]!r} {error}",
+                                f"write protocol://host:port, e.g. {addresses.EXAMPLE}") from None
         self.address = address
+        fix = "start it with 'dask scheduler' and workers with 'dask worker " \
+            f"{address}', or check the address (README: Dask)"
+        # a plain socket first: it fails within timeout_s (Dask's own connect retries for
+        # twice as long and raises its own errors)
+        why = None if parsed.protocol == "ucx" else addresses.probe(parsed, timeout_s)
+        if why is None:
+            why = _handshake(address, timeout_s)
+        if why is not None:
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address} ({why})", fix)
         try:
             self.client: Any = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as error:
+        except Exception as error:  # Dask raises OSError, TimeoutError, ValueError, its own
             raise ExecutorError(f"cannot reach the Dask scheduler at {address} "
-                                f"({type(error).__name__})",
-                                "start it with 'dask scheduler' and workers with 'dask worker "
-                                f"{address}', or check the address (README: Dask)") from None
+                                f"({type(error).__name__})", fix) from None
 
     def map(self, fn: Callable[[T], R],
             items: list[T]) -> Generator[tuple[int, Any, BaseException | None], None, None]:
@@ -286,6 +304,27 @@ class DaskCluster:
                     outcome = Outcome(tasks[i].index, False, 0.0,
                                       f"Dask worker failed: {type(error).__name__}: {error}")
                 on_done(outcome)
+
+
+def _handshake(address: str, timeout_s: float) -> str | None:
+    """None when a Dask scheduler answers Dask's handshake at ``address`` within
+    ``timeout_s``, else why not. Done before ``Client``, whose failure leaves a client that
+    blocks for seconds and prints a traceback when it is collected."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def shake() -> None:
+        comm = await connect(address, timeout=timeout_s)
+        await comm.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(shake(), timeout_s + 1))
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s"
+    except Exception as error:  # anything but a handshake: not a scheduler
+        return f"no Dask scheduler answers there: {type(error).__name__}"
+    return None
 
 
 def grid_map(fn: Callable[[T], R], items: list[T], workers: int, scheduler: str | None = None

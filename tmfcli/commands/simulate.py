@@ -17,6 +17,7 @@ import pandas as pd
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.analysis.fluctuations import Prediction, return_correction, try_predict
 from tmfcli.commands.jobs import Options
+from tmfcli.io import user_files
 from tmfcli.io.spec import Spec
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.base import Array
@@ -287,7 +288,8 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
             ("batch B", f"{lo}" if lo == hi else f"{lo}..{hi} (schedule)"),
             ("steps", str(data.get("steps"))), ("activation", str(data.get("activation"))),
             ("replicas", str(data.get("replicas"))), ("method", str(data.get("method")))]
-    frame = pd.read_csv(directory / "summary.csv").set_index("metric")
+    frame = user_files.result_table(directory / "summary.csv",
+                                    "rerun with --force to recompute it").set_index("metric")
     predicted = {"return_minus_J": ("return_minus_J_predicted", "  predicted, O(1/N) term"),
                  "gap_max": ("gap_max_predicted", "  predicted c_max/sqrt(N)"),
                  "gap_mean": ("gap_mean_predicted", "  predicted c_mean/sqrt(N)")}

@@ -115,6 +115,10 @@ def expand(spec: Spec, cli_axes: list[tuple[str, tuple[Any, ...]]] | None = None
     for key in sorted(case_keys & set(axes)):
         raise SpecError(f"sweep.{key}", "is swept both as a list and in cases",
                         "sweep each key in one place", spec.source)
+    from tmfcli.io import budget
+
+    budget.check_cells([(k, len(v)) for k, v in axes.items()], max(1, len(spec.sweep.cases)),
+                       "--sweep" if cli_axes else spec.source)
     dims: list[list[Values]] = [[((k, v),) for v in vals] for k, vals in axes.items()]
     if spec.sweep.cases:
         dims.append(list(spec.sweep.cases))
@@ -241,6 +245,10 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
     report = Report(command, top, rows, is_sweep)
     reused_ids = set()
     task_of = {t.index: t for t in tasks}
+    if is_sweep:  # the top holds sweep.csv, the stacked tables and the sweep's manifest
+        results.claim_top(top, command, force)
+    if out is None:  # the run store's latest is replaced at the end: refuse a foreign one now
+        runs.check_latest(top.parent)
     for task in tasks:
         if not force and results.is_up_to_date(task.directory, task.spec, task.key):
             reused_ids.add(task.index)
@@ -253,8 +261,9 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
             row.status = "reused"
             row.elapsed_s = float((data.get("timings") or {}).get("total_s", float("nan")))
     todo = [t for t in tasks if t.index not in reused_ids]
-    if is_sweep:
-        (top / runs.MANIFEST).unlink(missing_ok=True)
+    if is_sweep:  # a manifest from the start (status: running) marks the top as tmf's
+        results.write_yaml(sweep_manifest(report, cells[0].spec, options, started, "running"),
+                           top / runs.MANIFEST)
         write_sweep_table(report)
     done = len(tasks) - len(todo)
     if on_progress is not None and is_sweep:
@@ -295,6 +304,9 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
         write_sweep_table(report)
         if not report.interrupted:
             finish_sweep(report, cells[0].spec, options, started)
+        else:
+            results.write_yaml(sweep_manifest(report, cells[0].spec, options, started,
+                                              "interrupted"), top / runs.MANIFEST)
     if not report.interrupted and out is None and report.count("done", "reused") == len(rows):
         runs.mark_latest(top)
     return report
@@ -389,9 +401,20 @@ def finish_sweep(report: Report, spec: Spec, options: Options, started: str) -> 
             with results.atomic(report.top / table) as handle:
                 handle.write(text)
     failed = report.count("failed")
+    status = "complete" if failed == 0 else "failed"
+    results.write_yaml(sweep_manifest(report, spec, options, started, status),
+                       report.top / runs.MANIFEST)
+
+
+def sweep_manifest(report: Report, spec: Spec, options: Options, started: str,
+                   status: str) -> dict[str, Any]:
+    """The manifest of a sweep's top directory: ``status: running`` while its cells run
+    (so that the directory is known as tmf's when a run is interrupted), then complete or
+    failed."""
+    failed = report.count("failed")
     axes = {k: [show(v) for v in vals] for k, vals in spec.sweep.axes}
-    data = {
-        "status": "complete" if failed == 0 else "failed",
+    return {
+        "status": status,
         "kind": "sweep",
         "command": report.command,
         "name": spec.name,
@@ -411,5 +434,4 @@ def finish_sweep(report: Report, spec: Spec, options: Options, started: str) -> 
         "spec": {**spec.to_dict(),
                  "sweep": {"cases": [dict(r.cell.values) for r in report.rows]}},
     }
-    results.write_yaml(data, report.top / runs.MANIFEST)
 

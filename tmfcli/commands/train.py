@@ -14,6 +14,7 @@ import pandas as pd
 
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.errors import SpecError
+from tmfcli.io import user_files
 from tmfcli.io.spec import Spec, setting
 from tmfcli.learning.train import TrainConfig, TrainResult, train
 from tmfcli.model.exploitability import evaluate
@@ -162,7 +163,8 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
     from tmfcli.io.results import read_manifest
 
     data = read_manifest(directory) or {}
-    frame = pd.read_csv(directory / "summary.csv").set_index("metric")
+    frame = user_files.result_table(directory / "summary.csv",
+                                    "rerun with --force to recompute it").set_index("metric")
     rows = [("algorithm", str(data.get("algorithm"))), ("agents N", str(data.get("agents"))),
             ("batch B", str(data.get("batch"))), ("steps", str(data.get("steps"))),
             ("time index", str(data.get("time_index"))),

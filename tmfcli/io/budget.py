@@ -53,6 +53,15 @@ TRAIN_EXACT_S = 2e-7  # one exact TMF-PG inner step, per step (compiled backward
 EPS_STEP_S = 5e-7    # eps_N on the compiled tagged chain, per replica, step and pass
 NOTICE_S = 60.0      # announce runs estimated to take longer than this
 
+# Ceilings on what a run implies, refused before any work (docs/spec.md, "Limits"): the work
+# of a run in unit steps (one step of one replica, rollout, inner step or solver iteration:
+# solve (1 + restarts) x iterations x steps; simulate replicas x steps; bound-check replicas x
+# the steps of every cell; train iterations x inner steps x rollouts x steps), about a day at a
+# microsecond each and 10^3 times the largest shipped experiment; and the cells of a sweep,
+# each of which is validated as a spec before anything runs (1-10 ms each).
+MAX_WORK = 10**13
+MAX_CELLS = 10_000
+
 _limit: int | None = None
 
 
@@ -170,11 +179,14 @@ def check_game(game: GameSpec, source: str) -> None:
 # --- the runs ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Estimate:
-    """What a run would hold in memory at its peak, in bytes, and what dominates."""
+    """What a run would hold in memory at its peak, in bytes, and what dominates; its time
+    estimate; and its work in unit steps (``MAX_WORK``) with the product that makes it."""
 
     total: int
     what: str
     seconds: float = 0.0
+    work: int = 0
+    work_what: str = ""
 
 
 def sim_step_s(game: Game) -> float:
@@ -200,7 +212,9 @@ def solve_bytes(spec: Spec, game: Game, restarts: int) -> Estimate:
     return Estimate((3 + restarts) * per_run + game_bytes(O, A) + newton,
                     f"{1 + restarts} solve(s) of {T} steps, {O} observations, {A} actions"
                     + (f"; potential's Newton system {human(newton)}" if newton else ""),
-                    seconds)
+                    seconds, (1 + restarts) * spec.solver.iterations * T,
+                    f"{_count(1 + restarts)} solve(s) x {_count(spec.solver.iterations)} "
+                    f"iterations x {_count(T)} steps")
 
 
 def simulate_bytes(spec: Spec, game: Game, solve: bool) -> Estimate:
@@ -212,7 +226,11 @@ def simulate_bytes(spec: Spec, game: Game, solve: bool) -> Estimate:
     solved = solve_bytes(spec, game, 0)
     policy = solved.total if solve else _flow_bytes(O, A, T, game.static_dynamics)
     seconds = sim_step_s(game) * -(-R // SIM_BLOCK) * T + (solved.seconds if solve else 0.0)
-    return Estimate(sim + policy, f"{R} replicas x {T + 1} steps x {O} observations", seconds)
+    work, what = R * T, f"{R} replicas x {T} steps"
+    if solve and solved.work > work:
+        work, what = solved.work, solved.work_what
+    return Estimate(sim + policy, f"{R} replicas x {T + 1} steps x {O} observations", seconds,
+                    work, what)
 
 
 def bound_check_bytes(spec: Spec, game: Game, solve: bool, workers: int) -> Estimate:
@@ -232,9 +250,13 @@ def bound_check_bytes(spec: Spec, game: Game, solve: bool, workers: int) -> Esti
     solved = solve_bytes(spec, game, 0)
     policy = solved.total if solve else _flow_bytes(O, A, steps_of(spec, game), static)
     biggest = cells[0]
+    steps = sum(c[1] for c in cells)
+    work, what = R * steps, f"{R} replicas x {steps} steps over {len(cells)} cells"
+    if solve and solved.work > work:
+        work, what = solved.work, solved.work_what
     return Estimate(concurrent + policy, f"the cell {biggest[2]}: {R} replicas x "
                     f"{biggest[1] + 1} steps x {O} observations",
-                    seconds + (solved.seconds if solve else 0.0))
+                    seconds + (solved.seconds if solve else 0.0), work, what)
 
 
 def train_bytes(spec: Spec, game: Game) -> Estimate:
@@ -256,7 +278,9 @@ def train_bytes(spec: Spec, game: Game) -> Estimate:
             sim_step_s(game) * -(-replicas // SIM_BLOCK) * T * 2
     return Estimate(rollouts + flows + game_bytes(O, A),
                     f"{t.iterations} iterations of {R} rollouts x {T + 1} steps x {O} "
-                    "observations", seconds)
+                    "observations", seconds, t.iterations * t.inner_steps * R * T,
+                    f"{_count(t.iterations)} iterations x {_count(t.inner_steps)} inner steps "
+                    f"x {_count(R)} rollouts x {_count(T)} steps")
 
 
 def _compiled_chain(spec: Spec, game: Game) -> bool:
@@ -312,4 +336,24 @@ def check(spec: Spec, command: str, restarts: int | None = None, solve: bool = T
                         f"memory ({estimate.what}), over the limit of {human(limit())}",
                         "ask for fewer steps, replicas, rollouts, restarts or agents, or raise "
                         "--max-memory", spec.source)
+    if estimate.work > MAX_WORK:
+        raise SpecError("", f"tmf {command} would do about {_count(estimate.work)} steps of "
+                        f"work ({estimate.work_what}), over the limit of {_count(MAX_WORK)} "
+                        f"(docs/spec.md, Limits)", "ask for fewer iterations, inner steps, "
+                        "rollouts, replicas, restarts or steps", spec.source)
     return estimate
+
+
+def check_cells(counts: list[tuple[str, int]], cases: int, source: str) -> None:
+    """Refuse a sweep of more than ``MAX_CELLS`` cells from the number of values of each
+    axis (``counts``) and of ``cases``, before any cell is expanded or validated."""
+    total = cases
+    for _, n in counts:
+        total *= n
+    if total > MAX_CELLS:
+        parts = [f"{n} values of {key}" for key, n in counts] + \
+            ([f"{cases} cases"] if cases > 1 else [])
+        raise SpecError("", f"the sweep would have {_count(total)} cells ({' x '.join(parts)}), "
+                        f"over the limit of {MAX_CELLS} cells",
+                        "sweep fewer values, or split it into several sweeps (each with its "
+                        "own --out)", source)

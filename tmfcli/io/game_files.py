@@ -43,7 +43,15 @@ from typing import Any
 import yaml
 
 from tmfcli.errors import SpecError
-from tmfcli.io.yaml_size import SelfReference, expanded_size
+from tmfcli.io import user_files
+from tmfcli.io.yaml_size import (
+    DuplicateKey,
+    SelfReference,
+    expanded_size,
+    show_integer,
+    strict,
+    too_large,
+)
 from tmfcli.model.games.data import Entry, GameDefinition, ParamRange
 from tmfcli.model.games.expressions import RESERVED, ExpressionError, Node, parse
 
@@ -52,9 +60,11 @@ KEYS = ("name", "summary", "observations", "actions", "mu0", "horizon", "params"
 PER_STEP = ("P", "P0", "r", "r0")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+# libyaml when available; duplicate keys refused, 1e-9 a number (yaml_size.strict)
+_LOADER = strict(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 MAX_NAMES = 1000  # observations or actions of one game
 MAX_NODES = 1_000_000  # YAML nodes of a game file after alias expansion
+MAX_GAME_BYTES = 64 << 20  # a game file of 1000 observations is a few MiB
 ANY = "*"
 REST = "rest"
 
@@ -62,11 +72,17 @@ REST = "rest"
 def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dict[str, Any]:
     """The raw mapping of a game file (relative paths are resolved by the caller)."""
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise SpecError(key, f"game file {str(path)!r} not found",
                         "give a path relative to the spec's directory", spec_source)
+
+    def fail(problem: str, fix: str) -> SpecError:
+        return SpecError("", problem, fix, str(path))
+
+    text = user_files.decode(user_files.read_bytes(path, fail, "game file", MAX_GAME_BYTES),
+                             fail, "YAML game file")
     try:
-        loader = _LOADER(path.read_text(encoding="utf-8"))
+        loader = _LOADER(text)
         try:  # compose once, count the nodes aliases would expand to, then construct
             node = loader.get_single_node()
             try:
@@ -81,6 +97,10 @@ def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dic
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except DuplicateKey as err:
+        raise SpecError(f"line {err.second}", err.problem,
+                        "keep one of them (a YAML mapping holds each key once)",
+                        str(path)) from None
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
@@ -89,6 +109,11 @@ def read(path: str | Path, spec_source: str = "", key: str = "game.file") -> dic
     if not isinstance(data, dict):
         raise SpecError("", "a game file is a mapping of keys",
                         "start with 'name:', 'observations:', ... (docs/games.md)", str(path))
+    huge = too_large(data)
+    if huge is not None:
+        raise SpecError(huge[0], f"the integer {show_integer(huge[1])} is too large for a "
+                        "number", "write a number below 1e308 (or a float such as 1e300)",
+                        str(path))
     return data
 
 

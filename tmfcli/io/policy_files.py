@@ -10,7 +10,6 @@ so files written before the time index existed read as before.
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tmfcli.errors import ResultsError
-from tmfcli.io import results
+from tmfcli.io import results, user_files
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, time_rows
 
@@ -124,23 +123,7 @@ def read_table(path: Path, index: list[str], value: str) -> pd.DataFrame:
     """
     columns = [*index, value]
     fix = f"a policy table has columns {', '.join(columns)} (docs/simulate.md)"
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ResultsError(f"cannot read {path}: {error.strerror or error}",
-                           "check the path and its permissions") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ResultsError(f"{path} is not UTF-8 text", fix) from None
-    if "\x00" in text:
-        raise ResultsError(f"{path} holds binary data", fix)
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise ResultsError(f"{path} is empty", fix) from None
-    except (pd.errors.ParserError, ValueError) as error:
-        raise ResultsError(f"{path} is not a CSV table ({str(error)[:80]})", fix) from None
+    frame = user_files.result_table(path, fix, "policy table", dtype=str, keep_default_na=False)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path} lacks columns {missing}", fix)
@@ -235,7 +218,8 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
 
 def _time_index(directory: Path, T: int, alpha: Array | None) -> tuple[str, np.ndarray | None]:
     """The time index of ``logits.csv`` and k(t) (T,) (None for a step index)."""
-    header = pd.read_csv(directory / LOGITS, nrows=1)
+    header = user_files.result_table(directory / LOGITS, "", "policy table", dtype=str,
+                                     keep_default_na=False, nrows=1)
     if "time_index" not in header.columns:
         return "step", None
     rule = str(header["time_index"].iloc[0]) if len(header) else "none"

@@ -20,6 +20,7 @@ import pandas as pd
 
 from tmfcli.analysis.report import OPTIONAL, REQUIRED, Run
 from tmfcli.errors import ResultsError
+from tmfcli.io import user_files
 from tmfcli.io.results import MANIFEST, read_manifest
 from tmfcli.io.runs import resolve
 
@@ -29,8 +30,9 @@ KNOWN = ", ".join(REQUIRED)
 
 def read_table(path: Path) -> pd.DataFrame:
     """A tidy CSV; "n/a" stays a string (verdicts), regimes stay strings ("1", "sqrt")."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""],
-                       dtype={"regime": str, "verdict": str})
+    return user_files.result_table(path, "rerun the tmf command that wrote it (--force)",
+                                   keep_default_na=False, na_values=[""],
+                                   dtype={"regime": str, "verdict": str})
 
 
 def read_run(path: Path) -> Run:
@@ -64,7 +66,8 @@ def read_run(path: Path) -> Run:
 
 def sweep_cells(path: Path) -> tuple[list[Path], list[str]]:
     """The finished cell directories of a sweep directory, and notes on the cells skipped."""
-    sweep = pd.read_csv(path / SWEEP, keep_default_na=False)
+    sweep = user_files.result_table(path / SWEEP, "rerun the sweep that wrote it",
+                                    keep_default_na=False)
     if "directory" not in sweep:
         raise ResultsError(f"{path / SWEEP}: no 'directory' column",
                            "give the sweep directory written by a tmf sweep")

@@ -10,9 +10,13 @@ a ``manifest.yaml`` always holds the tables of that manifest's run, and a rerun 
 mixture up to date. Stages of dead processes and stale ``.part`` files are removed by the next
 run into the same target.
 
-A target that holds a result of another spec or another command is refused unless ``--force``
-(then replaced whole); a non-empty directory that is not a tmf result is refused, and with
-sub-directories even with ``--force`` (so that ``--out ~`` cannot erase a home directory).
+**Only tmf's own output is ever replaced or removed.** A target is replaced only when it is
+empty or holds a tmf manifest (``is_tmf_manifest``: a mapping naming the command and tmf's
+version); a target that holds a result of another spec or command is refused unless ``--force``.
+Any other non-empty directory (files without a manifest, a ``manifest.yaml`` tmf did not
+write) is refused even with ``--force``: ``--force`` means "recompute this result", never
+"delete this folder". Stale stages are removed only when their names are exactly those tmf
+gives them (``STAGE_NAME``).
 
 Files get the user's normal permissions (0666 and directories 0777, minus the umask). Write
 errors (ENOSPC, EROFS, EACCES, ...) become a ``ResultsError`` naming the file.
@@ -26,10 +30,11 @@ from __future__ import annotations
 import errno
 import os
 import platform
+import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -174,6 +179,46 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
     return read_manifest_file(path)
 
 
+is_tmf_manifest = runs.is_tmf_manifest
+
+
+def is_failure_record(path: Path) -> bool:
+    """True when ``path`` is a ``failed.yaml`` tmf wrote for a failed cell."""
+    try:
+        data = yaml.safe_load(path.read_bytes()) if path.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("status") == "failed" and "command" in data
+
+
+NOT_OURS = "tmf replaces only directories it wrote: choose a new or empty directory with " \
+    "--out, or move the files away yourself"
+
+
+def foreign(target: Path) -> str | None:
+    """Why ``target`` (an existing, non-empty directory) is not tmf's to replace, or None when
+    it holds a tmf manifest (or only tmf's failure record)."""
+    try:
+        entries = sorted(target.iterdir())
+    except OSError as error:
+        raise write_error(error, target, "use") from None
+    entries = [p for p in entries if not (p.name == runs.FAILED and is_failure_record(p))]
+    if not entries:
+        return None
+    path = target / MANIFEST
+    if not (path.is_file() and not path.is_symlink()):
+        what = "files" if all(p.is_file() for p in entries) else "files or directories"
+        return f"holds {what} but no tmf manifest.yaml ({entries[0].name}, ...)" \
+            if len(entries) > 1 else f"holds {entries[0].name} but no tmf manifest.yaml"
+    try:
+        data = read_manifest_file(path)
+    except ResultsError as error:
+        return f"its manifest.yaml cannot be read as a tmf manifest ({error.problem})"
+    if not is_tmf_manifest(data):
+        return "its manifest.yaml was not written by tmf (no command and tmf version)"
+    return None
+
+
 def is_up_to_date(directory: Path, spec: Spec, command: str) -> bool:
     """True when ``directory`` holds a complete result (``status: complete``) of this very
     spec and command (a damaged manifest is not; ``claim`` then refuses the directory unless
@@ -236,25 +281,40 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _siblings(target: Path, kind: str) -> list[Path]:
+# The names tmf gives what it keeps beside a target: stages (``tempfile.mkdtemp``: 8 characters
+# of [a-z0-9_]), old directories being removed (8 hex digits) and probe files. Only entries
+# named exactly so are ever removed by ``clean_stale``.
+STAGE_NAME = re.compile(r"\.(?P<target>.+)\.(?:(?P<new>tmf-new-(?P<pid>\d+)-[a-z0-9_]{8})|"
+                        r"(?P<old>tmf-old-(?P<opid>\d+)-[0-9a-f]{8})|"
+                        r"(?P<probe>tmf-new-probe-[a-z0-9_]{8}))")
+
+
+def _siblings(target: Path) -> list[tuple[Path, re.Match[str]]]:
     parent = target.parent
     if not parent.is_dir():
         return []
-    prefix = f".{target.name}.{kind}-"
-    return [p for p in parent.iterdir() if p.name.startswith(prefix)]
+    prefix = f".{target.name}.tmf-"
+    found = []
+    for path in parent.iterdir():
+        match = STAGE_NAME.fullmatch(path.name) if path.name.startswith(prefix) else None
+        if match is not None and match["target"] == target.name:
+            found.append((path, match))
+    return found
 
 
 def clean_stale(target: Path) -> None:
     """Remove what killed runs left beside ``target``: stages of dead processes and old
-    directories whose removal was interrupted (partial sweeps are kept: they resume)."""
-    for path in _siblings(target, NEW) + _siblings(target, OLD):
-        pid = path.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+    directories whose removal was interrupted (partial sweeps are kept: they resume). Only
+    entries named exactly as tmf names them (``STAGE_NAME``) are touched."""
+    for path, match in _siblings(target):
+        pid = match["pid"] or match["opid"]
+        if pid is not None and int(pid) != os.getpid() and _pid_alive(int(pid)):
             continue
-        if path.is_dir() and not path.is_symlink():
+        if match["probe"] is not None:
+            if path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+        elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
-        elif pid == "probe" or pid.isdigit():
-            path.unlink(missing_ok=True)
 
 
 def claim(target: Path, command: str, key: str, force: bool) -> None:
@@ -262,7 +322,8 @@ def claim(target: Path, command: str, key: str, force: bool) -> None:
 
     ``command`` is the manifest's command (e.g. "solve"), ``key`` the run's spec hash. Allowed:
     a missing or empty directory, a result of the same command and hash (a recomputation), and
-    with ``force`` any tmf result or a directory of plain files only.
+    with ``force`` any tmf result. Anything else (files without a manifest, a manifest tmf did
+    not write) is refused, with or without ``force``.
     """
     try:  # the parent must take a new directory: find out now, not after the work
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -272,30 +333,22 @@ def claim(target: Path, command: str, key: str, force: bool) -> None:
     except OSError as error:
         raise write_error(error, target, "create") from None
     try:
-        if not target.exists():
+        if not (target.exists() or target.is_symlink()):
             return
-        entries = list(target.iterdir())
+        if target.is_symlink():
+            raise ResultsError(f"{target}: is a symbolic link",
+                               "give the directory it points to with --out")
     except OSError as error:
         raise write_error(error, target, "use") from None
-    entries = [p for p in entries if p.name != runs.FAILED]  # a failed run's record
-    if not entries:
+    why = foreign(target)
+    if why is not None:
+        raise ResultsError(f"{target}: {why}", NOT_OURS)
+    data = read_manifest(target)
+    if data is None:  # empty, or only a failure record
         return
-    try:
-        data = read_manifest(target)
-    except ResultsError:
-        if not force:
-            raise
-        data = None  # a damaged manifest: replaced like plain files with --force
-    if data is None or "command" not in data:
-        if any(p.is_dir() and not p.is_symlink() for p in entries):
-            raise ResultsError(f"{target} is not a tmf result directory (it holds "
-                               "sub-directories and no manifest.yaml)",
-                               "choose a new or empty directory with --out")
-        if not force:
-            raise ResultsError(f"{target} holds files but no manifest.yaml (not a complete "
-                               "tmf result)",
-                               "choose a new directory with --out, or --force to replace it")
-        return
+    if data.get("kind") == "report":  # may hold the runs it reports on: never replaced
+        raise ResultsError(f"{target}: holds a report of tmf",
+                           "choose another --out (a report's folder is never replaced)")
     theirs = str(data.get("command", "")).split(" ")[0]
     if force or (theirs == command.split(" ")[0] and data.get("spec_hash") == key):
         return
@@ -305,21 +358,84 @@ def claim(target: Path, command: str, key: str, force: bool) -> None:
                        "choose another --out, or --force to replace it")
 
 
+def claim_top(top: Path, command: str, force: bool) -> None:
+    """Refuse the top directory of a sweep (which a sweep writes into: ``sweep.csv``, the
+    stacked tables, its manifest) unless it is missing, empty, or holds a tmf manifest: of a
+    sweep of ``command``, or with ``force`` of any tmf run."""
+    try:
+        if not (top.exists() or top.is_symlink()):
+            return
+        if top.is_symlink():
+            raise ResultsError(f"{top}: is a symbolic link",
+                               "give the directory it points to with --out")
+    except OSError as error:
+        raise write_error(error, top, "use") from None
+    why = foreign(top)
+    if why is not None:
+        raise ResultsError(f"{top}: {why}", NOT_OURS)
+    data = read_manifest(top)
+    if data is None or force:
+        return
+    theirs = str(data.get("command", "")).split(" ")[0]
+    if data.get("kind") != "sweep" or theirs != command:
+        what = "a sweep" if data.get("kind") == "sweep" else "a result"
+        raise ResultsError(f"{top}: holds {what} of 'tmf {theirs}', not a sweep of "
+                           f"'tmf {command}'", "choose another --out, or --force to reuse it")
+
+
 def sweep_stage(target: Path, key: str) -> Path:
     """The stage of a resumable sweep of hash ``key`` into ``target`` (kept across runs)."""
     return target.parent / f".{target.name}.{SWEEP}-{key}"
 
 
+def check_stage(stage: Path, own: Collection[str]) -> None:
+    """Refuse a kept stage (``sweep_stage``) that holds anything but the files named in
+    ``own`` and tmf's ``.part`` files: it is swapped in as the result, so it must be tmf's."""
+    try:
+        if stage.is_symlink() or (stage.exists() and not stage.is_dir()):
+            raise ResultsError(f"{stage}: is not a directory tmf wrote", NOT_OURS)
+        entries = list(stage.iterdir()) if stage.exists() else []
+    except OSError as error:
+        raise write_error(error, stage, "use") from None
+    tables = sorted(p.name for p in entries if not (p.name.startswith(".") and (
+        ".part" in p.name or p.name == ".lock")))
+    others = [name for name in tables if name not in own]
+    if others:
+        raise ResultsError(f"{stage}: holds {others[0]}, which tmf did not write there",
+                           NOT_OURS.replace("with --out", "with --out (or rerun elsewhere)"))
+    if tables and not _marked(stage, tables):  # the right names, but not written by tmf
+        raise ResultsError(f"{stage}: holds {tables[0]} but no progress file or manifest of "
+                           "tmf", NOT_OURS.replace("with --out", "with --out (or rerun "
+                                                   "elsewhere)"))
+
+
+def _marked(stage: Path, names: list[str]) -> bool:
+    """True when the YAML files among ``names`` in ``stage`` are tmf's (each a mapping with the
+    sweep's ``spec_hash``, a manifest a tmf manifest) and there is at least one."""
+    marks = [n for n in names if n.endswith(".yaml")]
+    for name in marks:
+        try:
+            data = read_manifest_file(stage / name)
+        except ResultsError:
+            return False
+        if "spec_hash" not in data or (name == MANIFEST and not is_tmf_manifest(data)):
+            return False
+    return bool(marks)
+
+
 @contextmanager
 def new_result(target: Path, command: str, key: str, force: bool = False,
-               stage: Path | None = None) -> Iterator[Path]:
+               stage: Path | None = None, own: Collection[str] = ()) -> Iterator[Path]:
     """Write a result into a stage beside ``target`` and swap it in whole on success.
 
     Yields the stage directory: write every file there, the manifest last. Refuses ``target``
     as ``claim`` says. A fresh stage is removed when the body fails; a given ``stage`` (a
-    resumable sweep, ``sweep_stage``) is kept for the next run.
+    resumable sweep, ``sweep_stage``) is kept for the next run, and may hold only the files
+    named in ``own`` (``check_stage``).
     """
     claim(target, command, key, force)
+    if stage is not None:
+        check_stage(stage, own)
     try:
         clean_stale(target)
         if stage is None:
@@ -348,6 +464,10 @@ def swap(stage: Path, target: Path) -> None:
     """Replace ``target`` by the complete directory ``stage``: two renames, so that ``target``
     is at every moment either the old result, absent, or the new result, never a mixture."""
     old = None
+    if target.is_dir() and not target.is_symlink():  # filled by someone while the run ran?
+        why = foreign(target)
+        if why is not None:
+            raise ResultsError(f"{target}: {why}", NOT_OURS)
     try:
         if target.exists() or target.is_symlink():
             old = target.parent / f".{target.name}.{OLD}-{os.getpid()}-{secrets.token_hex(4)}"

@@ -61,6 +61,15 @@ def run_hash(spec_dict: dict[str, Any], key: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def is_tmf_manifest(data: Any) -> bool:
+    """True when ``data`` (a loaded ``manifest.yaml``) is a manifest tmf wrote: a mapping that
+    names the command and carries tmf's version (``versions.tmf``)."""
+    if not isinstance(data, dict) or not isinstance(data.get("command"), str):
+        return False
+    versions_ = data.get("versions")
+    return isinstance(versions_, dict) and "tmf" in versions_
+
+
 def command_root(name: str, command: str, root: Path = ROOT) -> Path:
     """``results/<name>/<command>``: the parent of every run of this spec name and command."""
     return root / name / command
@@ -69,8 +78,34 @@ def command_root(name: str, command: str, root: Path = ROOT) -> Path:
 # --------------------------------------------------------------------------------------------
 # latest
 # --------------------------------------------------------------------------------------------
+def check_latest(parent: Path) -> None:
+    """Refuse ``<parent>/latest`` when it is not tmf's to replace: tmf writes a symbolic link
+    to a sibling's name, or a one-line file naming one; anything else (a directory, a file of
+    the user's) is a ``ResultsError``, so that ``mark_latest`` never overwrites it."""
+    from tmfcli.errors import ResultsError
+
+    link = parent / LATEST
+    try:
+        if link.is_symlink():
+            if "/" not in os.readlink(link):
+                return
+        elif not link.exists():
+            return
+        elif link.is_file() and link.stat().st_size <= 256:
+            name = link.read_bytes().decode("utf-8", "replace")
+            if name.endswith("\n") and name.count("\n") == 1 and "/" not in name and \
+                    name.strip() and (parent / name.strip()).is_dir():
+                return
+    except OSError:
+        pass
+    raise ResultsError(f"{link}: is not the link tmf keeps to the newest run",
+                       "move it away (tmf replaces only what it wrote), or give --out")
+
+
 def mark_latest(directory: Path) -> None:
-    """Point ``<parent>/latest`` at ``directory`` (relative link; a small file if links fail)."""
+    """Point ``<parent>/latest`` at ``directory`` (relative link; a small file if links fail);
+    ``check_latest`` first: a ``latest`` tmf did not write is never replaced."""
+    check_latest(directory.parent)
     link = directory.parent / LATEST
     tmp = directory.parent / f".{LATEST}.{os.getpid()}.part"
     tmp.unlink(missing_ok=True)
@@ -227,6 +262,8 @@ def _row(directory: Path) -> dict[str, Any] | None:
             return {"status": "unreadable", "directory": str(directory),
                     "when": _when(manifest)}
         data = loaded
+        if data.get("kind") == "report" or not is_tmf_manifest(data):  # not a run of tmf
+            return None
         status = str(data.get("status", "complete"))
         when = str(data.get("finished") or _when(manifest))
     elif failed.is_file():

@@ -19,8 +19,15 @@ import numpy as np
 import yaml
 
 from tmfcli.errors import SpecError
-from tmfcli.io import game_files
-from tmfcli.io.yaml_size import SelfReference, expanded_size
+from tmfcli.io import addresses, game_files, user_files
+from tmfcli.io.yaml_size import (
+    DuplicateKey,
+    SelfReference,
+    expanded_size,
+    show_integer,
+    strict,
+    too_large,
+)
 from tmfcli.learning.train import ALGORITHMS as LEARNERS
 from tmfcli.learning.train import TrainConfig
 from tmfcli.model.games import GAMES, Game, available_games, from_module, make_game
@@ -413,6 +420,11 @@ def _population(reader: _Reader) -> Population:
 
 def from_dict(data: Any, source: str = "") -> Spec:
     """Validate a raw mapping (a parsed YAML file with overrides applied) into a Spec."""
+    huge = too_large(data)
+    if huge is not None:  # float() of it would raise OverflowError wherever a number is read
+        raise SpecError(huge[0], f"the integer {show_integer(huge[1])} is too large for a "
+                        "number", "write a number below 1e308 (or a float such as 1e300)",
+                        source)
     top = _Reader(data, "", source)
     name = top.take("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
@@ -463,6 +475,9 @@ def from_dict(data: Any, source: str = "") -> Spec:
     if recorded_name is not None and recorded_name != game_name:
         raise g.error("name", f"{_show(recorded_name)} is not the name of the game defined "
                       f"here ({game_name!r})", "remove game.name, or make it match")
+    if define is None and module is None and (not isinstance(game_name, str) or not game_name):
+        raise g.error("name", f"expected the name of a game, got {_show(game_name)}",
+                      f"use one of: {', '.join(available_games())}")
     if define is None and module is None and game_name not in GAMES and \
             game_name not in available_games():  # plugins: slower
         raise g.error("name", f"unknown game {_show(game_name)}",
@@ -577,6 +592,12 @@ def from_dict(data: Any, source: str = "") -> Spec:
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise e.error("scheduler", f"expected an address, got {_show(scheduler)}",
                       "write e.g. tcp://10.0.0.5:8786")
+    if scheduler is not None:
+        try:
+            addresses.parse(scheduler)
+        except addresses.AddressError as error:
+            raise e.error("scheduler", f"{_show(scheduler)} {error}",
+                          f"write protocol://host:port, e.g. {addresses.EXAMPLE}") from None
     e.done()
     top.done()
     raw = {k: v for k, v in data.items() if k not in ("sweep", "executor")}
@@ -693,10 +714,11 @@ MAX_DEPTH = 32            # nesting levels of a YAML document
 MAX_NODES = 100_000       # YAML nodes after alias expansion (a "billion laughs" has 10^9)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(strict(yaml.SafeLoader)):  # type: ignore[misc]
     """PyYAML's safe loader, refusing nesting beyond ``MAX_DEPTH`` while composing (no
     RecursionError) and documents that expand to more than ``MAX_NODES`` nodes through aliases,
-    before anything is constructed (no alias bomb is ever expanded)."""
+    before anything is constructed (no alias bomb is ever expanded); duplicate keys are
+    refused and 1e-9 is a number (``yaml_size.strict``)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -734,6 +756,10 @@ def parse_yaml(text: str, where: str, source: str) -> Any:
         except SelfReference as err:
             raise _YamlLimit(str(err)) from None
         return loader.construct_document(node)
+    except DuplicateKey as err:
+        raise SpecError(":".join(p for p in (where, f"line {err.second}") if p), err.problem,
+                        "keep one of them (a YAML mapping holds each key once)",
+                        source) from None
     except _YamlLimit as err:
         line = f"line {err.mark.line + 1}" if err.mark is not None else ""
         raise SpecError(":".join(p for p in (where, line) if p), err.problem,
@@ -793,28 +819,14 @@ def _blame_override(error: SpecError, overrides: list[str]) -> SpecError:
 
 
 def read_text(path: Path, source: str, what: str = "spec file") -> str:
-    """The UTF-8 text of a small user file, or a ``SpecError`` saying what is wrong with it."""
-    try:
-        if not path.is_file():
-            problem = "is a directory, not a file" if path.is_dir() else f"{what} not found"
-            raise SpecError("", problem, "check the path", source)
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError("", f"is larger than {MAX_SPEC_BYTES >> 10} KiB, too large for a "
-                            f"{what}", "check the path", source)
-        raw = path.read_bytes()
-    except OSError as err:
-        raise SpecError("", f"cannot be read ({err.strerror or err})",
-                        "check the path and its permissions", source) from None
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SpecError("", "is UTF-16 text", "save the file as UTF-8", source)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise SpecError("", f"is not UTF-8 text (byte {err.start})",
-                        "save the file as UTF-8 text", source) from None
-    if "\x00" in text:
-        raise SpecError("", "holds binary data (NUL bytes)", "give a YAML text file", source)
-    return text
+    """The UTF-8 text of a small user file, or a ``SpecError`` saying what is wrong with it
+    (special files such as FIFOs and devices are refused without being opened)."""
+
+    def fail(problem: str, fix: str) -> SpecError:
+        return SpecError("", problem, fix, source)
+
+    return user_files.decode(user_files.read_bytes(path, fail, what, MAX_SPEC_BYTES), fail,
+                             "YAML text file")
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
