@@ -544,7 +544,8 @@ def test_files_get_the_users_permissions(tmp_path: Path) -> None:
 HUGE = "1" + "0" * 400
 HUGE_SHOWN = "the integer 100000000000... (401 digits) is too large for a number — write a " \
     "number below 1e308 (or a float such as 1e300)"
-GAMES = "resource_selection, queueing, left_right, rock_paper_scissors, beach_bar, sis"
+GAMES = "resource_selection, queueing, left_right, rock_paper_scissors, beach_bar, sis, " \
+    "resource_selection_per_step, queueing_per_step"
 
 
 @pytest.mark.parametrize(("name", "shown"), [([1, 2], "list"), ({"a": 1}, "dict"), (7, "7"),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tmfcli.cli.common import SetOpt, SpecArg, command, fmt, load, summary
-from tmfcli.io.spec import Spec
+
+if TYPE_CHECKING:
+    from tmfcli.io.spec import Spec
 
 
 @command
