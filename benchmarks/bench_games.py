@@ -45,12 +45,13 @@ def compare(name: str) -> list[tuple[str, float, float]]:
     mu = np.random.default_rng(0).dirichlet(np.ones(O), size=100)
     call = [best_of(lambda s=s: s.game.transition(mu, 0), 50) for s in settings]
     rows.append(("transition, batch of 100 mu", call[0], call[1]))
-    pi = np.random.default_rng(1).dirichlet(np.ones(A), size=(1000, O))
+    # T per-step indices: 1000, or 2000 for a timed game (decision and time stages)
+    pi = np.random.default_rng(1).dirichlet(np.ones(A), size=(settings[0].T, O))
     ev = [best_of(lambda s=s: evaluate(s, pi), 3) for s in settings]
     rows.append(("evaluate a policy, T = 1000, alpha 0.5", ev[0], ev[1]))
     population = {"agents": 1000, "batch": 100}
     sims = [setting(specs.from_dict(spec_of(g, 200, population))) for g in games]
-    policy = TabularPolicy(pi[:200])
+    policy = TabularPolicy(pi[:sims[0].T])
     sim = [best_of(lambda s=s: simulate(s, policy, 100, seed=0), 3) for s in sims]
     rows.append(("simulate N=1000 B=100 T=200 R=100", sim[0], sim[1]))
     return rows
