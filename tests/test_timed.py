@@ -375,7 +375,7 @@ def test_a_kernel_defect_between_the_probes_stops_the_flow_with_the_entry() -> N
     with pytest.raises(specs.SpecError) as caught:
         evaluate(s, pi)
     message = caught.value.message()
-    assert message.startswith("game.define.P.a.go: row sums to 1.4, not 1 at step 1, "
+    assert message.startswith("game.define.P.a.go: row sums to 1.4, not 1, at step 1, "
                               "mu = (a: 0.95, b: 0.05)"), message
 
 
@@ -389,3 +389,19 @@ def test_a_reward_defect_between_the_probes_is_named_not_a_warning() -> None:
     with pytest.raises(specs.SpecError) as caught:
         evaluate(s, pi)
     assert "is not finite at step 1, mu = (a: 0.95, b: 0.05)" in caught.value.message()
+
+
+def test_the_n_agent_chain_stops_at_a_hidden_defect_with_the_entry() -> None:
+    """The simulator (no mean-field flow computed) meets the defect itself: 20 agents who each
+    go w.p. 0.05; in about 38% of the replicas exactly one goes, so mu_hat(b) = 0.05 at step 1."""
+    from tmfcli.simulation.counts import simulate
+
+    s = specs.setting(specs.from_dict({"name": "h", "game": {"define": HIDDEN},
+                                       "horizon": {"steps": 2},
+                                       "population": {"agents": 20, "batch": 20}}))
+    pi = np.zeros((2, 2, 2))
+    pi[:, :, 0], pi[:, :, 1] = 0.95, 0.05
+    with pytest.raises(specs.SpecError) as caught:
+        simulate(s, TabularPolicy(pi), 50, seed=0, method="general")
+    assert caught.value.message().startswith(
+        "game.define.P.a.go: row sums to 1.4, not 1, at step 1, mu = (a: 0.95, b: 0.05)")

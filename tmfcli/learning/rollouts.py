@@ -233,8 +233,7 @@ def _numpy(setting: Setting, decide: Decide, rng: np.random.Generator, n: np.nda
         B = int(batches[t])
         P0 = None
         if not game.idle_stays:
-            P0 = P0_static if game.static_dynamics else \
-                chain.stochastic(game.idle_transition(mu, t))
+            P0 = P0_static if game.static_dynamics else chain.kernel_at(game, "P0", mu, t)
         if sequential:
             nxt = now.copy()
             if B == 1:
@@ -269,7 +268,7 @@ def _numpy(setting: Setting, decide: Decide, rng: np.random.Generator, n: np.nda
         active = chain.active_counts(rng, now, B, N, activation)
         pi = decide(t, mu, prev)
         pi_all[:, t] = pi
-        P = P_static if game.static_dynamics else chain.stochastic(game.transition(mu, t))
+        P = P_static if game.static_dynamics else chain.kernel_at(game, "P", mu, t)
         out = chain.step(rng, now, active, chain.stochastic(pi), P, P0)
         m[:, t], c[:, t], X[:, t] = out.m, out.c, out.X
         if Y is not None and out.Y is not None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tmfcli.errors import NumericalError, SpecError
+from tmfcli.errors import NumericalError
 from tmfcli.model.games.base import Array, Game
-from tmfcli.model.games.checks import place, show_mu
+from tmfcli.model.games.checks import check_table
 from tmfcli.model.setting import Setting
 
 if TYPE_CHECKING:
@@ -161,42 +161,19 @@ def accelerated(game: Game) -> bool:
 
 
 def check_model(game: Game, flow: Flow) -> None:
-    """The kernels and rewards the flow evaluated, checked where they were evaluated: a game
-    whose kernel stops being stochastic (or a reward finite) at a distribution the probes of
-    ``tmf validate`` missed is stopped here, with the entry, the step and the distribution
-    named (``SpecError``), instead of a flow that silently loses mass. Then the mass of mu.
-
-    Costs one pass over arrays the evaluation already holds (static kernels: one step)."""
-    mu = flow.mu
-    for table, values in (("P", flow.P), ("P0", flow.P0), ("r", flow.r), ("r0", flow.r0)):
+    """The kernels and rewards the flow evaluated, checked where they were evaluated
+    (``checks.check_table``): a game whose kernel stops being stochastic (or a reward finite)
+    at a distribution the probes of ``tmf validate`` missed is stopped here, with the entry,
+    the step and the distribution named, instead of a flow that silently loses mass. Then the
+    mass of mu. One pass over arrays the evaluation already holds (static kernels: one step)."""
+    T, O, A = flow.r.shape
+    steps = np.arange(T)
+    for table, values, shape in (("P", flow.P, (O, A, O)), ("P0", flow.P0, (O, O)),
+                                 ("r", flow.r, (O, A)), ("r0", flow.r0, (O,))):
         kernel = table in ("P", "P0")
-        part = values[:1] if kernel and game.static_dynamics else values
-        bad = ~np.isfinite(part)
-        if bad.any():
-            t, *index = (int(i) for i in np.argwhere(bad)[0])
-            raise _runtime(game, table, index[:-1] if kernel else index, t, mu,
-                           "is not finite", "guard divisions and logs, e.g. max(x, 1e-12)")
-        if not kernel:
-            continue
-        if part.min() < -1e-12:
-            t, *index = (int(i) for i in np.argwhere(part < -1e-12)[0])
-            raise _runtime(game, table, index[:-1], t, mu, f"gives the negative probability "
-                           f"{part[(t, *index)]:.6g}", "keep every entry of a kernel row >= 0")
-        error = np.abs(part.sum(axis=-1) - 1.0)
-        if error.max() > 1e-9:
-            t, *index = (int(i) for i in np.unravel_index(int(np.argmax(error)), error.shape))
-            raise _runtime(game, table, index, t, mu, f"row sums to "
-                           f"{part[(t, *index)].sum():.12g}, not 1",
-                           "make every row a distribution over next observations")
-    _check_mass(mu)
-
-
-def _runtime(game: Game, table: str, index: list[int], t: int, mu: Array, problem: str,
-             fix: str) -> SpecError:
-    """A model defect met at step t of a flow, as one line naming the entry (the same names as
-    ``tmf validate``), the step and the distribution."""
-    return SpecError(place(game, table, tuple(index)),
-                     f"{problem} at step {t}, {show_mu(game, mu[t])}", fix)
+        k = 1 if kernel and game.static_dynamics else T
+        check_table(game, table, np.asarray(values[:k]), shape, flow.mu[:k], kernel, steps[:k])
+    _check_mass(flow.mu)
 
 
 def _check_mass(mu: Array) -> None:

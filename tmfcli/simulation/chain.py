@@ -48,6 +48,7 @@ from numba import types
 
 from tmfcli.model.compiled import KERNEL, no_kernel
 from tmfcli.model.games.base import Array, Game
+from tmfcli.model.games.checks import check_table
 
 __all__ = ["SOFTMAX", "TABLE", "ChainPolicy", "Step", "can_compile", "policy_on_flow",
            "sequential", "step", "stochastic", "tagged"]
@@ -59,6 +60,20 @@ def stochastic(p: Array) -> Array:
     """Clip round-off negatives and renormalise, as numpy's multinomial checks sum(p) <= 1."""
     p = np.clip(p, 0.0, None)
     return p / p.sum(axis=-1, keepdims=True)
+
+
+def kernel_at(game: Game, table: str, mu: Array, t: int) -> Array:
+    """P (R, O, A, O) (``table`` "P") or P0 (R, O, O) at the replicas' mu_hat (R, O), step t:
+    checked where the chain meets it (``checks.check_table``: finite, rows of non-negative
+    entries summing to 1; the entry, the step and the distribution named), then cleaned of
+    round-off (``stochastic``). A defect the probes of ``tmf validate`` missed stops the run
+    instead of being renormalised away."""
+    O, A = game.n_obs, game.n_act
+    values = np.asarray(game.transition(mu, t) if table == "P" else
+                        game.idle_transition(mu, t), dtype=float)
+    check_table(game, table, values, (O, A, O) if table == "P" else (O, O), mu, True,
+                np.full(mu.shape[0], t))
+    return stochastic(values)
 
 
 # --- the numpy step (reference; any B_t) -------------------------------------------------------

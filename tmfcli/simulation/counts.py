@@ -219,12 +219,12 @@ def _block(setting: Setting, policy: Policy, rng: np.random.Generator, N: int,
         m = active_counts(rng, n, B, N, activation)
         pi = policy.probs(mu, t)
         P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
-            else stochastic(game.transition(mu, t))
+            else chain.kernel_at(game, "P", mu, t)
         idle = n - m
         P0 = None
         if idle.any() and not game.idle_stays:  # with everybody active, P0 is never used
             P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
-                else stochastic(game.idle_transition(mu, t))
+                else chain.kernel_at(game, "P0", mu, t)
         out = chain.step(rng, n, m, stochastic(pi), P, P0)
         reward = (out.c * game.reward(mu, t)).sum(axis=(1, 2))
         if idle.any():

@@ -299,11 +299,11 @@ def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...]
             m = chain.active_counts(others, n, B - active, N, activation) \
                 if activation == "subset" else chain.active_counts(others, n, B, N, activation)
         P = np.broadcast_to(P_static, (BLOCK, *P_static.shape)) if game.static_dynamics \
-            else stochastic(game.transition(mu, t))
+            else chain.kernel_at(game, "P", mu, t)
         P0 = None
         if not game.idle_stays:
             P0 = np.broadcast_to(P0_static, (BLOCK, O, O)) if game.static_dynamics \
-                else stochastic(game.idle_transition(mu, t))
+                else chain.kernel_at(game, "P0", mu, t)
         nxt = chain.step(others, n, m, stochastic(policy.probs(mu, t)), P, P0).next
         # the tagged agents: the same uniforms, each its own policy and mu_hat
         for i, sigma in enumerate(tagged_policies):

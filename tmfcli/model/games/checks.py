@@ -81,18 +81,27 @@ def _fail(game: Game, table: str, index: tuple[int, ...], problem: str, fix: str
     return SpecError(place(game, table, index), problem, fix)
 
 
-def _check_table(game: Game, table: str, values: Array, shape: tuple[int, ...], mu: Array,
-                 kernel: bool) -> None:
+def check_table(game: Game, table: str, values: Array, shape: tuple[int, ...], mu: Array,
+                kernel: bool, steps: np.ndarray | None = None) -> None:
+    """A table evaluated at the distributions mu (S, O): values (S, *shape) finite and, for a
+    kernel, rows of non-negative entries summing to 1 (to ``TOLERANCE``). ``tmf validate``
+    checks its probes with it, the engine what it evaluates at run time (``steps`` (S,): the
+    step of each distribution, named in the message)."""
     S = mu.shape[0]
     if values.shape != (S, *shape):
         raise SpecError(f"game {game.name}:{table}", f"has shape {values.shape[1:]} for one mu,"
                         f" expected {shape}", "return arrays of the documented shapes "
                         "(docs/games.md)")
+
+    def at(s: int) -> str:
+        where = show_mu(game, mu[s])
+        return where if steps is None else f"step {int(steps[s])}, {where}"
+
     bad = ~np.isfinite(values)
     if bad.any():
         s, *index = np.argwhere(bad)[0]
         raise _fail(game, table, tuple(int(i) for i in index[:len(shape) - (1 if kernel else 0)]),
-                    f"is not finite at {show_mu(game, mu[s])}",
+                    f"is not finite at {at(int(s))}",
                     "guard divisions and logs, e.g. max(x, 1e-12)")
     if not kernel:
         return
@@ -101,13 +110,13 @@ def _check_table(game: Game, table: str, values: Array, shape: tuple[int, ...], 
         nxt = game.obs_labels[index[-1]] if game.obs_labels else index[-1]
         raise _fail(game, table, tuple(int(i) for i in index[:-1]),
                     f"gives a negative probability {values[(s, *index)]:.6g} to {nxt!r} at "
-                    f"{show_mu(game, mu[s])}", "keep every entry of a kernel row >= 0")
+                    f"{at(int(s))}", "keep every entry of a kernel row >= 0")
     error = np.abs(values.sum(axis=-1) - 1.0)
     if error.max() > TOLERANCE:
         s, *index = np.unravel_index(int(np.argmax(error)), error.shape)
         total = values.sum(axis=-1)[(s, *index)]
         raise _fail(game, table, tuple(int(i) for i in index),
-                    f"row sums to {total:.12g}, not 1, at {show_mu(game, mu[s])}",
+                    f"row sums to {total:.12g}, not 1, at {at(int(s))}",
                     "make the row a distribution over next observations (e.g. write 'rest' "
                     "for one entry)")
 
@@ -155,7 +164,7 @@ def _evaluate(game: Game, mu: Array, times: tuple[int, ...], budget: int) -> Che
             shapes = {"P": (O, A, O), "P0": (O, O), "r": (O, A), "r0": (O,)}
             for table, array in values.items():
                 kernel = table in ("P", "P0")
-                _check_table(game, table, array, shapes[table], kernel_mu if kernel else part,
+                check_table(game, table, array, shapes[table], kernel_mu if kernel else part,
                              kernel)
                 if kernel:
                     ref = first.setdefault(table, array[0])
@@ -264,7 +273,7 @@ def _check_time(game: Game, mu: Array) -> None:
     O = game.n_obs
     for table, method, shape in (("G", "generator", (O, O)), ("f", "flow_reward", (O,))):
         values = _call_time(game, method, mu)
-        _check_table(game, table, values, shape, mu, kernel=False)
+        check_table(game, table, values, shape, mu, kernel=False)
         if table == "f":
             continue
         off = values.copy()
