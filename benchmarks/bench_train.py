@@ -20,14 +20,14 @@ SPEC = "experiments/train-resource.yaml"
 
 
 def timed_run(overrides: list[str], **change: Any) -> tuple[float, int, int, float]:
-    """(seconds, steps T, samples, final exploitability per round) of one training run."""
+    """(seconds, steps T, samples, final exploitability) of one training run."""
     spec = specs.load(SPEC, overrides)
     s = setting(spec)
     config = replace(config_of(spec), **change)
     start = time.process_time()
     result = train(s, config)
     elapsed = time.process_time() - start
-    return elapsed, s.T, result.samples, result.evaluation.exploitability * float(s.alpha[0])
+    return elapsed, s.T, result.samples, result.evaluation.exploitability
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     print(f"default run ({SPEC}: tmf-pg, N = 1000, 2 rounds, 40 iterations x 4 rollouts), "
           "B = N against B = 1, side by side")
     print(f"  {'B':>5} {'steps':>6} {'seconds':>8} {'ratio':>6} {'samples/s':>10} "
-          f"{'expl/round':>10}")
+          f"{'exploit.':>10}")
     base = None
     for batch in ("all", "sqrt", "1"):
         sec, T, samples, expl = timed_run([f"population.batch={batch}"])
@@ -49,7 +49,7 @@ def main() -> None:
     for batch in ("all", "sqrt", "1"):
         sec, T, samples, _ = timed_run([f"population.batch={batch}", "horizon={steps: 200}",
                                         "train.time_index=step"],
-                                       time_index="step", per_round=False, iterations=10)
+                                       time_index="step", iterations=10)
         base = base or sec
         print(f"  {batch:>5} {T:>6} {sec:>8.2f} {sec / base:>6.1f} {samples / sec:>10.3g}")
     print("one outer iteration (rollouts + critic + 10 inner steps + exact evaluation) against N,"
