@@ -1424,3 +1424,40 @@ def test_fuzz_user_files_in_output_directories_are_never_lost(
     _clean_outcome(result, 0.0)
     assert result.exit_code == 1, result.output
     assert all(path.read_bytes() == raw for path, raw in kept.items())
+
+
+# --------------------------------------------------------------------------------------------
+# kernel and reward defects that only show at some distributions (run-time checks)
+# --------------------------------------------------------------------------------------------
+@settings(max_examples=RUNS * 2)
+@given(centre=st.floats(0.05, 0.95), width=st.floats(1e-4, 0.02),
+       extra=st.sampled_from(["0.4", "-0.3", "nan", "1e400"]),
+       table=st.sampled_from(["P", "r"]))
+def test_fuzz_defects_hidden_between_probes_are_one_line(
+        tmp_path_factory: pytest.TempPathFactory, centre: float, width: float, extra: str,
+        table: str) -> None:
+    """A kernel row or a reward that goes wrong only where mu(b) is within ``width`` of
+    ``centre``, and a policy whose flow lands there (go w.p. ``centre`` from all at a): a
+    solve-free simulate of that policy ends in one line naming the entry, never in a result
+    that lost mass, a traceback or a warning."""
+    tmp = tmp_path_factory.mktemp("hd")
+    window = f"where(abs(mu[b] - {centre!r}) < {width!r}, {extra}, 0)"
+    game = {"name": "hidden", "observations": ["a", "b"], "actions": ["stay", "go"],
+            "mu0": "a", "P": {"a": {"stay": "a", "go": {"b": f"1 + {window}"}}, "b": "b"},
+            "r": {"*": 0}}
+    if table == "r":
+        game["P"] = {"a": {"stay": "a", "go": "b"}, "b": "b"}
+        # log(0) = -inf inside the window
+        game["r"] = {"*": f"log(1 + where(abs(mu[b] - {centre!r}) < {width!r}, -1, 0))"}
+    spec = write(tmp, {"name": "hd", "game": {"define": game}, "horizon": {"steps": 2},
+                       "population": {"agents": 1000, "batch": "all"},
+                       "simulate": {"replicas": 2, "epsilon": False}})
+    policy = tmp / "p"
+    policy.mkdir()
+    rows = [f"{t},{o},{a},{p!r}" for t in range(2) for o in range(2)
+            for a, p in ((0, 1 - centre), (1, centre))]
+    (policy / "policy.csv").write_text("t,obs,action,prob\n" + "\n".join(rows) + "\n")
+    result = invoke("simulate", str(spec), "--policy", str(policy), "--out", str(tmp / "o"))
+    _clean_outcome(result, 0.0)
+    assert result.exit_code == 1, result.output
+    assert "game.define." in result.stderr
