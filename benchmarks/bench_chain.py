@@ -34,6 +34,10 @@ from tmfcli.model.exploitability import evaluate
 from tmfcli.simulation.chain import kernels_of, multinomial, policy_row
 
 SPECS = ("experiments/train-resource.yaml", "experiments/train-queue.yaml")
+# the yardstick steps one agent per step: measured on the per-step forms of the paper games
+# (a timed game adds a time stage, B = 0, after every decision)
+PER_STEP = {SPECS[0]: "game.name=resource_selection_per_step",
+            SPECS[1]: "game.name=queueing_per_step"}
 
 
 @nb.njit(cache=True)
@@ -54,7 +58,7 @@ def minimal_chain(rng: Any, n: Any, T: int, N: int, theta: Any, W: Any, index: A
         for o in range(O):
             mu[o] = n[o] / N
         if dynamic:
-            kernel(mu, kparams, P, P0)
+            kernel(mu, t, kparams, P, P0)
         k = who[t]
         s = 0
         o = O - 1
@@ -90,7 +94,7 @@ def minimal_chain(rng: Any, n: Any, T: int, N: int, theta: Any, W: Any, index: A
 
 def yardstick_ns(path: str) -> float:
     """Nanoseconds per step of ``minimal_chain`` on the spec's game at B = 1 (median of 5)."""
-    s = setting(specs.load(path, ["population.batch=1"]))
+    s = setting(specs.load(path, ["population.batch=1", PER_STEP[path]]))
     game, N = s.game, int(s.agents or 1)
     cls = PolicyClass.of(s, "round")
     zero = cls.zeros()
@@ -114,7 +118,7 @@ def yardstick_ns(path: str) -> float:
 
 def decision_ns(path: str, repeats: int = 5) -> dict[str, float]:
     """Nanoseconds per sampled decision of one tmf-pg iteration at B = 1, by part (medians)."""
-    spec = specs.load(path, ["population.batch=1"])
+    spec = specs.load(path, ["population.batch=1", PER_STEP[path]])
     s = setting(spec)
     config = config_of(spec)
     cls = PolicyClass.of(s, config.time_index)
