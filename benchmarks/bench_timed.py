@@ -12,23 +12,12 @@ One core; nothing is asserted.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 
+from benchmarks.bench_games import best_of
 from tmfcli.io import spec as specs
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.timed import stage
-
-
-def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def setting_of(game: str, steps: int, alpha: float) -> specs.Setting:
