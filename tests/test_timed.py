@@ -405,3 +405,26 @@ def test_the_n_agent_chain_stops_at_a_hidden_defect_with_the_entry() -> None:
         simulate(s, TabularPolicy(pi), 50, seed=0, method="general")
     assert caught.value.message().startswith(
         "game.define.P.a.go: row sums to 1.4, not 1, at step 1, mu = (a: 0.95, b: 0.05)")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"game": {"name": "sis"}, "horizon": {"steps": 5}, "clock": {"dt": 0.25}},
+     "clock.dt: sis is not a timed game: its steps have no duration — remove clock.dt"),
+    ({"game": {"name": "queueing"}, "horizon": {"rounds": 5}, "clock": {"dt": 0.25}},
+     "clock.dt: a horizon in rounds sets the duration of a step (B / N rounds) — remove "
+     "clock.dt, or give the horizon in steps"),
+    ({"game": {"name": "queueing"}, "horizon": {"steps": 5}, "clock": {"dt": -1}},
+     "clock.dt: -1 is out of range — use a number > 0"),
+])
+def test_clock_dt_is_refused_where_it_means_nothing(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(specs.SpecError) as caught:
+        specs.from_dict({"name": "c", **data})
+    assert message in caught.value.message(), caught.value.message()
+
+
+def test_clock_dt_sets_the_stage_of_a_timed_game_in_steps() -> None:
+    """A step of dt = 0.25 rounds: an agent in queue 1 alone (mu(q1) = 0) is served at rate
+    s_1 / s_1 = 1 per round, so it is still queued after the stage w.p. exp(-0.25)."""
+    s = setting_of({"name": "queueing"}, horizon={"steps": 3}, clock={"dt": 0.25})
+    E = s.game.idle_transition(np.array([[1.0, 0.0, 0.0, 0.0]]), 1)[0]
+    assert E[1, 1] == pytest.approx(math.exp(-0.25), abs=1e-15)
