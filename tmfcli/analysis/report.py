@@ -331,19 +331,22 @@ def solve_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
             "algorithm": solver.get("algorithm"), "iterations": int(last["iteration"]),
             "exploitability": float(last["exploitability"]), "J": float(last["J"]),
             "stop": str(m.get("stop_reason", "")).split(":")[0],
-            "restarts converged": f"{u.get('restarts_converged', 0)}/{u.get('restarts', 0)}",
-            "flow spread": _float(u.get("flow_spread")),
-            "policy spread": _float(u.get("policy_spread")),
-            "monotone pairs": f"{samples - u.get('monotonicity_violations', 0)}/{samples}",
-            "dynamics depend on mu": u.get("dynamics_depend_on_mu"),
+            "restarts": int(u.get("restarts", 0)),
+            "restarts_converged": int(u.get("restarts_converged", 0)),
+            "flow_spread": _float(u.get("flow_spread")),
+            "policy_spread": _float(u.get("policy_spread")),
+            "monotonicity_samples": int(samples),
+            "monotonicity_violations": int(u.get("monotonicity_violations", 0)),
+            "dynamics_depend_on_mu": u.get("dynamics_depend_on_mu"),
+            "directory": str(r.path),
         })
     section = Section("solve", "Equilibria (tmf solve)")
     section.tables.append(Table("solve", "Equilibria: final exploitability, J, stop reason and "
                                 "uniqueness evidence (spread: largest L1 distance between "
                                 "equilibria from random starts)", pd.DataFrame(rows),
                                 brief=("run", "exploitability", "J", "stop",
-                                       "restarts converged", "flow spread",
-                                       "monotone pairs")))
+                                       "restarts_converged", "flow_spread",
+                                       "monotonicity_violations")))
     series = [(r.label, r.tables["iterations.csv"].rename(columns={"exploitability": "y"}))
               for r in runs]
     name = "solve-exploitability"
