@@ -283,8 +283,16 @@ def test_train_table_combines_seeds_per_algorithm_and_batch(tmp_path: Path) -> N
             pytest.approx((values.mean() - half, values.mean() + half), rel=1e-12)
         assert row["eps_n"] == pytest.approx(values.mean() / 2, rel=1e-12)
         assert row["exploitability_exact"] == pytest.approx(values.mean() / 3, rel=1e-12)
-    for name in ("train-exploitability.png", "train-return.png"):
+    for name in ("train-exploitability.png", "train-return.png", "train-vs-B.png"):
         is_png(tmp_path / "out" / name)
+    # the metric against B: one series per algorithm, B = "all" drawn at N = 1000
+    from tmfcli.analysis.report import batch_series
+
+    series = dict(batch_series(table.astype({"B": str, "N": str}), "exploitability"))
+    assert sorted(series) == ["mf-q, N=1000", "tmf-pg, N=1000"]
+    assert series["tmf-pg, N=1000"]["B"].tolist() == [1.0, 1000.0]
+    assert series["tmf-pg, N=1000"]["y"].tolist() == pytest.approx(
+        [np.mean(FINAL[("tmf-pg", "1")]), np.mean(FINAL[("tmf-pg", "all")])], rel=1e-12)
     text = (tmp_path / "out" / "REPORT.md").read_text()
     # claim 3: tmf-pg 0.015 +- 1.96 x 0.01 / 2 (B=1) vs 0.014 +- 1.96 x 0.004 / 2 (B=N): the
     # intervals overlap; 0.015 is 0.03 of the uniform policy's 0.5

@@ -356,30 +356,35 @@ def gap_over_runs_figure(summary: pd.DataFrame, path: Path, caption: str = "",
 # --------------------------------------------------------------------------------------------
 def curves_figure(series: list[tuple[str, pd.DataFrame]], path: Path, ylabel: str,
                   caption: str = "", logy: bool = True, formats: Sequence[str] = ("png",),
-                  band_label: str = "") -> None:
-    """One line per series against iteration; ``frame`` has columns iteration, y and optionally
-    low, high (a band). Non-positive values are left out of a log axis (marked in the caption).
+                  band_label: str = "", x: str = "iteration", xlabel: str = "iteration",
+                  logx: bool = False) -> None:
+    """One line per series against column ``x`` (iteration, or e.g. B); ``frame`` has columns
+    x, y and optionally low, high (a band). Non-positive values are left out of a log axis
+    (marked in the caption). Against anything but iteration the points are marked.
     """
     with figure() as (fig, axes):
         ax = axes[0]
         dropped = False
         for i, (label, frame) in enumerate(series):
             s = style(i)
-            x = frame["iteration"].to_numpy(dtype=float)
+            xs = frame[x].to_numpy(dtype=float)
             y = frame["y"].to_numpy(dtype=float)
             if logy:
                 dropped |= bool((y <= 0).any())
                 y = np.where(y > 0, y, np.nan)
-            ax.plot(x, y, color=s["color"], linestyle=s["linestyle"], label=label)
+            ax.plot(xs, y, color=s["color"], linestyle=s["linestyle"], label=label,
+                    marker=None if x == "iteration" else s["marker"])
             if "low" in frame and "high" in frame:
                 lo = frame["low"].to_numpy(dtype=float)
                 hi = frame["high"].to_numpy(dtype=float)
                 if logy:
                     lo = np.where(lo > 0, lo, np.nan)
-                ax.fill_between(x, lo, hi, color=s["color"], alpha=0.2, linewidth=0)
+                ax.fill_between(xs, lo, hi, color=s["color"], alpha=0.2, linewidth=0)
         if logy:
             ax.set_yscale("log")
-        ax.set_xlabel("iteration")
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         notes = [caption]
         if band_label:

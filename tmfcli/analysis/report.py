@@ -624,7 +624,32 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
                             formats=formats, band_label="bands: range over seeds")
         section.figures.append(Figure(f"{name}.png", f"Training curves: {column} per algorithm "
                                       "and B (mean over seeds, band: range)", cap))
+    against_b = batch_series(train_table(finals), "exploitability")
+    if against_b:
+        plots.curves_figure(against_b, out / "train-vs-B.png", "final exploitability",
+                            caption=cap, formats=formats, x="B", xlabel="agents acting per "
+                            "step B", logx=True, band_label="bands: 95% interval across seeds")
+        section.figures.append(Figure("train-vs-B.png", "Final exploitability against B per "
+                                      "algorithm (mean over seeds, band: 95% interval)", cap))
     return section
+
+
+def batch_series(table: pd.DataFrame, metric: str) -> list[tuple[str, pd.DataFrame]]:
+    """Per (game, algorithm, N) with runs at two or more B: ``metric`` (mean and its interval
+    columns of ``train_table``) against B as a number (``all`` is N), for a figure."""
+    series = []
+    several = table["game"].nunique() > 1
+    for (game, algorithm, N), g in table.groupby(["game", "algorithm", "N"], sort=False):
+        B = [float(str(N)) if str(b) == "all" else float(b) for b in g["B"]]
+        if len(set(B)) < 2:
+            continue
+        frame = pd.DataFrame({"B": B, "y": g[metric].to_numpy(dtype=float)})
+        if f"{metric}_low" in g:
+            frame["low"] = g[f"{metric}_low"].to_numpy(dtype=float)
+            frame["high"] = g[f"{metric}_high"].to_numpy(dtype=float)
+        series.append((f"{str(game) + ' ' if several else ''}{algorithm}, N={N}",
+                       frame.sort_values("B")))
+    return series
 
 
 def _train_caption(runs: Sequence[Run]) -> str:
