@@ -53,6 +53,9 @@ def test_dask_cluster_gives_the_bytes_of_a_local_run(tmp_path: Path) -> None:
         assert shared.exit_code == grid.exit_code, shared.output
         assert yaml.safe_load((tmp_path / "shared" / "manifest.yaml").read_text())[
             "scheduler"] == cluster.scheduler_address
+        top = yaml.safe_load((remote / "manifest.yaml").read_text())  # the sweep's own
+        assert top["executor"] == f"Dask scheduler {cluster.scheduler_address}"
+        assert top["command_line"] == runs.this_command_line()
     for name in ("replicas.csv", "cells.csv", "fits.csv"):
         assert (tmp_path / "grid" / name).read_bytes() == (tmp_path / "shared" / name
                                                            ).read_bytes()

@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 from tmfcli.commands.executors import (
+    DaskCluster,
     Executor,
     Local,
     Outcome,
@@ -182,6 +183,7 @@ class Report:
     signum: int = int(signal.SIGINT)  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    where: str = ""  # where the cells ran: a local pool of N processes, or a Dask scheduler
 
     def count(self, *status: str) -> int:
         return sum(r.status in status for r in self.rows)
@@ -242,7 +244,9 @@ def run(command: str, cells: list[Cell], options: Options, executor: Executor,
                           workers=1 if options.workers is None else options.workers)
     options = replace(options, force=options.force or force)
     top, rows, tasks, is_sweep = plan(command, cells, options, out, command_line)
-    report = Report(command, top, rows, is_sweep)
+    report = Report(command, top, rows, is_sweep, where=
+                    f"Dask scheduler {executor.address}" if isinstance(executor, DaskCluster)
+                    else f"local, {getattr(executor, 'jobs', 1)} process(es)")
     reused_ids = set()
     task_of = {t.index: t for t in tasks}
     if is_sweep:  # the top holds sweep.csv, the stacked tables and the sweep's manifest
@@ -426,6 +430,8 @@ def sweep_manifest(report: Report, spec: Spec, options: Options, started: str,
         "swept": columns([r.cell for r in report.rows]),
         "axes": axes,
         "policy": options.policy,
+        "executor": report.where,
+        "command_line": runs.command_line(),
         "elapsed_s": round(report.elapsed_s, 3),
         "versions": results.versions(),
         **runs.provenance(),
