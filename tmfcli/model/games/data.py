@@ -462,8 +462,8 @@ class TimedDataGame(TimedGame, DataGame):
         decides_by_t = any(depends_on_t(node) for node, entry in self._checks
                            if not entry.key.startswith("time."))
         self._set(static_decisions=not self._tables["P"].varies and not decides_by_t,
-                  time_moves=moves, static_time=G is None or not G.varies,
-                  time_homogeneous=False, period=0 if decides_by_t else 2, _program=None)
+                  time_moves=moves, time_homogeneous=False, period=0 if decides_by_t else 2,
+                  _program=None)
 
     def decision(self, mu: Array, t: int) -> Array:
         return self._tables["P"](mu, t)

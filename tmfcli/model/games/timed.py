@@ -74,13 +74,12 @@ class TimedGame(Game):
     """Base class of timed games; subclasses implement ``build`` and the four functions.
 
     ``static_decisions`` declares that D and c depend neither on mu nor on t, ``time_moves``
-    that G is not zero (when False every agent stays over a time stage: E = identity),
-    ``static_time`` that G and f do not depend on mu (E and F are then computed once).
+    that G is not zero (when False every agent stays over a time stage: E = identity, and the
+    game's dynamics are static when its decisions are).
     """
 
     static_decisions: ClassVar[bool] = False
     time_moves: ClassVar[bool] = True
-    static_time: ClassVar[bool] = False
     period = 0  # a subclass whose decisions do not depend on t declares 2
 
     dt: float = field(init=False, default=1.0)
