@@ -221,22 +221,6 @@ def policy_row(theta: Array, W: Array, mu: Array, index: Any, t: int, o: int,
         out[a] = out[a] / total
 
 
-@nb.njit(types.int64(_f1, types.int64, types.float64), cache=True)
-def _inverse(p: Array, start: int, u: float) -> int:  # pragma: no cover - compiled
-    """#{j < K - 1: p[start] + ... + p[start + j] <= u}: the category of u, K = len(p) - start
-    entries from start (the last category takes whatever the cumulative sum leaves)."""
-    K = p.shape[0] - start
-    s = 0.0
-    k = 0
-    for j in range(K - 1):
-        s += p[start + j]
-        if s <= u:
-            k += 1
-        else:
-            break
-    return k
-
-
 @nb.njit(types.int64(_f1, types.int64, types.int64, types.float64), cache=True)
 def _inverse_in(p: Array, start: int, K: int, u: float) -> int:  # pragma: no cover
     """``_inverse`` on the K entries p[start:start + K]."""
@@ -249,6 +233,13 @@ def _inverse_in(p: Array, start: int, K: int, u: float) -> int:  # pragma: no co
         else:
             break
     return k
+
+
+@nb.njit(types.int64(_f1, types.int64, types.float64), cache=True)
+def _inverse(p: Array, start: int, u: float) -> int:  # pragma: no cover - compiled
+    """#{j < K - 1: p[start] + ... + p[start + j] <= u}: the category of u, K = len(p) - start
+    entries from start (the last category takes whatever the cumulative sum leaves)."""
+    return _inverse_in(p, start, p.shape[0] - start, u)
 
 
 @nb.njit(types.void(_RNG, types.int64, _f1, types.int64, _i1), cache=True)
