@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tmfcli.commands.bound_check import run_bound_check
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 
 SPEC = Path(__file__).resolve().parent.parent / "experiments" / "resource-bound.yaml"
 

@@ -24,7 +24,7 @@ import numpy as np
 from tmfcli.commands.train import config_of
 from tmfcli.io import budget
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.learning.critic import aggregate
 from tmfcli.learning.policy_class import PolicyClass, on_flow_fast
 from tmfcli.learning.rollouts import sample

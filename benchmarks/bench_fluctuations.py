@@ -18,7 +18,7 @@ import yaml
 
 from tmfcli.analysis.fluctuations import predict, return_correction
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.model.policy import uniform_policy
 
 ROOT = Path(__file__).resolve().parent.parent / "experiments"

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.policy import TabularPolicy
 from tmfcli.simulation.counts import simulate

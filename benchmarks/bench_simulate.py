@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.model.policy import TabularPolicy
 from tmfcli.model.setting import Setting
 from tmfcli.simulation.counts import path_of, simulate, simulate_agents

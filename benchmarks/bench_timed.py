@@ -15,13 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.bench_games import best_of
+from tmfcli.io import resolve
 from tmfcli.io import spec as specs
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.timed import stage
+from tmfcli.model.setting import Setting
 
 
-def setting_of(game: str, steps: int, alpha: float) -> specs.Setting:
-    return specs.setting(specs.from_dict({"name": "bench", "game": {"name": game},
+def setting_of(game: str, steps: int, alpha: float) -> Setting:
+    return resolve.setting(specs.from_dict({"name": "bench", "game": {"name": game},
                                           "horizon": {"steps": steps},
                                           "population": {"alpha": alpha}}))
 

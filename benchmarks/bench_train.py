@@ -13,7 +13,7 @@ from typing import Any
 
 from tmfcli.commands.train import config_of
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.learning.train import train
 
 SPEC = "experiments/train-resource.yaml"

@@ -30,7 +30,7 @@ from tmfcli.cli import app
 from tmfcli.commands import bound_check as bc
 from tmfcli.io import results
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.model.games import GAMES
 from tmfcli.model.games.base import Lipschitz
 from tmfcli.model.games.classic import SIS

@@ -178,7 +178,7 @@ def test_compiled_critic_and_gradients_equal_the_numpy_references(game: str, bat
 
 def setting_in_rounds(game: str, N: int, batch: Any) -> Setting:
     from tmfcli.io import spec as specs
-    from tmfcli.io.spec import setting
+    from tmfcli.io.resolve import setting
 
     return setting(specs.from_dict({"name": "t", "game": {"name": game},
                                     "horizon": {"rounds": 2},

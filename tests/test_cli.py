@@ -319,7 +319,7 @@ def test_policy_synchronous_plays_round_k_of_the_synchronous_equilibrium_in_roun
     mean-field flow is that of pi_sync repeated N/B = 10 times per round, and J is the one
     bound-check finds for its regime B = 2 at N = 20 with the synchronous spec's policy."""
     from tmfcli.io import spec as specs
-    from tmfcli.io.spec import setting
+    from tmfcli.io.resolve import setting
     from tmfcli.model.flow import mean_field_flow
 
     monkeypatch.chdir(tmp_path)

@@ -29,7 +29,7 @@ from tmfcli.cli import app
 from tmfcli.commands import simulate as simulate_command
 from tmfcli.errors import ResultsError, SpecError
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.model.policy import Policy, PopulationPolicy, TabularPolicy, uniform_policy
 from tmfcli.model.setting import Setting
 from tmfcli.simulation.counts import path_of, simulate

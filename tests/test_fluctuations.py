@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from tmfcli.analysis import fluctuations as F
+from tmfcli.io import resolve
 from tmfcli.io import spec as specs
 from tmfcli.model.flow import step
 from tmfcli.model.games import GAMES, make_game
@@ -370,7 +371,7 @@ def test_timed_queueing_gap_constant_is_predicted_at_b_equal_one() -> None:
     pi_round = np.random.default_rng(4).dirichlet(np.ones(4), size=(1, 4))
     results = []
     for N in (100, 400, 1600):
-        s = specs.setting(specs.from_dict({
+        s = resolve.setting(specs.from_dict({
             "name": "t", "game": {"name": "queueing", "mu0": [0.4, 0.3, 0.2, 0.1]},
             "horizon": {"rounds": 1}, "population": {"agents": N, "batch": 1}}))
         pol = TabularPolicy(pi_round[time_rows("round", s.alpha)])

@@ -14,7 +14,8 @@ import yaml
 
 from tmfcli.errors import SpecError, TmfError
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io import spec_types
+from tmfcli.io.resolve import setting
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.expressions import ExpressionError, check, parse
 from tmfcli.model.policy import TabularPolicy
@@ -27,7 +28,7 @@ SHIPPED = ["left_right", "resource_selection_per_step", "queueing_per_step"]
 
 
 def game_spec(game: dict[str, Any], alpha: float = 1.0, steps: int = 6,
-              **extra: Any) -> specs.Spec:
+              **extra: Any) -> spec_types.Spec:
     data: dict[str, Any] = {"name": "t", "game": game, "horizon": {"steps": steps},
                             "population": {"alpha": alpha}, **extra}
     return specs.from_dict(data, str(ROOT / "spec.yaml"))

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from tmfcli.cli import app
 from tmfcli.errors import TmfError
-from tmfcli.io import budget, results
+from tmfcli.io import budget, resolve, results, spec_text
 from tmfcli.io import spec as specs
 from tmfcli.io.policy_files import policy_table
 from tmfcli.model.games import make_game
@@ -1186,7 +1186,7 @@ def test_fuzz_random_specs_are_read_or_refused_cleanly(data: dict[str, Any]) -> 
     try:
         spec = specs.from_dict(data, "fuzz.yaml")
         budget.check(spec, "solve")
-        specs.setting(spec)
+        resolve.setting(spec)
     except TmfError:
         pass
     assert time.perf_counter() - start < 10
@@ -1334,7 +1334,7 @@ def test_fuzz_duplicate_keys_are_never_silently_merged(tmp_path_factory: pytest.
 def test_fuzz_numbers_as_people_write_them_are_numbers(text: str) -> None:
     """Scientific notation and a leading dot are read as the number Python reads, in a
     --set and in a sweep alike."""
-    spec = specs.from_dict(specs.apply_overrides(
+    spec = specs.from_dict(spec_text.apply_overrides(
         {"name": "n", "game": {"name": "left_right"}}, [f"entropy={text}"], "--set"))
     assert spec.entropy == float(text)
     from tmfcli.commands.sweep import parse_cli

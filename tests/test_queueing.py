@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tmfcli.io import resolve
 from tmfcli.io import spec as specs
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.policy import TabularPolicy
@@ -36,7 +37,7 @@ def test_always_join_queue_one_is_not_an_equilibrium() -> None:
 def test_the_n_agent_gap_is_positive_at_n_100() -> None:
     data = {"name": "t", "game": {"name": "queueing_per_step"}, "horizon": {"steps": 20},
             "population": {"agents": 100, "batch": 10}}
-    s = specs.setting(specs.from_dict(data))
+    s = resolve.setting(specs.from_dict(data))
     pi = np.full((s.T, s.game.n_obs, s.game.n_act), 1.0 / s.game.n_act)
     mu_bar = evaluate(s, pi).flow.mu
     rollouts = simulate(s, TabularPolicy(pi), 50, seed=3)

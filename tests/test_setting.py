@@ -10,7 +10,8 @@ import pytest
 
 from tmfcli.errors import SpecError
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io import spec_text
+from tmfcli.io.resolve import setting
 from tmfcli.model.setting import Setting
 
 
@@ -64,16 +65,16 @@ def test_rounds_reject_a_schedule() -> None:
 
 
 def test_overrides_create_nested_keys_and_parse_yaml() -> None:
-    data = specs.apply_overrides({"name": "x", "game": {"name": "sis"}},
+    data = spec_text.apply_overrides({"name": "x", "game": {"name": "sis"}},
                                  ["game.params.infection=0.5", "population.batch=sqrt",
                                   "population.agents=100", "bound_check.agents=[10, 20]"], "s")
     spec = specs.from_dict(data)
     assert spec.game.params == {"infection": 0.5}
     assert spec.population.batch == "sqrt" and spec.bound_check.agents == (10, 20)
     with pytest.raises(SpecError, match="override has no '='"):
-        specs.apply_overrides({}, ["population.batch"], "s")
+        spec_text.apply_overrides({}, ["population.batch"], "s")
     with pytest.raises(SpecError, match="is not a mapping"):
-        specs.apply_overrides({"name": "x"}, ["name.first=1"], "s")
+        spec_text.apply_overrides({"name": "x"}, ["name.first=1"], "s")
 
 
 def test_missing_horizon_without_game_default() -> None:

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from tmfcli.cli import app
 from tmfcli.io import spec as specs
 from tmfcli.io.policy_files import load_policy, write_policy
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.model.flow import step
 from tmfcli.model.games.project import QueueingPerStep as Queueing
 from tmfcli.model.policy import (

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tmfcli.errors import SpecError
 from tmfcli.io import spec as specs
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import softmax
 from tmfcli.solvers import ALGORITHMS, run
@@ -120,7 +121,7 @@ def test_auto_names_the_solver_it_picks(game: str, entropy: float, chosen: str) 
 
 
 def test_auto_with_solver_params_asks_for_a_name() -> None:
-    with pytest.raises(specs.SpecError, match="belong to a named solver") as error:
+    with pytest.raises(SpecError, match="belong to a named solver") as error:
         specs.from_dict({"name": "t", "game": {"name": "beach_bar"},
                          "solver": {"params": {"polish": True}}})
     assert "solver.algorithm: potential" in str(error.value.fix)

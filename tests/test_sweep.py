@@ -19,6 +19,7 @@ from tmfcli.cli import app
 from tmfcli.commands import jobs, sweep
 from tmfcli.commands import solve as solve_module
 from tmfcli.io import spec as specs
+from tmfcli.io import spec_text, spec_types
 
 runner = CliRunner()
 
@@ -68,8 +69,8 @@ def test_command_line_axis_replaces_the_spec_axis_and_set_applies_first() -> Non
     spec = specs.from_dict({**BASE, "sweep": {"seed": [0, 1, 2]}})
     cells = sweep.expand(spec, sweep.parse_cli(["seed=7"]))
     assert [c.spec.seed for c in cells] == [7]
-    base = specs.from_dict(specs.apply_overrides(copy.deepcopy({**BASE, "sweep": {"seed": [0, 1]}}),
-                                                 ["population.agents=50"], "--set"))
+    raw = copy.deepcopy({**BASE, "sweep": {"seed": [0, 1]}})
+    base = specs.from_dict(spec_text.apply_overrides(raw, ["population.agents=50"], "--set"))
     assert [c.spec.population.agents for c in sweep.expand(base)] == [50, 50]
 
 
@@ -204,7 +205,7 @@ def test_failing_cell_is_recorded_others_finish_rerun_retries_it(
     out = tmp_path / "out"
     real = solve_module.solve_into
 
-    def broken(spec: specs.Spec, directory: Path, options: jobs.Options,
+    def broken(spec: spec_types.Spec, directory: Path, options: jobs.Options,
                on_progress: jobs.Progress | None) -> None:
         if spec.seed == 1:
             raise FloatingPointError("overflow in cell 1")

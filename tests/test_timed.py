@@ -16,19 +16,22 @@ import scipy.linalg
 from typer.testing import CliRunner
 
 from tmfcli.cli import app
+from tmfcli.errors import SpecError
+from tmfcli.io import resolve
 from tmfcli.io import spec as specs
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.base import Array, static
 from tmfcli.model.games.project import Queueing, ResourceSelectionPerStep
 from tmfcli.model.games.timed import TimedGame, discounted_time, stage
 from tmfcli.model.policy import TabularPolicy
+from tmfcli.model.setting import Setting
 from tmfcli.model.values import backward
 from tmfcli.simulation.counts import gaps, simulate
 from tmfcli.solvers import ALGORITHMS, run
 
 
 def setting_of(game: dict[str, Any], **extra: Any) -> Any:
-    return specs.setting(specs.from_dict({"name": "t", "game": game, **extra}))
+    return resolve.setting(specs.from_dict({"name": "t", "game": game, **extra}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,7 +121,7 @@ def test_no_time_is_the_per_step_game_of_the_decisions(alpha: float, gamma: floa
     T = 7
     timed = setting_of({"module": "tests.test_timed", "factory": "decisions_only"},
                        horizon={"steps": T}, population={"alpha": alpha}, discount=gamma)
-    plain = specs.Setting(game=DecisionsOnly(), alpha=np.full(T, alpha), gamma=gamma)
+    plain = Setting(game=DecisionsOnly(), alpha=np.full(T, alpha), gamma=gamma)
     assert timed.T == 2 * T
     rng = np.random.default_rng(3)
     pi = rng.dirichlet(np.ones(3), size=(T, 3))
@@ -324,7 +327,7 @@ def tiny(**changes: Any) -> dict[str, Any]:
     ({"time": {"G": {"b": {"a": "1 / (mu[o] - 0.5)"}}}}, "game.define.time.G.b.a: "),
 ])
 def test_a_bad_timed_game_file_is_one_line(change: dict[str, Any], message: str) -> None:
-    with pytest.raises(specs.SpecError) as caught:
+    with pytest.raises(SpecError) as caught:
         specs.from_dict(tiny(**change))
     assert message in caught.value.message(), caught.value.message()
 
@@ -336,7 +339,7 @@ def test_a_timed_yaml_game_validates_and_solves(tmp_path: Any) -> None:
     spec.write_text(yaml.safe_dump(tiny()))
     result = CliRunner().invoke(app, ["validate", str(spec)])
     assert result.exit_code == 0, result.output
-    s = specs.setting(specs.from_dict(tiny()))
+    s = resolve.setting(specs.from_dict(tiny()))
     assert s.T == 6 and s.game.idle_stays is False
     E, F = s.game.time_stage(np.array([[0.5, 0.5]]))  # type: ignore[attr-defined]  # timed
     np.testing.assert_allclose(E[0], np.array([[1.0, 0.0], [1 - math.exp(-1), math.exp(-1)]]),
@@ -368,11 +371,11 @@ HIDDEN = {"name": "hidden", "observations": ["a", "b"], "actions": ["stay", "go"
 
 
 def test_a_kernel_defect_between_the_probes_stops_the_flow_with_the_entry() -> None:
-    s = specs.setting(specs.from_dict({"name": "h", "game": {"define": HIDDEN},
+    s = resolve.setting(specs.from_dict({"name": "h", "game": {"define": HIDDEN},
                                        "horizon": {"steps": 3}}))
     pi = np.zeros((3, 2, 2))
     pi[:, :, 0], pi[:, :, 1] = 0.95, 0.05  # mu(b) = 0.05 after one step
-    with pytest.raises(specs.SpecError) as caught:
+    with pytest.raises(SpecError) as caught:
         evaluate(s, pi)
     message = caught.value.message()
     assert message.startswith("game.define.P.a.go: row sums to 1.4, not 1, at step 1, "
@@ -382,11 +385,11 @@ def test_a_kernel_defect_between_the_probes_stops_the_flow_with_the_entry() -> N
 def test_a_reward_defect_between_the_probes_is_named_not_a_warning() -> None:
     game = {**HIDDEN, "P": {"a": {"stay": "a", "go": "b"}, "b": "b"},
             "r": {"*": "log(abs(mu[b] - 0.05))"}}  # -inf exactly at mu(b) = 0.05
-    s = specs.setting(specs.from_dict({"name": "h", "game": {"define": game},
+    s = resolve.setting(specs.from_dict({"name": "h", "game": {"define": game},
                                        "horizon": {"steps": 3}}))
     pi = np.zeros((3, 2, 2))
     pi[:, :, 0], pi[:, :, 1] = 0.95, 0.05
-    with pytest.raises(specs.SpecError) as caught:
+    with pytest.raises(SpecError) as caught:
         evaluate(s, pi)
     assert "is not finite at step 1, mu = (a: 0.95, b: 0.05)" in caught.value.message()
 
@@ -396,12 +399,12 @@ def test_the_n_agent_chain_stops_at_a_hidden_defect_with_the_entry() -> None:
     go w.p. 0.05; in about 38% of the replicas exactly one goes, so mu_hat(b) = 0.05 at step 1."""
     from tmfcli.simulation.counts import simulate
 
-    s = specs.setting(specs.from_dict({"name": "h", "game": {"define": HIDDEN},
+    s = resolve.setting(specs.from_dict({"name": "h", "game": {"define": HIDDEN},
                                        "horizon": {"steps": 2},
                                        "population": {"agents": 20, "batch": 20}}))
     pi = np.zeros((2, 2, 2))
     pi[:, :, 0], pi[:, :, 1] = 0.95, 0.05
-    with pytest.raises(specs.SpecError) as caught:
+    with pytest.raises(SpecError) as caught:
         simulate(s, TabularPolicy(pi), 50, seed=0, method="general")
     assert caught.value.message().startswith(
         "game.define.P.a.go: row sums to 1.4, not 1, at step 1, mu = (a: 0.95, b: 0.05)")
@@ -417,7 +420,7 @@ def test_the_n_agent_chain_stops_at_a_hidden_defect_with_the_entry() -> None:
      "clock.dt: -1 is out of range — use a number > 0"),
 ])
 def test_clock_dt_is_refused_where_it_means_nothing(data: dict[str, Any], message: str) -> None:
-    with pytest.raises(specs.SpecError) as caught:
+    with pytest.raises(SpecError) as caught:
         specs.from_dict({"name": "c", **data})
     assert message in caught.value.message(), caught.value.message()
 

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from tmfcli.cli import app
 from tmfcli.io import spec as specs
+from tmfcli.io import spec_types
 from tmfcli.io.policy_files import load_policy, write_policy
-from tmfcli.io.spec import setting
+from tmfcli.io.resolve import setting
 from tmfcli.learning.critic import aggregate
 from tmfcli.learning.policy_class import Params, PolicyClass, on_flow_fast
 from tmfcli.learning.rollouts import sample
@@ -29,7 +30,7 @@ from tmfcli.model.setting import Setting
 runner = CliRunner()
 
 
-def spec_of(game: str, agents: int, batch: Any, rounds: int, **train_block: Any) -> specs.Spec:
+def spec_of(game: str, agents: int, batch: Any, rounds: int, **train_block: Any) -> spec_types.Spec:
     return specs.from_dict({"name": "t", "game": {"name": game}, "horizon": {"rounds": rounds},
                             "population": {"agents": agents, "batch": batch},
                             "train": train_block})

@@ -32,6 +32,7 @@ import yaml
 
 from tmfcli.errors import ResultsError, SpecError, TmfError
 from tmfcli.io import spec as specs
+from tmfcli.io import spec_text, spec_types
 
 if TYPE_CHECKING:
     from tmfcli.commands.jobs import Options
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "Result", "Spec", "TmfError", "bound_check", "execute", "load_spec",
            "read", "run", "simulate", "solve", "train"]
 
-Spec = specs.Spec
+Spec = spec_types.Spec
 COMMANDS = ("solve", "simulate", "bound-check", "train")
 Overrides = Mapping[str, Any] | Iterable[str] | None
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -72,7 +73,7 @@ def load_spec(spec: str | Path | Mapping[str, Any] | Spec, overrides: Overrides 
             raise TypeError("load_spec: give the path or the mapping to override, not a Spec")
         return spec
     if isinstance(spec, Mapping):
-        data = specs.apply_overrides(copy.deepcopy(dict(spec)), items, "overrides")
+        data = spec_text.apply_overrides(copy.deepcopy(dict(spec)), items, "overrides")
         return specs.from_dict(data, "")
     return specs.load(spec, items)
 

@@ -30,7 +30,7 @@ from rich.table import Table
 from tmfcli.errors import Interrupted, TmfError
 
 if TYPE_CHECKING:
-    from tmfcli.io import spec as specs
+    from tmfcli.io import spec_types
 
 app = typer.Typer(
     add_completion=True,  # --install-completion, --show-completion (README)
@@ -246,7 +246,7 @@ def summary(title: str, rows: list[tuple[str, Any]]) -> None:
 
 
 def load(spec_path: str | Path, overrides: list[str] | None,
-         max_memory: str | None = None) -> specs.Spec:
+         max_memory: str | None = None) -> spec_types.Spec:
     """Read and validate the spec; ``max_memory`` (``--max-memory``) sets the size limit the
     spec's games and runs are checked against."""
     from tmfcli.io import budget  # imported here: the spec pulls numpy, numba (start-up)
@@ -259,7 +259,7 @@ def load(spec_path: str | Path, overrides: list[str] | None,
     return specs.load(spec_path, overrides or [])
 
 
-def out_dir(spec: specs.Spec, given: str | None, command: str) -> Path:
+def out_dir(spec: spec_types.Spec, given: str | None, command: str) -> Path:
     """``--out`` validated (``results.check_out``: not empty, not a file, no over-long name;
     ``cli.batch.run_command`` passes it here first); without it ``results/<name>/<command>``,
     the parent of the run store's directories (``io.runs``)."""

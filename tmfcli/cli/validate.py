@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tmfcli.cli.common import SetOpt, SpecArg, command, fmt, load, summary
 
 if TYPE_CHECKING:
-    from tmfcli.io.spec import Spec
+    from tmfcli.io.spec_types import Spec
 
 
 @command

@@ -81,7 +81,8 @@ from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_ste
 from tmfcli.commands.solve import Progress
 from tmfcli.errors import ResultsError
 from tmfcli.io import results, user_files
-from tmfcli.io.spec import Spec, setting
+from tmfcli.io.resolve import setting
+from tmfcli.io.spec_types import Spec
 from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array
 from tmfcli.model.setting import Batch, batch_label, batch_size

@@ -37,7 +37,7 @@ from typing import Any, Protocol, TypeVar
 from tmfcli.commands.jobs import COMMANDS, Options, Progress
 from tmfcli.errors import Interrupted, TmfError
 from tmfcli.io import addresses, results, runs
-from tmfcli.io.spec import Spec
+from tmfcli.io.spec_types import Spec
 
 DASK_HINT = "install it with: pip install 'tmf[dask]'"
 

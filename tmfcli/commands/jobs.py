@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmfcli.io.spec import Spec
+from tmfcli.io.spec_types import Spec
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 Run = Callable[[Spec, Path, "Options", Progress | None], None]

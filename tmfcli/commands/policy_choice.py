@@ -29,8 +29,8 @@ from tmfcli.commands.solve import label, same_equilibrium, solve
 from tmfcli.errors import ResultsError
 from tmfcli.io import results, runs
 from tmfcli.io.policy_files import fingerprint, load_policy
-from tmfcli.io.spec import Spec
-from tmfcli.io.spec import setting as setting_of
+from tmfcli.io.resolve import setting as setting_of
+from tmfcli.io.spec_types import Spec
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, TabularPolicy, uniform_policy
 

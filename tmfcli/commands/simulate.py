@@ -18,7 +18,7 @@ from tmfcli.analysis.fit import normal_interval
 from tmfcli.analysis.fluctuations import Prediction, return_correction, try_predict
 from tmfcli.commands.jobs import Options
 from tmfcli.io import user_files
-from tmfcli.io.spec import Spec
+from tmfcli.io.spec_types import Spec
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, on_flow
@@ -266,7 +266,7 @@ def simulate_into(spec: Spec, directory: Path, options: Options,
 def needs_agents(spec: Spec) -> Setting:
     """The spec's setting; simulate needs a finite population (``SpecError`` otherwise)."""
     from tmfcli.errors import SpecError
-    from tmfcli.io.spec import setting
+    from tmfcli.io.resolve import setting
 
     problem = setting(spec)
     if problem.agents is None:

@@ -17,7 +17,8 @@ import numpy as np
 
 from tmfcli.commands.jobs import Options
 from tmfcli.io import results
-from tmfcli.io.spec import Spec, setting
+from tmfcli.io.resolve import setting
+from tmfcli.io.spec_types import Spec
 from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.setting import Setting
 from tmfcli.solvers import SolveResult, run

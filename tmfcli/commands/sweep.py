@@ -49,7 +49,9 @@ from tmfcli.commands.executors import (
 from tmfcli.commands.jobs import COMMANDS, Options, Progress
 from tmfcli.errors import SpecError
 from tmfcli.io import results, runs
-from tmfcli.io.spec import Spec, from_dict, parse_yaml, set_key, sweep_key
+from tmfcli.io.spec import from_dict, sweep_key
+from tmfcli.io.spec_text import parse_yaml, set_key
+from tmfcli.io.spec_types import Spec
 from tmfcli.model.setting import batch_size
 
 SWEEP_TABLE = "sweep.csv"

@@ -15,7 +15,8 @@ import pandas as pd
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.errors import SpecError
 from tmfcli.io import user_files
-from tmfcli.io.spec import Spec, setting
+from tmfcli.io.resolve import setting
+from tmfcli.io.spec_types import Spec
 from tmfcli.learning.train import TrainConfig, TrainResult, train
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.setting import Setting, batch_label

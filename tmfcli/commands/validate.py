@@ -16,7 +16,8 @@ import numpy as np
 
 from tmfcli.analysis.bound import sampled_lipschitz
 from tmfcli.errors import SpecError
-from tmfcli.io.spec import Spec, setting
+from tmfcli.io.resolve import setting
+from tmfcli.io.spec_types import Spec
 from tmfcli.model.games.base import Game, Lipschitz
 from tmfcli.model.games.checks import Checked, check_game
 from tmfcli.solvers.uniqueness import Probe, monotonicity_probe

@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass
 
 from tmfcli.errors import SpecError
-from tmfcli.io.spec import GameSpec, Spec, steps_of
+from tmfcli.io.resolve import steps_of
+from tmfcli.io.spec_types import GameSpec, Spec
 from tmfcli.model.games import Game
 from tmfcli.model.setting import batch_size
 from tmfcli.simulation.counts import BLOCK

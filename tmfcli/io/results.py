@@ -44,10 +44,11 @@ import pandas as pd
 import yaml
 
 from tmfcli import __version__
-from tmfcli.errors import ResultsError
+from tmfcli.errors import ResultsError, SpecError
 from tmfcli.files import FILE_MODE, UMASK
 from tmfcli.io import runs
-from tmfcli.io.spec import Spec
+from tmfcli.io.spec_text import parse_yaml
+from tmfcli.io.spec_types import Spec
 from tmfcli.model.games.base import Array
 
 MANIFEST = "manifest.yaml"
@@ -155,9 +156,6 @@ def read_manifest_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
         raise ResultsError(f"cannot read {path}: {reason}", fix) from None
-    from tmfcli.errors import SpecError
-    from tmfcli.io.spec import parse_yaml
-
     try:
         data = parse_yaml(text, "", str(path))
     except SpecError as error:

@@ -11,135 +11,44 @@ import copy
 import difflib
 import math
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import yaml
-
 from tmfcli.errors import SpecError
-from tmfcli.io import addresses, game_files, user_files
+from tmfcli.io import addresses, budget, game_files
+from tmfcli.io.resolve import setting
+from tmfcli.io.spec_text import apply_overrides, blame_override, parse_yaml, read_text
+from tmfcli.io.spec_types import (
+    ACTIVATIONS,
+    INITS,
+    MAX_COUNT,
+    OPTIMIZERS,
+    TIME_INDICES,
+    TRAIN_ALGORITHMS,
+    BoundCheckSpec,
+    Clock,
+    ExecutorSpec,
+    GameSpec,
+    Horizon,
+    Population,
+    SimulateSpec,
+    SolverSpec,
+    Spec,
+    SweepSpec,
+    TrainSpec,
+    relative_path,
+)
 from tmfcli.io.yaml_size import (
-    DuplicateKey,
-    SelfReference,
-    expanded_size,
     show_integer,
-    strict,
     too_large,
 )
-from tmfcli.learning.train import ALGORITHMS as LEARNERS
-from tmfcli.learning.train import TrainConfig
-from tmfcli.model.games import GAMES, Game, available_games, from_module, make_game
-from tmfcli.model.games.base import Array
+from tmfcli.model.games import GAMES, available_games
 from tmfcli.model.games.checks import quick_check
-from tmfcli.model.games.data import DataGame, TimedDataGame
 from tmfcli.model.games.timed import TimedGame
-from tmfcli.model.params import build
 from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
 from tmfcli.simulation.counts import MAX_AGENTS
 from tmfcli.solvers.algorithms import ALGORITHMS, AUTO, choose
-
-ACTIVATIONS = ("subset", "bernoulli")
-MAX_COUNT = 10**12  # steps, rounds, iterations, restarts, replicas: what a size check can see
-INITS = ("iid", "rounded")
-
-
-@dataclass(frozen=True)
-class GameSpec:
-    """The ``game:`` block: a registered or plugin game by ``name``, a game file (``file``,
-    relative to the spec; its content is kept in ``define`` so that the result hash covers
-    it), an inline ``define``, or a Python ``module`` with its ``factory`` (docs/games.md)."""
-
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-    mu0: tuple[float, ...] | dict[str, float] | None = None  # a list, or by observation name
-    file: str | None = None
-    define: dict[str, Any] | None = None
-    module: str | None = None
-    factory: str | None = None
-
-
-@dataclass(frozen=True)
-class Horizon:
-    """Horizon in steps, or in rounds (H rounds = ceil(H / alpha) steps)."""
-
-    steps: int | None = None
-    rounds: int | None = None
-
-
-@dataclass(frozen=True)
-class Clock:
-    """The duration dt of a step in rounds, for timed games with a horizon in steps (MODEL.md
-    section 9; in rounds a step lasts B / N rounds)."""
-
-    dt: float = 1.0
-
-
-@dataclass(frozen=True)
-class Population:
-    """N agents of which B act per step; ``batch`` as float means a fraction of N."""
-
-    agents: int | None = None
-    batch: Batch | None = None
-    alpha: float | None = None
-    activation: str = "subset"
-    init: str = "iid"
-
-
-@dataclass(frozen=True)
-class SolverSpec:
-    algorithm: str = AUTO  # ``from_dict`` resolves auto to the solver it picks (``choose``)
-    iterations: int = 1000
-    tolerance: float = 1e-8
-    restarts: int = 3
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SimulateSpec:
-    replicas: int = 100
-    every: int = 1  # trajectory.csv keeps steps 0, k, 2k, ... and the last
-    epsilon: bool = True  # estimate the N-agent epsilon (about as costly as the simulation)
-
-
-@dataclass(frozen=True)
-class BoundCheckSpec:
-    agents: tuple[int, ...] = (100, 300, 1000, 3000, 10000)
-    batch: tuple[Batch, ...] = (1, "sqrt", "all")
-    replicas: int = 200
-
-
-# --- train block (tmf train, docs/train.md) -------------------------------------------------
-TRAIN_ALGORITHMS = LEARNERS  # the names tmfcli.learning.train knows
-OPTIMIZERS = ("adam", "sgd")
-TIME_INDICES = ("auto", "step", "round", "none")
-
-
-_LEARNER = TrainConfig()
-
-
-@dataclass(frozen=True)
-class TrainSpec:
-    """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
-
-    ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
-    ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
-    """
-
-    # the learner's own defaults (``TrainConfig``), written once
-    algorithm: str = _LEARNER.algorithm
-    iterations: int = _LEARNER.iterations
-    inner_steps: int = _LEARNER.inner_steps
-    rollouts: int = _LEARNER.rollouts
-    lr: float = _LEARNER.lr
-    lr_decay: float = _LEARNER.lr_decay
-    optimizer: str = _LEARNER.optimizer
-    entropy_bonus: float = _LEARNER.entropy_bonus
-    time_index: str = "auto"
-    temperature: float = _LEARNER.temperature
-    yardstick: bool = True
-    seed: int | None = None
 
 
 def _train(reader: _Reader, rounds: bool) -> TrainSpec:
@@ -175,85 +84,6 @@ def _train(reader: _Reader, rounds: bool) -> TrainSpec:
                            "give horizon: {rounds: H}, or use time_index: step or none")
     return spec
 
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """``sweep:``: dotted keys with lists of values (``axes``) and explicit ``cases`` (each a
-    mapping of dotted keys to values); the cells are their cross product
-    (``tmfcli.commands.sweep``)."""
-
-    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-    cases: tuple[tuple[tuple[str, Any], ...], ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.axes or self.cases)
-
-
-@dataclass(frozen=True)
-class ExecutorSpec:
-    """``executor:``: where the cells of a sweep run (None: on this machine)."""
-
-    scheduler: str | None = None
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    game: GameSpec
-    horizon: Horizon
-    population: Population
-    discount: float = 1.0
-    entropy: float = 0.0
-    clock: Clock = field(default_factory=Clock)
-    solver: SolverSpec = field(default_factory=SolverSpec)
-    simulate: SimulateSpec = field(default_factory=SimulateSpec)
-    bound_check: BoundCheckSpec = field(default_factory=BoundCheckSpec)
-    train: TrainSpec = field(default_factory=TrainSpec)
-    seed: int = 0
-    source: str = ""
-    sweep: SweepSpec = field(default_factory=SweepSpec)
-    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
-    # the validated mapping (overrides applied, without sweep/executor): sweeps expand from it
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def build_game(self) -> Game:
-        """The game with its validated parameters and initial distribution."""
-        game = _build_game(self.game, self.source)
-        if self.game.mu0 is None:
-            return game
-        if isinstance(self.game.mu0, dict):  # by name
-            unknown = [k for k in self.game.mu0 if k not in game.obs_labels]
-            if unknown:
-                raise SpecError(f"game.mu0.{unknown[0]}", "unknown observation",
-                                f"use one of: {', '.join(game.obs_labels)}", self.source)
-            return game.with_mu0(np.array([self.game.mu0.get(k, 0.0)
-                                           for k in game.obs_labels]))
-        mu0 = np.asarray(self.game.mu0, dtype=float)
-        if mu0.shape != (game.n_obs,):
-            raise SpecError("game.mu0", f"has {mu0.size} entries but {self.game.name} has "
-                            f"{game.n_obs} observations",
-                            f"give {game.n_obs} probabilities, one per observation", self.source)
-        return game.with_mu0(mu0)
-
-    def build_algorithm(self) -> Any:
-        """The solver algorithm with its validated parameters."""
-        name = self.solver.algorithm
-        return build(ALGORITHMS[name], self.solver.params, "solver.params", self.source, name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved spec (defaults filled in) as plain YAML-able data."""
-        data = _plain(asdict(self))
-        for key in ("source", "sweep", "executor", "raw"):
-            data.pop(key)
-        return data
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -456,7 +286,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
         if not isinstance(game_file, str) or not game_file:
             raise g.error("file", f"expected a path, got {_show(game_file)}",
                           "write file: games/my_game.yaml (relative to the spec)")
-        define = game_files.read(_relative(game_file, source), source)
+        define = game_files.read(relative_path(game_file, source), source)
     if define is not None:
         if not isinstance(define, dict):
             raise g.error("define", f"expected a mapping, got {_show(define)}",
@@ -465,7 +295,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
         if not isinstance(game_name, str):
             raise SpecError(("" if from_file else "game.define.") + "name",
                             "missing", "give the game a name",
-                            str(_relative(str(game_file), source)) if from_file else source)
+                            str(relative_path(str(game_file), source)) if from_file else source)
     elif module is not None:
         if not isinstance(module, str) or not isinstance(factory, str):
             raise g.error("factory" if isinstance(module, str) else "module",
@@ -606,8 +436,6 @@ def from_dict(data: Any, source: str = "") -> Spec:
                 simulate=simulate, bound_check=bound_check, train=train, seed=seed,
                 source=source, sweep=sweep, executor=ExecutorSpec(scheduler=scheduler),
                 raw=copy.deepcopy(raw))
-    from tmfcli.io import budget
-
     budget.check_game(game_spec, source)  # before any array of the game exists
     try:
         game = spec.build_game()
@@ -629,25 +457,6 @@ def from_dict(data: Any, source: str = "") -> Spec:
     spec.build_algorithm()  # validates the solver parameters now
     return spec
 
-
-def _relative(path: str, source: str) -> Path:
-    """A path of the spec, relative to the spec's directory."""
-    given = Path(path)
-    return given if given.is_absolute() or not source else Path(source).parent / given
-
-
-def _build_game(g: GameSpec, source: str) -> Game:
-    """The game of a ``game:`` block (without mu0), parameters validated."""
-    if g.define is not None:
-        where = str(_relative(g.file, source)) if g.file is not None else source
-        definition = game_files.definition(g.define, where,
-                                           "" if g.file is not None else "game.define")
-        kind = TimedDataGame if definition.timed else DataGame
-        return kind(definition=definition, overrides=tuple(g.params.items()),
-                    overrides_source=source)
-    if g.module is not None:
-        return from_module(g.module, g.factory or "", g.params, source)
-    return make_game(g.name, g.params, source)
 
 
 UNSWEPT = ("name", "sweep", "executor")
@@ -692,143 +501,6 @@ def sweep_key(key: str, where: str, source: str) -> None:
                         "sweep or executor)", source)
 
 
-def set_key(data: dict[str, Any], key: str, value: Any, source: str = "--set") -> None:
-    """Set the dotted ``key`` of a raw spec mapping to ``value``, creating mappings on the way."""
-    keys = key.strip().split(".")
-    if not all(keys):
-        raise SpecError(key, "empty key in override", "write --set key.path=value", source)
-    node = data
-    for i, part in enumerate(keys[:-1]):
-        child = node.setdefault(part, {})
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise SpecError(".".join(keys[: i + 1]), "is not a mapping",
-                            "override a key that holds key: value pairs", source)
-        node = child
-    node[keys[-1]] = copy.deepcopy(value)
-
-
-MAX_SPEC_BYTES = 1 << 20  # a spec is a few hundred bytes; more is not a spec
-MAX_DEPTH = 32            # nesting levels of a YAML document
-MAX_NODES = 100_000       # YAML nodes after alias expansion (a "billion laughs" has 10^9)
-
-
-class _Loader(strict(yaml.SafeLoader)):  # type: ignore[misc]
-    """PyYAML's safe loader, refusing nesting beyond ``MAX_DEPTH`` while composing (no
-    RecursionError) and documents that expand to more than ``MAX_NODES`` nodes through aliases,
-    before anything is constructed (no alias bomb is ever expanded); duplicate keys are
-    refused and 1e-9 is a number (``yaml_size.strict``)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self.depth += 1
-        try:
-            if self.depth > MAX_DEPTH:
-                raise _YamlLimit(f"nested deeper than {MAX_DEPTH} levels",
-                                 self.peek_event().start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-class _YamlLimit(Exception):
-    def __init__(self, problem: str, mark: Any = None) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.mark = mark
-
-
-def parse_yaml(text: str, where: str, source: str) -> Any:
-    """Parse one YAML document safely and within limits; problems are ``SpecError`` at
-    ``where`` (a line number is added when known)."""
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        try:
-            if expanded_size(node, MAX_NODES) > MAX_NODES:
-                raise _YamlLimit(f"expands to more than {MAX_NODES} values through aliases")
-        except SelfReference as err:
-            raise _YamlLimit(str(err)) from None
-        return loader.construct_document(node)
-    except DuplicateKey as err:
-        raise SpecError(":".join(p for p in (where, f"line {err.second}") if p), err.problem,
-                        "keep one of them (a YAML mapping holds each key once)",
-                        source) from None
-    except _YamlLimit as err:
-        line = f"line {err.mark.line + 1}" if err.mark is not None else ""
-        raise SpecError(":".join(p for p in (where, line) if p), err.problem,
-                        "write the values out plainly (no deep nesting or alias chains)",
-                        source) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark is not None else ""
-        raise SpecError(":".join(p for p in (where, line) if p), "not valid YAML",
-                        "fix the syntax at that line" if line else
-                        "quote strings and write lists as [a, b]", source) from None
-    finally:
-        loader.dispose()
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
-    """Apply ``key.path=value`` overrides (values parsed as YAML) to a raw spec mapping.
-
-    Errors name the override (``--set key.path=value``), not the spec file.
-    """
-    for item in overrides:
-        where = _override(item)
-        if "=" not in item:
-            raise SpecError("", "override has no '='", "write --set key.path=value", where)
-        path, _, text = item.partition("=")
-        keys = path.strip().split(".")
-        if not all(keys):
-            raise SpecError("", "empty key in override", "write --set key.path=value", where)
-        value = parse_yaml(text, "", where)
-        if value is None:
-            raise SpecError("", "the value is empty",
-                            "give a value after '=', or leave the key out to use its default",
-                            where)
-        try:
-            set_key(data, path, value, where)
-        except SpecError as error:  # blame the override, not the spec file
-            raise SpecError("", f"{error.key} {error.problem}", error.fix, where) from None
-    return data
-
-
-def _override(item: str) -> str:
-    """How an override is named in messages: ``--set key=value``, a long value cut short."""
-    return f"--set {item}" if len(item) <= 80 else f"--set {item[:77]}..."
-
-
-def _blame_override(error: SpecError, overrides: list[str]) -> SpecError:
-    """The error re-addressed to the last override that set the failing key (or a key above
-    or below it), so that ``--set`` mistakes are not reported as mistakes of the file."""
-    key = error.key
-    for item in reversed(overrides):
-        path = item.partition("=")[0].strip()
-        if key == path or key.startswith((path + ".", path + "[")) or \
-                path.startswith(key + "."):
-            rest = "" if key == path or path.startswith(key + ".") else key
-            return SpecError(rest, error.problem, error.fix, _override(item))
-    return error
-
-
-def read_text(path: Path, source: str, what: str = "spec file") -> str:
-    """The UTF-8 text of a small user file, or a ``SpecError`` saying what is wrong with it
-    (special files such as FIFOs and devices are refused without being opened)."""
-
-    def fail(problem: str, fix: str) -> SpecError:
-        return SpecError("", problem, fix, source)
-
-    return user_files.decode(user_files.read_bytes(path, fail, what, MAX_SPEC_BYTES), fail,
-                             "YAML text file")
-
-
 def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
     """Read, override and validate a spec file.
 
@@ -851,44 +523,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
     try:
         return from_dict(data, source)
     except SpecError as error:
-        raise _blame_override(error, overrides) from None
+        raise blame_override(error, overrides) from None
 
-
-# --------------------------------------------------------------------------------------------
-# resolving
-# --------------------------------------------------------------------------------------------
-def _steps(spec: Spec, game: Game, alpha_value: float, agents: int | None,
-           batch: int | None) -> int:
-    """The number of decision steps (a timed game runs two per-step indices for each)."""
-    horizon = spec.horizon
-    if horizon.rounds is not None:
-        if agents is not None and batch is not None:
-            return -(-horizon.rounds * agents // batch)  # exact integer ceil(H N / B)
-        return max(1, math.ceil(horizon.rounds / alpha_value - 1e-9))
-    if horizon.steps is not None:
-        return horizon.steps
-    if game.default_horizon is None:
-        raise SpecError("horizon", f"missing, and {game.name} has no default horizon",
-                        "add horizon: {steps: 30} or horizon: {rounds: 10}", spec.source)
-    return game.default_horizon
-
-
-def steps_of(spec: Spec, game: Game, agents: int | None = None,
-             batch: Batch | None = None) -> int:
-    """T of ``setting(spec, agents, batch)`` for the spec's built ``game``, without building
-    any array of the run (for the size checks of ``tmfcli.io.budget``)."""
-    pop = spec.population
-    agents = agents if agents is not None else pop.agents
-    batch = batch if batch is not None else pop.batch
-    value = pop.alpha if pop.alpha is not None else \
-        (batch if isinstance(batch, float) else 1.0)
-    stages = 2 if isinstance(game, TimedGame) else 1
-    if agents is None:
-        return stages * _steps(spec, game, value, None, None)
-    sizes = batch_size("all" if batch is None else batch, agents)
-    if isinstance(sizes, tuple):
-        return stages * _steps(spec, game, 1.0, None, None)
-    return stages * _steps(spec, game, sizes / agents, agents, sizes)
 
 
 def make_setting(game: str, alpha: float = 1.0, steps: int | None = None,
@@ -903,48 +539,3 @@ def make_setting(game: str, alpha: float = 1.0, steps: int | None = None,
     return setting(from_dict(data))
 
 
-def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -> Setting:
-    """Resolve the spec (optionally with another N and batch, as in bound-check sweeps)."""
-    game = spec.build_game()
-    pop = spec.population
-    agents = agents if agents is not None else pop.agents
-    batch = batch if batch is not None else pop.batch
-    batches = None
-    if agents is None:  # mean field only: alpha, a fraction, or synchronous
-        value = pop.alpha if pop.alpha is not None else \
-            (batch if isinstance(batch, float) else 1.0)
-        alpha = np.full(_steps(spec, game, value, None, None), value)
-    else:
-        sizes = batch_size("all" if batch is None else batch, agents)
-        if isinstance(sizes, tuple):  # a cyclic schedule (steps only)
-            batches = np.resize(np.asarray(sizes, dtype=np.int64),
-                                _steps(spec, game, 1.0, None, None))
-        else:
-            batches = np.full(_steps(spec, game, sizes / agents, agents, sizes), sizes,
-                              dtype=np.int64)
-        alpha = batches / agents
-    if isinstance(game, TimedGame):
-        return _timed(spec, game, alpha, batches, agents)
-    gamma = spec.discount
-    if spec.horizon.rounds is not None:
-        gamma = gamma ** float(alpha[0])
-    return Setting(game=game, alpha=alpha, gamma=gamma, tau=spec.entropy, agents=agents,
-                   batches=batches)
-
-
-def _timed(spec: Spec, game: TimedGame, alpha: Array, batches: np.ndarray | None,
-           agents: int | None) -> Setting:
-    """The per-step setting of a timed game (MODEL.md section 9): its clock bound (dt = alpha
-    in rounds, ``clock.dt`` in steps; the discount per round) and two per-step indices per
-    decision step, the decision (B_t agents act) and the time stage (B = 0)."""
-    dt = float(alpha[0]) if spec.horizon.rounds is not None else spec.clock.dt
-    bound = game.at(dt, spec.discount)
-    T = alpha.shape[0]
-    stepped = np.zeros(2 * T)
-    stepped[0::2] = alpha
-    if batches is not None:
-        counts = np.zeros(2 * T, dtype=np.int64)
-        counts[0::2] = batches
-        batches = counts
-    return Setting(game=bound, alpha=stepped, gamma=bound.step_discount, tau=spec.entropy,
-                   agents=agents, batches=batches, stages=2)

@@ -2,7 +2,7 @@
 
 Time units (MODEL.md section 1): a horizon of H rounds is T = ceil(H / alpha) steps, so each
 agent acts about H times whatever B is; the discount is then per round, i.e. gamma^alpha per step.
-``tmfcli.io.spec.setting`` resolves a spec into a ``Setting``; this module knows no specs.
+``tmfcli.io.resolve.setting`` resolves a spec into a ``Setting``; this module knows no specs.
 """
 
 from __future__ import annotations
