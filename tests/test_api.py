@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import tmfcli as tmf
 from tmfcli.cli import app
+from tmfcli.model.setting import Batch
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -73,7 +74,7 @@ def test_api_overrides_mapping_and_list_agree() -> None:
     a = tmf.load_spec(path, {"population.batch": 1, "game.params.K": 5})
     b = tmf.load_spec(path, ["population.batch=1", "game.params.K=5"])
     assert a == b
-    assert a.population.batch == 1 and a.game.params["K"] == 5
+    assert a.population.batch == Batch("count", 1) and a.game.params["K"] == 5
 
 
 @pytest.mark.parametrize(("call", "message"), [

@@ -35,6 +35,7 @@ from tmfcli.model.games import GAMES
 from tmfcli.model.games.base import Lipschitz
 from tmfcli.model.games.classic import SIS
 from tmfcli.model.policy import PopulationPolicy, TabularPolicy
+from tmfcli.model.setting import Batch
 from tmfcli.simulation.counts import simulate
 
 from .conftest import interrupt_cells
@@ -207,7 +208,7 @@ def test_reference_bound_is_never_below_the_measured_error(name: str, agents: in
     assert lip is not None
     constants = Constants(lip.L_P, lip.L_0)
     for batch in (1, "sqrt", "all"):
-        s = setting(spec, agents=agents, batch=batch)
+        s = setting(spec, agents=agents, batch=Batch.of(batch))
         pi = rng.dirichlet(np.ones(game.n_act), size=(s.T, game.n_obs))
         from tmfcli.model.flow import mean_field_flow
 
@@ -232,7 +233,7 @@ def test_policy_steps_in_rounds_use_the_round_reached() -> None:
     cases: list[tuple[int, int | str]] = [(10, 2), (12, 1), (100, "sqrt"), (7, "all"), (9, 3),
                                           (10, 4), (300, "sqrt")]
     for agents, batch in cases:
-        s = setting(spec, agents=agents, batch=batch)
+        s = setting(spec, agents=agents, batch=Batch.of(batch))
         steps = bc.policy_steps(s.T, T_policy)
         alpha = float(s.alpha[0])
         assert steps.shape == (s.T,) and steps[0] == 0 and steps[-1] == T_policy - 1

@@ -12,7 +12,7 @@ from tmfcli.errors import SpecError
 from tmfcli.io import spec as specs
 from tmfcli.io import spec_text
 from tmfcli.io.resolve import setting
-from tmfcli.model.setting import Setting
+from tmfcli.model.setting import Batch, Setting
 
 
 def resolve(population: dict[str, Any], horizon: dict[str, int] | None = None,
@@ -28,6 +28,33 @@ def test_batch_forms(batch: Any, B: int) -> None:
     s = resolve({"agents": 400, "batch": batch})
     assert s.batches is not None and set(s.batches.tolist()) == {B}
     np.testing.assert_allclose(s.alpha, B / 400)
+
+
+@pytest.mark.parametrize(("plain", "kind", "label"), [
+    (10, "count", "10"), ("all", "all", "all"), ("sqrt", "sqrt", "sqrt"),
+    (0.1, "fraction", "frac0.1"), ([1, 5], "schedule", "sched(1,5)")])
+def test_a_batch_is_one_tagged_value_written_back_as_the_spec_writes_it(
+        plain: Any, kind: str, label: str) -> None:
+    spec = specs.from_dict({"name": "t", "game": {"name": "resource_selection"},
+                            "horizon": {"steps": 4},
+                            "population": {"agents": 50, "batch": plain}})
+    batch = spec.population.batch
+    assert batch is not None and (batch.kind, batch.label) == (kind, label)
+    assert Batch.of(plain) == batch and batch.plain == plain
+    assert spec.to_dict()["population"]["batch"] == plain  # the manifest's form
+    assert specs.from_dict(spec.to_dict()) == spec  # and read back as it stands
+
+
+def test_batch_sizes_resolve_each_form_once() -> None:
+    N = 1000
+    assert Batch("all").sizes(N) == (1000,)
+    assert Batch("sqrt").sizes(N) == (32,)  # sqrt(1000) = 31.6
+    assert Batch("sqrt").sizes(2) == (1,)  # sqrt(2) = 1.41
+    assert Batch("fraction", 0.1).sizes(N) == (100,)
+    assert Batch("fraction", 1e-6).sizes(N) == (1,)  # at least one agent acts
+    assert Batch("schedule", (1, 5)).sizes(N) == (1, 5)
+    with pytest.raises(ValueError):
+        Batch.of("half")
 
 
 def test_alpha_alone_and_fraction_alone_define_the_mean_field() -> None:
@@ -70,7 +97,7 @@ def test_overrides_create_nested_keys_and_parse_yaml() -> None:
                                   "population.agents=100", "bound_check.agents=[10, 20]"], "s")
     spec = specs.from_dict(data)
     assert spec.game.params == {"infection": 0.5}
-    assert spec.population.batch == "sqrt" and spec.bound_check.agents == (10, 20)
+    assert spec.population.batch == Batch("sqrt") and spec.bound_check.agents == (10, 20)
     with pytest.raises(SpecError, match="override has no '='"):
         spec_text.apply_overrides({}, ["population.batch"], "s")
     with pytest.raises(SpecError, match="is not a mapping"):

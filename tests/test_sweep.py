@@ -20,6 +20,7 @@ from tmfcli.commands import jobs, sweep
 from tmfcli.commands import solve as solve_module
 from tmfcli.io import spec as specs
 from tmfcli.io import spec_text, spec_types
+from tmfcli.model.setting import Batch
 
 runner = CliRunner()
 
@@ -55,9 +56,9 @@ def test_cross_product_of_axes_and_cases_in_order() -> None:
     assert first.values == (("seed", 0), ("discount", 0.5), ("population.batch", 1),
                             ("solver.restarts", 1))
     assert (first.spec.seed, first.spec.discount, first.spec.population.batch,
-            first.spec.solver.restarts) == (0, 0.5, 1, 1)
+            first.spec.solver.restarts) == (0, 0.5, Batch("count", 1), 1)
     assert (last.spec.seed, last.spec.discount, last.spec.population.batch,
-            last.spec.solver.restarts) == (1, 1.0, 100, 0)
+            last.spec.solver.restarts) == (1, 1.0, Batch("count", 100), 0)
     # every cell is the spec with its values set, and nothing else changed
     for cell in cells:
         data = cell.spec.to_dict()

@@ -85,7 +85,7 @@ from tmfcli.io.resolve import setting
 from tmfcli.io.spec_types import Spec
 from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array
-from tmfcli.model.setting import Batch, batch_label, batch_size
+from tmfcli.model.setting import Batch
 from tmfcli.model.values import backward
 
 METRICS = ("e_max", "e_mean", "return_gap", "eps_n", "eps_mf")
@@ -129,7 +129,7 @@ def cell_seed(seed: int, regime: int, agents: int) -> int:
 def grid(spec: Spec) -> list[Cell]:
     """All cells, regime by regime, N in the order of the spec."""
     bc = spec.bound_check
-    return [Cell(regime=i, label=batch_label(b), batch=b, agents=n,
+    return [Cell(regime=i, label=b.label, batch=b, agents=n,
                  seed=cell_seed(spec.seed, i, n))
             for i, b in enumerate(bc.batch) for n in bc.agents]
 
@@ -190,8 +190,8 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
     nan = float("nan")  # no prediction (too large, or kernels not finite near the flow)
     e0 = initial_error(game.n_obs, cell.agents, pop.init, game.mu0)
     bound = reference_bound(s.alpha, constants, game.n_obs, cell.agents, e0)
-    sizes = batch_size(cell.batch, cell.agents)  # a schedule is written as its cycle "1/5"
-    B: int | str = "/".join(map(str, sizes)) if isinstance(sizes, tuple) else int(sizes)
+    sizes = cell.batch.sizes(cell.agents)  # a schedule is written as its cycle "1/5"
+    B: int | str = "/".join(map(str, sizes)) if cell.batch.kind == "schedule" else sizes[0]
     return CellRun(cell=cell, B=B, steps=s.T, J=J, bound_max=float(bound[-1]),
                    bound_mean=float(bound.mean()), values=values, returns=returns,
                    elapsed_s=time.perf_counter() - start,

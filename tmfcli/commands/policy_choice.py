@@ -33,6 +33,7 @@ from tmfcli.io.resolve import setting as setting_of
 from tmfcli.io.spec_types import Spec
 from tmfcli.model.games.base import Array
 from tmfcli.model.policy import Policy, TabularPolicy, uniform_policy
+from tmfcli.model.setting import ALL
 
 SYNCHRONOUS = "synchronous"
 
@@ -132,7 +133,7 @@ def synchronous_spec(spec: Spec) -> Spec:
     """The spec with every agent acting at every step (batch ``all``, alpha 1), same horizon:
     the same number of rounds, or the same number of steps."""
     pop = spec.population
-    return replace(spec, population=replace(pop, batch=None if pop.agents is None else "all",
+    return replace(spec, population=replace(pop, batch=None if pop.agents is None else ALL,
                                             alpha=None))
 
 

@@ -52,7 +52,6 @@ from tmfcli.io import results, runs
 from tmfcli.io.spec import from_dict, sweep_key
 from tmfcli.io.spec_text import parse_yaml, set_key
 from tmfcli.io.spec_types import Spec
-from tmfcli.model.setting import batch_size
 
 SWEEP_TABLE = "sweep.csv"
 Values = tuple[tuple[str, Any], ...]
@@ -392,9 +391,8 @@ def _stacked_value(cell: Cell, key: str) -> Any:
     population = cell.spec.population
     if key == "population.batch" and population.agents is not None and \
             population.batch is not None:
-        size = batch_size(population.batch, population.agents)
-        if isinstance(size, int):
-            return size
+        if population.batch.kind != "schedule":
+            return population.batch.sizes(population.agents)[0]
     return value
 
 

@@ -19,7 +19,7 @@ from tmfcli.io.resolve import setting
 from tmfcli.io.spec_types import Spec
 from tmfcli.learning.train import TrainConfig, TrainResult, train
 from tmfcli.model.exploitability import evaluate
-from tmfcli.model.setting import Setting, batch_label
+from tmfcli.model.setting import ALL, Setting
 from tmfcli.simulation.epsilon import EpsilonEstimate, epsilon_n
 
 Progress = Callable[[str, int, int], None]  # (phase, iteration, total)
@@ -107,7 +107,7 @@ def batch_of(spec: Spec, s: Setting) -> str:
     batches = s.decision_batches
     if batches.min() == batches.max():
         return str(int(batches[0]))
-    return batch_label(spec.population.batch or "all")
+    return (spec.population.batch or ALL).label
 
 
 def tables(training: Training, spec: Spec) -> dict[str, pd.DataFrame]:

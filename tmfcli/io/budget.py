@@ -28,7 +28,7 @@ from tmfcli.errors import SpecError
 from tmfcli.io.resolve import steps_of
 from tmfcli.io.spec_types import GameSpec, Spec
 from tmfcli.model.games import Game
-from tmfcli.model.setting import batch_size
+from tmfcli.model.setting import ALL
 from tmfcli.simulation.counts import BLOCK
 from tmfcli.solvers.potential import newton_bytes
 
@@ -241,8 +241,7 @@ def bound_check_bytes(spec: Spec, game: Game, solve: bool, workers: int) -> Esti
     for batch in spec.bound_check.batch:
         for n in spec.bound_check.agents:
             T = steps_of(spec, game, agents=n, batch=batch)
-            sizes = batch_size(batch, n)
-            label = f"N={n}, B={sizes if not isinstance(sizes, tuple) else 'schedule'}"
+            label = f"N={n}, B={'schedule' if batch.kind == 'schedule' else batch.sizes(n)[0]}"
             cells.append((F * 4 * R * (T + 1) * O + _flow_bytes(O, A, T, static), T, label))
     cells.sort(reverse=True)
     seconds = sim_step_s(game) * -(-R // SIM_BLOCK) * sum(c[1] for c in cells) \
@@ -290,8 +289,7 @@ def _compiled_chain(spec: Spec, game: Game) -> bool:
     agents = spec.population.agents
     if agents is None or spec.population.activation != "subset":
         return False
-    sizes = batch_size(spec.population.batch or "all", int(agents))
-    one = max(sizes if isinstance(sizes, tuple) else (sizes,)) <= 1
+    one = max((spec.population.batch or ALL).sizes(int(agents))) <= 1
     return one and (game.static_dynamics or game.compiled_dynamics() is not None)
 
 

@@ -12,7 +12,7 @@ from tmfcli.io.spec_types import Spec
 from tmfcli.model.games import Game
 from tmfcli.model.games.base import Array
 from tmfcli.model.games.timed import TimedGame
-from tmfcli.model.setting import Batch, Setting, batch_size
+from tmfcli.model.setting import ALL, Batch, Setting
 
 
 def _steps(spec: Spec, game: Game, alpha_value: float, agents: int | None,
@@ -31,45 +31,43 @@ def _steps(spec: Spec, game: Game, alpha_value: float, agents: int | None,
     return game.default_horizon
 
 
+def _decisions(spec: Spec, game: Game, agents: int | None,
+               batch: Batch | None) -> tuple[int, float, tuple[int, ...] | None]:
+    """The batch resolved, without building an array: the number of decision steps T, alpha
+    of a constant batch (or of a mean field) and B per step of the batch's cycle (None for a
+    mean field without agents). ``agents`` and ``batch`` default to the spec's."""
+    pop = spec.population
+    agents = agents if agents is not None else pop.agents
+    batch = batch if batch is not None else pop.batch
+    if agents is None:  # mean field only: alpha, a fraction, or synchronous
+        value = pop.alpha if pop.alpha is not None else \
+            (batch.value if batch is not None and isinstance(batch.value, float) else 1.0)
+        return _steps(spec, game, value, None, None), value, None
+    form = batch if batch is not None else ALL
+    sizes = form.sizes(agents)
+    if form.kind == "schedule":  # a cyclic schedule (steps only)
+        return _steps(spec, game, 1.0, None, None), 1.0, sizes
+    return _steps(spec, game, sizes[0] / agents, agents, sizes[0]), sizes[0] / agents, sizes
+
+
 def steps_of(spec: Spec, game: Game, agents: int | None = None,
              batch: Batch | None = None) -> int:
     """T of ``setting(spec, agents, batch)`` for the spec's built ``game``, without building
     any array of the run (for the size checks of ``tmfcli.io.budget``)."""
-    pop = spec.population
-    agents = agents if agents is not None else pop.agents
-    batch = batch if batch is not None else pop.batch
-    value = pop.alpha if pop.alpha is not None else \
-        (batch if isinstance(batch, float) else 1.0)
     stages = 2 if isinstance(game, TimedGame) else 1
-    if agents is None:
-        return stages * _steps(spec, game, value, None, None)
-    sizes = batch_size("all" if batch is None else batch, agents)
-    if isinstance(sizes, tuple):
-        return stages * _steps(spec, game, 1.0, None, None)
-    return stages * _steps(spec, game, sizes / agents, agents, sizes)
-
-
+    return stages * _decisions(spec, game, agents, batch)[0]
 
 
 def setting(spec: Spec, agents: int | None = None, batch: Batch | None = None) -> Setting:
     """Resolve the spec (optionally with another N and batch, as in bound-check sweeps)."""
     game = spec.build_game()
-    pop = spec.population
-    agents = agents if agents is not None else pop.agents
-    batch = batch if batch is not None else pop.batch
+    T, value, sizes = _decisions(spec, game, agents, batch)
+    agents = agents if agents is not None else spec.population.agents
     batches = None
-    if agents is None:  # mean field only: alpha, a fraction, or synchronous
-        value = pop.alpha if pop.alpha is not None else \
-            (batch if isinstance(batch, float) else 1.0)
-        alpha = np.full(_steps(spec, game, value, None, None), value)
+    if sizes is None or agents is None:
+        alpha = np.full(T, value)
     else:
-        sizes = batch_size("all" if batch is None else batch, agents)
-        if isinstance(sizes, tuple):  # a cyclic schedule (steps only)
-            batches = np.resize(np.asarray(sizes, dtype=np.int64),
-                                _steps(spec, game, 1.0, None, None))
-        else:
-            batches = np.full(_steps(spec, game, sizes / agents, agents, sizes), sizes,
-                              dtype=np.int64)
+        batches = np.resize(np.asarray(sizes, dtype=np.int64), T)
         alpha = batches / agents
     if isinstance(game, TimedGame):
         return _timed(spec, game, alpha, batches, agents)

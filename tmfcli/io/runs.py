@@ -212,19 +212,19 @@ def _headline(command: str, data: dict[str, Any]) -> tuple[str, Any]:
 def _batch(pop: dict[str, Any]) -> Any:
     """B as a number: agents acting per step (a schedule keeps its label, ``sched(1,5)``);
     alpha for a spec without agents."""
-    from tmfcli.model.setting import batch_label, batch_size
+    from tmfcli.model.setting import Batch  # imported here: numpy (start-up of tmf runs)
 
     agents, batch = pop.get("agents"), pop.get("batch")
     if batch is None:
         return pop.get("alpha") if agents is None else agents  # no batch: all agents act
     if agents is None:
         return batch  # a fraction of a mean field
-    form = tuple(batch) if isinstance(batch, list) else batch
     try:
-        size = batch_size(form, int(agents))
+        form = Batch.of(batch)
+        sizes = form.sizes(int(agents))
     except (TypeError, ValueError):
         return batch
-    return size if isinstance(size, int) else batch_label(form)
+    return form.label if form.kind == "schedule" else sizes[0]
 
 
 def _settings(spec: dict[str, Any]) -> dict[str, Any]:

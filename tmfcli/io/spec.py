@@ -46,7 +46,7 @@ from tmfcli.io.yaml_size import (
 from tmfcli.model.games import GAMES, available_games
 from tmfcli.model.games.checks import quick_check
 from tmfcli.model.games.timed import TimedGame
-from tmfcli.model.setting import Batch, Setting, batch_label, batch_size
+from tmfcli.model.setting import Batch, Setting
 from tmfcli.simulation.counts import MAX_AGENTS
 from tmfcli.solvers.algorithms import ALGORITHMS, AUTO, choose
 
@@ -198,28 +198,28 @@ def parse_batch(value: Any, key: str, source: str) -> Batch:
     if isinstance(value, int):
         if value < 1:
             raise SpecError(key, f"batch {value} is less than 1", fix, source)
-        return value
+        return Batch("count", value)
     if isinstance(value, str):
         if value not in ("all", "sqrt"):
             raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
-        return value
+        return Batch(value)
     if isinstance(value, float):  # {fraction: f} as a resolved spec (a manifest) writes it
         if not 0.0 < value <= 1.0:
             raise SpecError(key, f"fraction {value:g} is not in (0, 1]", fix, source)
-        return value
+        return Batch("fraction", value)
     if isinstance(value, dict):
         reader = _Reader(value, key, source)
         fraction = reader.number("fraction", None, low=0.0, high=1.0, low_open=True)
         reader.done()
         if fraction is None:
             raise SpecError(key, "a batch mapping needs a fraction", fix, source)
-        return fraction
+        return Batch("fraction", fraction)
     if isinstance(value, list) and value:
         for i, item in enumerate(value):
             if isinstance(item, bool) or not isinstance(item, int) or item < 1:
                 raise SpecError(f"{key}[{i}]", f"invalid batch {_show(item)} in schedule", fix,
                                 source)
-        return tuple(value)
+        return Batch("schedule", tuple(value))
     raise SpecError(key, f"invalid batch {_show(value)}", fix, source)
 
 
@@ -235,12 +235,11 @@ def _population(reader: _Reader) -> Population:
     if alpha is not None and (batch is not None or agents is not None):
         raise reader.error("alpha", "alpha is given together with agents/batch",
                            "give either alpha alone (mean field only) or agents and batch")
-    if batch is not None and not isinstance(batch, float) and agents is None:
+    if batch is not None and batch.kind != "fraction" and agents is None:
         raise reader.error("agents", "missing (needed to read the batch)",
                            "add population.agents, or give alpha or batch: {fraction: f}")
     if agents is not None and batch is not None:
-        sizes = batch_size(batch, agents)
-        for b in sizes if isinstance(sizes, tuple) else (sizes,):
+        for b in batch.sizes(agents):
             if b > agents:
                 raise reader.error("batch", f"batch {b} is larger than agents ({agents})",
                                    f"use a batch between 1 and {agents}")
@@ -350,7 +349,8 @@ def from_dict(data: Any, source: str = "") -> Spec:
     if rounds is not None and clock.dt != 1.0:
         raise top.error("clock.dt", "a horizon in rounds sets the duration of a step "
                         "(B / N rounds)", "remove clock.dt, or give the horizon in steps")
-    if rounds is not None and isinstance(population.batch, tuple):
+    if rounds is not None and population.batch is not None and \
+            population.batch.kind == "schedule":
         raise top.error("horizon.rounds", "rounds need a constant batch, not a schedule",
                         "give the horizon in steps, or a single batch")
 
@@ -386,7 +386,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
         if n >= MAX_AGENTS:
             raise b.error(f"agents[{i}]", f"{n} agents is beyond the exact sampler",
                           f"use at most {MAX_AGENTS - 1} agents")
-    batch_raw = b.take("batch", list(BoundCheckSpec.batch))
+    batch_raw = b.take("batch", [form.plain for form in BoundCheckSpec.batch])
     if not isinstance(batch_raw, list) or not batch_raw:
         raise b.error("batch", "expected a non-empty list of batch forms (regimes)",
                       'write e.g. [1, sqrt, all]')
@@ -400,14 +400,13 @@ def from_dict(data: Any, source: str = "") -> Spec:
     regimes = tuple(parse_batch(v, b.key(f"batch[{i}]"), source)
                     for i, v in enumerate(batch_raw))
     for i, regime in enumerate(regimes):
-        if batch_label(regime) in [batch_label(r) for r in regimes[:i]]:
-            raise b.error(f"batch[{i}]", f"regime {batch_label(regime)} is listed twice",
+        if regime.label in [r.label for r in regimes[:i]]:
+            raise b.error(f"batch[{i}]", f"regime {regime.label} is listed twice",
                           "list each regime once")
     for i, regime in enumerate(regimes):
         for n in agents_raw:
-            sizes = batch_size(regime, n)
-            if max(sizes if isinstance(sizes, tuple) else (sizes,)) > n:
-                raise b.error(f"batch[{i}]", f"batch {batch_label(regime)} is larger than "
+            if max(regime.sizes(n)) > n:
+                raise b.error(f"batch[{i}]", f"batch {regime.label} is larger than "
                               f"{n} agents", f"use batches of at most {min(agents_raw)} or "
                               "a relative form (sqrt, all, fraction)")
     bound_check = BoundCheckSpec(agents=tuple(agents_raw), batch=regimes,

@@ -90,7 +90,7 @@ class SimulateSpec:
 @dataclass(frozen=True)
 class BoundCheckSpec:
     agents: tuple[int, ...] = (100, 300, 1000, 3000, 10000)
-    batch: tuple[Batch, ...] = (1, "sqrt", "all")
+    batch: tuple[Batch, ...] = (Batch("count", 1), Batch("sqrt"), Batch("all"))
     replicas: int = 200
 
 
@@ -195,6 +195,9 @@ class Spec:
         data = _plain(asdict(self))
         for key in ("source", "sweep", "executor", "raw"):
             data.pop(key)
+        batch = self.population.batch  # batches as the spec writes them (Batch.plain)
+        data["population"]["batch"] = None if batch is None else batch.plain
+        data["bound_check"]["batch"] = [form.plain for form in self.bound_check.batch]
         return data
 
 

@@ -15,9 +15,6 @@ import numpy as np
 from tmfcli.model.games import Game
 from tmfcli.model.games.base import Array
 
-# A batch is an int, "all", "sqrt", {"fraction": f} or a cyclic per-step schedule (tuple of ints).
-Batch = int | str | float | tuple[int, ...]
-
 
 @dataclass(frozen=True)
 class Setting:
@@ -45,21 +42,63 @@ class Setting:
         return np.asarray(self.batches)[::self.stages]
 
 
-def batch_size(batch: Batch, agents: int) -> int | tuple[int, ...]:
-    """B for N agents: all = N, sqrt = round(sqrt N), fraction f = max(1, round(f N))."""
-    if batch == "all":
-        return agents
-    if batch == "sqrt":
-        return max(1, round(math.sqrt(agents)))
-    if isinstance(batch, float):
-        return max(1, round(batch * agents))
-    return batch  # type: ignore[return-value]
+BATCH_KINDS = ("count", "fraction", "sqrt", "all", "schedule")
 
 
-def batch_label(batch: Batch) -> str:
-    """Short name of a batch form, used for regimes: 1, sqrt, all, frac0.1, sched(1,5)."""
-    if isinstance(batch, float):
-        return f"frac{batch:g}"
-    if isinstance(batch, tuple):
-        return "sched(" + ",".join(map(str, batch)) + ")"
-    return str(batch)
+@dataclass(frozen=True)
+class Batch:
+    """How many of the N agents act per step, in the form the spec gives it (MODEL.md 1).
+
+    ``kind`` is one of ``BATCH_KINDS``: a ``count`` B (``value`` an int), a ``fraction`` f of N
+    (B = max(1, round(f N))), ``sqrt`` (B = max(1, round(sqrt N))), ``all`` (B = N), or a cyclic
+    per-step ``schedule`` of counts (``value`` a tuple). ``sizes(N)`` resolves it to integers,
+    the one place that does; ``plain`` is the form a spec writes (and reads back).
+    """
+
+    kind: str
+    value: int | float | tuple[int, ...] | None = None
+
+    @staticmethod
+    def of(plain: int | float | str | list[int] | tuple[int, ...] | Batch) -> Batch:
+        """The batch a (validated) spec value stands for: 10, 0.1, "sqrt", "all", [1, 5]."""
+        if isinstance(plain, Batch):
+            return plain
+        if isinstance(plain, str):
+            if plain not in ("sqrt", "all"):
+                raise ValueError(f"not a batch: {plain!r}")
+            return Batch(plain)
+        if isinstance(plain, list | tuple):
+            return Batch("schedule", tuple(int(b) for b in plain))
+        if isinstance(plain, float):
+            return Batch("fraction", plain)
+        return Batch("count", int(plain))
+
+    @property
+    def plain(self) -> int | float | str | list[int]:
+        """The spec's form: an int, a fraction as a float, "sqrt", "all" or a list."""
+        if isinstance(self.value, tuple):
+            return list(self.value)
+        return self.kind if self.value is None else self.value
+
+    @property
+    def label(self) -> str:
+        """Short name, used for regimes: 1, sqrt, all, frac0.1, sched(1,5)."""
+        if self.kind == "fraction":
+            return f"frac{self.value:g}"
+        if isinstance(self.value, tuple):
+            return "sched(" + ",".join(map(str, self.value)) + ")"
+        return str(self.plain)
+
+    def sizes(self, agents: int) -> tuple[int, ...]:
+        """B for N = ``agents``: one entry, or a schedule's cycle."""
+        value = self.value
+        if isinstance(value, tuple):
+            return value
+        if isinstance(value, float):
+            return (max(1, round(value * agents)),)
+        if isinstance(value, int):
+            return (value,)
+        return (agents,) if self.kind == "all" else (max(1, round(math.sqrt(agents))),)
+
+
+ALL = Batch("all")
