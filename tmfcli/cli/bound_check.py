@@ -55,7 +55,7 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
     Example:  tmf bound-check experiments/resource-bound.yaml --set bound_check.replicas=50
     """
     from tmfcli.cli.batch import run_command  # here: heavy (start-up)
-    from tmfcli.commands.bound_check import reuse, sweep_hash
+    from tmfcli.commands.bound_check import reuse
     from tmfcli.commands.jobs import Options
     from tmfcli.commands.solve import warning
     from tmfcli.io.results import read_manifest
@@ -78,10 +78,9 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
         return
     spec = batch.rows[0].cell.spec
     target = batch.top
-    from tmfcli.commands.policy_choice import choose_policy
-
-    report = reuse(sweep_hash(spec, choose_policy(spec, policy).key), target)
-    assert report is not None  # the run just completed or was up to date
+    # the run just completed or was up to date: its report, by the hash it wrote
+    report = reuse(str((read_manifest(target) or {}).get("spec_hash")), target)
+    assert report is not None
     fits = report.fits
     regimes = list(dict.fromkeys(fits["regime"].astype(str)))
     row = {(str(r["regime"]), r["metric"]): r for r in fits.to_dict("records")}

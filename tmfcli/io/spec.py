@@ -11,7 +11,6 @@ import copy
 import difflib
 import math
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -452,7 +451,7 @@ def from_dict(data: Any, source: str = "") -> Spec:
             raise SpecError("solver.params", "solver parameters belong to a named solver, and "
                             "solver.algorithm is auto", f"name it: solver.algorithm: {chosen} "
                             "(what auto picks for this spec)", source)
-        spec = replace(spec, solver=replace(solver, algorithm=chosen))
+        spec = spec.with_solver(chosen)
     spec.build_algorithm()  # validates the solver parameters now
     return spec
 

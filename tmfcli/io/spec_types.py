@@ -8,7 +8,7 @@ manifest's ``spec:``, which the reader accepts as it stands).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,26 @@ class Spec:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def build_game(self) -> Game:
-        """The game with its validated parameters and initial distribution."""
+        """The game with its validated parameters and initial distribution, built once per
+        spec (games are immutable; a spec changed with ``replace`` builds its own)."""
+        game = self.__dict__.get("_game")
+        if game is None:
+            game = self._game_of_block()
+            object.__setattr__(self, "_game", game)
+        return game
+
+    def with_solver(self, algorithm: str) -> Spec:
+        """The spec with ``solver.algorithm`` set (auto resolved), keeping the built game."""
+        spec = replace(self, solver=replace(self.solver, algorithm=algorithm))
+        if "_game" in self.__dict__:
+            object.__setattr__(spec, "_game", self.__dict__["_game"])
+        return spec
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a worker) without the built game: the worker builds its own."""
+        return {k: v for k, v in self.__dict__.items() if k != "_game"}
+
+    def _game_of_block(self) -> Game:
         game = _build_game(self.game, self.source)
         if self.game.mu0 is None:
             return game
