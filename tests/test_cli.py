@@ -443,3 +443,22 @@ def test_simulate_every_keeps_every_kth_step_and_the_last(tmp_path: Path) -> Non
     bad = invoke("simulate", str(spec), "--set", "simulate.every=0", "--out", str(tmp_path / "x"))
     assert bad.exit_code == 1
     assert bad.stderr == "Error: --set simulate.every=0: 0 is too small — use an integer >= 1\n"
+
+
+def test_a_train_run_builds_its_game_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tmfcli.io.spec_types import Spec
+
+    built: list[str] = []
+    build = Spec._game_of_block
+
+    def counted(self: Spec) -> Any:
+        built.append(self.name)
+        return build(self)
+
+    monkeypatch.setattr(Spec, "_game_of_block", counted)
+    spec = Path(__file__).resolve().parent.parent / "experiments" / "train-resource.yaml"
+    result = invoke("train", str(spec), "--set",
+                    "train.iterations=2", "--set", "train.yardstick=false", "--out",
+                    str(tmp_path / "t"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert built == ["train-resource"]
