@@ -246,20 +246,9 @@ def _population(reader: _Reader) -> Population:
                       init=init)
 
 
-def from_dict(data: Any, source: str = "") -> Spec:
-    """Validate a raw mapping (a parsed YAML file with overrides applied) into a Spec."""
-    huge = too_large(data)
-    if huge is not None:  # float() of it would raise OverflowError wherever a number is read
-        raise SpecError(huge[0], f"the integer {show_integer(huge[1])} is too large for a "
-                        "number", "write a number below 1e308 (or a float such as 1e300)",
-                        source)
-    top = _Reader(data, "", source)
-    name = top.take("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise top.error("name", f"missing or invalid name {_show(name)}",
-                        "give a short name of letters, digits, '-', '_' or '.'")
-
-    g = top.sub("game")
+def _game(g: _Reader) -> GameSpec:
+    """The ``game:`` block: exactly one of name, file, define or module (docs/games.md)."""
+    source = g.source
     given = [k for k in ("name", "file", "define", "module") if g.data.get(k) is not None]
     # a resolved spec (a manifest's) records the name beside define or module and the file a
     # definition was read from: records of the one form, checked below, not forms of their own
@@ -330,30 +319,22 @@ def from_dict(data: Any, source: str = "") -> Spec:
                           "give non-negative entries that sum to 1")
     game_spec = GameSpec(name=game_name, params=params, mu0=mu0, file=game_file, define=define,
                          module=module, factory=factory)
+    return game_spec
 
-    h = top.sub("horizon")
+
+def _horizon(h: _Reader) -> Horizon:
+    """The ``horizon:`` block: steps or rounds."""
     steps = h.integer("steps", None, low=1, high=MAX_COUNT)
     rounds = h.integer("rounds", None, low=1, high=MAX_COUNT)
     h.done()
     if steps is not None and rounds is not None:
         raise h.error("rounds", "both steps and rounds are given", "keep one of them")
     horizon = Horizon(steps=steps, rounds=rounds)
+    return horizon
 
-    discount = top.number("discount", 1.0, low=0.0, high=1.0, low_open=True)
-    entropy = top.number("entropy", 0.0, low=0.0)
-    population = _population(top.sub("population"))
-    c = top.sub("clock")
-    clock = Clock(dt=c.number("dt", 1.0, low=0.0, low_open=True) or 1.0)
-    c.done()
-    if rounds is not None and clock.dt != 1.0:
-        raise top.error("clock.dt", "a horizon in rounds sets the duration of a step "
-                        "(B / N rounds)", "remove clock.dt, or give the horizon in steps")
-    if rounds is not None and population.batch is not None and \
-            population.batch.kind == "schedule":
-        raise top.error("horizon.rounds", "rounds need a constant batch, not a schedule",
-                        "give the horizon in steps, or a single batch")
 
-    s = top.sub("solver")
+def _solver(s: _Reader) -> SolverSpec:
+    """The ``solver:`` block (auto is resolved once the game is built)."""
     solver = SolverSpec(
         algorithm=s.choice("algorithm", AUTO, (AUTO, *ALGORITHMS)),
         iterations=s.integer("iterations", 1000, low=1, high=MAX_COUNT) or 1000,
@@ -362,8 +343,11 @@ def from_dict(data: Any, source: str = "") -> Spec:
         params=s.mapping("params"),
     )
     s.done()
+    return solver
 
-    sim = top.sub("simulate")
+
+def _simulate(sim: _Reader) -> SimulateSpec:
+    """The ``simulate:`` block."""
     epsilon = sim.take("epsilon", True)
     if not isinstance(epsilon, bool):
         raise sim.error("epsilon", f"expected true or false, got {_show(epsilon)}",
@@ -372,8 +356,13 @@ def from_dict(data: Any, source: str = "") -> Spec:
                             every=sim.integer("every", 1, low=1, high=MAX_COUNT) or 1,
                             epsilon=epsilon)
     sim.done()
+    return simulate
 
-    b = top.sub("bound_check")
+
+def _bound_check(b: _Reader) -> BoundCheckSpec:
+    """The ``bound_check:`` block: agent counts and regimes (batch forms), each checked against
+    every N."""
+    source = b.source
     agents_raw = b.take("agents", list(BoundCheckSpec.agents))
     if not isinstance(agents_raw, list) or not agents_raw:
         raise b.error("agents", "expected a non-empty list of agent counts",
@@ -411,11 +400,11 @@ def from_dict(data: Any, source: str = "") -> Spec:
     bound_check = BoundCheckSpec(agents=tuple(agents_raw), batch=regimes,
                                  replicas=b.integer("replicas", 200, low=2, high=MAX_COUNT) or 2)
     b.done()
+    return bound_check
 
-    train = _train(top.sub("train"), rounds is not None)
-    seed = top.integer("seed", 0, low=0) or 0
-    sweep = _sweep(top.take("sweep", {}), source)  # sweep: null is an error, as sweep: {}
-    e = top.sub("executor")
+
+def _executor(e: _Reader) -> ExecutorSpec:
+    """The ``executor:`` block: a scheduler address, parsed before anything connects."""
     scheduler = e.take("scheduler")
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
         raise e.error("scheduler", f"expected an address, got {_show(scheduler)}",
@@ -427,12 +416,56 @@ def from_dict(data: Any, source: str = "") -> Spec:
             raise e.error("scheduler", f"{_show(scheduler)} {error}",
                           f"write protocol://host:port, e.g. {addresses.EXAMPLE}") from None
     e.done()
+    return ExecutorSpec(scheduler=scheduler)
+
+
+def from_dict(data: Any, source: str = "") -> Spec:
+    """Validate a raw mapping (a parsed YAML file with overrides applied) into a Spec."""
+    huge = too_large(data)
+    if huge is not None:  # float() of it would raise OverflowError wherever a number is read
+        raise SpecError(huge[0], f"the integer {show_integer(huge[1])} is too large for a "
+                        "number", "write a number below 1e308 (or a float such as 1e300)",
+                        source)
+    top = _Reader(data, "", source)
+    name = top.take("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise top.error("name", f"missing or invalid name {_show(name)}",
+                        "give a short name of letters, digits, '-', '_' or '.'")
+
+    game_spec = _game(top.sub("game"))
+
+    horizon = _horizon(top.sub("horizon"))
+
+    discount = top.number("discount", 1.0, low=0.0, high=1.0, low_open=True)
+    entropy = top.number("entropy", 0.0, low=0.0)
+    population = _population(top.sub("population"))
+    c = top.sub("clock")
+    clock = Clock(dt=c.number("dt", 1.0, low=0.0, low_open=True) or 1.0)
+    c.done()
+    if horizon.rounds is not None and clock.dt != 1.0:
+        raise top.error("clock.dt", "a horizon in rounds sets the duration of a step "
+                        "(B / N rounds)", "remove clock.dt, or give the horizon in steps")
+    if horizon.rounds is not None and population.batch is not None and \
+            population.batch.kind == "schedule":
+        raise top.error("horizon.rounds", "rounds need a constant batch, not a schedule",
+                        "give the horizon in steps, or a single batch")
+
+    solver = _solver(top.sub("solver"))
+
+    simulate = _simulate(top.sub("simulate"))
+
+    bound_check = _bound_check(top.sub("bound_check"))
+
+    train = _train(top.sub("train"), horizon.rounds is not None)
+    seed = top.integer("seed", 0, low=0) or 0
+    sweep = _sweep(top.take("sweep", {}), source)  # sweep: null is an error, as sweep: {}
+    executor = _executor(top.sub("executor"))
     top.done()
     raw = {k: v for k, v in data.items() if k not in ("sweep", "executor")}
     spec = Spec(name=name, game=game_spec, horizon=horizon, population=population,
                 discount=discount or 1.0, entropy=entropy or 0.0, clock=clock, solver=solver,
                 simulate=simulate, bound_check=bound_check, train=train, seed=seed,
-                source=source, sweep=sweep, executor=ExecutorSpec(scheduler=scheduler),
+                source=source, sweep=sweep, executor=executor,
                 raw=copy.deepcopy(raw))
     budget.check_game(game_spec, source)  # before any array of the game exists
     try:
