@@ -241,14 +241,15 @@ FINAL = {  # (algorithm, batch) -> final exploitability of seeds 0 and 1
 
 
 def train_dir(root: Path, algorithm: str, batch: str, seed: int, final: float,
-              game: str = "resource_selection", uniform: float = 0.5) -> Path:
+              game: str = "resource_selection", uniform: float = 0.5,
+              iterations: int = 10) -> Path:
     """A directory as ``tmf train`` will write it: iterations.csv (iteration, exploitability,
     return_avg, samples, grad_norm, elapsed_s, algorithm, agents, batch, seed), summary.csv
     (metric, mean, ci_low, ci_high, seed) and manifest.yaml (command: train, ...)."""
-    path = root / f"{game}-{algorithm}-{batch}-{seed}"
+    path = root / f"{game}-{algorithm}-{batch}-{seed}-{iterations}"
     path.mkdir(parents=True)
-    k = np.arange(11)
-    expl = final * 10.0 ** (1 - k / 10)  # from 10x the final value down to it
+    k = np.arange(iterations + 1)
+    expl = final * 10.0 ** (1 - k / iterations)  # from 10x the final value down to it
     pd.DataFrame({"iteration": k, "exploitability": expl, "return_avg": -expl,
                   "samples": 1000 * (k + 1), "grad_norm": expl, "elapsed_s": 0.1 * k,
                   "algorithm": algorithm, "agents": 1000, "batch": batch,
@@ -260,11 +261,21 @@ def train_dir(root: Path, algorithm: str, batch: str, seed: int, final: float,
         path / "summary.csv", index=False)
     spec = {"name": f"train-{game}", "game": {"name": game, "params": {}},
             "horizon": {"rounds": 3}, "population": {"agents": 1000, "batch": batch},
-            "train": {"algorithm": algorithm, "iterations": 10, "lr": 0.1}, "seed": seed}
+            "train": {"algorithm": algorithm, "iterations": iterations, "lr": 0.1}, "seed": seed}
     (path / "manifest.yaml").write_text(yaml.safe_dump(
         {"command": "train", "algorithm": algorithm, "agents": 1000, "batch": batch,
-         "steps": 3, "seed": seed, "spec": spec}))
+         "steps": 3, "iterations": iterations, "seed": seed, "spec": spec}))
     return path
+
+
+def test_runs_of_different_budgets_are_rows_of_their_own(tmp_path: Path) -> None:
+    paths = [train_dir(tmp_path / "runs", "tmf-pg-exact", "1", 0, final, iterations=I)
+             for I, final in ((40, 0.2), (1000, 0.04))]
+    result = report(paths, tmp_path / "out", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "train.csv")
+    assert table[["iterations", "seeds", "exploitability"]].values.tolist() == \
+        [[40, 1, 0.2], [1000, 1, 0.04]]  # not one row averaging 0.12 over two "seeds"
 
 
 def test_train_table_combines_seeds_per_algorithm_and_batch(tmp_path: Path) -> None:

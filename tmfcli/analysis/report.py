@@ -539,13 +539,21 @@ def train_key(run: Run) -> tuple[str, str, str]:
     return get("algorithm", "algorithm"), get("agents", "agents"), get("batch", "batch")
 
 
+def train_iterations(run: Run) -> int:
+    """The outer iterations of a training run (runs of different budgets are not averaged)."""
+    given = run.manifest.get("iterations")
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
+    return max(0, len(run.tables["iterations.csv"]) - 1)  # rows 0..I
+
+
 def train_game(run: Run) -> str:
     return str((run.spec.get("game") or {}).get("name", "?"))
 
 
 def train_finals(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run and seed: game, algorithm, N, B, seed and the final metrics of
-    summary.csv."""
+    """One row per run and seed: game, algorithm, iterations, N, B, seed and the final
+    metrics of summary.csv."""
     rows = []
     for r in runs:
         algorithm, N, B = train_key(r)
@@ -554,8 +562,9 @@ def train_finals(runs: Sequence[Run]) -> pd.DataFrame:
         for seed in seeds:
             mine = summary[summary["seed"] == seed] if "seed" in summary else summary
             values = mine.set_index("metric")["mean"]
-            row: dict[str, Any] = {"game": train_game(r), "algorithm": algorithm, "N": N,
-                                   "B": B, "seed": seed, "run": r.label}
+            row: dict[str, Any] = {"game": train_game(r), "algorithm": algorithm,
+                                   "iterations": train_iterations(r), "N": N, "B": B,
+                                   "seed": seed, "run": r.label}
             for metric in TRAIN_METRICS:
                 row[metric] = float(values[metric]) if metric in values.index else float("nan")
             rows.append(row)
@@ -563,13 +572,13 @@ def train_finals(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def train_table(finals: pd.DataFrame) -> pd.DataFrame:
-    """Per (game, algorithm, N, B): seeds and, per metric, the mean over seeds with its 95%
-    normal interval (mean +- 1.96 sd / sqrt(seeds); none with one seed)."""
+    """Per (game, algorithm, iterations, N, B): seeds and, per metric, the mean over seeds
+    with its 95% normal interval (mean +- 1.96 sd / sqrt(seeds); none with one seed)."""
     rows = []
-    for (game, algorithm, N, B), g in finals.groupby(["game", "algorithm", "N", "B"],
-                                                     sort=False):
-        row: dict[str, Any] = {"game": game, "algorithm": algorithm, "N": N, "B": B,
-                               "seeds": len(g)}
+    keys = ["game", "algorithm", "iterations", "N", "B"]
+    for (game, algorithm, iterations, N, B), g in finals.groupby(keys, sort=False):
+        row: dict[str, Any] = {"game": game, "algorithm": algorithm, "iterations": iterations,
+                               "N": N, "B": B, "seeds": len(g)}
         for metric in TRAIN_METRICS:
             values = g[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
@@ -582,25 +591,28 @@ def train_table(finals: pd.DataFrame) -> pd.DataFrame:
 
 
 def train_curves(runs: Sequence[Run], column: str) -> list[tuple[str, pd.DataFrame]]:
-    """Per (algorithm, B): the mean of ``column`` over seeds at each iteration, with the range
-    (min, max) over seeds as a band."""
-    groups: dict[tuple[str, str, str, str], list[pd.DataFrame]] = {}
+    """Per (algorithm, iterations, B): the mean of ``column`` over seeds at each iteration,
+    with the range (min, max) over seeds as a band."""
+    groups: dict[tuple[str, int, str, str, str], list[pd.DataFrame]] = {}
     several = len({train_game(r) for r in runs}) > 1
+    budgets = len({train_iterations(r) for r in runs}) > 1
     for r in runs:
         it = r.tables["iterations.csv"]
         if column not in it:
             continue
         seeds = it["seed"] if "seed" in it else pd.Series(0, index=it.index)
         for _, g in it.groupby(seeds, sort=False):
-            groups.setdefault((train_game(r), *train_key(r)), []).append(
-                g[["iteration", column]])
+            groups.setdefault((train_game(r), train_iterations(r), *train_key(r)),
+                              []).append(g[["iteration", column]])
     series = []
-    for (game, algorithm, _N, B), frames in groups.items():
+    for (game, iterations, algorithm, _N, B), frames in groups.items():
         stacked = pd.concat(frames)
         agg = stacked.groupby("iteration")[column].agg(["mean", "min", "max"]).reset_index()
         agg = agg.rename(columns={"mean": "y", "min": "low", "max": "high"})
         count = f"{len(frames)} seed{'s' if len(frames) > 1 else ''}"
-        series.append((f"{game + ' ' if several else ''}{algorithm}, B={B} ({count})", agg))
+        budget = f", {iterations} it." if budgets else ""
+        series.append((f"{game + ' ' if several else ''}{algorithm}{budget}, B={B} ({count})",
+                       agg))
     return series
 
 
@@ -611,7 +623,7 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         "train", "Final exploitability, return and eps_N per algorithm and B, mean over seeds "
         "[95% interval across seeds]", train_table(finals),
         tuple((m, f"{m}_low", f"{m}_high") for m in TRAIN_METRICS),
-        brief=("game", "algorithm", "B", "seeds", "exploitability", "eps_n")))
+        brief=("game", "algorithm", "iterations", "B", "seeds", "exploitability", "eps_n")))
     cap = _train_caption(runs)
     for column, ylabel, logy, name in (
             ("exploitability", "exploitability", True, "train-exploitability"),
@@ -635,11 +647,16 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
 
 
 def batch_series(table: pd.DataFrame, metric: str) -> list[tuple[str, pd.DataFrame]]:
-    """Per (game, algorithm, N) with runs at two or more B: ``metric`` (mean and its interval
-    columns of ``train_table``) against B as a number (``all`` is N), for a figure."""
+    """Per (game, algorithm, iterations, N) with runs at two or more B: ``metric`` (mean and
+    its interval columns of ``train_table``) against B as a number (``all`` is N), for a
+    figure."""
     series = []
     several = table["game"].nunique() > 1
-    for (game, algorithm, N), g in table.groupby(["game", "algorithm", "N"], sort=False):
+    budgets = "iterations" in table and table["iterations"].nunique() > 1
+    keys = ["game", "algorithm", "iterations", "N"] if "iterations" in table else \
+        ["game", "algorithm", "N"]
+    for key, g in table.groupby(keys, sort=False):
+        game, algorithm, N = key[0], key[1], key[-1]
         B = [float(str(N)) if str(b) == "all" else float(b) for b in g["B"]]
         if len(set(B)) < 2:
             continue
@@ -647,7 +664,8 @@ def batch_series(table: pd.DataFrame, metric: str) -> list[tuple[str, pd.DataFra
         if f"{metric}_low" in g:
             frame["low"] = g[f"{metric}_low"].to_numpy(dtype=float)
             frame["high"] = g[f"{metric}_high"].to_numpy(dtype=float)
-        series.append((f"{str(game) + ' ' if several else ''}{algorithm}, N={N}",
+        budget = f", {key[2]} it." if budgets else ""
+        series.append((f"{str(game) + ' ' if several else ''}{algorithm}{budget}, N={N}",
                        frame.sort_values("B")))
     return series
 
