@@ -43,7 +43,7 @@ __all__ = ["COMMANDS", "Result", "Spec", "TmfError", "bound_check", "execute", "
            "read", "run", "simulate", "solve", "train"]
 
 Spec = spec_types.Spec
-COMMANDS = tuple(command_registry.COMMANDS)  # ("solve", "simulate", "bound-check", "train")
+COMMANDS = tuple(command_registry.COMMANDS)  # the commands that write runs
 Overrides = Mapping[str, Any] | Iterable[str] | None
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
