@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tmfcli.command_registry import Options
 from tmfcli.commands import sweep
 from tmfcli.commands.executors import DaskCluster, Executor, Local
-from tmfcli.commands.jobs import Options
 from tmfcli.io import spec as specs
 
 CELLS = 64

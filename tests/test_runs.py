@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tmfcli.cli import app
+from tmfcli.command_registry import COMMANDS
 from tmfcli.io import runs
 from tmfcli.io import spec as specs
 
@@ -60,7 +61,7 @@ def test_run_hash_changes_exactly_with_the_blocks_the_command_reads(command: str
     changed = specs.from_dict({**BASE, block: CHANGES[block]})
     assert changed.to_dict()[block] != base.to_dict()[block]
     same = runs.run_hash(base.to_dict(), command) == runs.run_hash(changed.to_dict(), command)
-    assert same == (block not in runs.READS[command])
+    assert same == (block not in COMMANDS[command].reads)
 
 
 def test_renamed_spec_same_hash_other_directory() -> None:

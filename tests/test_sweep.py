@@ -16,8 +16,9 @@ import yaml
 from typer.testing import CliRunner
 
 from tmfcli.cli import app
-from tmfcli.commands import jobs, sweep
+from tmfcli.command_registry import COMMANDS, Options, Progress
 from tmfcli.commands import solve as solve_module
+from tmfcli.commands import sweep
 from tmfcli.io import spec as specs
 from tmfcli.io import spec_text, spec_types
 from tmfcli.model.setting import Batch
@@ -144,7 +145,7 @@ def test_sweep_writes_cells_sweep_csv_and_stacked_tables(tmp_path: Path) -> None
         assert manifest["seed"] == row.seed
     # each stacked table is the cells' own rows, byte for byte, behind the swept values (one
     # name each, sweep.<key>) and the cell's directory as sweep.csv names it
-    for name in jobs.COMMANDS["simulate"].tables:
+    for name in COMMANDS["simulate"].tables:
         lines = (out / name).read_text().splitlines()
         own_header = (out / table.directory[0] / name).read_text().splitlines()[0]
         assert lines[0] == "sweep.population.batch,sweep.seed,directory," + own_header
@@ -206,8 +207,8 @@ def test_failing_cell_is_recorded_others_finish_rerun_retries_it(
     out = tmp_path / "out"
     real = solve_module.solve_into
 
-    def broken(spec: spec_types.Spec, directory: Path, options: jobs.Options,
-               on_progress: jobs.Progress | None) -> None:
+    def broken(spec: spec_types.Spec, directory: Path, options: Options,
+               on_progress: Progress | None) -> None:
         if spec.seed == 1:
             raise FloatingPointError("overflow in cell 1")
         real(spec, directory, options, on_progress)

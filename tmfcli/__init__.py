@@ -23,9 +23,9 @@ V          (T+1, O)             values of the representative agent, V_T = 0
 =========  ===================  ==================================================
 """
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING
+
+from tmfcli.version import __version__
 
 if TYPE_CHECKING:  # what __getattr__ returns, for type checkers (the import is deferred)
     from tmfcli.api import (

@@ -30,19 +30,20 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
+from tmfcli import command_registry
+from tmfcli.command_registry import Options
 from tmfcli.errors import ResultsError, SpecError, TmfError
 from tmfcli.io import spec as specs
 from tmfcli.io import spec_text, spec_types
 
 if TYPE_CHECKING:
-    from tmfcli.commands.jobs import Options
     from tmfcli.commands.sweep import Cell, Report
 
 __all__ = ["COMMANDS", "Result", "Spec", "TmfError", "bound_check", "execute", "load_spec",
            "read", "run", "simulate", "solve", "train"]
 
 Spec = spec_types.Spec
-COMMANDS = ("solve", "simulate", "bound-check", "train")
+COMMANDS = tuple(command_registry.COMMANDS)  # the commands that write runs
 Overrides = Mapping[str, Any] | Iterable[str] | None
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -111,9 +112,7 @@ def execute(command: str, spec: Spec, options: Options, out: Path | None = None,
 
     from tmfcli.commands import sweep as sweeps
     from tmfcli.commands.executors import DaskCluster, Local, default_jobs, executor
-    from tmfcli.commands.jobs import COMMANDS as JOBS
-
-    if command not in JOBS:
+    if command not in command_registry.COMMANDS:
         raise ValueError(f"unknown command {command!r}: use one of {', '.join(COMMANDS)}")
     cells = sweeps.expand(spec, [(k, tuple(v)) for k, v in sweep])
     address = scheduler or spec.executor.scheduler
@@ -121,7 +120,8 @@ def execute(command: str, spec: Spec, options: Options, out: Path | None = None,
         min(jobs if jobs is not None else default_jobs(), len(cells))
     check_sizes(command, cells, options, at_once, announce)
     runner = executor(jobs, address)  # connects to a scheduler now: fails fast
-    if isinstance(runner, DaskCluster) and not cells[0].values and JOBS[command].grid:
+    if isinstance(runner, DaskCluster) and not cells[0].values and \
+            command_registry.COMMANDS[command].grid:
         runner.client.close()
         # one run with a grid of its own (bound-check): it runs here, its cells on the cluster
         runner, options = Local(1), replace(options, scheduler=address)
@@ -136,15 +136,15 @@ def check_sizes(command: str, cells: list[Cell], options: Options, at_once: int 
     the longest cell when it is long."""
     from tmfcli.io import budget
 
-    if command not in budget.COMMANDS:
+    described = command_registry.COMMANDS.get(command)
+    if described is None:
         return
     workers = 1
-    if command == "bound-check":
-        from tmfcli.commands.bound_check import default_workers
-
-        workers = options.workers if options.workers is not None else default_workers()
-    if at_once > 1 and command == "bound-check" and options.workers is None:
-        workers = 1  # sweep.run gives each cell one process when cells run in parallel
+    if described.grid and options.workers is not None:
+        workers = options.workers
+    elif described.grid and described.default_workers is not None and at_once <= 1:
+        workers = command_registry.load(described.default_workers)()
+    # at_once > 1: sweep.run gives each cell one process when cells run in parallel
     longest = None
     sizes = []
     for cell in cells:
@@ -189,7 +189,6 @@ def run(command: str, spec: str | Path | Mapping[str, Any] | Spec, overrides: Ov
     are kept), ``KeyboardInterrupt`` when interrupted (finished cells kept; run it again to
     resume).
     """
-    from tmfcli.commands.jobs import Options
     from tmfcli.io import budget
     from tmfcli.io import results as result_dirs
 

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+INTERRUPTED_AT_START = 130  # 128 + SIGINT, as for any interrupted command
+
+
+def interrupted_at_start(signum: int, frame: Any) -> None:
+    """SIGINT before a command has started: nothing ran, nothing was written (the handler of
+    ``tmfcli.__main__`` and ``tmfcli.cli.main`` until a command starts)."""
+    sys.stderr.write("Error: interrupted before the command started — nothing was run; rerun the "
+                     "same command\n")
+    sys.stderr.flush()
+    raise SystemExit(INTERRUPTED_AT_START)
+
 
 class TmfError(Exception):
     """Base class: a problem the user can fix, with a hint saying how."""

@@ -13,8 +13,10 @@ one kind make one comparison table and share figures:
 - train: a row per algorithm and B (across seeds); exploitability and return against
   iteration, mean over seeds with their range as a band.
 
-This module is pure (tables in, tables and figure files out); reading the directories is
-``tmfcli.io.report_inputs``; the paper's claims are ``tmfcli.analysis.report_claims``.
+Which tables a kind of run must hold and which function builds its section are the
+command's ``report`` in ``tmfcli.command_registry.COMMANDS``. This module is pure (tables in,
+tables and figure files out); reading the directories is ``tmfcli.io.report_inputs``; the
+paper's claims are ``tmfcli.analysis.report_claims``, which reads a built report.
 """
 
 from __future__ import annotations
@@ -31,17 +33,8 @@ import pandas as pd
 
 from tmfcli.analysis import plots
 from tmfcli.analysis.fit import normal_interval
+from tmfcli.command_registry import COMMANDS, load
 
-# the tables a kind of result must hold; the first word of the manifest's ``command``
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "solve": ("iterations.csv", "flow.csv"),
-    "simulate": ("summary.csv", "trajectory.csv"),
-    "bound-check": ("cells.csv", "fits.csv"),
-    "train": ("iterations.csv", "summary.csv"),
-}
-# tables read when present (written by newer versions of a command)
-OPTIONAL: dict[str, tuple[str, ...]] = {"simulate": ("bands.csv",)}
-KINDS = tuple(REQUIRED)
 BAND = (0.05, 0.95)  # replica quantiles of the N-agent bands
 
 
@@ -687,26 +680,19 @@ def _train_caption(runs: Sequence[Run]) -> str:
 # --------------------------------------------------------------------------------------------
 # the report
 # --------------------------------------------------------------------------------------------
-SECTIONS = {"solve": solve_section, "simulate": simulate_section, "bound-check": bound_section,
-            "train": train_section}
-
-
 def build(runs: Sequence[Run], out: Path, formats: Sequence[str] = ("png",),
-          claims: bool = False, notes: Sequence[str] = ()) -> Report:
-    """Tables of every kind present, figures written into ``out``, and the claims if asked."""
+          notes: Sequence[str] = ()) -> Report:
+    """Tables of every kind present (a section per command, in the order of
+    ``command_registry.COMMANDS``, built by its ``report.section``), figures written into
+    ``out``; the claims are added by the caller (``report_claims.paper_claims``)."""
     out.mkdir(parents=True, exist_ok=True)
     labelled = label_runs(runs)
     sections = []
-    for kind in KINDS:
+    for kind, command in COMMANDS.items():
         mine = [r for r in labelled if r.kind == kind]
         if mine:
-            sections.append(SECTIONS[kind](mine, out, formats))
-    report = Report(runs=labelled, sections=sections, notes=list(notes))
-    if claims:
-        from tmfcli.analysis.report_claims import paper_claims
-
-        report.claims = paper_claims(report)
-    return report
+            sections.append(load(command.report.section)(mine, out, formats))
+    return Report(runs=labelled, sections=sections, notes=list(notes))
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

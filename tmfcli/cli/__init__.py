@@ -3,12 +3,12 @@ function, write tables, summarise); ``common`` holds what they share."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Annotated
 
 import typer
 
-from tmfcli import __version__
 from tmfcli.cli import (  # noqa: F401  (registers commands)
     bound_check,
     games,
@@ -21,6 +21,8 @@ from tmfcli.cli import (  # noqa: F401  (registers commands)
     validate,
 )
 from tmfcli.cli.common import app, out
+from tmfcli.errors import interrupted_at_start
+from tmfcli.version import __version__
 
 __all__ = ["app", "main"]
 
@@ -41,12 +43,8 @@ def root(version: Annotated[bool, typer.Option("--version", callback=version_cal
 
 def main() -> None:
     """Run the typer app. Until a command starts (its arguments parsed), Ctrl-C ends with
-    one line and exit code 130 (``tmfcli.__main__``); from then on the command's own handling
-    applies (``common.command``)."""
-    import signal
-
-    from tmfcli.__main__ import interrupted_at_start
-
+    one line and exit code 130 (``tmfcli.errors.interrupted_at_start``); from then on the
+    command's own handling applies (``common.command``)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, interrupted_at_start)
     app()

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from tmfcli import api
 from tmfcli.cli.common import err, fail, fmt, light_exit, load, out, out_dir, progress
+from tmfcli.command_registry import COMMANDS, Options
 from tmfcli.commands import sweep
-from tmfcli.commands.jobs import COMMANDS, Options
 from tmfcli.errors import TmfError
 from tmfcli.io import addresses
 

@@ -55,8 +55,8 @@ def bound_check(spec_path: SpecArg, overrides: SetOpt = None, given_out: OutOpt 
     Example:  tmf bound-check experiments/resource-bound.yaml --set bound_check.replicas=50
     """
     from tmfcli.cli.batch import run_command  # here: heavy (start-up)
+    from tmfcli.command_registry import Options
     from tmfcli.commands.bound_check import reuse
-    from tmfcli.commands.jobs import Options
     from tmfcli.commands.solve import warning
     from tmfcli.io.results import read_manifest
 

@@ -45,8 +45,8 @@ def simulate(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     Example:  tmf simulate experiments/queue-simulate.yaml --replicas 200 --policy uniform
     """
     from tmfcli.cli.batch import run_command  # here: heavy (start-up)
+    from tmfcli.command_registry import Options
     from tmfcli.commands import simulate as sim
-    from tmfcli.commands.jobs import Options
     from tmfcli.commands.solve import warning
     from tmfcli.io import results
 

@@ -44,7 +44,7 @@ def solve(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     Example:  tmf solve experiments/resource-demo.yaml --set solver.iterations=500
     """
     from tmfcli.cli.batch import run_command  # here: heavy (start-up)
-    from tmfcli.commands.jobs import Options
+    from tmfcli.command_registry import Options
     from tmfcli.commands.solve import warning
     from tmfcli.io import results
 

@@ -39,8 +39,8 @@ def train(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
     Example:  tmf train experiments/train-resource.yaml --sweep population.batch=1,all
     """
     from tmfcli.cli.batch import run_command  # here: heavy (start-up)
+    from tmfcli.command_registry import Options
     from tmfcli.commands import train as training
-    from tmfcli.commands.jobs import Options
 
     if algorithm is not None:  # part of the spec, so part of the result's hash
         overrides = [*(overrides or []), f"train.algorithm={algorithm}"]

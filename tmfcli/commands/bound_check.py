@@ -76,7 +76,7 @@ from tmfcli.analysis.fluctuations import (
     try_predict,
 )
 from tmfcli.analysis.plots import bound_check_figure
-from tmfcli.commands.jobs import Options
+from tmfcli.command_registry import Options
 from tmfcli.commands.policy_choice import cell_policy, choose_policy, policy_steps
 from tmfcli.commands.solve import Progress
 from tmfcli.errors import ResultsError
@@ -598,7 +598,8 @@ def _sweep(spec: Spec, store: Store, order: list[Cell], picked: Any, constants: 
 
 def bound_check_into(spec: Spec, directory: Path, options: Options,
                      on_progress: Progress | None = None) -> None:
-    """``run_bound_check`` with the command line's options (the entry of ``jobs.COMMANDS``)."""
+    """``run_bound_check`` with the command line's options (the ``run`` of bound-check in
+    ``command_registry.COMMANDS``)."""
     workers = options.workers if options.workers is not None else default_workers()
     run_bound_check(spec, directory, policy=options.policy, workers=workers,
                     force=options.force, on_progress=on_progress, scheduler=options.scheduler)

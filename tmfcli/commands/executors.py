@@ -34,7 +34,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TypeVar
 
-from tmfcli.commands.jobs import COMMANDS, Options, Progress
+from tmfcli.command_registry import COMMANDS, Options, Progress
+from tmfcli.commands import jobs
 from tmfcli.errors import Interrupted, TmfError
 from tmfcli.io import addresses, results, runs
 from tmfcli.io.spec_types import Spec
@@ -48,8 +49,8 @@ class ExecutorError(TmfError):
 
 @dataclass(frozen=True)
 class Task:
-    """One run: ``command`` (a key of ``jobs.COMMANDS``) on ``spec`` into ``directory``;
-    ``key`` is the run's identity (``Job.key``)."""
+    """One run: ``command`` (a key of ``command_registry.COMMANDS``) on ``spec`` into ``directory``;
+    ``key`` is the run's identity (``jobs.key``)."""
 
     index: int
     command: str
@@ -76,15 +77,15 @@ def execute(task: Task, on_progress: Progress | None = None, catch: bool = True)
     """Run one task into its directory; with ``catch`` an error becomes a failed outcome."""
     runs.begin(task.command_line or None)
     start = time.perf_counter()
-    job = COMMANDS[task.command]
+    command = COMMANDS[task.command]
     try:
-        if job.stages:  # stages, locks and resumes its own result (bound-check)
-            job.run(task.spec, task.directory, task.options, on_progress)
+        if command.stages:  # stages, locks and resumes its own result (bound-check)
+            jobs.run(command, task.spec, task.directory, task.options, on_progress)
         else:  # written into a stage beside the directory and swapped in whole
             with results.new_result(task.directory, task.key,
                                     results.spec_hash(task.spec, task.key),
                                     task.options.force) as stage:
-                job.run(task.spec, stage, task.options, on_progress)
+                jobs.run(command, task.spec, stage, task.options, on_progress)
     except Exception as error:
         if not catch:
             raise

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tmfcli.analysis import plots
 from tmfcli.analysis.report import Report, build, markdown
+from tmfcli.analysis.report_claims import paper_claims
 from tmfcli.errors import ResultsError
 from tmfcli.io.report_inputs import read_runs
 from tmfcli.io.results import (
@@ -39,7 +40,9 @@ def run_report(paths: Sequence[Path], out: Path, table_format: str = "md",
     runs, notes = read_runs(paths)
     formats = ["png", *(f for f in figure_formats if f != "png")]
     with plots.captions(caption):
-        report = build(runs, out, formats, claims=claims, notes=notes)
+        report = build(runs, out, formats, notes=notes)
+        if claims:
+            report.claims = paper_claims(report)
     with atomic(out / REPORT) as handle:
         handle.write(markdown(report, title))
     if table_format == "csv":

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.analysis.fluctuations import Prediction, return_correction, try_predict
-from tmfcli.commands.jobs import Options
+from tmfcli.command_registry import Options
 from tmfcli.io import user_files
 from tmfcli.io.spec_types import Spec
 from tmfcli.model.exploitability import evaluate

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tmfcli.commands.jobs import Options
+from tmfcli.command_registry import Options
 from tmfcli.io import results
 from tmfcli.io.resolve import setting
 from tmfcli.io.spec_types import Spec

@@ -36,6 +36,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from tmfcli.command_registry import COMMANDS, Options, Progress
+from tmfcli.commands import jobs
 from tmfcli.commands.executors import (
     DaskCluster,
     Executor,
@@ -46,7 +48,6 @@ from tmfcli.commands.executors import (
     interruptible,
     store,
 )
-from tmfcli.commands.jobs import COMMANDS, Options, Progress
 from tmfcli.errors import SpecError
 from tmfcli.io import results, runs
 from tmfcli.io.spec import from_dict, sweep_key
@@ -208,8 +209,7 @@ def plan(command: str, cells: list[Cell], options: Options, out: Path | None,
     below its top directory. ``command_line`` is what the manifests record as having asked
     for the runs (default: this process's ``tmf ...``).
     """
-    job = COMMANDS[command]
-    keys = [job.key(c.spec, options) for c in cells]
+    keys = [jobs.key(COMMANDS[command], c.spec, options) for c in cells]
     hashes = [results.spec_hash(c.spec, k) for c, k in zip(cells, keys, strict=True)]
     is_sweep = bool(cells[0].values)
     if not is_sweep:
@@ -399,7 +399,7 @@ def _stacked_value(cell: Cell, key: str) -> Any:
 def finish_sweep(report: Report, spec: Spec, options: Options, started: str) -> None:
     """Stack the tables of the finished cells, then write the sweep's manifest last; its
     ``spec`` is a cell's resolved spec with the sweep's cells as ``sweep.cases``."""
-    for table in COMMANDS[report.command].tables:
+    for table in COMMANDS[report.command].written:
         text = stack(report, table)
         if text is not None:
             with results.atomic(report.top / table) as handle:

@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from tmfcli.command_registry import COMMANDS, load
 from tmfcli.errors import SpecError
 from tmfcli.io.resolve import steps_of
 from tmfcli.io.spec_types import GameSpec, Spec
@@ -310,26 +311,20 @@ def _train_iteration_s(spec: Spec, game: Game, T: int, algorithm: str) -> float:
         + R * T * O * inner * TRAIN_GRADIENT_S * size
 
 
-COMMANDS = ("solve", "simulate", "bound-check", "train")  # the commands ``check`` estimates
-
-
 def check(spec: Spec, command: str, restarts: int | None = None, solve: bool = True,
           workers: int = 1) -> Estimate:
     """Refuse ``command`` on ``spec`` when its estimated memory exceeds the limit.
 
-    ``command`` is one of ``COMMANDS``; ``solve`` says whether the policy is the spec's
-    equilibrium (solved first); ``workers`` cells of bound-check run at once.
+    ``command`` is a key of ``tmfcli.command_registry.COMMANDS``, whose ``budget`` names the
+    estimate and the keywords it takes: ``restarts`` (default: ``solver.restarts``), ``solve``
+    (the policy is the spec's equilibrium, solved first), ``workers`` (cells of one run's
+    own grid at once).
     """
     game = spec.build_game()
-    if command == "solve":
-        estimate = solve_bytes(spec, game, spec.solver.restarts if restarts is None
-                               else restarts)
-    elif command == "simulate":
-        estimate = simulate_bytes(spec, game, solve)
-    elif command == "train":
-        estimate = train_bytes(spec, game)
-    else:
-        estimate = bound_check_bytes(spec, game, solve, workers)
+    given = {"restarts": spec.solver.restarts if restarts is None else restarts,
+             "solve": solve, "workers": workers}
+    budget = COMMANDS[command].budget
+    estimate: Estimate = load(budget.estimate)(spec, game, **{k: given[k] for k in budget.takes})
     if estimate.total > limit():
         raise SpecError("", f"tmf {command} would need about {human(estimate.total)} of "
                         f"memory ({estimate.what}), over the limit of {human(limit())}",

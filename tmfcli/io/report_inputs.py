@@ -1,8 +1,9 @@
 """Read result directories for ``tmf report``: recognise each from its manifest, load its tables.
 
 A result directory is recognised by the first word of its manifest's ``command`` (``solve``,
-``simulate``, ``bound-check``, ``train``); the tables its kind needs
-(``tmfcli.analysis.report.REQUIRED``) must all be there, else the error names the missing file.
+``simulate``, ``bound-check``, ``train``: the commands of ``tmfcli.command_registry``); the
+tables its kind needs (the command's ``report.needs``) must all be there, else the error names
+the missing file.
 
 A *sweep directory* (``sweep.csv`` at its top, one row per cell with a ``directory`` column;
 its own manifest says ``kind: sweep``, and its stacked tables are not read) is read as its
@@ -18,14 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from tmfcli.analysis.report import OPTIONAL, REQUIRED, Run
+from tmfcli.analysis.report import Run
+from tmfcli.command_registry import COMMANDS
 from tmfcli.errors import ResultsError
 from tmfcli.io import user_files
 from tmfcli.io.results import MANIFEST, read_manifest
 from tmfcli.io.runs import resolve
 
 SWEEP = "sweep.csv"
-KNOWN = ", ".join(REQUIRED)
+KNOWN = ", ".join(COMMANDS)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -46,19 +48,20 @@ def read_run(path: Path) -> Run:
                            "give a directory written by a tmf command, or rerun that command")
     command = str(manifest.get("command") or "").split()
     kind = command[0] if command else ""
-    if kind not in REQUIRED:
+    if kind not in COMMANDS:
         raise ResultsError(f"{path / MANIFEST}: unknown kind of result 'command: "
                            f"{manifest.get('command')}'",
                            f"tmf report reads results of: {KNOWN}")
+    reading = COMMANDS[kind].report
     tables = {}
-    for name in REQUIRED[kind]:
+    for name in reading.needs:
         file = path / name
         if not file.is_file():
             raise ResultsError(f"{path}: {name} is missing (a {kind} result holds "
-                               f"{', '.join(REQUIRED[kind])})",
+                               f"{', '.join(reading.needs)})",
                                f"rerun tmf {kind} for this directory (--force)")
         tables[name] = read_table(file)
-    for name in OPTIONAL.get(kind, ()):  # written by newer versions only
+    for name in reading.optional:  # written by newer versions only
         if (path / name).is_file():
             tables[name] = read_table(path / name)
     return Run(path=path, kind=kind, manifest=manifest, tables=tables)

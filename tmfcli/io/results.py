@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tmfcli import __version__
 from tmfcli.errors import ResultsError, SpecError
 from tmfcli.files import FILE_MODE, UMASK
 from tmfcli.io import runs
 from tmfcli.io.spec_text import parse_yaml
 from tmfcli.io.spec_types import Spec
 from tmfcli.model.games.base import Array
+from tmfcli.version import __version__
 
 MANIFEST = "manifest.yaml"
 NEW, OLD, SWEEP = "tmf-new", "tmf-old", "tmf-sweep"

@@ -5,7 +5,8 @@ when it ran, and the listing of ``tmf runs``.
 
     results/<name>/<command>/<hash>/
 
-where ``<hash>`` covers only the spec blocks the command reads (``READS``), plus what the
+where ``<hash>`` covers only the spec blocks the command reads (its ``reads`` in
+``tmfcli.command_registry.COMMANDS``), plus what the
 command adds to its identity (e.g. simulate's policy). So ``--set simulate.replicas=50`` on
 ``solve`` finds the same directory and reuses it, while a key that ``solve`` reads leads to a
 new directory and never overwrites another run. ``results/<name>/<command>/latest`` points to
@@ -27,29 +28,20 @@ from typing import Any
 
 import yaml
 
+from tmfcli.command_registry import COMMANDS
+
 MANIFEST = "manifest.yaml"
 FAILED = "failed.yaml"
 LATEST = "latest"
 ROOT = Path("results")
 
-# The spec blocks each command reads: the key of its run store. Adding a command is one line.
-SOLVE_READS = ("game", "horizon", "clock", "population", "discount", "entropy", "solver",
-               "seed")
-READS: dict[str, tuple[str, ...]] = {
-    "solve": SOLVE_READS,
-    "simulate": (*SOLVE_READS, "simulate"),
-    "bound-check": (*SOLVE_READS, "bound_check"),
-    "train": (*SOLVE_READS, "train", "simulate"),  # simulate.replicas: eps_N replicas
-}
-
-
 def read_blocks(spec_dict: dict[str, Any], command: str) -> dict[str, Any]:
     """The part of a resolved spec (``Spec.to_dict()``) that ``command`` reads; an unknown
     command reads everything but the name."""
-    blocks = READS.get(command)
-    if blocks is None:
+    described = COMMANDS.get(command)
+    if described is None:
         return {k: v for k, v in spec_dict.items() if k != "name"}
-    return {k: spec_dict[k] for k in blocks if k in spec_dict}
+    return {k: spec_dict[k] for k in described.reads if k in spec_dict}
 
 
 def run_hash(spec_dict: dict[str, Any], key: str) -> str:
@@ -195,18 +187,37 @@ SWEEP_TABLE = "sweep.csv"  # at the top of a sweep: the sweep, not a run (its ce
 REPORT = "REPORT.md"       # in a folder written by tmf report: not a run
 
 
-def _headline(command: str, data: dict[str, Any]) -> tuple[str, Any]:
-    """The one number that says how a run went."""
-    if command == "solve":
-        return "exploitability", data.get("exploitability")
-    if command.startswith("simulate"):
-        return "gap_max", (data.get("means") or {}).get("gap_max")
-    if command.startswith("bound-check"):
-        return "passed", data.get("passed")
+def _at(data: Any, path: tuple[str, ...]) -> Any:
+    """``data[path[0]][path[1]]...``, None where a step is missing or not a mapping."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _headline(kind: str, data: dict[str, Any]) -> tuple[str, Any]:
+    """The one number that says how a run went (the command's ``listing``); for a command
+    this version does not describe, exploitability or passed, whichever it has."""
+    described = COMMANDS.get(kind)
+    if described is not None and (described.listing.always
+                                  or _at(data, described.listing.value) is not None):
+        return described.listing.metric, _at(data, described.listing.value)
     for key in ("exploitability", "passed"):
         if key in data:
             return key, data[key]
     return "", None
+
+
+def _algorithm(kind: str, data: dict[str, Any]) -> str:
+    """The algorithm column: the first of the command's ``listing.algorithm`` paths that
+    holds something."""
+    described = COMMANDS.get(kind)
+    for path in described.listing.algorithm if described is not None else ():
+        value = _at(data, path)
+        if value:
+            return str(value)
+    return ""
 
 
 def _batch(pop: dict[str, Any]) -> Any:
@@ -280,13 +291,8 @@ def _row(directory: Path) -> dict[str, Any] | None:
     spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
     command = str(data.get("command", ""))
     kind = command.split()[0] if command else ""
-    metric, value = _headline(command, data)
-    algorithm = ""
-    if kind == "solve":
-        algorithm = str((spec.get("solver") or {}).get("algorithm") or "")
-    elif kind == "train":
-        algorithm = str(data.get("algorithm") or (spec.get("train") or {}).get("algorithm")
-                        or "")
+    metric, value = _headline(kind, data)
+    algorithm = _algorithm(kind, {**data, "spec": spec})
     settings = _settings(spec)
     if isinstance(data.get("seed"), int):  # the run's own seed (train.seed when it is given)
         settings["seed"] = data["seed"]
