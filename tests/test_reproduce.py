@@ -149,6 +149,15 @@ def test_one_seed_everywhere_for_train(tmp_path: Path) -> None:
     assert listed.exit_code == 0
     rows = pd.read_csv(io.StringIO(listed.stdout))
     assert list(rows["seed"]) == [5]
+    shown = invoke("runs", str(tmp_path / "results"))
+    assert shown.exit_code == 0 and "seed=5" in shown.stdout and "seed=1" not in shown.stdout
+    # the seed reported is the seed that drew: seed 5 alone gives the same numbers
+    alone = {**BASE, "seed": 5, "train": {**BASE["train"], "seed": None}}
+    (tmp_path / "alone.yaml").write_text(yaml.safe_dump(alone))
+    other = tmp_path / "results" / "alone"
+    done = invoke("train", str(tmp_path / "alone.yaml"), "--out", str(other), "--quiet")
+    assert done.exit_code == 0, done.output
+    assert tables(other) == tables(run)
 
 
 def test_tmf_spec_prints_the_resolved_spec_that_runs_the_same(tmp_path: Path) -> None:

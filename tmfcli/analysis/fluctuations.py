@@ -90,6 +90,7 @@ import numba as nb
 import numpy as np
 from numba import types
 
+from tmfcli import seeds
 from tmfcli.errors import NumericalError
 from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array
@@ -598,7 +599,7 @@ def predict(setting: Setting, policy: Policy, seed: int | np.random.SeedSequence
     uses ``paths_for(T, samples)`` paths."""
     fl = fluctuations(setting, policy, activation, init, refined, mu_bar)
     paths = paths_for(setting.T, samples)
-    c_max, se = max_constant(fl.J, fl.C, np.random.default_rng(seed), paths)
+    c_max, se = max_constant(fl.J, fl.C, seeds.generator(seed, seeds.FLUCTUATION_PATHS), paths)
     return Prediction(fluct=fl, c_max=c_max, c_max_se=se, c_mean=fl.c_mean, samples=paths)
 
 

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tmfcli import seeds
 from tmfcli.analysis.bound import (
     Constants,
     game_constants,
@@ -121,9 +122,7 @@ def default_workers() -> int:
 def cell_seed(seed: int, regime: int, agents: int) -> int:
     """A 63-bit seed (fits a CSV integer column) that depends only on the spec's seed, the
     regime's index and N."""
-    state = np.random.SeedSequence(seed, spawn_key=(regime, agents)).generate_state(
-        1, dtype=np.uint64)
-    return int(state[0] >> np.uint64(1))
+    return seeds.integer(seed, seeds.BOUND_CELL, regime, agents)
 
 
 def grid(spec: Spec) -> list[Cell]:
@@ -173,19 +172,19 @@ def run_cell(spec: Spec, policy: Any, T_policy: int, cell: Cell,
     best_values = backward(flow, s.gamma, None)
     best = TabularPolicy(best_values.policy)  # the deviation sigma of eps_n
     eps_mf = float(flow.mu[0] @ best_values.V[0]) - J
-    sim_seed, _, eps_seed = np.random.SeedSequence(cell.seed).spawn(3)
     pop = spec.population
-    rollouts = simulate(s, pol, spec.bound_check.replicas, seed=sim_seed,
+    rollouts = simulate(s, pol, spec.bound_check.replicas,
+                        seed=seeds.sequence(cell.seed, seeds.CELL_SIMULATE),
                         activation=pop.activation, init=pop.init)
     e_max, e_mean = gaps(rollouts, flow.mu)
     returns = np.asarray(rollouts.returns, dtype=float)
-    tagged = tagged_returns(s, pol, spec.bound_check.replicas, eps_seed, deviation=best,
+    tagged = tagged_returns(s, pol, spec.bound_check.replicas,
+                            seeds.sequence(cell.seed, seeds.CELL_EPS_N), deviation=best,
                             activation=pop.activation, init=pop.init)
     values = np.column_stack([e_max, e_mean, np.abs(returns - J), tagged.gains,
                               np.full(returns.shape, eps_mf)])
-    # the linear-noise constants of this cell's setting (its own T, alpha_t and N), from the
-    # cell seed's fourth child (the first three simulate, bootstrap and pair the epsilon)
-    pred, _ = try_predict(s, pol, np.random.SeedSequence(cell.seed).spawn(4)[3],
+    # the linear-noise constants of this cell's setting (its own T, alpha_t and N)
+    pred, _ = try_predict(s, pol, seeds.sequence(cell.seed, seeds.CELL_PREDICTION),
                           pop.activation, pop.init, refined=False, mu_bar=flow.mu)
     nan = float("nan")  # no prediction (too large, or kernels not finite near the flow)
     e0 = initial_error(game.n_obs, cell.agents, pop.init, game.mu0)
@@ -207,9 +206,8 @@ def _run_cell(job: tuple[Spec, Any, int, Constants], cell: Cell) -> CellRun:
 
 
 def boot_rng(cell: Cell) -> np.random.Generator:
-    """The bootstrap generator of a cell (the second child of its seed; the first simulates,
-    the third drives the epsilon's paired replicas)."""
-    return np.random.default_rng(np.random.SeedSequence(cell.seed).spawn(2)[1])
+    """The bootstrap generator of a cell (``seeds.CELL_BOOTSTRAP``)."""
+    return seeds.generator(cell.seed, seeds.CELL_BOOTSTRAP)
 
 
 def replica_rows(run: CellRun) -> pd.DataFrame:
@@ -309,7 +307,7 @@ def sweep_constants(spec: Spec, policy: Any, T_policy: int) -> Constants:
     game = setting(spec).game
     longest = max(setting(spec, agents=c.agents, batch=c.batch).T for c in grid(spec))
     times = tuple(int(t) for t in np.unique(np.linspace(0, longest - 1, 5).astype(int)))
-    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(1 << 20,)))
+    rng = seeds.generator(spec.seed, seeds.BOUND_CONSTANTS)
     lip, source = game_constants(game, rng, times)
     if isinstance(policy, TabularPolicy):
         L_pi, policy_source = 0.0, "tabular"

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tmfcli import seeds
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.analysis.fluctuations import Prediction, return_correction, try_predict
 from tmfcli.command_registry import Options
@@ -34,8 +35,6 @@ from tmfcli.simulation.counts import (
 )
 from tmfcli.simulation.epsilon import EpsilonEstimate, epsilon_n
 
-EPS_STREAM = 1 << 30  # the child of the run's seed that drives the epsilon replicas
-PRED_STREAM = 1 << 29  # the child that drives the Monte Carlo of the predicted c_max
 Z90, Z95 = 1.6448536269514722, 1.959963984540054  # Gaussian quantiles: 5-95% and 2.5-97.5%
 
 
@@ -67,26 +66,24 @@ def compare(setting: Setting, policy: Policy, replicas: int, seed: Seed,
             activation: str = "subset", init: str = "iid",
             on_step: OnStep | None = None, epsilon: bool = True) -> Comparison:
     """Simulate ``replicas`` replicas, evaluate the policy on the mean field, and (with
-    ``epsilon``) estimate its N-agent epsilon over as many paired replicas (from child
-    ``EPS_STREAM`` of the seed)."""
+    ``epsilon``) estimate its N-agent epsilon over as many paired replicas (streams
+    ``SIMULATE_REPLICAS``, ``EPS_N`` and ``PREDICTION`` of the seed, ``tmfcli.seeds``)."""
     start = time.perf_counter()
     check_inputs(setting, policy, replicas, activation, init)
     pi_bar = on_flow(setting, policy)
     ev = evaluate(setting, pi_bar)
-    rollouts = simulate(setting, policy, replicas, seed, activation, init,
+    rollouts = simulate(setting, policy, replicas, seeds.sequence(seed, seeds.SIMULATE_REPLICAS),
+                        activation, init,
                         _share(on_step, 0.0, 1 / 3 if epsilon else 1.0))
     middle = time.perf_counter()
     eps = None
     if epsilon:
-        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, EPS_STREAM))
-        eps = epsilon_n(setting, policy, replicas, eps_seed, activation=activation, init=init,
+        eps = epsilon_n(setting, policy, replicas, seeds.sequence(seed, seeds.EPS_N),
+                        activation=activation, init=init,
                         on_step=_share(on_step, 1 / 3, 2 / 3))
     end = time.perf_counter()
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    pred, skipped = try_predict(setting, policy, np.random.SeedSequence(
-        root.entropy, spawn_key=(*root.spawn_key, PRED_STREAM)), activation, init,
-        mu_bar=ev.flow.mu)
+    pred, skipped = try_predict(setting, policy, seeds.sequence(seed, seeds.PREDICTION),
+                                activation, init, mu_bar=ev.flow.mu)
     correction = float("nan") if pred is None else \
         return_correction(setting, policy, pred.fluct)
     done = time.perf_counter()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tmfcli import seeds
 from tmfcli.command_registry import Options
 from tmfcli.io import results
 from tmfcli.io.resolve import setting
@@ -119,9 +120,8 @@ def solve(spec: Spec, on_progress: Progress | None = None,
     problem = setting(spec)
     algorithm = spec.build_algorithm()
     n_restarts = spec.solver.restarts if restarts is None else restarts
-    seeds = np.random.SeedSequence(spec.seed).spawn(1 + n_restarts)
     probe = monotonicity_probe(problem.game, float(problem.alpha.mean()),
-                               np.random.default_rng(seeds[0]))
+                               seeds.generator(spec.seed, seeds.SOLVE_PROBE))
     iterations, tol = spec.solver.iterations, spec.solver.tolerance
 
     def tick(phase: str) -> Callable[[int, Evaluation], None] | None:
@@ -133,8 +133,8 @@ def solve(spec: Spec, on_progress: Progress | None = None,
     extra = []
     game = problem.game
     for i in range(n_restarts):
-        pi0 = random_policy(np.random.default_rng(seeds[1 + i]), problem.T, game.n_obs,
-                            game.n_act)
+        pi0 = random_policy(seeds.generator(spec.seed, seeds.SOLVE_RESTART, i), problem.T,
+                            game.n_obs, game.n_act)
         extra.append(run(problem, algorithm, iterations, tol, policy0=pi0,
                          on_iteration=tick(f"restart {i + 1}/{n_restarts}")))
     return Equilibrium(setting=problem, result=main, probe=probe, restarts=extra,

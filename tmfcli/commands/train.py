@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tmfcli import seeds
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.errors import SpecError
 from tmfcli.io import user_files
@@ -37,9 +38,6 @@ def config_of(spec: Spec) -> TrainConfig:
                        time_index=time_index, temperature=t.temperature,
                        seed=spec.seed if t.seed is None else t.seed,
                        activation=spec.population.activation, init=spec.population.init)
-
-
-EPS_STREAM = 1 << 30  # the child of the run's seed that drives the epsilon replicas
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,8 @@ def run(spec: Spec, on_progress: Progress | None = None) -> Training:
         exact = train(problem, replace(config, algorithm="tmf-pg-exact"), tick("tmf-pg-exact"))
     eps = None
     if spec.simulate.epsilon:  # simulate.epsilon: false skips the estimate, as in simulate
-        root = np.random.SeedSequence(config.seed)
-        eps_seed = np.random.SeedSequence(root.entropy, spawn_key=(EPS_STREAM,))
-        eps = epsilon_n(problem, result.policy, spec.simulate.replicas, eps_seed,
+        eps = epsilon_n(problem, result.policy, spec.simulate.replicas,
+                        seeds.sequence(config.seed, seeds.EPS_N),
                         activation=config.activation, init=config.init,
                         on_step=None if on_progress is None else
                         lambda done, total: on_progress("eps_N", done, total))

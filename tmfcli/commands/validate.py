@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
+from tmfcli import seeds
 from tmfcli.analysis.bound import sampled_lipschitz
 from tmfcli.errors import SpecError
 from tmfcli.io.resolve import setting
@@ -50,17 +49,17 @@ def validate(spec: Spec) -> Validation:
     """Check the spec's game at many probes; raise ``SpecError`` at the first problem."""
     problem = setting(spec)
     game = problem.game
-    seeds = np.random.SeedSequence(spec.seed).spawn(3)
     times = tuple(sorted({0, min(1, problem.T - 1), problem.T - 1}))
-    checked = check_game(game, np.random.default_rng(seeds[0]), times=times)
+    checked = check_game(game, seeds.generator(spec.seed, seeds.VALIDATE_CHECKS), times=times)
     size = game.n_obs * game.n_act * game.n_obs
     probe = monotonicity_probe(game, float(problem.alpha.mean()),
-                               np.random.default_rng(seeds[1]),
+                               seeds.generator(spec.seed, seeds.VALIDATE_PROBE),
                                samples=int(min(256, max(8, PAIR_BUDGET // size))))
     room = PAIR_BUDGET // max(1, 2 * size * len(times))
     declared = game.lipschitz()
     sampled = None if declared is not None and room < 30 else sampled_lipschitz(
-        game, np.random.default_rng(seeds[2]), int(min(600, max(30, room))), times)
+        game, seeds.generator(spec.seed, seeds.VALIDATE_LIPSCHITZ), int(min(600, max(30, room))),
+        times)
     if declared is not None and sampled is not None:
         for name in ("L_P", "L_0"):
             bound, seen = getattr(declared, name), getattr(sampled, name)

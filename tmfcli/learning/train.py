@@ -3,9 +3,10 @@ policy (or, for tmf-pg-exact, freeze its mean-field flow), and inner optimiser s
 them. Every iteration also *measures* the exact exploitability of the current policy on its own
 mean-field flow; that number is never used by the sampled learners.
 
-Seeding: one ``SeedSequence(seed)``; the rollouts of outer iteration i come from its child i,
-the final evaluation rollouts from child ``iterations``, so every algorithm of one seed sees
-the same random streams (and, when it plays the same policy, the same rollouts).
+Seeding (``tmfcli.seeds``): the rollouts of outer iteration i come from the stream
+``TRAIN_ROLLOUTS`` i of the seed, the final evaluation rollouts from ``TRAIN_EVALUATION``
+(index ``iterations``), so every algorithm of one seed sees the same random streams (and, when
+it plays the same policy, the same rollouts).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tmfcli import seeds
 from tmfcli.learning.critic import aggregate
 from tmfcli.learning.mf_q import MeanFieldQ
 from tmfcli.learning.optim import Ascent
@@ -66,9 +68,8 @@ class TrainResult:
 
 
 def child(seed: int, index: int) -> np.random.Generator:
-    """Generator of child ``index`` of SeedSequence(seed) (explicit spawn key)."""
-    root = np.random.SeedSequence(seed)
-    return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(index,)))
+    """The generator of the rollouts of outer iteration ``index`` (``seeds.TRAIN_ROLLOUTS``)."""
+    return seeds.generator(seed, seeds.TRAIN_ROLLOUTS, index)
 
 
 class _Learner:
@@ -153,7 +154,8 @@ def train(setting: Setting, config: TrainConfig,
         rows.append((i, ev.exploitability, ret, samples, norm, time.perf_counter() - start))
         if on_iteration is not None:
             on_iteration(i + 1, I, ev.exploitability)
-    final = sample(setting, learner.decide(), config.rollouts, child(config.seed, I),
+    final = sample(setting, learner.decide(), config.rollouts,
+                   seeds.generator(config.seed, seeds.TRAIN_EVALUATION, I),
                    config.activation, config.init, learner.mfq is not None)
     returns = final.returns
     rows.append((I, ev.exploitability, float(returns.mean()), samples, math.nan,

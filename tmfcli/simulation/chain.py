@@ -46,6 +46,7 @@ import numba as nb
 import numpy as np
 from numba import types
 
+from tmfcli import seeds
 from tmfcli.model.compiled import KERNEL, no_kernel
 from tmfcli.model.games.base import Array, Game
 from tmfcli.model.games.checks import check_table
@@ -184,7 +185,7 @@ def can_compile(game: Game) -> bool:
     return game.static_dynamics or game.compiled_dynamics() is not None
 
 
-_RNG = nb.typeof(np.random.default_rng(0))
+_RNG = nb.typeof(seeds.fixed(seeds.PLACEHOLDER))
 _f1 = types.float64[::1]
 _f2 = types.float64[:, ::1]
 _f3 = types.float64[:, :, ::1]

@@ -17,18 +17,19 @@ multinomial) is O(1) per draw in the counts, so a step costs O(R |O|^2 |A|), wha
 
 Shapes: counts n, m (R, O); c (R, O, A); mu_hat (R, T+1, O) in the output; returns (R,).
 
-Seeding: replica r's randomness never depends on how many replicas are asked for.
+Seeding (``tmfcli.seeds``, stream ``SIMULATOR_UNIT`` below the seed given): replica r's
+randomness never depends on how many replicas are asked for.
 
-* General path: replicas are simulated in blocks of ``BLOCK``; block b draws from the generator
-  of child b of the root ``SeedSequence(seed)`` and is always simulated at full size, then
-  truncated, so the first R replicas are the same for any larger R.
+* General path: replicas are simulated in blocks of ``BLOCK``; block b draws from unit b of
+  the seed and is always simulated at full size, then truncated, so the first R replicas are
+  the same for any larger R.
 * Sequential path (all B_t = 1, subset activation; idle agents stay, or the game's kernels
-  compile): replica r draws from its own child r; it pre-draws its uniform streams in chunks of
+  compile): replica r draws from its own unit r; it pre-draws its uniform streams in chunks of
   ``CHUNK`` steps (then, when idle agents move, their multinomials in the compiled loop).
   Compiled (``chain.sequential``) for tables and population-aware softmax policies.
 
-Children are derived from the root's entropy and spawn key with an explicit index, so a
-``SeedSequence`` that has already spawned children gives the same result as a fresh one.
+Units have explicit spawn keys, so a ``SeedSequence`` that has already spawned children gives
+the same result as a fresh one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tmfcli import seeds
 from tmfcli.errors import NumericalError, SpecError
 from tmfcli.model.flow import rewards_at
 from tmfcli.model.games.base import Array
@@ -52,7 +54,7 @@ BLOCK = 25          # replicas per generator in the general path (part of the se
 CHUNK = 1024        # steps of uniforms pre-drawn per replica in the sequential path
 MAX_AGENTS = 10**9  # numpy's hypergeometric needs fewer than 10^9 items of each kind
 
-Seed = int | np.random.SeedSequence
+Seed = seeds.Seed
 OnStep = Callable[[int, int], None]
 
 
@@ -76,15 +78,9 @@ def gaps(rollouts: Rollouts, mu_bar: Array) -> tuple[Array, Array]:
 
 
 # --- seeding and checks ----------------------------------------------------------------------
-def _root(seed: Seed) -> np.random.SeedSequence:
-    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-
-
 def _child(root: np.random.SeedSequence, index: int) -> np.random.Generator:
-    """The generator of child ``index`` of root, as root.spawn would give on a fresh root."""
-    ss = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index),
-                                pool_size=root.pool_size)
-    return np.random.default_rng(ss)
+    """The generator of unit ``index`` (a replica, or a block of replicas) below root."""
+    return seeds.generator(root, seeds.SIMULATOR_UNIT, index)
 
 
 def check_inputs(setting: Setting, policy: Policy, replicas: int, activation: str,
@@ -161,7 +157,7 @@ def simulate(setting: Setting, policy: Policy, replicas: int, seed: Seed,
     sequential = path_of(setting, activation) == "sequential"
     if method not in ("auto", "general", "numpy"):
         raise ValueError(f"unknown method {method!r}")
-    root = _root(seed)
+    root = seeds.root(seed)
     stays = setting.game.idle_stays
     if sequential and method == "auto":
         if chain.can_compile(setting.game) and isinstance(policy, (TabularPolicy,
@@ -299,7 +295,7 @@ def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
                          on_step: OnStep | None) -> Rollouts:
     """The sequential path with the time loop compiled (``chain.sequential``), chunk by chunk.
 
-    Replica r draws from child r: its start, then per chunk the acting agent, the uniforms of
+    Replica r draws from unit r: its start, then per chunk the acting agent, the uniforms of
     its action and of its next observation (as ``_sequential``), then, when idle agents move,
     their multinomials inside the compiled loop. When idle agents stay the draws are those of
     ``_sequential`` (one pass over all replicas) and so are the bytes; the returns are summed
@@ -315,7 +311,7 @@ def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
     cp = chain.ChainPolicy.of(policy, T)
     kernel, params, dynamic, P, P0 = chain.kernels_of(game, clean=False)
     ones = np.asarray(setting.batches, dtype=np.int64)  # 1, or 0 on a timed game's time stages
-    unused = np.random.default_rng(0)  # idle agents stay: the chain draws nothing from it
+    unused = seeds.fixed(seeds.PLACEHOLDER)  # idle agents stay: the chain draws nothing
     rows = np.arange(R)[:, None]
     one = np.zeros((1, 1, 1), dtype=np.int64)
     dummy = np.zeros((1, 1, 1, 1))
@@ -364,11 +360,11 @@ def simulate_agents(setting: Setting, policy: Policy, replicas: int, seed: Seed,
                     activation: str = "subset", init: str = "iid",
                     on_step: OnStep | None = None) -> Rollouts:
     """The same law, agent by agent (arrays of N observations): the reference for tests and
-    benchmarks. Replica r uses child r of the seed. Cost O(N) per step and replica."""
+    benchmarks. Replica r uses unit r of the seed. Cost O(N) per step and replica."""
     N, batches = check_inputs(setting, policy, replicas, activation, init)
     game, T = setting.game, setting.T
     O = game.n_obs
-    root = _root(seed)
+    root = seeds.root(seed)
     mu_hat = np.empty((replicas, T + 1, O))
     returns = np.zeros(replicas)
     discount = setting.gamma ** np.arange(T)

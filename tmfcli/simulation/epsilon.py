@@ -35,15 +35,17 @@ whatever the tagged agent does. So sigma = pi gives a gain of exactly 0 in every
 paired differences G^sigma - G^pi carry far less variance than two independent means. The 95%
 interval is the normal one of the R paired differences.
 
-**Paths and seeding** (as in counts.py; replica r's draws never depend on R):
+**Paths and seeding** (streams of ``tmfcli.seeds`` below the seed given, as in counts.py;
+replica r's draws never depend on R):
 
 * general: blocks of ``BLOCK`` = 100 replicas (more than the simulator's 25: a step's cost is
   mostly per call, and 100 is simulate's default number of replicas; 2.6 times faster than 25
-  at R = 100 on queueing, B = 1); block b uses child b of SeedSequence(seed), whose two
-  children drive the others (numpy's samplers) and the tagged agent (uniforms, 3 per step);
-* sequential (all B_t = 1, subset activation, idle agents stay): replica r uses child r and
-  pre-draws CHUNK steps of uniforms: who acts (an integer in [0, N); N - 1 is the tagged agent),
-  the action and the next observation. Both runs are stacked as 2R rows over the same uniforms.
+  at R = 100 on queueing, B = 1); block b draws the others from ``EPSILON_OTHERS`` (numpy's
+  samplers) and the tagged agent from ``EPSILON_TAGGED`` (uniforms, 3 per step);
+* sequential (all B_t = 1, subset activation, idle agents stay): replica r uses its stream
+  ``EPSILON_REPLICA`` r and pre-draws CHUNK steps of uniforms: who acts (an integer in [0, N);
+  N - 1 is the tagged agent), the action and the next observation. Both runs are stacked as
+  2R rows over the same uniforms.
 * compiled (every B_t in {0, 1}, subset activation, tables or population-aware policies,
   kernels that compile; ``_compiled``): the tagged chain of ``chain.tagged``, replica by
   replica, on the sequential path's stream (plus, when idle agents move, a fourth uniform per
@@ -60,6 +62,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tmfcli import seeds
 from tmfcli.analysis.fit import normal_interval
 from tmfcli.model.flow import mean_field_flow, rewards_at
 from tmfcli.model.games.base import Array
@@ -72,10 +75,8 @@ from tmfcli.simulation.counts import (
     OnStep,
     Seed,
     _check_finite,
-    _child,
     _cumulative,
     _offset,
-    _root,
     check_inputs,
     path_of,
     rounded_counts,
@@ -144,7 +145,7 @@ def tagged_returns(setting: Setting, policy: Policy, replicas: int, seed: Seed,
     N, batches = check_inputs(setting, policy, replicas, activation, init)
     sigma = best_response(setting, policy) if deviation is None else deviation
     check_inputs(setting, sigma, replicas, activation, init)
-    root = _root(seed)
+    root = seeds.root(seed)
     if compiled_path(setting, policy, sigma, activation):
         return _compiled(setting, policy, sigma, replicas, root, init, N, on_step)
     if path_of(setting, activation) == "sequential" and setting.game.idle_stays:
@@ -181,13 +182,13 @@ def _compiled(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
               on_step: OnStep | None) -> TaggedReturns:
     """The tagged chain compiled, replica by replica, one pass per tagged policy.
 
-    Replica r draws from child r of the seed, as the numpy sequential path: its start, then per
-    chunk of ``CHUNK`` steps the acting agent who (an integer in [0, N); N - 1 is the tagged
-    agent), the uniforms of the action and of the next observation and, when idle agents move,
-    of the tagged agent's idle move, then (inside the compiled loop) the idle others'
-    multinomials. Both passes replay the same child, so while the tagged agent's path is the
-    same in both, so is everything else. When idle agents stay this is the numpy sequential
-    path's stream, and the returns are the same bytes (tested).
+    Replica r draws from its stream ``EPSILON_REPLICA`` r, as the numpy sequential path: its
+    start, then per chunk of ``CHUNK`` steps the acting agent who (an integer in [0, N); N - 1
+    is the tagged agent), the uniforms of the action and of the next observation and, when idle
+    agents move, of the tagged agent's idle move, then (inside the compiled loop) the idle
+    others' multinomials. Both passes replay the same stream, so while the tagged agent's path
+    is the same in both, so is everything else. When idle agents stay this is the numpy
+    sequential path's stream, and the returns are the same bytes (tested).
     """
     game, T = setting.game, setting.T
     O = game.n_obs
@@ -199,7 +200,7 @@ def _compiled(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
     every = max(1, replicas // 20)
     for r in range(replicas):
         for i, tagged_policy in enumerate((policy, sigma)):
-            g = _child(root, r)
+            g = seeds.generator(root, seeds.EPSILON_REPLICA, r)
             n0, x0 = _start(g, game.mu0, N, 1, init)
             n, x = n0[0].copy(), x0.copy()
             me = chain.ChainPolicy.of(tagged_policy, T)
@@ -261,12 +262,6 @@ def _inverse(cum: Array, u: Array) -> np.ndarray:
     return (cum <= u[:, None]).sum(axis=1)
 
 
-def _generator(root: np.random.SeedSequence, *index: int) -> np.random.Generator:
-    """The generator of the descendant ``index`` of root (explicit spawn keys, as counts.py)."""
-    return np.random.default_rng(np.random.SeedSequence(
-        root.entropy, spawn_key=(*root.spawn_key, *index), pool_size=root.pool_size))
-
-
 def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...],
            root: np.random.SeedSequence, b: int, N: int, batches: np.ndarray, activation: str,
            init: str, tick: Callable[[int], None] | None) -> Array:
@@ -275,7 +270,8 @@ def _block(setting: Setting, policy: Policy, tagged_policies: tuple[Policy, ...]
     not depend on mu_hat (they are simulated once, with the first tagged agent in mu_hat)."""
     game, T = setting.game, setting.T
     O, k = game.n_obs, len(tagged_policies)
-    others, tagged = _generator(root, b, 0), _generator(root, b, 1)
+    others = seeds.generator(root, seeds.EPSILON_OTHERS, b)
+    tagged = seeds.generator(root, seeds.EPSILON_TAGGED, b)
     rows = np.arange(BLOCK)
     n, x0 = _start(tagged, game.mu0, N, BLOCK, init)
     x = np.tile(x0, (k, 1))                                                   # (k, R)
@@ -333,7 +329,7 @@ def _sequential(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
     """
     game, T = setting.game, setting.T
     O, R = game.n_obs, replicas
-    gens = [_child(root, r) for r in range(R)]
+    gens = [seeds.generator(root, seeds.EPSILON_REPLICA, r) for r in range(R)]
     starts = [_start(g, game.mu0, N, 1, init) for g in gens]
     n = np.tile(np.stack([s[0][0] for s in starts]), (2, 1))                # (2R, O)
     x = np.tile(np.array([s[1][0] for s in starts]), 2)                      # (2R,)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tmfcli import seeds
 from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array, Game
@@ -335,7 +336,7 @@ def choose(game: Game, tau: float) -> str:
         return "mirror-descent"
     if game.potential() is not None:
         return "potential"
-    if monotonicity_probe(game, 1.0, np.random.default_rng(0)).largest > 0:
+    if monotonicity_probe(game, 1.0, seeds.fixed(seeds.AUTO_PROBE)).largest > 0:
         return "anderson"
     return "mirror-descent"
 

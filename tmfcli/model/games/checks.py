@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tmfcli import seeds
 from tmfcli.errors import SpecError
 from tmfcli.model.games.base import Array, Game
 from tmfcli.model.games.timed import TimedGame
@@ -308,7 +309,7 @@ def _call_time(game: Game, method: str, mu: Array) -> Array:
 def quick_check(game: Game) -> Checked:
     """The cheap check every command runs: mu0, uniform and a few vertices and interior points,
     within ``QUICK_BUDGET`` evaluated kernel numbers."""
-    rng = np.random.default_rng(0)
+    rng = seeds.fixed(seeds.GAME_QUICK_CHECK)
     per_probe = max(1, game.n_obs * game.n_act * game.n_obs)
     room = max(2, QUICK_BUDGET // per_probe)
     vertices = min(game.n_obs, max(0, room - 2 - 8))
