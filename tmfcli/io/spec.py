@@ -47,7 +47,7 @@ from tmfcli.model.games.checks import quick_check
 from tmfcli.model.games.timed import TimedGame
 from tmfcli.model.setting import Batch, Setting
 from tmfcli.simulation.counts import MAX_AGENTS
-from tmfcli.solvers.algorithms import ALGORITHMS, AUTO, choose
+from tmfcli.solvers.registry import ALGORITHMS, AUTO, choose
 
 
 def _train(reader: _Reader, rounds: bool) -> TrainSpec:

@@ -22,7 +22,7 @@ from tmfcli.model.games import Game, from_module, make_game
 from tmfcli.model.games.data import DataGame, TimedDataGame
 from tmfcli.model.params import build
 from tmfcli.model.setting import Batch
-from tmfcli.solvers.algorithms import ALGORITHMS, AUTO
+from tmfcli.solvers.registry import ALGORITHMS, AUTO
 
 ACTIVATIONS = ("subset", "bernoulli")
 MAX_COUNT = 10**12  # steps, rounds, iterations, restarts, replicas: what a size check can see
