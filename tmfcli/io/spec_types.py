@@ -16,8 +16,8 @@ import numpy as np
 
 from tmfcli.errors import SpecError
 from tmfcli.io import game_files
-from tmfcli.learning.train import ALGORITHMS as LEARNERS
-from tmfcli.learning.train import TrainConfig
+from tmfcli.learning.learner import TrainConfig
+from tmfcli.learning.registry import LEARNERS
 from tmfcli.model.games import Game, from_module, make_game
 from tmfcli.model.games.data import DataGame, TimedDataGame
 from tmfcli.model.params import build
@@ -95,7 +95,7 @@ class BoundCheckSpec:
 
 
 # --- train block (tmf train, docs/train.md) -------------------------------------------------
-TRAIN_ALGORITHMS = LEARNERS  # the names tmfcli.learning.train knows
+TRAIN_ALGORITHMS = LEARNERS  # the learners by name (read when a spec is validated)
 OPTIMIZERS = ("adam", "sgd")
 TIME_INDICES = ("auto", "step", "round", "none")
 
