@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: this module is read by the CLI's help (start-up)
     from tmfcli.learning.rollouts import Batch, Decide
@@ -77,6 +77,7 @@ class Iteration:
     extra: tuple[float, ...] = ()
 
 
+@runtime_checkable
 class Learner(Protocol):
     """A learner of ``tmf train``; its name and summary are its ``registry.LEARNERS`` entry.
 
