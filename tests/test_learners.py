@@ -90,9 +90,12 @@ def test_train_help_and_docs_list_every_registered_learner() -> None:
     assert result.exit_code == 0, result.output
     flat = "".join(result.output.split())  # the help wraps lines, at hyphens too
     docs = (ROOT / "docs" / "train.md").read_text()
+    spec_line = next(line for line in (ROOT / "docs" / "spec.md").read_text().splitlines()
+                     if line.strip().startswith("algorithm: tmf-pg"))
     for name, summary in listing():
         assert "".join(f"{name}: {summary}".split()) in flat, name
         assert f"| `{name}` |" in docs, name
+        assert f" {name} " in f" {spec_line} ", name
 
 
 def test_a_learner_registered_outside_tmfcli_is_trained_written_and_reported(

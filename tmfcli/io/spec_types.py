@@ -108,7 +108,8 @@ class TrainSpec:
     """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
 
     ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
-    ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
+    ``yardstick``: also run the learner's yardstick if it has one (``learning.registry``;
+    tmf-pg: tmf-pg-exact), for the summary's side-by-side row.
     """
 
     # the learner's own defaults (``TrainConfig``), written once
