@@ -90,6 +90,9 @@ def train(setting: Setting, config: TrainConfig,
         draws = _Draws(setting, config, child(config.seed, i))
         state, it = learner.step(state, i, ev, draws)
         samples += draws.decisions
+        if len(it.extra) != len(learner.columns):
+            raise ValueError(f"{config.algorithm} reported {len(it.extra)} values for its "
+                             f"columns {learner.columns}")
         rows.append((i, ev.exploitability, it.ret, samples, it.grad_norm,
                      time.perf_counter() - start, *it.extra))
         if on_iteration is not None:
