@@ -32,7 +32,7 @@ from tmfcli.io.spec import make_setting
 from tmfcli.model.exploitability import Evaluation, evaluate
 from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
-from tmfcli.solvers.algorithms import choose
+from tmfcli.solvers.registry import choose
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -30,7 +30,7 @@ from tmfcli.io.spec import make_setting
 from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.setting import Setting
 from tmfcli.solvers import ALGORITHMS, run
-from tmfcli.solvers.algorithms import choose
+from tmfcli.solvers.registry import choose
 
 ITERATIONS = 2000
 SECONDS = 20.0

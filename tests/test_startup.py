@@ -26,7 +26,7 @@ def loaded_after(argv: list[str]) -> set[str]:
     return set(done.stderr.split()[-1000:])
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["games"], ["solve", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["games"], ["solve", "--help"], ["train", "--help"]])
 def test_help_and_games_load_no_heavy_module(argv: list[str]) -> None:
     loaded = loaded_after(argv)
     assert "typer" in loaded  # the probe itself works

@@ -332,6 +332,21 @@ def test_policy_class_gradient_is_finite_differences_and_files_read_back(tmp_pat
     np.testing.assert_array_equal(back.probs(mu_hat, t), policy.probs(mu_hat, t))
 
 
+def test_policy_class_at_points_of_several_steps_is_its_per_step_probs() -> None:
+    """probs_at (the kernels of bound-check's fluctuation theory) is probs at each point's
+    step, for a round-indexed policy (k(t) != t)."""
+    s = setting(spec_of("queueing", 30, 3, 2))
+    cls = PolicyClass.of(s, "round")
+    rng = np.random.default_rng(5)
+    zero = cls.zeros()
+    policy = cls.policy(Params(rng.normal(size=zero.theta.shape), rng.normal(size=zero.W.shape)))
+    steps = np.array([0, 7, 13, s.T - 1])
+    mu = rng.dirichlet(np.ones(4), size=(4, 5))                           # (n, P, O)
+    at = policy.probs_at(mu, steps)
+    for i, t in enumerate(steps):
+        np.testing.assert_allclose(at[i], policy.probs(mu[i], int(t)), rtol=0, atol=1e-15)
+
+
 def test_train_honours_simulate_epsilon_false(tmp_path: Path) -> None:
     """simulate.epsilon: false skips the N-agent epsilon in train as in simulate: no eps_n
     row, epsilon: null in the manifest, and the other tables the same bytes."""

@@ -125,10 +125,7 @@ def policy_probs(policy: Policy, mu: Array, steps: np.ndarray) -> Array:
         pi = np.asarray(policy.pi, dtype=float)[steps]
         return np.broadcast_to(pi[:, None], (*mu.shape[:2], *pi.shape[1:]))
     if isinstance(policy, PopulationPolicy):
-        rows = steps if policy.index is None else np.asarray(policy.index)[steps]
-        z = policy.theta[rows][:, None] + np.einsum("oaj,npj->npoa", policy.W, mu)
-        z = np.exp(z - z.max(axis=-1, keepdims=True))
-        return np.asarray(z / z.sum(axis=-1, keepdims=True))
+        return policy.probs_at(mu, steps)
     return np.stack([policy.probs(mu[i], int(t)) for i, t in enumerate(steps)])
 
 

@@ -19,13 +19,15 @@ from tmfcli.cli.common import (
     command,
     summary,
 )
+from tmfcli.learning.registry import listing  # names only: loads no numerics (start-up)
 
 
 @command
 def train(spec_path: SpecArg, overrides: SetOpt = None, out: OutOpt = None,
           force: ForceOpt = False, max_memory: MemoryOpt = None,
           algorithm: Annotated[str | None, typer.Option(
-              help="tmf-pg | tmf-pg-exact | mf-q | independent-pg [default: train.algorithm]",
+              help="; ".join(f"{name}: {summary}" for name, summary in listing())
+              + " [default: train.algorithm]",
               show_default=False)] = None,
           sweeps: SweepOpt = None, jobs: JobsOpt = None, scheduler: SchedulerOpt = None,
           quiet: QuietOpt = False) -> None:

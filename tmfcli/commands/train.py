@@ -18,7 +18,9 @@ from tmfcli.errors import SpecError
 from tmfcli.io import user_files
 from tmfcli.io.resolve import setting
 from tmfcli.io.spec_types import Spec
-from tmfcli.learning.train import TrainConfig, TrainResult, train
+from tmfcli.learning.learner import TrainConfig
+from tmfcli.learning.registry import LEARNERS
+from tmfcli.learning.train import TrainResult, train
 from tmfcli.model.exploitability import evaluate
 from tmfcli.model.setting import ALL, Setting
 from tmfcli.simulation.epsilon import EpsilonEstimate, epsilon_n
@@ -42,9 +44,10 @@ def config_of(spec: Spec) -> TrainConfig:
 
 @dataclass(frozen=True)
 class Training:
-    """A training run, for tmf-pg the exact TMF-PG yardstick of the same spec, and the N-agent
-    epsilon of the final policy (MODEL.md section 8) over ``simulate.replicas`` paired
-    replicas (None when ``simulate.epsilon`` is false)."""
+    """A training run, the run of its learner's yardstick on the same spec when it has one
+    (``registry.Entry.yardstick``; tmf-pg: tmf-pg-exact), and the N-agent epsilon of the final
+    policy (MODEL.md section 8) over ``simulate.replicas`` paired replicas (None when
+    ``simulate.epsilon`` is false)."""
 
     setting: Setting
     config: TrainConfig
@@ -55,7 +58,8 @@ class Training:
 
 
 def run(spec: Spec, on_progress: Progress | None = None) -> Training:
-    """Train as the spec says; for tmf-pg also run tmf-pg-exact (same class, same settings)."""
+    """Train as the spec says; with ``train.yardstick`` also run the learner's yardstick, if it
+    has one (tmf-pg: tmf-pg-exact, same class, same settings)."""
     start = time.perf_counter()
     problem = setting(spec)
     if problem.agents is None:
@@ -70,8 +74,9 @@ def run(spec: Spec, on_progress: Progress | None = None) -> Training:
 
     result = train(problem, config, tick(config.algorithm))
     exact = None
-    if config.algorithm == "tmf-pg" and spec.train.yardstick:
-        exact = train(problem, replace(config, algorithm="tmf-pg-exact"), tick("tmf-pg-exact"))
+    yardstick = LEARNERS[config.algorithm].yardstick
+    if yardstick is not None and spec.train.yardstick:
+        exact = train(problem, replace(config, algorithm=yardstick), tick(yardstick))
     eps = None
     if spec.simulate.epsilon:  # simulate.epsilon: false skips the estimate, as in simulate
         eps = epsilon_n(problem, result.policy, spec.simulate.replicas,
@@ -171,7 +176,9 @@ def summary_rows(directory: Path) -> list[tuple[str, str]]:
     label = f"exploitability ({data.get('algorithm')})"
     rows.append((label, f"{float(frame.at['exploitability', 'mean']):.4g}"))  # type: ignore[arg-type]
     if "exploitability_exact" in frame.index:
-        rows.append(("exploitability (tmf-pg-exact, same class)",
+        entry = LEARNERS.get(str(data.get("algorithm")))
+        yardstick = entry.yardstick if entry is not None else None
+        rows.append((f"exploitability ({yardstick or 'yardstick'}, same class)",
                      f"{float(frame.at['exploitability_exact', 'mean']):.4g}"))  # type: ignore[arg-type]
     mean, low, high = (float(frame.at["return_avg", k])  # type: ignore[arg-type]
                        for k in ("mean", "ci_low", "ci_high"))

@@ -47,7 +47,7 @@ from tmfcli.model.games.checks import quick_check
 from tmfcli.model.games.timed import TimedGame
 from tmfcli.model.setting import Batch, Setting
 from tmfcli.simulation.counts import MAX_AGENTS
-from tmfcli.solvers.algorithms import ALGORITHMS, AUTO, choose
+from tmfcli.solvers.registry import ALGORITHMS, AUTO, choose
 
 
 def _train(reader: _Reader, rounds: bool) -> TrainSpec:
@@ -60,7 +60,7 @@ def _train(reader: _Reader, rounds: bool) -> TrainSpec:
                            "the same quantity at every B", "remove train.per_round "
                            "(docs/train.md, 'Comparing B')")
     spec = TrainSpec(
-        algorithm=reader.choice("algorithm", d.algorithm, TRAIN_ALGORITHMS),
+        algorithm=reader.choice("algorithm", d.algorithm, tuple(TRAIN_ALGORITHMS)),
         iterations=reader.integer("iterations", d.iterations, low=1) or 1,
         inner_steps=reader.integer("inner_steps", d.inner_steps, low=1) or 1,
         rollouts=reader.integer("rollouts", d.rollouts, low=1) or 1,

@@ -16,13 +16,13 @@ import numpy as np
 
 from tmfcli.errors import SpecError
 from tmfcli.io import game_files
-from tmfcli.learning.train import ALGORITHMS as LEARNERS
-from tmfcli.learning.train import TrainConfig
+from tmfcli.learning.learner import TrainConfig
+from tmfcli.learning.registry import LEARNERS
 from tmfcli.model.games import Game, from_module, make_game
 from tmfcli.model.games.data import DataGame, TimedDataGame
 from tmfcli.model.params import build
 from tmfcli.model.setting import Batch
-from tmfcli.solvers.algorithms import ALGORITHMS, AUTO
+from tmfcli.solvers.registry import ALGORITHMS, AUTO
 
 ACTIVATIONS = ("subset", "bernoulli")
 MAX_COUNT = 10**12  # steps, rounds, iterations, restarts, replicas: what a size check can see
@@ -95,7 +95,7 @@ class BoundCheckSpec:
 
 
 # --- train block (tmf train, docs/train.md) -------------------------------------------------
-TRAIN_ALGORITHMS = LEARNERS  # the names tmfcli.learning.train knows
+TRAIN_ALGORITHMS = LEARNERS  # the learners by name (read when a spec is validated)
 OPTIMIZERS = ("adam", "sgd")
 TIME_INDICES = ("auto", "step", "round", "none")
 
@@ -108,7 +108,8 @@ class TrainSpec:
     """``tmf train`` settings; ``seed`` None means the spec's seed (docs/spec.md, docs/train.md).
 
     ``time_index`` "auto" is "round" for a horizon in rounds and "step" for one in steps.
-    ``yardstick``: tmf-pg also runs tmf-pg-exact, for the summary's side-by-side row.
+    ``yardstick``: also run the learner's yardstick if it has one (``learning.registry``;
+    tmf-pg: tmf-pg-exact), for the summary's side-by-side row.
     """
 
     # the learner's own defaults (``TrainConfig``), written once

@@ -1,8 +1,9 @@
-"""The learning loops compiled (numba): the count critic, the sampled gradient with its
-importance ratios, and the policy along its own mean-field flow.
+"""The learning loops compiled (numba): the count critic, the sampled and exact gradients,
+and mf-q's TD gradient and its policy along its own mean-field flow (the population-aware
+policy's is ``simulation.chain.population_on_flow``).
 
 Each computes what the numpy function of the same name in ``critic.py``, ``tmf_pg.py`` and
-``policy_class.py`` computes (those stay as the reference; tests compare them to 1e-12), without
+``mf_q.py`` computes (those stay as the reference; tests compare them to 1e-12), without
 one numpy call per step: the loops visit only the (replica, step, observation) rows where
 somebody acted, so at B = 1 a decision costs O(|A| |O|) flops in the gradient, and the critic
 O(|O|^2 |A|) per step. Explicit signatures, compiled once and cached beside the module.
@@ -164,48 +165,6 @@ def sampled_gradient(theta: Array, W3: Array, index: Any, mu: Array, c: Any, pi_
                     d_theta[k, o, a] += g[a]
                     for j in range(O):
                         d_W[o, a, j] += g[a] * mu[r, t, j]
-
-
-@nb.njit(types.void(_f3, _f3, _i1, _f1, _f1, KERNEL, _f1, types.boolean, _f1, _f1, _f3),
-         cache=True)
-def on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: Array, kernel: Any,
-            kparams: Array, dynamic: bool, P_static: Array, P0_static: Array,
-            out: Array) -> None:  # pragma: no cover - compiled
-    """The class's policy along its own mean-field flow (``policy.on_flow``): out (T, O, A)
-    with pi_t = softmax(theta[k(t)] + W mu_t) and mu_{t+1} = Phi_t(mu_t) (MODEL.md section 2)
-    from mu_0 = mu0. The kernels: P (O*A*O,) and P0 (O*O,) static, or written at mu_t by
-    ``kernel`` when ``dynamic``.
-    """
-    T, O, A = out.shape
-    W = W3.reshape(O * A, O)
-    P = P_static.copy()
-    P0 = P0_static.copy()
-    mu = mu0.copy()
-    nxt = np.empty(O)
-    z = np.empty(A)
-    row = np.empty(A)
-    for t in range(T):
-        if dynamic:
-            kernel(mu, t, kparams, P, P0)
-        a_t = alpha[t]
-        nxt[:] = 0.0
-        for o in range(O):
-            policy_row(theta, W, mu, index, t, o, z, row)
-            for b in range(A):
-                out[t, o, b] = row[b]
-            w = mu[o]
-            if w == 0.0:
-                continue
-            for b in range(A):
-                p = a_t * w * row[b]
-                base = (o * A + b) * O
-                for q in range(O):
-                    nxt[q] += p * P[base + q]
-            if a_t != 1.0:
-                w0 = (1.0 - a_t) * w
-                for q in range(O):
-                    nxt[q] += w0 * P0[o * O + q]
-        mu[:] = nxt
 
 
 @nb.njit(types.void(_f3, _f3, _i1, _f2, _f1, types.float64, _f3, _f2, _f2, _f2,

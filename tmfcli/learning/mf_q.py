@@ -23,6 +23,10 @@ What the padding costs: at B = 1 the mean action is (0, ..., 1/N, ..., 1 - 1/N):
 information about what the population does, so the U weights learn nothing and mf-q is a
 population-blind tabular learner; and Q mixes acting and idling only through alpha. At B = N it
 is Yang's method. docs/train.md has the measurements.
+
+``LEARNER`` is mf-q as a ``learner.Learner`` (registered in ``registry.LEARNERS``): per outer
+iteration one batch of rollouts of the behaviour policy, then ``inner_steps`` TD steps on it;
+its result is the table it plays on its own flow (``on_flow``, written as ``policy.csv``).
 """
 
 from __future__ import annotations
@@ -31,10 +35,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tmfcli.learning.learner import Behaviour, Draw, Iteration, TrainConfig
+from tmfcli.learning.optim import Ascent, ascend
 from tmfcli.learning.policy_class import Params, PolicyClass
 from tmfcli.learning.rollouts import Batch, MeanActionDecide
+from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.flow import step
 from tmfcli.model.games.base import Array
+from tmfcli.model.policy import TabularPolicy
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import softmax
 
@@ -152,3 +160,47 @@ class MeanFieldQ:
             prev = np.append(a * (mu @ pi[t]), 1.0 - a)
             mu = step(mu, pi[t], game.transition(mu, t), game.idle_transition(mu, t), a)
         return pi
+
+
+@dataclass
+class QState:
+    """An mf-q run: the Q-function's shape, its values and the optimiser."""
+
+    setting: Setting
+    config: TrainConfig
+    mfq: MeanFieldQ
+    params: Params
+    opt: Ascent
+
+
+@dataclass(frozen=True)
+class MeanFieldQLearner:
+    """mf-q (module docstring): Q = 0 to start (the uniform Boltzmann policy)."""
+
+    columns: tuple[str, ...] = ()
+
+    def start(self, setting: Setting, config: TrainConfig) -> QState:
+        mfq = MeanFieldQ(PolicyClass.of(setting, config.time_index), config.temperature)
+        return QState(setting, config, mfq, mfq.zeros(),
+                      Ascent(config.optimizer, config.lr, decay=config.lr_decay))
+
+    def on_flow(self, state: QState) -> Array:
+        return state.mfq.on_flow(state.params, state.setting)
+
+    def behaviour(self, state: QState) -> Behaviour:
+        return Behaviour(state.mfq.decide(state.params), mean_action=True)
+
+    def step(self, state: QState, i: int, ev: Evaluation,
+             draw: Draw) -> tuple[QState, Iteration]:
+        c, mfq, alpha = state.config, state.mfq, state.setting.alpha
+        batch = draw(self.behaviour(state))
+        state.opt.outer = i
+        state.params, norm = ascend(state.opt, state.params, c.inner_steps,
+                                    lambda p: mfq.td_gradient(p, batch, alpha))
+        return state, Iteration(float(batch.returns.mean()), norm)
+
+    def policy(self, state: QState) -> TabularPolicy:
+        return TabularPolicy(self.on_flow(state))
+
+
+LEARNER = MeanFieldQLearner()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +14,7 @@ from tmfcli.learning.policy_class import Params
 @dataclass
 class Ascent:
     """theta <- theta + lr_j * step(g): g itself (sgd) or Adam's m_hat / (sqrt(v_hat) + eps),
-    with lr_j = lr / (1 + decay j) at outer iteration j (``outer``, set by the training loop).
+    with lr_j = lr / (1 + decay j) at outer iteration j (``outer``, set by the learner).
 
     ``frozen_W`` keeps W at its value (independent-pg: no population input).
     """
@@ -47,3 +49,16 @@ class Ascent:
                 moves.append(m_hat / (np.sqrt(v_hat) + self.eps))
         lr = self.lr / (1.0 + self.decay * self.outer)
         return Params(params.theta + lr * moves[0], params.W + lr * moves[1])
+
+
+def ascend(opt: Ascent, params: Params, steps: int,
+           gradient: Callable[[Params], Params]) -> tuple[Params, float]:
+    """``steps`` optimiser steps params <- opt.step(params, gradient(params)); the final
+    parameters and the norm of the first gradient (nan for no step)."""
+    first = math.nan
+    for j in range(steps):
+        grad = gradient(params)
+        if j == 0:
+            first = grad.norm()
+        params = opt.step(params, grad)
+    return params, first

@@ -19,17 +19,29 @@ Exact (``exact_gradient``). On a frozen flow mu (T+1, O) with the policy evaluat
 
 Q the Q-function of the policy on that flow (``values.backward``). The sampled g has this
 expectation up to the finite-N terms (docs/train.md).
+
+The learners (``learner.Learner``, registered in ``registry.LEARNERS``): ``SAMPLED`` (tmf-pg:
+per outer iteration one batch of rollouts of the current policy, the count critic, then
+``inner_steps`` optimiser steps along the sampled gradient), ``INDEPENDENT`` (independent-pg:
+the same with W held at 0, so the policy never reads mu_hat) and ``EXACT`` (tmf-pg-exact:
+``inner_steps`` steps along the exact gradient on the frozen flow of the current policy).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from tmfcli.learning.critic import Critic
-from tmfcli.learning.policy_class import Params, PolicyClass, entropy_gradient
+from tmfcli.learning.critic import Critic, aggregate
+from tmfcli.learning.learner import Behaviour, Draw, Iteration, TrainConfig
+from tmfcli.learning.optim import Ascent, ascend
+from tmfcli.learning.policy_class import Params, PolicyClass, entropy_gradient, on_flow_fast
 from tmfcli.learning.rollouts import Batch
+from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.flow import Flow
 from tmfcli.model.games.base import Array
+from tmfcli.model.policy import PopulationPolicy
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import backward
 
@@ -106,3 +118,76 @@ def exact_gradient_reference(cls: PolicyClass, params: Params, setting: Setting,
     if entropy_bonus > 0:
         g = g + entropy_bonus * entropy_gradient(pi, weight)
     return cls.chain(g, flow.mu)
+
+
+# --------------------------------------------------------------------------------------------
+# the learners
+# --------------------------------------------------------------------------------------------
+@dataclass
+class PGState:
+    """A policy-gradient run: the class of the setting, its parameters and the optimiser."""
+
+    setting: Setting
+    config: TrainConfig
+    cls: PolicyClass
+    params: Params
+    opt: Ascent
+
+
+@dataclass(frozen=True)
+class _InClass:
+    """What the policy-gradient learners share: theta = 0 and W = 0 to start, and the
+    population-aware policy of the parameters for rollouts, evaluation and the result."""
+
+    frozen_W: bool = False
+    columns: tuple[str, ...] = ()
+
+    def start(self, setting: Setting, config: TrainConfig) -> PGState:
+        cls = PolicyClass.of(setting, config.time_index)
+        opt = Ascent(config.optimizer, config.lr, frozen_W=self.frozen_W, decay=config.lr_decay)
+        return PGState(setting, config, cls, cls.zeros(), opt)
+
+    def on_flow(self, state: PGState) -> Array:
+        return on_flow_fast(state.cls, state.params, state.setting)
+
+    def behaviour(self, state: PGState) -> Behaviour:
+        return Behaviour(state.cls.view(state.params))
+
+    def policy(self, state: PGState) -> PopulationPolicy:
+        return state.cls.policy(state.params)
+
+
+@dataclass(frozen=True)
+class SampledPG(_InClass):
+    """tmf-pg (``frozen_W``: independent-pg): ``inner_steps`` steps along the sampled gradient
+    of one batch of rollouts of the current policy (its count critic computed once)."""
+
+    def step(self, state: PGState, i: int, ev: Evaluation,
+             draw: Draw) -> tuple[PGState, Iteration]:
+        c, cls = state.config, state.cls
+        batch = draw(self.behaviour(state))
+        critic = aggregate(batch, cls.index)
+        state.opt.outer = i
+        state.params, norm = ascend(state.opt, state.params, c.inner_steps, lambda p:
+                                    sampled_gradient(cls, p, batch, critic, c.entropy_bonus))
+        return state, Iteration(float(batch.returns.mean()), norm)
+
+
+@dataclass(frozen=True)
+class ExactPG(_InClass):
+    """tmf-pg-exact: ``inner_steps`` steps along the exact gradient on the frozen flow of the
+    current policy (``ev.flow``); its return is the mean-field value J."""
+
+    def step(self, state: PGState, i: int, ev: Evaluation,
+             draw: Draw) -> tuple[PGState, Iteration]:
+        c, cls = state.config, state.cls
+        state.opt.outer = i
+        state.params, norm = ascend(state.opt, state.params, c.inner_steps, lambda p:
+                                    exact_gradient(cls, p, state.setting, ev.flow,
+                                                   c.entropy_bonus))
+        return state, Iteration(ev.J, norm)
+
+
+SAMPLED = SampledPG()
+INDEPENDENT = SampledPG(frozen_W=True)
+EXACT = ExactPG()

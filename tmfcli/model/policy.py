@@ -85,8 +85,11 @@ class PopulationPolicy:
     ``time_index`` names the rule ("step", "round" or "none") for files and summaries.
 
     The one place where the class's logits, log-probabilities and gradient are written: the
-    rollouts (``tmfcli.simulation.chain`` reads theta, W and k(t) as data), the learners
-    (``tmfcli.learning``), the policy files and ``simulate --policy`` all go through it. Along
+    rollouts (``tmfcli.simulation.chain`` reads theta, W and k(t) as data; its compiled row,
+    ``chain.policy_row``, is the compiled twin of ``probs``, tested through the compiled
+    rollouts against the numpy ones), the learners (``tmfcli.learning``),
+    the fluctuation theory of bound-check (``probs_at``), the policy files and
+    ``simulate --policy`` all go through it. Along
     many distributions at once, mu (..., T, O) with one distribution per step, the logits are
     z (..., T, O, A), and a gradient g with respect to them maps to the parameters by the
     chain rule (``gradient``):
@@ -128,6 +131,16 @@ class PopulationPolicy:
     def probs_along(self, mu: Array) -> Array:
         """pi (..., T, O, A) along mu (..., T', O)."""
         return self.softmax(self.logits_along(mu))
+
+    def logits_at(self, mu: Array, steps: np.ndarray) -> Array:
+        """z (n, P, O, A) at points mu (n, P, O), the P points of batch i at step steps[i]
+        (steps (n,) int): theta[k(steps[i])] + W mu."""
+        rows = steps if self.index is None else np.asarray(self.index)[steps]
+        return self.theta[rows][:, None] + np.einsum("oaj,npj->npoa", self.W, mu)
+
+    def probs_at(self, mu: Array, steps: np.ndarray) -> Array:
+        """pi (n, P, O, A) at points mu (n, P, O) of the steps ``steps`` (n,)."""
+        return self.softmax(self.logits_at(mu, steps))
 
     def log_probs_along(self, mu: Array) -> Array:
         """log pi (..., T, O, A) along mu (..., T', O) (z minus its log-sum-exp)."""

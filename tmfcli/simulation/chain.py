@@ -499,11 +499,52 @@ def tagged(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, u_idle
                 n[o2] += 1
 
 
+@nb.njit(types.void(_f3, _f3, _i1, _f1, _f1, KERNEL, _f1, types.boolean, _f1, _f1, _f3),
+         cache=True)
+def population_on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: Array,
+                       kernel: Any, kparams: Array, dynamic: bool, P_static: Array,
+                       P0_static: Array, out: Array) -> None:  # pragma: no cover - compiled
+    """A population-aware policy along its own mean-field flow (``policy.on_flow``): out
+    (T, O, A) with pi_t = softmax(theta[k(t)] + W mu_t) and mu_{t+1} = Phi_t(mu_t) (MODEL.md
+    section 2) from mu_0 = mu0. The kernels: P (O*A*O,) and P0 (O*O,) static, or written at
+    mu_t by ``kernel`` when ``dynamic``.
+    """
+    T, O, A = out.shape
+    W = W3.reshape(O * A, O)
+    P = P_static.copy()
+    P0 = P0_static.copy()
+    mu = mu0.copy()
+    nxt = np.empty(O)
+    z = np.empty(A)
+    row = np.empty(A)
+    for t in range(T):
+        if dynamic:
+            kernel(mu, t, kparams, P, P0)
+        a_t = alpha[t]
+        nxt[:] = 0.0
+        for o in range(O):
+            policy_row(theta, W, mu, index, t, o, z, row)
+            for b in range(A):
+                out[t, o, b] = row[b]
+            w = mu[o]
+            if w == 0.0:
+                continue
+            for b in range(A):
+                p = a_t * w * row[b]
+                base = (o * A + b) * O
+                for q in range(O):
+                    nxt[q] += p * P[base + q]
+            if a_t != 1.0:
+                w0 = (1.0 - a_t) * w
+                for q in range(O):
+                    nxt[q] += w0 * P0[o * O + q]
+        mu[:] = nxt
+
+
 def policy_on_flow(setting: Any, policy: Any) -> Array:
     """``tmfcli.model.policy.on_flow`` (pi_t = policy(. | ., mu_bar_t) along its own flow,
     (T, O, A)) with the time loop compiled for a population-aware policy on a game whose
     kernels compile; the numpy reference otherwise (and to raise its errors)."""
-    from tmfcli.learning import compiled
     from tmfcli.model.policy import PopulationPolicy, check_shape, on_flow
 
     game, T = setting.game, setting.T
@@ -512,9 +553,9 @@ def policy_on_flow(setting: Any, policy: Any) -> Array:
     check_shape(policy, setting)
     kernel, kparams, dynamic, P, P0 = kernels_of(game, clean=False)
     pi = np.empty((T, game.n_obs, game.n_act))
-    compiled.on_flow(_writeable(policy.theta), _writeable(policy.W), policy.rows(T),
-                     _writeable(setting.alpha), _writeable(game.mu0), kernel, kparams, dynamic,
-                     P, P0, pi)
+    population_on_flow(_writeable(policy.theta), _writeable(policy.W), policy.rows(T),
+                       _writeable(setting.alpha), _writeable(game.mu0), kernel, kparams,
+                       dynamic, P, P0, pi)
     if not np.all(np.isfinite(pi)):
         return on_flow(setting, policy)
     return pi

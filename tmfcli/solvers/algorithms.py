@@ -1,4 +1,5 @@
-"""The four equilibrium solvers, each an initial state and one step (see ``loop.run``).
+"""Equilibrium solvers, each an initial state and one step (see ``loop.run``); they are
+registered by name in ``registry.py``.
 
 All act on time-indexed tabular policies pi (T, O, A) and read what they need from the
 ``Evaluation`` of the current policy that the loop has already computed (flow, Q of the policy,
@@ -11,15 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tmfcli import seeds
 from tmfcli.model.exploitability import Evaluation
 from tmfcli.model.flow import mean_field_flow
-from tmfcli.model.games.base import Array, Game
+from tmfcli.model.games.base import Array
 from tmfcli.model.params import param
 from tmfcli.model.setting import Setting
 from tmfcli.model.values import backward, rowmax, rowsum, softmax
-from tmfcli.solvers.potential import PotentialNewton
-from tmfcli.solvers.uniqueness import monotonicity_probe
 
 
 def _logits(policy: Array) -> Array:
@@ -316,36 +314,3 @@ class Anderson:
             mixed = image - dF @ np.linalg.solve(normal, dG.T @ G[:, -1])
         new = shifted(mixed.reshape(y.shape), tau, self.FLOOR)
         return AndersonState(softmax(new), new, points, images, best)
-
-
-AUTO = "auto"  # solver.algorithm's default: the spec resolves it with ``choose``
-
-
-def choose(game: Game, tau: float) -> str:
-    """The solver ``auto`` stands for (docs/solvers.md, "Which one to use"):
-
-    * ``potential`` for a game that declares a potential, with mu-independent dynamics and
-      tau = 0: tens of Newton steps, and a history that never rises by more than its guard;
-    * ``anderson`` for mu-independent dynamics, tau = 0 and rewards that the sampled
-      Lasry-Lions probe (fixed seed) finds not monotone (rock_paper_scissors), where mirror
-      descent circles the equilibrium;
-    * ``mirror-descent`` otherwise (it converges on the shipped games with mu-dependent
-      dynamics, monotone or not, where anderson was not shown to).
-    """
-    if tau > 0 or not game.static_dynamics:
-        return "mirror-descent"
-    if game.potential() is not None:
-        return "potential"
-    if monotonicity_probe(game, 1.0, seeds.fixed(seeds.AUTO_PROBE)).largest > 0:
-        return "anderson"
-    return "mirror-descent"
-
-
-ALGORITHMS: dict[str, type] = {
-    "fixed-point": FixedPoint,
-    "fictitious-play": FictitiousPlay,
-    "mirror-descent": MirrorDescent,
-    "tmf-pg": TmfPG,
-    "anderson": Anderson,
-    "potential": PotentialNewton,
-}

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
@@ -77,9 +76,7 @@ from tmfcli.model.flow import mean_field_flow
 from tmfcli.model.games.base import Array, Game, Potential
 from tmfcli.model.params import param
 from tmfcli.model.setting import Setting
-
-if TYPE_CHECKING:
-    from tmfcli.solvers.algorithms import MirrorState
+from tmfcli.solvers.algorithms import MirrorDescent, MirrorState
 
 Ints = NDArray[np.int64]
 
@@ -390,8 +387,6 @@ class PotentialNewton:
         if state.stalled:
             if not self.polish:
                 return state
-            from tmfcli.solvers.algorithms import MirrorDescent
-
             mirror = MirrorDescent()
             inner = state.polishing or mirror.init(setting, state.policy)
             inner = mirror.step(setting, inner, ev, k)
