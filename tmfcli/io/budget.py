@@ -28,6 +28,7 @@ from tmfcli.command_registry import COMMANDS, load
 from tmfcli.errors import SpecError
 from tmfcli.io.resolve import steps_of
 from tmfcli.io.spec_types import GameSpec, Spec
+from tmfcli.learning.registry import LEARNERS
 from tmfcli.model.games import Game
 from tmfcli.model.setting import ALL
 from tmfcli.simulation.counts import BLOCK
@@ -271,8 +272,9 @@ def train_bytes(spec: Spec, game: Game) -> Estimate:
     rollouts = 2 * F * R * (T + 1) * (O * A * O + O * O + 10 * O * A + 4 * O)
     flows = 3 * _flow_bytes(O, A, T, game.static_dynamics)
     seconds = t.iterations * _train_iteration_s(spec, game, T, t.algorithm)
-    if t.algorithm == "tmf-pg" and t.yardstick:
-        seconds += t.iterations * _train_iteration_s(spec, game, T, "tmf-pg-exact")
+    yardstick = LEARNERS[t.algorithm].yardstick if t.yardstick else None
+    if yardstick is not None:  # run beside it (tmf-pg's tmf-pg-exact)
+        seconds += t.iterations * _train_iteration_s(spec, game, T, yardstick)
     if spec.simulate.epsilon:
         replicas = spec.simulate.replicas
         seconds += EPS_STEP_S * replicas * T * 2 if _compiled_chain(spec, game) else \
