@@ -117,7 +117,7 @@ def write_yaml(data: dict[str, Any], path: Path) -> None:
 
 def spec_hash(spec: Spec, command: str) -> str:
     """Hash of the spec blocks ``command`` reads and the command (``runs.run_hash``)."""
-    return runs.run_hash(spec.to_dict(), command)
+    return spec.run_hash(command)
 
 
 def versions() -> dict[str, str | None]:

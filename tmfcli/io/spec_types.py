@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tmfcli.errors import SpecError
-from tmfcli.io import game_files
+from tmfcli.io import game_files, runs
 from tmfcli.learning.learner import TrainConfig
 from tmfcli.learning.registry import LEARNERS
 from tmfcli.model.games import Game, from_module, make_game
@@ -175,6 +175,15 @@ class Spec:
             game = self._game_of_block()
             object.__setattr__(self, "_game", game)
         return game
+
+    def run_hash(self, key: str) -> str:
+        """``runs.run_hash`` of this spec for ``key`` (the command and what else defines the
+        run), computed once per key: the run store, the sweep, the executor and the manifest
+        all ask for it."""
+        hashes: dict[str, str] = self.__dict__.setdefault("_hashes", {})
+        if key not in hashes:
+            hashes[key] = runs.run_hash(self.to_dict(), key)
+        return hashes[key]
 
     def with_solver(self, algorithm: str) -> Spec:
         """The spec with ``solver.algorithm`` set (auto resolved), keeping the built game."""
