@@ -80,7 +80,12 @@ def read_csv(path: Path, fail: Fail, what: str = "CSV table", **options: Any) ->
     """A CSV table read strictly: a regular UTF-8 file that pandas parses whole, with at least
     a header. Empty, binary, Latin-1, an open quote, ragged rows: ``fail`` naming the problem.
     ``options`` go to ``pandas.read_csv``."""
-    text = decode(read_bytes(path, fail, what, MAX_TABLE_BYTES), fail, what)
+    return parse_csv(decode(read_bytes(path, fail, what, MAX_TABLE_BYTES), fail, what), fail,
+                     what, **options)
+
+
+def parse_csv(text: str, fail: Fail, what: str = "CSV table", **options: Any) -> pd.DataFrame:
+    """The table of ``text`` (``read_csv`` after the file is read and decoded)."""
     if not text.strip():
         raise fail("is empty", f"give a {what} with a header row")
     try:
@@ -111,3 +116,16 @@ def result_table(path: Path, fix: str, what: str = "CSV table", **options: Any) 
         return ResultsError(f"{path} {problem}", fix or default_fix)
 
     return read_csv(path, fail, what, **options)
+
+
+def result_text(path: Path, fix: str, what: str = "CSV table") -> str:
+    """The text of a result table that ``result_table`` would read (the same checks, the
+    same one-line errors), for callers that copy its lines as they are (``sweep.stack``)."""
+    from tmfcli.errors import ResultsError
+
+    def fail(problem: str, default_fix: str) -> ResultsError:
+        return ResultsError(f"{path} {problem}", fix or default_fix)
+
+    text = decode(read_bytes(path, fail, what, MAX_TABLE_BYTES), fail, what)
+    parse_csv(text, fail, what)
+    return text
