@@ -46,13 +46,14 @@ import numba as nb
 import numpy as np
 from numba import types
 
+from tmfcli.errors import NumericalError
 from tmfcli.model.compiled import KERNEL, no_kernel
 from tmfcli.model.games.base import Array, Game
-from tmfcli.errors import NumericalError
 from tmfcli.model.games.checks import TOLERANCE, check_table, show_mu
 
 __all__ = ["SOFTMAX", "TABLE", "ChainPolicy", "Step", "can_compile", "check_rewards",
-           "policy_on_flow", "raise_bad_kernel", "rows_ok", "sequential", "step", "stochastic", "tagged"]
+           "policy_on_flow", "raise_bad_kernel", "rows_ok", "sequential", "step", "stochastic",
+           "tagged"]
 
 TABLE, SOFTMAX, MEAN_ACTION = 0, 1, 2  # policy modes of the compiled chain
 
