@@ -829,6 +829,32 @@ def test_bad_policy_directories(tmp_path: Path, files: dict[str, bytes], problem
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("name", ["policy.csv", "logits.csv", "mu_weights.csv"])
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_special_file_in_a_policy_directory_is_named_as_such(tmp_path: Path, name: str,
+                                                               kind: str) -> None:
+    """A FIFO or a folder where a policy table should be is refused on one line saying what
+    it is (never opened, so nothing blocks), not taken for a missing file."""
+    policy = tmp_path / "p"
+    policy.mkdir()
+    if name != "policy.csv":  # the other table of a population-aware policy is fine
+        other = "mu_weights.csv" if name == "logits.csv" else "logits.csv"
+        (policy / other).write_bytes(b"t,obs,action,theta\n0,0,0,1\n" if other == "logits.csv"
+                                     else b"obs,action,mu_obs,weight\n0,0,0,1\n")
+    if kind == "fifo":
+        os.mkfifo(policy / name)
+    else:
+        (policy / name).mkdir()
+    spec = write(tmp_path, {**SPEC, "horizon": {"steps": 2}})
+    what = "is a FIFO (named pipe), not a regular file" if kind == "fifo" else \
+        "is a directory, not a file"
+    for command in ("simulate", "bound-check"):
+        line = clean_error(invoke(command, str(spec), "--policy", str(policy), "--out",
+                                  str(tmp_path / "o")), str(policy))
+        assert line.startswith(f"Error: {policy / name} {what}"), line
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(("raw", "problem"), HOSTILE_CSVS)
 def test_hostile_tables_in_a_result_are_one_line_for_report_and_resume(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: bytes, problem: str) -> None:
