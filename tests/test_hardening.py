@@ -476,6 +476,29 @@ def test_a_latest_of_the_users_is_never_replaced(tmp_path: Path, monkeypatch: py
         assert (store / "latest").is_symlink()
 
 
+@pytest.mark.parametrize(("latest", "problem"), [
+    (b"\xff\xfe\x00h\n", "is not the one-line file tmf writes naming the newest run (not "
+                          "UTF-8 text)"),
+    ("loop", "is a symbolic link that loops"),
+])
+def test_a_damaged_latest_is_one_line_for_policy_and_report(tmp_path: Path, latest: Any,
+                                                            problem: str) -> None:
+    """``--policy`` and ``tmf report`` given a command directory read its ``latest``: a latest
+    that is not text, or a link to itself, is one line naming it (was a traceback)."""
+    spec = write(tmp_path)
+    store = tmp_path / "results" / "h" / "solve"
+    store.mkdir(parents=True)
+    if latest == "loop":
+        (store / "latest").symlink_to("latest")
+    else:
+        (store / "latest").write_bytes(latest)
+    for args in (["simulate", str(spec), "--policy", str(store), "--out", str(tmp_path / "o")],
+                 ["report", str(store), "--out", str(tmp_path / "r")]):
+        line = clean_error(invoke(*args), "latest")
+        assert line.startswith(f"Error: {store / 'latest'}: {problem} — "), line
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
 def test_a_report_never_writes_into_a_folder_of_the_users(tmp_path: Path) -> None:
     spec, run = write(tmp_path), tmp_path / "run"
     assert invoke("solve", str(spec), "--out", str(run)).exit_code in (0, 4)
