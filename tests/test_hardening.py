@@ -812,6 +812,8 @@ HOSTILE_CSVS = [
      "logits.csv is not UTF-8 text (byte 28)"),
     (b't,obs,action,theta\n"0,0,0,1\n', "logits.csv is not a readable CSV table (Error "
      "tokenizing data. C error: EOF inside string starting at row 1)"),
+    (b"t,obs,action,theta\n0,0,0,0,1,1\n", "logits.csv has rows with more fields than its "
+     "header"),
 ]
 
 

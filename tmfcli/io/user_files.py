@@ -89,7 +89,13 @@ def parse_csv(text: str, fail: Fail, what: str = "CSV table", **options: Any) ->
     if not text.strip():
         raise fail("is empty", f"give a {what} with a header row")
     try:
-        return pd.read_csv(io.StringIO(text), **options)
+        frame = pd.read_csv(io.StringIO(text), **options)
+        if not isinstance(frame.index, pd.RangeIndex):
+            # pandas reads rows with more fields than the header as index + columns: the
+            # values would land under the wrong names
+            raise fail("has rows with more fields than its header",
+                       f"give a {what} as written by tmf (one field per column)")
+        return frame
     except pd.errors.EmptyDataError:
         raise fail("is empty", f"give a {what} with a header row") from None
     except (pd.errors.ParserError, ValueError, TypeError, UnicodeError, OverflowError,
