@@ -183,3 +183,18 @@ def setting_in_rounds(game: str, N: int, batch: Any) -> Setting:
     return setting(specs.from_dict({"name": "t", "game": {"name": game},
                                     "horizon": {"rounds": 2},
                                     "population": {"agents": N, "batch": batch}}))
+
+
+@pytest.mark.parametrize(("row", "ok"), [
+    ([0.25, 0.75], True), ([1.0, 1e-10], True), ([1.3, -0.3], False), ([0.5, 0.4], False),
+    ([np.nan, 1.0], False), ([np.inf, 0.0], False), ([np.inf, -np.inf], False),
+    ([1.0 + 2e-9, 0.0], False), ([-2e-9, 1.0 + 2e-9], False),
+])
+def test_rows_ok_is_the_check_of_check_table(row: list[float], ok: bool) -> None:
+    """The compiled loop's kernel check accepts what ``checks.check_table`` accepts: rows of
+    finite entries >= -1e-9 summing to 1 within 1e-9 (each row here beside a good one)."""
+    from tmfcli.simulation.chain import rows_ok
+
+    P = np.array([0.5, 0.5, *row])
+    assert rows_ok(P, 2) is ok
+    assert rows_ok(np.array([*row, 0.5, 0.5]), 2) is ok

@@ -4,14 +4,17 @@ cells, leaves nothing that looks finished but is not, stops its workers, and res
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import types
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -158,3 +161,76 @@ def test_sigterm_keeps_finished_cells_stops_workers_and_rerun_resumes(tmp_path: 
     assert set(table[table.status == "reused"].directory) == finished
     assert all((out / d / "policy.csv").read_bytes() == b for d, b in before.items())
     assert yaml.safe_load((out / "manifest.yaml").read_text())["status"] == "complete"
+
+
+def _slurm_recipe() -> str:
+    """The README's SLURM script (the python block that starts ``# slurm_sweep.py``)."""
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    start = text.index("# slurm_sweep.py")
+    return text[start:text.index("```", start)]
+
+
+def _slurm_arguments() -> dict[str, Any]:
+    """The keyword arguments the README's script gives ``SLURMCluster``."""
+    call = next(node for node in ast.walk(ast.parse(_slurm_recipe()))
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "SLURMCluster")
+    return {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+
+
+@pytest.mark.slow  # a local cluster and a tmf process: 10-30 s on two shared cores
+def test_the_readme_slurm_recipe_runs_a_sweep_on_its_cluster(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's SLURM script, run as written with a local Dask cluster standing in for
+    dask-jobqueue's (two single-threaded workers per job, as cores=2, processes=2 ask): the
+    sweep it starts runs its cells on that cluster, and the results are written here."""
+    distributed = pytest.importorskip("distributed")
+    made: list[dict[str, Any]] = []
+
+    local: Any = distributed.LocalCluster
+
+    class SLURMCluster(local):
+        def __init__(self, cores: int, processes: int, memory: str, walltime: str,
+                     **site: Any) -> None:
+            made.append({"cores": cores, "processes": processes, "memory": memory,
+                         "walltime": walltime, **site})
+            super().__init__(n_workers=processes, threads_per_worker=cores // processes,
+                             processes=True, host="127.0.0.1", dashboard_address=None)
+
+        def scale(self, n: int | None = None, jobs: int = 0, **_: Any) -> None:
+            if n is None:  # SLURM would start jobs x processes workers; here: one job's
+                made.append({"jobs": jobs})
+                n = made[0]["processes"] if jobs else 0
+            super().scale(n)
+
+    stand_in = types.ModuleType("dask_jobqueue")
+    stand_in.SLURMCluster = SLURMCluster  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", stand_in)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    write(tmp_path)
+    exec(compile(_slurm_recipe(), "README.md", "exec"), {})
+    assert made[0]["scheduler_options"] == {"dashboard_address": "localhost:8787"}
+    assert made[1] == {"jobs": 8}
+    top = yaml.safe_load((tmp_path / "results" / "slurm" / "manifest.yaml").read_text())
+    assert top["status"] == "complete" and top["done"] == 4
+    assert top["executor"].startswith("Dask scheduler tcp://127.0.0.1:")
+    cells = pd.read_csv(tmp_path / "results" / "slurm" / "sweep.csv")
+    assert list(cells.seed) == [0, 1, 2, 3] and set(cells.status) == {"done"}
+
+
+def test_the_readme_slurm_job_script_starts_the_workers_it_documents() -> None:
+    """dask-jobqueue's job script for the README's arguments (no SLURM needed to write it):
+    one job asks for 2 cores and 2 hours and starts 2 single-threaded workers with the
+    interpreter that made the cluster - the path the README says every node must have."""
+    jobqueue = pytest.importorskip("dask_jobqueue")
+    arguments = _slurm_arguments()
+    assert arguments["cores"] == 2 and arguments["processes"] == 2
+    arguments["scheduler_options"] = {"dashboard_address": None, "host": "127.0.0.1"}
+    with jobqueue.SLURMCluster(**arguments) as cluster:
+        script = cluster.job_script()
+        address = cluster.scheduler_address
+    assert "#SBATCH --cpus-per-task=2" in script and "#SBATCH -t 02:00:00" in script
+    command = next(line for line in script.splitlines() if "dask_worker" in line).split()
+    assert command[:4] == [sys.executable, "-m", "distributed.cli.dask_worker", address]
+    for flag, value in (("--nthreads", "1"), ("--nworkers", "2")):
+        assert command[command.index(flag) + 1] == value

@@ -476,6 +476,29 @@ def test_a_latest_of_the_users_is_never_replaced(tmp_path: Path, monkeypatch: py
         assert (store / "latest").is_symlink()
 
 
+@pytest.mark.parametrize(("latest", "problem"), [
+    (b"\xff\xfe\x00h\n", "is not the one-line file tmf writes naming the newest run (not "
+                          "UTF-8 text)"),
+    ("loop", "is a symbolic link that loops"),
+])
+def test_a_damaged_latest_is_one_line_for_policy_and_report(tmp_path: Path, latest: Any,
+                                                            problem: str) -> None:
+    """``--policy`` and ``tmf report`` given a command directory read its ``latest``: a latest
+    that is not text, or a link to itself, is one line naming it (was a traceback)."""
+    spec = write(tmp_path)
+    store = tmp_path / "results" / "h" / "solve"
+    store.mkdir(parents=True)
+    if latest == "loop":
+        (store / "latest").symlink_to("latest")
+    else:
+        (store / "latest").write_bytes(latest)
+    for args in (["simulate", str(spec), "--policy", str(store), "--out", str(tmp_path / "o")],
+                 ["report", str(store), "--out", str(tmp_path / "r")]):
+        line = clean_error(invoke(*args), "latest")
+        assert line.startswith(f"Error: {store / 'latest'}: {problem} — "), line
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
 def test_a_report_never_writes_into_a_folder_of_the_users(tmp_path: Path) -> None:
     spec, run = write(tmp_path), tmp_path / "run"
     assert invoke("solve", str(spec), "--out", str(run)).exit_code in (0, 4)
@@ -789,6 +812,8 @@ HOSTILE_CSVS = [
      "logits.csv is not UTF-8 text (byte 28)"),
     (b't,obs,action,theta\n"0,0,0,1\n', "logits.csv is not a readable CSV table (Error "
      "tokenizing data. C error: EOF inside string starting at row 1)"),
+    (b"t,obs,action,theta\n0,0,0,0,1,1\n", "logits.csv has rows with more fields than its "
+     "header"),
 ]
 
 
@@ -826,6 +851,32 @@ def test_bad_policy_directories(tmp_path: Path, files: dict[str, bytes], problem
         line = clean_error(invoke(command, str(spec), "--policy", str(policy), "--out",
                                   str(tmp_path / "o")), str(policy))
         assert problem in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["policy.csv", "logits.csv", "mu_weights.csv"])
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_special_file_in_a_policy_directory_is_named_as_such(tmp_path: Path, name: str,
+                                                               kind: str) -> None:
+    """A FIFO or a folder where a policy table should be is refused on one line saying what
+    it is (never opened, so nothing blocks), not taken for a missing file."""
+    policy = tmp_path / "p"
+    policy.mkdir()
+    if name != "policy.csv":  # the other table of a population-aware policy is fine
+        other = "mu_weights.csv" if name == "logits.csv" else "logits.csv"
+        (policy / other).write_bytes(b"t,obs,action,theta\n0,0,0,1\n" if other == "logits.csv"
+                                     else b"obs,action,mu_obs,weight\n0,0,0,1\n")
+    if kind == "fifo":
+        os.mkfifo(policy / name)
+    else:
+        (policy / name).mkdir()
+    spec = write(tmp_path, {**SPEC, "horizon": {"steps": 2}})
+    what = "is a FIFO (named pipe), not a regular file" if kind == "fifo" else \
+        "is a directory, not a file"
+    for command in ("simulate", "bound-check"):
+        line = clean_error(invoke(command, str(spec), "--policy", str(policy), "--out",
+                                  str(tmp_path / "o")), str(policy))
+        assert line.startswith(f"Error: {policy / name} {what}"), line
     assert not (tmp_path / "o").exists()
 
 
@@ -1461,3 +1512,75 @@ def test_fuzz_defects_hidden_between_probes_are_one_line(
     _clean_outcome(result, 0.0)
     assert result.exit_code == 1, result.output
     assert "game.define." in result.stderr
+
+
+def _hidden_sequential(tmp: Path, k: int, extra: str, table: str, command: str) -> Path:
+    """A spec of N = 20 agents acting one at a time (B = 1: the compiled sequential chain)
+    on a game whose kernel row (or reward) goes wrong only at mu(b) = k / N exactly, a
+    distribution the probes of ``tmf validate`` do not visit; the agents' counts pass it as
+    they move from a to the absorbing b one by one."""
+    centre = k / 20
+    window = f"where(abs(mu[b] - {centre!r}) < 1e-9, {extra}, 0)"
+    game: dict[str, Any] = {"name": "hidden", "observations": ["a", "b"],
+                            "actions": ["stay", "go"], "mu0": "a",
+                            "P": {"a": {"stay": "a", "go": {"b": f"1 + {window}"}}, "b": "b"},
+                            "r": {"*": 0}}
+    if table == "r":
+        game["P"] = {"a": {"stay": "a", "go": "b"}, "b": "b"}
+        game["r"] = {"*": f"log(1 + where(abs(mu[b] - {centre!r}) < 1e-9, -1, 0))"}
+    data: dict[str, Any] = {"name": "hd", "game": {"define": game}, "horizon": {"steps": 80},
+                            "population": {"agents": 20, "batch": 1}}
+    data["simulate" if command == "simulate" else "train"] = \
+        {"replicas": 2, "epsilon": False} if command == "simulate" else \
+        {"iterations": 2, "rollouts": 2, "inner_steps": 1, "yardstick": False}
+    return write(tmp, data)
+
+
+@settings(max_examples=RUNS)
+@given(k=st.sampled_from([3, 4, 5, 6, 7, 8, 9, 11, 12]),  # 10 / 20: the uniform probe
+       extra=st.sampled_from(["0.4", "-0.3", "1e308 * 10", "1e308 * 10 - 1e308 * 10"]),
+       table=st.sampled_from(["P", "P", "r"]), command=st.sampled_from(["simulate", "train"]))
+def test_fuzz_defects_hidden_between_probes_stop_the_compiled_chain(
+        tmp_path_factory: pytest.TempPathFactory, k: int, extra: str, table: str,
+        command: str) -> None:
+    """The compiled sequential chain (every B_t = 1: simulate's rollouts, train's) checks each
+    kernel it writes: a row that stops being stochastic (or an entry that is not finite) only
+    at mu(b) = k / N ends in one line naming the entry, the step and the distribution, as on
+    the numpy path; a reward that turns -inf there too. Never a success, a traceback or a
+    warning."""
+    tmp = tmp_path_factory.mktemp("hc")
+    spec = _hidden_sequential(tmp, k, extra, table, command)
+    args = [command, str(spec), "--out", str(tmp / "o")]
+    if command == "simulate":
+        policy = tmp / "p"
+        policy.mkdir()
+        rows = [f"{t},{o},{a},{p}" for t in range(80) for o in range(2)
+                for a, p in ((0, 0.0), (1, 1.0))]
+        (policy / "policy.csv").write_text("t,obs,action,prob\n" + "\n".join(rows) + "\n")
+        args += ["--policy", str(policy)]
+    assert invoke("validate", str(spec)).exit_code == 0  # the probes do not see it
+    result = invoke(*args)
+    _clean_outcome(result, 0.0)
+    assert result.exit_code == 1, result.output
+    assert "game.define." in result.stderr
+    where = f"mu = (a: {1 - k / 20:.3g}, b: {k / 20:.3g})"
+    assert where in result.stderr and "step " in result.stderr, result.stderr
+    assert "Warning" not in result.output
+
+
+def test_the_compiled_tagged_chain_checks_its_kernels(tmp_path: Path) -> None:
+    """The tagged chain of the N-agent epsilon at B = 1 (``chain.tagged``) stops at the
+    first kernel that is not stochastic with the numpy path's error (entry, step, mu)."""
+    from tmfcli.errors import SpecError
+    from tmfcli.io.resolve import setting
+    from tmfcli.model.policy import TabularPolicy
+    from tmfcli.simulation import epsilon
+
+    s = setting(specs.load(_hidden_sequential(tmp_path, 6, "0.4", "P", "simulate")))
+    go = np.zeros((s.T, 2, 2))
+    go[..., 1] = 1.0
+    pi = TabularPolicy(go)
+    assert epsilon.compiled_path(s, pi, pi, "subset")
+    with pytest.raises(SpecError, match=r"row sums to 1\.4, not 1, at step \d+, "
+                                        r"mu = \(a: 0\.7, b: 0\.3\)"):
+        epsilon.tagged_returns(s, pi, 2, seed=0, deviation=pi)

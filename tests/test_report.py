@@ -523,3 +523,66 @@ def test_no_caption_leaves_the_caption_out_of_the_figures_only(tmp_path: Path) -
         is_png(tmp_path / "with" / "train-return.png")[1]
     assert (tmp_path / "with" / "REPORT.md").read_text() == \
         (tmp_path / "without" / "REPORT.md").read_text()
+
+
+def test_return_curves_draw_the_value_each_run_knows(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """train-return.png: per series a dashed line at J of its final policy (summary.csv's J,
+    mean over seeds), in the series' colour, inside the y range, named once in the legend;
+    a series whose summary has no J gets none. Every label lies inside the canvas, and the
+    file has the user's mode (0666 less the umask), like the tables."""
+    import os
+
+    from matplotlib.colors import to_hex
+
+    from tmfcli.analysis import plots
+    from tmfcli.analysis.report import TRAIN_LEVEL
+
+    values = {("tmf-pg", 0): -0.2, ("tmf-pg", 1): -0.4, ("mf-q", 0): -0.9, ("mf-q", 1): -0.7}
+    paths = []
+    for (algorithm, seed), J in values.items():
+        path = train_dir(tmp_path / "runs", algorithm, "1", seed, 0.05)
+        with (path / "summary.csv").open("a") as table:
+            table.write(f"J,{J},{J},{J},{seed}\n")
+        paths.append(path)
+    paths.append(train_dir(tmp_path / "runs", "independent-pg", "1", 0, 0.05))  # no J
+    drawn: dict[str, Any] = {}
+    save = plots.save
+
+    def inspect(fig: Any, path: Path, formats: Any = ("png",)) -> list[Path]:
+        if path.name == "train-return.png":
+            fig.canvas.draw()
+            ax = fig.axes[0]
+            levels = [line for line in ax.get_lines() if line.get_label() == "_level"]
+            drawn["levels"] = {to_hex(line.get_color()): line.get_ydata()[0] for line in levels}
+            drawn["curves"] = {line.get_label(): to_hex(line.get_color())
+                               for line in ax.get_lines() if not line.get_label().startswith("_")}
+            drawn["ylim"] = ax.get_ylim()
+            drawn["legend"] = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+            canvas = fig.bbox
+            texts = [ax.yaxis.label, ax.xaxis.label, *ax.get_yticklabels(),
+                     *[t for legend in fig.legends for t in legend.get_texts()]]
+            for text in texts:
+                box = text.get_window_extent()
+                assert canvas.x0 - 1 <= box.x0 and box.x1 <= canvas.x1 + 1 and \
+                    canvas.y0 - 1 <= box.y0 and box.y1 <= canvas.y1 + 1, text.get_text()
+        return save(fig, path, formats)
+
+    monkeypatch.setattr(plots, "save", inspect)
+    old = os.umask(0o022)
+    try:
+        result = report(paths, tmp_path / "out", "--format", "csv")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    colour = drawn["curves"]
+    assert drawn["levels"] == {colour["tmf-pg, B=1 (2 seeds)"]: pytest.approx(-0.3),
+                               colour["mf-q, B=1 (2 seeds)"]: pytest.approx(-0.8)}
+    assert colour["independent-pg, B=1 (1 seed)"] not in drawn["levels"]
+    assert drawn["ylim"][0] < -0.8 and -0.3 < drawn["ylim"][1]
+    assert drawn["legend"].count(TRAIN_LEVEL) == 1
+    figure = tmp_path / "out" / "train-return.png"
+    is_png(figure)
+    assert figure.stat().st_mode & 0o777 == 0o644
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert "dash-dot-dot lines: J, the mean-field value" in text

@@ -75,3 +75,57 @@ def test_shell_completion_completes_commands() -> None:
                           cwd=ROOT, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["simulate", "solve", "spec"]
+
+
+INTERRUPT_IN_FINALIZER = """
+import os, signal, sys, time
+class Dying:
+    def __del__(self):  # the signal arrives while a finalizer runs (as llvmlite's, in numba)
+        os.kill(os.getpid(), signal.SIGINT)
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            pass
+class Stop:
+    def find_spec(self, name, path=None, target=None):
+        if name == "numba":
+            Dying()
+        return None
+sys.meta_path.insert(0, Stop())
+sys.argv = ["tmf", "solve", "experiments/resource-demo.yaml", "--out", {out!r}, "--quiet"]
+from tmfcli.__main__ import main
+main()
+"""
+
+
+def test_ctrl_c_inside_a_finalizer_is_not_lost(tmp_path: Path) -> None:
+    """Python prints an exception raised in a ``__del__`` ('Exception ignored in ...', with a
+    traceback) and drops it: a Ctrl-C arriving there is sent again once the finalizer has
+    returned, and the command ends as for any Ctrl-C, instead of running on to exit 0."""
+    code = INTERRUPT_IN_FINALIZER.format(out=str(tmp_path / "run"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == ["Error: interrupted — rerun the same command to start "
+                                        "again (bound-check resumes from its finished cells)"]
+    assert not (tmp_path / "run").exists()
+
+
+INTERRUPT_AFTER_THE_COMMAND = """
+import os, signal, sys, time
+sys.argv = ["tmf", "games"]
+from tmfcli.__main__ import main
+try:
+    main()
+finally:  # the command has finished and printed; the process is on its way out
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.3)
+"""
+
+
+def test_ctrl_c_after_the_command_finished_changes_nothing() -> None:
+    """Between a finished command and the process's exit a Ctrl-C has nothing left to stop:
+    the exit code is the command's, with no line claiming that nothing ran."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPT_AFTER_THE_COMMAND],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "left_right" in done.stdout

@@ -7,6 +7,7 @@ import copy
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,34 @@ def test_max_memory_counts_the_cells_that_run_at_once(tmp_path: Path) -> None:
         budget.set_limit(None)  # the limit is process-wide: leave the default for other tests
     assert ran.exit_code in (0, 4), ran.output
     assert set(pd.read_csv(out / "sweep.csv")["status"]) == {"done"}
+
+
+def test_a_damaged_cell_table_is_one_line_naming_it_when_the_sweep_is_resumed(
+        tmp_path: Path) -> None:
+    """Resuming a sweep stacks the tables of the cells it reuses; a cell table damaged since
+    (empty, binary, Latin-1, an open quote) is refused on one line that names the file and
+    how to recompute it, and the stacked tables are not rewritten from it."""
+    spec = write(tmp_path, sweep={"seed": [0, 1]})
+    out = tmp_path / "out"
+    args = ["solve", str(spec), "--out", str(out), "--jobs", "1"]
+    assert invoke(*args).exit_code == 0
+    name = COMMANDS["solve"].tables[0]
+    cell = out / str(pd.read_csv(out / "sweep.csv").directory[1])
+    stacked = (out / name).read_bytes()
+    good = (cell / name).read_bytes()
+    for damage in (b"", b"\x00\x01\x02\xff" * 8, "caf\xe9,1\n".encode("latin-1"),
+                   good.splitlines()[0] + b'\n"open,1\n'):
+        (cell / name).write_bytes(damage)
+        result = invoke(*args)
+        assert result.exit_code == 1, (damage, result.output)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {cell / name} "), result.stderr
+        assert "Traceback" not in result.output
+        assert (out / name).read_bytes() == stacked
+    # the fix the line gives: delete the cell, which the next run recomputes
+    shutil.rmtree(cell)
+    assert invoke(*args).exit_code == 0
+    # (the table holds timings: the recomputed cell has its shape, not its bytes)
+    again = (cell / name).read_bytes().splitlines()
+    assert again[0] == good.splitlines()[0] and len(again) == len(good.splitlines())
+    assert len((out / name).read_bytes().splitlines()) == len(stacked.splitlines())

@@ -354,17 +354,23 @@ def gap_over_runs_figure(summary: pd.DataFrame, path: Path, caption: str = "",
 # --------------------------------------------------------------------------------------------
 # curves over iterations
 # --------------------------------------------------------------------------------------------
+LEVEL_STYLE = (0, (5, 1.5, 1, 1.5, 1, 1.5))  # dash-dot-dot, thin: a reference value across a
+# panel (no series uses it: ``LINESTYLES``)
+
+
 def curves_figure(series: list[tuple[str, pd.DataFrame]], path: Path, ylabel: str,
                   caption: str = "", logy: bool = True, formats: Sequence[str] = ("png",),
                   band_label: str = "", x: str = "iteration", xlabel: str = "iteration",
-                  logx: bool = False) -> None:
+                  logx: bool = False, level_label: str = "") -> None:
     """One line per series against column ``x`` (iteration, or e.g. B); ``frame`` has columns
-    x, y and optionally low, high (a band). Non-positive values are left out of a log axis
+    x, y and optionally low, high (a band) and ``level``, a value the curve is read against
+    (e.g. the mean-field value J): a thin dash-dot-dot horizontal line in the series' colour,
+    named once in the legend by ``level_label``. Non-positive values are left out of a log axis
     (marked in the caption). Against anything but iteration the points are marked.
     """
     with figure() as (fig, axes):
         ax = axes[0]
-        dropped = False
+        dropped = levels = False
         for i, (label, frame) in enumerate(series):
             s = style(i)
             xs = frame[x].to_numpy(dtype=float)
@@ -380,6 +386,14 @@ def curves_figure(series: list[tuple[str, pd.DataFrame]], path: Path, ylabel: st
                 if logy:
                     lo = np.where(lo > 0, lo, np.nan)
                 ax.fill_between(xs, lo, hi, color=s["color"], alpha=0.2, linewidth=0)
+            level = float(frame["level"].iloc[0]) if "level" in frame and len(frame) else np.nan
+            if np.isfinite(level) and not (logy and level <= 0):
+                ax.axhline(level, color=s["color"], linestyle=LEVEL_STYLE, linewidth=0.7,
+                           label="_level")
+                levels = True
+        if levels and level_label:  # one legend entry for every series' line
+            ax.plot([], [], color="0.35", linestyle=LEVEL_STYLE, linewidth=0.7,
+                    label=level_label)
         if logy:
             ax.set_yscale("log")
         if logx:

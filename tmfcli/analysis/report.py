@@ -518,6 +518,15 @@ TRAIN_METRICS = ("exploitability", "return_avg", "eps_n", "exploitability_exact"
                  "exploitability_uniform")
 
 
+# the value drawn on the return curves: what a train run knows (summary.csv's J), which is the
+# equilibrium value only as the final exploitability goes to 0; a tmf solve of the same spec
+# gives the equilibrium's J (its summary)
+TRAIN_LEVEL = "J of the final policy (mean field)"
+TRAIN_LEVEL_NOTE = ("J, the mean-field value of each series' final policy (summary.csv, mean "
+                    "over seeds); it is the equilibrium value only where the final "
+                    "exploitability is 0 (tmf solve of the same spec gives the equilibrium's J)")
+
+
 def train_key(run: Run) -> tuple[str, str, str]:
     """(algorithm, N, B) of a training run: from its manifest, else its iterations table."""
     m, it = run.manifest, run.tables["iterations.csv"]
@@ -583,16 +592,24 @@ def train_table(finals: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for m in empty for c in (m, f"{m}_low", f"{m}_high")])
 
 
-def train_curves(runs: Sequence[Run], column: str) -> list[tuple[str, pd.DataFrame]]:
+def train_curves(runs: Sequence[Run], column: str,
+                 level: str | None = None) -> list[tuple[str, pd.DataFrame]]:
     """Per (algorithm, iterations, B): the mean of ``column`` over seeds at each iteration,
-    with the range (min, max) over seeds as a band."""
-    groups: dict[tuple[str, int, str, str, str], list[pd.DataFrame]] = {}
+    with the range (min, max) over seeds as a band; with ``level``, that metric of summary.csv
+    (mean over the runs and seeds of the series; nan when absent) as column ``level``."""
+    Key = tuple[str, int, str, str, str]
+    groups: dict[Key, list[pd.DataFrame]] = {}
+    levels: dict[Key, list[float]] = {}
     several = len({train_game(r) for r in runs}) > 1
     budgets = len({train_iterations(r) for r in runs}) > 1
     for r in runs:
         it = r.tables["iterations.csv"]
         if column not in it:
             continue
+        summary = r.tables.get("summary.csv")
+        if level is not None and summary is not None and "metric" in summary:
+            levels.setdefault((train_game(r), train_iterations(r), *train_key(r)), []).extend(
+                summary.loc[summary["metric"] == level, "mean"].to_numpy(dtype=float))
         seeds = it["seed"] if "seed" in it else pd.Series(0, index=it.index)
         for _, g in it.groupby(seeds, sort=False):
             groups.setdefault((train_game(r), train_iterations(r), *train_key(r)),
@@ -602,6 +619,9 @@ def train_curves(runs: Sequence[Run], column: str) -> list[tuple[str, pd.DataFra
         stacked = pd.concat(frames)
         agg = stacked.groupby("iteration")[column].agg(["mean", "min", "max"]).reset_index()
         agg = agg.rename(columns={"mean": "y", "min": "low", "max": "high"})
+        if level is not None:
+            known = levels.get((game, iterations, algorithm, _N, B), [])
+            agg["level"] = float(np.mean(known)) if known else np.nan
         count = f"{len(frames)} seed{'s' if len(frames) > 1 else ''}"
         budget = f", {iterations} it." if budgets else ""
         series.append((f"{game + ' ' if several else ''}{algorithm}{budget}, B={B} ({count})",
@@ -618,17 +638,21 @@ def train_section(runs: list[Run], out: Path, formats: Sequence[str]) -> Section
         tuple((m, f"{m}_low", f"{m}_high") for m in TRAIN_METRICS),
         brief=("game", "algorithm", "iterations", "B", "seeds", "exploitability", "eps_n")))
     cap = _train_caption(runs)
-    for column, ylabel, logy, name in (
-            ("exploitability", "exploitability", True, "train-exploitability"),
-            ("return_avg", "population-average return (sampled)", False, "train-return")):
-        series = train_curves(runs, column)
+    for column, ylabel, logy, name, level in (
+            ("exploitability", "exploitability", True, "train-exploitability", None),
+            ("return_avg", "population-average return (sampled)", False, "train-return",
+             "J")):
+        series = train_curves(runs, column, level)
         if not series:
             section.notes.append(f"no {column} column in iterations.csv: {name} not drawn")
             continue
         plots.curves_figure(series, out / f"{name}.png", ylabel, caption=cap, logy=logy,
-                            formats=formats, band_label="bands: range over seeds")
-        section.figures.append(Figure(f"{name}.png", f"Training curves: {column} per algorithm "
-                                      "and B (mean over seeds, band: range)", cap))
+                            formats=formats, band_label="bands: range over seeds",
+                            level_label=TRAIN_LEVEL)
+        title = f"Training curves: {column} per algorithm and B (mean over seeds, band: range)"
+        if level is not None and any(np.isfinite(f["level"]).any() for _, f in series):
+            title += "; dash-dot-dot lines: " + TRAIN_LEVEL_NOTE
+        section.figures.append(Figure(f"{name}.png", title, cap))
     against_b = batch_series(train_table(finals), "exploitability")
     if against_b:
         plots.curves_figure(against_b, out / "train-vs-B.png", "final exploitability",

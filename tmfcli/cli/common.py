@@ -109,25 +109,52 @@ def light_exit() -> None:
     gc.freeze()
 
 
+RETRY_S = 0.05  # a signal that arrived inside a finalizer is sent again after this
+
+
+def _in_finalizer(frame: Any) -> bool:
+    """Whether ``frame`` runs inside a ``__del__`` (called from wherever an object died)."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGINT: ``KeyboardInterrupt``, SIGTERM: ``Interrupted``. Raised inside a finalizer
+    (e.g. llvmlite's ``ObjectRef.__del__`` while numba compiles) Python would print it as
+    'Exception ignored in ...' with a traceback and drop it, and the command would run on:
+    there the signal is sent again a moment later, once the finalizer has returned."""
+    if _in_finalizer(frame):
+        threading.Timer(RETRY_S, os.kill, (os.getpid(), signum)).start()
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signum)
+
+
 @contextmanager
 def terminate_interrupts() -> Iterator[None]:
     """SIGTERM raises ``Interrupted`` in the main thread while a command runs, so that its
     clean-up (temporary directories, bound-check workers) runs as for Ctrl-C; SIGINT raises
-    ``KeyboardInterrupt`` again (``tmf`` exits at once on it while starting, ``__main__``)."""
+    ``KeyboardInterrupt`` again (``tmf`` exits at once on it while starting, ``__main__``);
+    neither is lost in a finalizer (``_interrupt``). Once the command has finished in
+    ``tmf``'s own process, SIGINT is ignored: its results are written and only the exit is
+    left (the start-up handler would say that nothing ran)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from tmfcli.__main__ import interrupted_at_start  # the standard library only
 
-    def handler(signum: int, frame: Any) -> None:
-        raise Interrupted(signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous_int = signal.signal(signal.SIGINT, _interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if previous_int is interrupted_at_start
+                      else previous_int)
 
 
 def command(fn: Callable[..., None]) -> Callable[..., None]:

@@ -49,7 +49,7 @@ from tmfcli.commands.executors import (
     store,
 )
 from tmfcli.errors import SpecError
-from tmfcli.io import results, runs
+from tmfcli.io import results, runs, user_files
 from tmfcli.io.spec import from_dict, sweep_key
 from tmfcli.io.spec_text import parse_yaml, set_key
 from tmfcli.io.spec_types import Spec
@@ -371,7 +371,9 @@ def stack(report: Report, table: str) -> str | None:
         path = row.directory / table
         if row.status not in ("done", "reused") or not path.is_file():
             continue
-        first, *rest = path.read_text().splitlines()
+        first, *rest = user_files.result_text(
+            path, f"delete {row.directory} (or fix its {table}) and run the sweep again, "
+            "which recomputes the cell").splitlines()
         if header is None:
             header = first
             lines.append(_csv_line([*(f"sweep.{k}" for k in keys), "directory"]) + "," + first)

@@ -107,9 +107,11 @@ def load_policy(directory: Path, n_obs: int, n_act: int, T: int,
         if other is not None and other != game:
             raise ResultsError(f"the policy in {directory} is for game {other!r}, not {game!r}",
                                "solve the same game first, or use --policy uniform")
-    if (directory / LOGITS).is_file():
+    # present, not necessarily regular: a FIFO, a device or a folder there is named as such by
+    # the strict reader (user_files), never taken for a missing file
+    if (directory / LOGITS).exists():
         return _read_population(directory, n_obs, n_act, T, obs_labels, act_labels, alpha)
-    if not (directory / TABLE).is_file():
+    if not (directory / TABLE).exists():
         raise ResultsError(f"no {TABLE} or {LOGITS} in {directory}", hint)
     return TabularPolicy(_read_tabular(directory, n_obs, n_act, T, obs_labels, act_labels))
 
@@ -210,7 +212,7 @@ def _read_tabular(directory: Path, n_obs: int, n_act: int, horizon: int,
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    if not path.is_file():
+    if not path.exists():
         raise ResultsError(f"{path} not found",
                            f"a population-aware policy needs both {LOGITS} and {WEIGHTS}")
     return read_table(path, columns[:-1], columns[-1])
@@ -236,7 +238,7 @@ def _read_population(directory: Path, n_obs: int, n_act: int, T: int,
                      obs_labels: Labels = (), act_labels: Labels = (),
                      alpha: Array | None = None) -> PopulationPolicy:
     labels = {"obs": obs_labels, "action": act_labels, "mu_obs": obs_labels}
-    rule, index = _time_index(directory, T, alpha) if (directory / LOGITS).is_file() else \
+    rule, index = _time_index(directory, T, alpha) if (directory / LOGITS).exists() else \
         ("step", None)
     key = "t" if index is None else "k"
     logits = _by_name(_read_table(directory / LOGITS, [key, "obs", "action", "theta"]),

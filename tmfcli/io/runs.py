@@ -16,6 +16,7 @@ the newest run (a symbolic link, or a one-line file naming it where links are no
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import hashlib
 import json
@@ -33,6 +34,7 @@ from tmfcli.command_registry import COMMANDS
 MANIFEST = "manifest.yaml"
 FAILED = "failed.yaml"
 LATEST = "latest"
+LATEST_BYTES = 4096  # read of a latest file at most (tmf writes one run's name)
 ROOT = Path("results")
 
 def read_blocks(spec_dict: dict[str, Any], command: str) -> dict[str, Any]:
@@ -111,15 +113,30 @@ def mark_latest(directory: Path) -> None:
 def resolve(path: Path) -> Path:
     """``path``, or the run its ``latest`` names when ``path`` is a command directory
     (``results/<name>/solve``) or the ``latest`` file itself."""
+    from tmfcli.errors import ResultsError
+
     path = Path(path)
     marker = path / LATEST if path.is_dir() and not (path / MANIFEST).exists() else path
+    fix = "move it away, or give the run's own directory"
     if marker.name == LATEST and marker.is_file() and not marker.is_symlink():
-        name = marker.read_text().strip()
+        try:  # a few bytes at most: tmf writes one short line
+            with open(marker, "rb") as handle:
+                name = handle.read(LATEST_BYTES).decode("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            problem = getattr(error, "strerror", None) or "not UTF-8 text"
+            raise ResultsError(f"{marker}: is not the one-line file tmf writes naming the "
+                               f"newest run ({problem})", fix) from None
         if name and "/" not in name:
             return marker.parent / name
     if marker.name == LATEST and marker.is_symlink():
         target = Path(os.readlink(marker))
-        return target if target.is_absolute() else marker.parent / target
+        found = target if target.is_absolute() else marker.parent / target
+        try:
+            os.stat(found)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise ResultsError(f"{marker}: is a symbolic link that loops", fix) from None
+        return found
     return path
 
 

@@ -80,11 +80,22 @@ def read_csv(path: Path, fail: Fail, what: str = "CSV table", **options: Any) ->
     """A CSV table read strictly: a regular UTF-8 file that pandas parses whole, with at least
     a header. Empty, binary, Latin-1, an open quote, ragged rows: ``fail`` naming the problem.
     ``options`` go to ``pandas.read_csv``."""
-    text = decode(read_bytes(path, fail, what, MAX_TABLE_BYTES), fail, what)
+    return parse_csv(decode(read_bytes(path, fail, what, MAX_TABLE_BYTES), fail, what), fail,
+                     what, **options)
+
+
+def parse_csv(text: str, fail: Fail, what: str = "CSV table", **options: Any) -> pd.DataFrame:
+    """The table of ``text`` (``read_csv`` after the file is read and decoded)."""
     if not text.strip():
         raise fail("is empty", f"give a {what} with a header row")
     try:
-        return pd.read_csv(io.StringIO(text), **options)
+        frame = pd.read_csv(io.StringIO(text), **options)
+        if not isinstance(frame.index, pd.RangeIndex):
+            # pandas reads rows with more fields than the header as index + columns: the
+            # values would land under the wrong names
+            raise fail("has rows with more fields than its header",
+                       f"give a {what} as written by tmf (one field per column)")
+        return frame
     except pd.errors.EmptyDataError:
         raise fail("is empty", f"give a {what} with a header row") from None
     except (pd.errors.ParserError, ValueError, TypeError, UnicodeError, OverflowError,
@@ -111,3 +122,16 @@ def result_table(path: Path, fix: str, what: str = "CSV table", **options: Any) 
         return ResultsError(f"{path} {problem}", fix or default_fix)
 
     return read_csv(path, fail, what, **options)
+
+
+def result_text(path: Path, fix: str, what: str = "CSV table") -> str:
+    """The text of a result table that ``result_table`` would read (the same checks, the
+    same one-line errors), for callers that copy its lines as they are (``sweep.stack``)."""
+    from tmfcli.errors import ResultsError
+
+    def fail(problem: str, default_fix: str) -> ResultsError:
+        return ResultsError(f"{path} {problem}", fix or default_fix)
+
+    text = decode(read_bytes(path, fail, what, MAX_TABLE_BYTES), fail, what)
+    parse_csv(text, fail, what)
+    return text

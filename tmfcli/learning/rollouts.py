@@ -166,6 +166,7 @@ def rewards_along(setting: Setting, n: np.ndarray, m: np.ndarray,
     game, T, N = setting.game, setting.T, int(setting.agents or 1)
     mu = n[:, :T] / N
     r, r0 = rewards_at(game, mu, np.arange(T))
+    chain.check_rewards(game, r, r0, mu, np.arange(T))
     idle = n[:, :T] - m
     return c * r, np.where(idle > 0, idle * r0, 0.0)
 
@@ -189,11 +190,14 @@ def _compiled(setting: Setting, policy: Policy | MeanActionDecide, rng: np.rando
     cp = policy.chain_policy() if isinstance(policy, MeanActionDecide) \
         else chain_policy(policy, T)
     kernel, params, dynamic, P, P0 = chain.kernels_of(game)
+    bad = np.full(2, -1, dtype=np.int64)  # (t, replica) of a defective kernel (chain.rows_ok)
     chain.sequential(rng, batches, who, u_act, u_next, N, cp.mode, cp.table, cp.theta, cp.W,
                      cp.index, kernel, params, dynamic, game.idle_stays, P, P0, 0, True, n, m, c,
                      X,
                      np.zeros((1, 1, 1, 1), dtype=np.int64) if Y is None else Y,
-                     pi_all if cp.mode != chain.TABLE else np.zeros((1, 1, 1, 1)), actor)
+                     pi_all if cp.mode != chain.TABLE else np.zeros((1, 1, 1, 1)), actor, bad)
+    chain.raise_bad_kernel(game, bad, n[bad[1], bad[0]] / N, kernel, params,
+                           not game.idle_stays)
     if cp.mode == chain.TABLE:  # the behaviour policy is the table
         pi_all[...] = cp.table[None]
     return n, m, c, X, Y, pi_all

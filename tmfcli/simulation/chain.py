@@ -47,12 +47,14 @@ import numpy as np
 from numba import types
 
 from tmfcli import seeds
+from tmfcli.errors import NumericalError
 from tmfcli.model.compiled import KERNEL, no_kernel
 from tmfcli.model.games.base import Array, Game
-from tmfcli.model.games.checks import check_table
+from tmfcli.model.games.checks import TOLERANCE, check_table, show_mu
 
-__all__ = ["SOFTMAX", "TABLE", "ChainPolicy", "Step", "can_compile", "policy_on_flow",
-           "sequential", "step", "stochastic", "tagged"]
+__all__ = ["SOFTMAX", "TABLE", "ChainPolicy", "Step", "can_compile", "check_rewards",
+           "policy_on_flow", "raise_bad_kernel", "rows_ok", "sequential", "step", "stochastic",
+           "tagged"]
 
 TABLE, SOFTMAX, MEAN_ACTION = 0, 1, 2  # policy modes of the compiled chain
 
@@ -75,6 +77,20 @@ def kernel_at(game: Game, table: str, mu: Array, t: int) -> Array:
     check_table(game, table, values, (O, A, O) if table == "P" else (O, O), mu, True,
                 np.full(mu.shape[0], t))
     return stochastic(values)
+
+
+def check_rewards(game: Game, r: Array, r0: Array, mu: Array, steps: np.ndarray) -> None:
+    """Rewards r (..., L, O, A) and r0 (..., L, O) evaluated at the distributions mu
+    (..., L, O) of steps ``steps`` (L,) along sampled paths: when one is not finite, the error
+    of ``checks.check_table`` (the entry, the step and the distribution). One ``isfinite``
+    pass over arrays the caller already holds."""
+    if np.isfinite(r).all() and np.isfinite(r0).all():
+        return
+    O, A = game.n_obs, game.n_act
+    at = np.broadcast_to(np.asarray(steps), mu.shape[:-1]).reshape(-1)
+    flat = mu.reshape(-1, O)
+    check_table(game, "r", r.reshape(-1, O, A), (O, A), flat, False, at)
+    check_table(game, "r0", r0.reshape(-1, O), (O,), flat, False, at)
 
 
 # --- the numpy step (reference; any B_t) -------------------------------------------------------
@@ -281,14 +297,53 @@ def _clean_rows(P: Array, K: int) -> None:  # pragma: no cover - compiled
             P[start + j] = P[start + j] / total
 
 
+@nb.njit(types.boolean(_f1, types.int64), cache=True)
+def rows_ok(P: Array, K: int) -> bool:  # pragma: no cover - compiled
+    """Whether every row of K entries of P (flat) is a distribution: entries finite and
+    >= -TOLERANCE, sums within TOLERANCE of 1 (``checks.check_table``'s test, in the loop
+    that has just written the kernel: O(|P|) against the O(|P|) of writing it)."""
+    for start in range(0, P.shape[0], K):
+        total = 0.0
+        low = 0.0
+        for j in range(K):
+            x = P[start + j]
+            total += x
+            low = min(low, x)
+        # a nan or an infinite entry makes the sum nan or infinite: the test below fails
+        if not abs(total - 1.0) <= TOLERANCE or low < -TOLERANCE:
+            return False
+    return True
+
+
+def raise_bad_kernel(game: Game, bad: np.ndarray, mu: Array, kernel: Any, params: Array,
+                     idle_moves: bool) -> None:
+    """Raise the error of the numpy path (``kernel_at``) for the kernel a compiled loop found
+    defective: ``bad`` (2,) holds its step t (or -1: nothing found), ``mu`` (O,) the
+    distribution it was written at. The kernel is written again at (mu, t) and checked by
+    ``checks.check_table``, which names the game, the entry, the step and the distribution."""
+    t = int(bad[0])
+    if t < 0:
+        return
+    O, A = game.n_obs, game.n_act
+    P, P0 = np.empty(O * A * O), np.empty(O * O)
+    kernel(np.ascontiguousarray(mu, dtype=np.float64), t, params, P, P0)
+    steps = np.array([t])
+    check_table(game, "P", P.reshape(1, O, A, O), (O, A, O), mu[None], True, steps)
+    if idle_moves:
+        check_table(game, "P0", P0.reshape(1, O, O), (O, O), mu[None], True, steps)
+    raise NumericalError(f"the compiled kernel of game {game.name} is not stochastic at step "
+                         f"{t}, {show_mu(game, mu)}", "check the game's kernels (tmf validate)")
+
+
 @nb.njit(types.void(_RNG, _i1, _i2, _f2, _f2, types.int64, types.int64, _f3, _f3, _f3, _i1,
                     KERNEL, _f1, types.boolean, types.boolean, _f1, _f1, types.int64,
-                    types.boolean, _i3, _i3, _i4, _i5, _i4, _f4, _i3), cache=True)
+                    types.boolean, _i3, _i3, _i4, _i5, _i4, _f4, _i3, _i1), cache=True)
 def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N: int,
                mode: int, table: Array, theta: Array, W3: Array, index: Any, kernel: Any,
                kparams: Array, dynamic: bool, idle_stays: bool, P_static: Array,
                P0_static: Array, start: int, record: bool, n: Any, m: Any, c: Any, X: Any,
-               Y: Any, pi_out: Array, actor: Any) -> None:  # pragma: no cover - compiled
+               Y: Any, pi_out: Array, actor: Any,
+               bad: Any) -> None:  # pragma: no cover - compiled
     """Steps start .. start + L - 1 of R replicas of the chain with every B_t in {0, 1}
     (subset activation), L = who.shape[0]: who (L, R) in [0, N), u_act and u_next (L, R) in
     [0, 1) are the pre-drawn streams of the active agent; rng draws the idle agents' moves
@@ -302,7 +357,9 @@ def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N:
     idle agents move (pass a (1, 1, 1, 1) array otherwise). actor (R, L, 3) receives
     (o, a, o'), or (-1, -1, -1) at a step with B_t = 0.
     The kernels are P_static (O*A*O,) and P0_static (O*O,) (cleaned), or, when ``dynamic``,
-    written by ``kernel`` at mu_hat (P0 then cleaned like ``stochastic``).
+    written by ``kernel`` at mu_hat and checked (``rows_ok``; P0 when idle agents move, then
+    cleaned like ``stochastic``): at the first defective one the loop stops with
+    bad (2,) = (t, r), else bad = (-1, -1) (``raise_bad_kernel`` reports it).
     """
     L, R = who.shape
     O = n.shape[2]
@@ -317,6 +374,8 @@ def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N:
     P = P_static.copy()
     P0 = P0_static.copy()
     moved = np.empty(O, dtype=np.int64)
+    bad[0] = -1
+    bad[1] = -1
     for j in range(L):
         t = start + j
         for r in range(R):
@@ -324,6 +383,10 @@ def sequential(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, N:
                 mu[o] = n[r, t, o] / N
             if dynamic:
                 kernel(mu, t, kparams, P, P0)
+                if not rows_ok(P, O) or (not idle_stays and not rows_ok(P0, O)):
+                    bad[0] = t
+                    bad[1] = r
+                    return
                 if not idle_stays:
                     _clean_rows(P0, O)
             for o in range(O):
@@ -400,13 +463,13 @@ def kernels_of(game: Game, clean: bool = True) -> tuple[Any, Array, bool, Array,
 @nb.njit(types.void(_RNG, _i1, _i1, _f1, _f1, _f1, types.int64, types.int64,
                     types.int64, _f3, _f3, _f3, _i1, types.int64, _f3, _f3, _f3, _i1,
                     KERNEL, _f1, types.boolean, types.boolean, _f1, _f1, _i1, _i1,
-                    _f2, _i1, _i1), cache=True)
+                    _f2, _i1, _i1, _i1), cache=True)
 def tagged(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, u_idle: Array,
            N: int, start: int, mode: int, table: Array, theta: Array, W3: Array, index: Any,
            mode_x: int, table_x: Array, theta_x: Array, W3_x: Array, index_x: Any,
            kernel: Any, kparams: Array, dynamic: bool, idle_stays: bool, P_static: Array,
            P0_static: Array, n: Any, x: Any, mu_out: Array, where: Any,
-           action: Any) -> None:  # pragma: no cover - compiled
+           action: Any, bad: Any) -> None:  # pragma: no cover - compiled
     """Steps start .. start + L - 1 of one replica of the chain with a tagged agent, every B_t
     in {0, 1} (subset activation), L = who.shape[0] (``tmfcli.simulation.epsilon``).
 
@@ -420,7 +483,9 @@ def tagged(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, u_idle
     ``stochastic``) and P0 are static or written at mu_hat by ``kernel``.
 
     Recorded per step j: mu_out[j] = mu_hat, where[j] = x, action[j] = the tagged agent's
-    action or -1 when it is idle (the caller evaluates the rewards).
+    action or -1 when it is idle (the caller evaluates the rewards). A kernel written by
+    ``kernel`` is checked before it is cleaned (``rows_ok``, as ``sequential``): at the first
+    defective one the loop stops with bad (2,) = (t, j), else bad = (-1, -1).
     """
     L = who.shape[0]
     O = n.shape[0]
@@ -435,6 +500,8 @@ def tagged(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, u_idle
     P0 = P0_static.copy()
     moved = np.empty(O, dtype=np.int64)
     nxt = np.empty(O, dtype=np.int64)
+    bad[0] = -1
+    bad[1] = -1
     for j in range(L):
         t = start + j
         xt = x[0]
@@ -445,6 +512,10 @@ def tagged(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, u_idle
         action[j] = -1
         if dynamic:
             kernel(mu, t, kparams, P, P0)
+            if not rows_ok(P, O) or (not idle_stays and not rows_ok(P0, O)):
+                bad[0] = t
+                bad[1] = j
+                return
             _clean_rows(P, O)
             if not idle_stays:
                 _clean_rows(P0, O)

@@ -315,6 +315,7 @@ def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
     rows = np.arange(R)[:, None]
     one = np.zeros((1, 1, 1), dtype=np.int64)
     dummy = np.zeros((1, 1, 1, 1))
+    bad = np.full(2, -1, dtype=np.int64)  # (t, replica) of a defective kernel (chain.rows_ok)
     for start in range(0, T, CHUNK):
         L = min(CHUNK, T - start)
         actor = np.empty((R, L, 3), dtype=np.int64)
@@ -326,7 +327,8 @@ def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
                              np.ascontiguousarray(u_act[:L]), np.ascontiguousarray(u_next[:L]),
                              N, cp.mode, cp.table, cp.theta, cp.W, cp.index, kernel, params,
                              dynamic, True, P, P0, start, False, n, one, one[..., None],
-                             one[..., None, None], one[..., None], dummy, actor)
+                             one[..., None, None], one[..., None], dummy, actor, bad)
+            chain.raise_bad_kernel(game, bad, n[bad[1], bad[0]] / N, kernel, params, False)
         else:  # idle agents move: replica r's multinomials come from its own generator
             Y = np.zeros((1, L, O, O), dtype=np.int64)
             for r, g in enumerate(gens):
@@ -338,11 +340,13 @@ def _sequential_compiled(setting: Setting, policy: Policy, replicas: int,
                                  N, cp.mode, cp.table, cp.theta, cp.W, cp.index, kernel,
                                  params, dynamic, False, P, P0, start, False, state, one,
                                  one[..., None], one[..., None, None], Y, dummy,
-                                 actor[r:r + 1])
+                                 actor[r:r + 1], bad)
+                chain.raise_bad_kernel(game, bad, n[r, bad[0]] / N, kernel, params, True)
         steps = np.arange(start, start + L)
         mu = n[:, steps] / N                                               # (R, L, O)
         o, a = actor[..., 0], actor[..., 1]  # -1 where nobody acted (B_t = 0)
         r_, r0 = rewards_at(game, mu, steps)
+        chain.check_rewards(game, r_, r0, mu, steps)
         cols = np.arange(L)[None, :]
         acted = o >= 0
         step_reward = np.where(acted, r_[rows, cols, o, a], 0.0) \

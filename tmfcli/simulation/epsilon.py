@@ -198,6 +198,7 @@ def _compiled(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
     others = chain.ChainPolicy.of(policy, T)
     totals = np.zeros((2, replicas))
     every = max(1, replicas // 20)
+    bad = np.full(2, -1, dtype=np.int64)  # (t, j) of a defective kernel (chain.rows_ok)
     for r in range(replicas):
         for i, tagged_policy in enumerate((policy, sigma)):
             g = seeds.generator(root, seeds.EPSILON_REPLICA, r)
@@ -216,7 +217,9 @@ def _compiled(setting: Setting, policy: Policy, sigma: Policy, replicas: int,
                 chain.tagged(g, batches, who[:L], u_act[:L], u_next[:L], u_idle[:L], N, start,
                              others.mode, others.table, others.theta, others.W, others.index,
                              me.mode, me.table, me.theta, me.W, me.index, kernel, params,
-                             dynamic, game.idle_stays, P, P0, n, x, mu, where, action)
+                             dynamic, game.idle_stays, P, P0, n, x, mu, where, action, bad)
+                chain.raise_bad_kernel(game, bad, mu[bad[1]], kernel, params,
+                                       not game.idle_stays)
                 reward = _tagged_rewards(setting, mu, where, action, start)
                 total = float(np.cumsum(np.concatenate(
                     [[total], discount[start:start + L] * reward]))[-1])
@@ -235,6 +238,7 @@ def _tagged_rewards(setting: Setting, mu: Array, where: np.ndarray, action: np.n
     L = mu.shape[0]
     steps = np.arange(L)
     r, r0 = rewards_at(game, mu, start + steps)
+    chain.check_rewards(game, r, r0, mu, start + steps)
     idle = r0[steps, where]
     acted = action >= 0
     if not acted.any():
