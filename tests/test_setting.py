@@ -109,3 +109,8 @@ def test_missing_horizon_without_game_default() -> None:
     with pytest.raises(SpecError, match="beach_bar has no default horizon"):
         setting(spec)
     assert setting(specs.from_dict({"name": "x", "game": {"name": "sis"}})).T == 50
+
+
+def test_control_characters_are_one_spec_error_not_a_reader_traceback() -> None:
+    with pytest.raises(SpecError, match="control characters"):
+        spec_text.parse_yaml("name: x\nseed: \x82\n", "", "s.yaml")

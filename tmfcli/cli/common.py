@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tmfcli.errors import Interrupted, TmfError
+from tmfcli.errors import Interrupted, TmfError, interrupted_at_start
 
 if TYPE_CHECKING:
     from tmfcli.io import spec_types
@@ -145,8 +145,6 @@ def terminate_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    from tmfcli.__main__ import interrupted_at_start  # the standard library only
-
     previous = signal.signal(signal.SIGTERM, _interrupt)
     previous_int = signal.signal(signal.SIGINT, _interrupt)
     try:

@@ -73,7 +73,11 @@ class _YamlLimit(Exception):
 def parse_yaml(text: str, where: str, source: str) -> Any:
     """Parse one YAML document safely and within limits; problems are ``SpecError`` at
     ``where`` (a line number is added when known)."""
-    loader = _Loader(text)
+    try:  # the reader refuses control characters as the loader is made
+        loader = _Loader(text)
+    except yaml.YAMLError:
+        raise SpecError(where, "not YAML text (it holds control characters)",
+                        "save the file as plain YAML", source) from None
     try:
         node = loader.get_single_node()
         if node is None:
