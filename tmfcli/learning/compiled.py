@@ -19,7 +19,7 @@ from numba import types
 
 from tmfcli.model.compiled import KERNEL
 from tmfcli.model.games.base import Array
-from tmfcli.simulation.chain import policy_row
+from tmfcli.simulation.chain import flow_step, policy_row
 
 _f1 = types.float64[::1]
 _f2 = types.float64[:, ::1]
@@ -252,7 +252,6 @@ def mean_action_on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: 
         if dynamic:
             kernel(mu, t, kparams, P, P0)
         a_t = alpha[t]
-        nxt[:] = 0.0
         for o in range(O):
             policy_row(theta, W, prev, index, t, o, z, row)
             for b in range(A):
@@ -265,15 +264,8 @@ def mean_action_on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: 
                 continue
             for b in range(A):
                 prev[b] += a_t * w * out[t, o, b]
-                p = a_t * w * out[t, o, b]
-                base = (o * A + b) * O
-                for q in range(O):
-                    nxt[q] += p * P[base + q]
-            if a_t != 1.0:
-                w0 = (1.0 - a_t) * w
-                for q in range(O):
-                    nxt[q] += w0 * P0[o * O + q]
         prev[A] = 1.0 - a_t
+        flow_step(mu, out[t], a_t, P, P0, nxt)
         mu[:] = nxt
 
 

@@ -570,6 +570,29 @@ def tagged(rng: Any, batches: Any, who: Any, u_act: Array, u_next: Array, u_idle
                 n[o2] += 1
 
 
+@nb.njit(types.void(_f1, _f2, types.float64, _f1, _f1, _f1), cache=True)
+def flow_step(mu: Array, pi_t: Array, a_t: float, P: Array, P0: Array,
+              nxt: Array) -> None:  # pragma: no cover - compiled
+    """One step of the mean-field flow (MODEL.md section 2) into ``nxt``: mu_{t+1}(q) =
+    sum_o mu(o) [alpha_t sum_a pi_t(a | o) P(o, a, q) + (1 - alpha_t) P0(o, q)], with P
+    (O*A*O,) and P0 (O*O,) flattened; the compiled on-flow loops of every policy share it."""
+    O, A = pi_t.shape
+    nxt[:] = 0.0
+    for o in range(O):
+        w = mu[o]
+        if w == 0.0:
+            continue
+        for b in range(A):
+            p = a_t * w * pi_t[o, b]
+            base = (o * A + b) * O
+            for q in range(O):
+                nxt[q] += p * P[base + q]
+        if a_t != 1.0:
+            w0 = (1.0 - a_t) * w
+            for q in range(O):
+                nxt[q] += w0 * P0[o * O + q]
+
+
 @nb.njit(types.void(_f3, _f3, _i1, _f1, _f1, KERNEL, _f1, types.boolean, _f1, _f1, _f3),
          cache=True)
 def population_on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: Array,
@@ -591,24 +614,11 @@ def population_on_flow(theta: Array, W3: Array, index: Any, alpha: Array, mu0: A
     for t in range(T):
         if dynamic:
             kernel(mu, t, kparams, P, P0)
-        a_t = alpha[t]
-        nxt[:] = 0.0
         for o in range(O):
             policy_row(theta, W, mu, index, t, o, z, row)
             for b in range(A):
                 out[t, o, b] = row[b]
-            w = mu[o]
-            if w == 0.0:
-                continue
-            for b in range(A):
-                p = a_t * w * row[b]
-                base = (o * A + b) * O
-                for q in range(O):
-                    nxt[q] += p * P[base + q]
-            if a_t != 1.0:
-                w0 = (1.0 - a_t) * w
-                for q in range(O):
-                    nxt[q] += w0 * P0[o * O + q]
+        flow_step(mu, out[t], alpha[t], P, P0, nxt)
         mu[:] = nxt
 
 
