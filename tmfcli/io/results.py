@@ -315,6 +315,23 @@ def clean_stale(target: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _present_and_ours(target: Path) -> bool:
+    """False when ``target`` does not exist; a ``ResultsError`` when it is a symbolic link or
+    holds what tmf did not write (``foreign``); True otherwise (its manifest decides)."""
+    try:
+        if not (target.exists() or target.is_symlink()):
+            return False
+        if target.is_symlink():
+            raise ResultsError(f"{target}: is a symbolic link",
+                               "give the directory it points to with --out")
+    except OSError as error:
+        raise write_error(error, target, "use") from None
+    why = foreign(target)
+    if why is not None:
+        raise ResultsError(f"{target}: {why}", NOT_OURS)
+    return True
+
+
 def claim(target: Path, command: str, key: str, force: bool) -> None:
     """Refuse ``target`` when it holds something this run must not replace.
 
@@ -330,17 +347,8 @@ def claim(target: Path, command: str, key: str, force: bool) -> None:
         Path(probe).unlink(missing_ok=True)
     except OSError as error:
         raise write_error(error, target, "create") from None
-    try:
-        if not (target.exists() or target.is_symlink()):
-            return
-        if target.is_symlink():
-            raise ResultsError(f"{target}: is a symbolic link",
-                               "give the directory it points to with --out")
-    except OSError as error:
-        raise write_error(error, target, "use") from None
-    why = foreign(target)
-    if why is not None:
-        raise ResultsError(f"{target}: {why}", NOT_OURS)
+    if not _present_and_ours(target):
+        return
     data = read_manifest(target)
     if data is None:  # empty, or only a failure record
         return
@@ -360,17 +368,8 @@ def claim_top(top: Path, command: str, force: bool) -> None:
     """Refuse the top directory of a sweep (which a sweep writes into: ``sweep.csv``, the
     stacked tables, its manifest) unless it is missing, empty, or holds a tmf manifest: of a
     sweep of ``command``, or with ``force`` of any tmf run."""
-    try:
-        if not (top.exists() or top.is_symlink()):
-            return
-        if top.is_symlink():
-            raise ResultsError(f"{top}: is a symbolic link",
-                               "give the directory it points to with --out")
-    except OSError as error:
-        raise write_error(error, top, "use") from None
-    why = foreign(top)
-    if why is not None:
-        raise ResultsError(f"{top}: {why}", NOT_OURS)
+    if not _present_and_ours(top):
+        return
     data = read_manifest(top)
     if data is None or force:
         return
