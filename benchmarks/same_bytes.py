@@ -100,13 +100,18 @@ def main() -> None:
     group.add_argument("--save", type=Path, help="write the digests to this file")
     group.add_argument("--check", type=Path, help="compare with digests saved before")
     options = parser.parse_args()
+    if options.check:  # read before two minutes of runs: a wrong file fails now
+        try:
+            before = dict(reversed(line.rstrip("\n").split("  ", 1))
+                          for line in options.check.read_text().splitlines())
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise SystemExit(f"{options.check}: not digests written by --save "
+                             f"({type(error).__name__})") from None
     table = digests()
     if options.save:
         options.save.write_text("".join(f"{d}  {k}\n" for k, d in table.items()))
         print(f"{len(table)} files from {len(CASES)} cases saved to {options.save}")
         return
-    before = dict(reversed(line.rstrip("\n").split("  ", 1))
-                  for line in options.check.read_text().splitlines())
     changed = sorted(k for k in before.keys() & table.keys() if before[k] != table[k])
     gone, new = sorted(before.keys() - table.keys()), sorted(table.keys() - before.keys())
     for label, keys in (("changed", changed), ("missing now", gone), ("new", new)):
